@@ -1,0 +1,95 @@
+package history
+
+import (
+	"fmt"
+	"math"
+)
+
+// Op is a client operation: an invocation and its completion.
+type Op struct {
+	Process Process
+	F       string
+	Invoke  Event
+	// Complete is the ok, fail or info event. An invocation the history
+	// never completed (the harness stopped first) gets an info completion
+	// at the end of time, because it may have happened.
+	Complete Event
+}
+
+// Type is the outcome of the operation.
+func (o Op) Type() Type { return o.Complete.Type }
+
+// Latency is the time from invocation to completion.
+func (o Op) Latency() int64 { return o.Complete.Time - o.Invoke.Time }
+
+// Pending reports whether the history ended before the op completed.
+func (o Op) Pending() bool { return o.Complete.Time == math.MaxInt64 }
+
+// Ops pairs each client invocation with the completion on the same process.
+// Nemesis events are skipped (see Faults). A completion without an
+// invocation, or a second invocation on a busy process, is an error: the
+// history is malformed and no verdict drawn from it could be trusted.
+func Ops(events []Event) ([]Op, error) {
+	var ops []Op
+	open := map[Process]int{} // process -> index into ops
+	for i, e := range events {
+		if e.Process == Nemesis {
+			continue
+		}
+		if e.Type == Invoke {
+			if j, busy := open[e.Process]; busy {
+				return nil, fmt.Errorf("event %d: process %d invoked %s while its %s (event time %d) was still open",
+					i+1, e.Process, e.F, ops[j].F, ops[j].Invoke.Time)
+			}
+			open[e.Process] = len(ops)
+			ops = append(ops, Op{Process: e.Process, F: e.F, Invoke: e})
+			continue
+		}
+		j, ok := open[e.Process]
+		if !ok {
+			return nil, fmt.Errorf("event %d: %s completion of %s on process %d has no invocation", i+1, e.Type, e.F, e.Process)
+		}
+		if ops[j].F != e.F {
+			return nil, fmt.Errorf("event %d: process %d completed %s but invoked %s", i+1, e.Process, e.F, ops[j].F)
+		}
+		ops[j].Complete = e
+		delete(open, e.Process)
+	}
+	for _, j := range open {
+		ops[j].Complete = Event{Type: Info, Process: ops[j].Process, F: ops[j].F, Time: math.MaxInt64,
+			Error: "history ended before the operation completed"}
+	}
+	return ops, nil
+}
+
+// Window is one fault: when it started and when it was healed.
+type Window struct {
+	Fault string   `json:"fault"`
+	Nodes []string `json:"nodes,omitempty"`
+	Start int64    `json:"start"`
+	// Stop is -1 when the history ends with the fault still active.
+	Stop int64 `json:"stop"`
+}
+
+// Faults pairs the nemesis's start and stop events into windows, in order
+// of start.
+func Faults(events []Event) []Window {
+	var ws []Window
+	open := map[string]int{}
+	for _, e := range events {
+		if e.Process != Nemesis {
+			continue
+		}
+		switch e.F {
+		case Start:
+			open[e.Fault] = len(ws)
+			ws = append(ws, Window{Fault: e.Fault, Nodes: e.Nodes, Start: e.Time, Stop: -1})
+		case Stop:
+			if i, ok := open[e.Fault]; ok {
+				ws[i].Stop = e.Time
+				delete(open, e.Fault)
+			}
+		}
+	}
+	return ws
+}

@@ -1,0 +1,151 @@
+// Package rundir owns the run directory: where a test's files go and the
+// schema of results.json, the one summary that checkers write and reports
+// read.
+package rundir
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/history"
+)
+
+// File names inside a run directory.
+const (
+	HistoryFile = "history.jsonl"
+	ResultsFile = "results.json"
+	ReportFile  = "index.html"
+	LogsDir     = "logs"
+)
+
+// Config is what ran: enough to describe the run and to rerun it.
+type Config struct {
+	Name           string   `json:"name"`
+	Target         string   `json:"target"`
+	Version        string   `json:"version,omitempty"`
+	Nodes          int      `json:"nodes"`
+	Workload       string   `json:"workload"`
+	Nemesis        string   `json:"nemesis"`
+	Workers        int      `json:"workers"`
+	Keys           int      `json:"keys"`
+	Rate           float64  `json:"rate,omitempty"`
+	TimeLimit      Duration `json:"time_limit"`
+	OpTimeout      Duration `json:"op_timeout"`
+	NemesisEvery   Duration `json:"nemesis_interval"`
+	NemesisFor     Duration `json:"nemesis_duration"`
+	CheckTimeout   Duration `json:"check_timeout"`
+	Command        string   `json:"command"`
+	ReadMode       string   `json:"read_consistency"`
+	ClientMode     string   `json:"client_mode"`
+	Members        []Member `json:"members,omitempty"`
+	ImageReference string   `json:"image,omitempty"`
+}
+
+// Member is one member of the cluster under test.
+type Member struct {
+	Name      string `json:"name"`
+	ClientURL string `json:"client_url"`
+}
+
+// Results is results.json.
+type Results struct {
+	Config   Config           `json:"config"`
+	Verdict  checker.Verdict  `json:"verdict"`
+	Checks   []checker.Result `json:"checks"`
+	Stats    checker.Stats    `json:"stats"`
+	Faults   []history.Window `json:"faults"`
+	Started  time.Time        `json:"started"`
+	Duration Duration         `json:"duration"`
+	// Problems lists what went wrong around the test itself (a member that
+	// did not come back, logs that could not be saved).
+	Problems []string `json:"problems,omitempty"`
+}
+
+// Write saves r as dir/results.json.
+func Write(dir string, r *Results) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFile(filepath.Join(dir, ResultsFile), append(b, '\n'))
+}
+
+// Read loads dir/results.json.
+func Read(dir string) (*Results, error) {
+	b, err := os.ReadFile(filepath.Join(dir, ResultsFile))
+	if err != nil {
+		return nil, err
+	}
+	var r Results
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ResultsFile), err)
+	}
+	return &r, nil
+}
+
+// writeFile replaces path atomically, so a crash never leaves half a file
+// where a whole one was.
+func writeFile(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// WriteFile is writeFile for other packages writing into a run directory.
+func WriteFile(path string, data []byte) error { return writeFile(path, data) }
+
+// NewDir creates root/name/<timestamp> and points root/latest at it.
+func NewDir(root, name string, now time.Time) (string, error) {
+	dir := filepath.Join(root, name, now.UTC().Format("20060102T150405Z"))
+	if err := os.MkdirAll(filepath.Join(dir, LogsDir), 0o755); err != nil {
+		return "", fmt.Errorf("creating run directory: %w", err)
+	}
+	if err := pointLatest(root, dir); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+func pointLatest(root, dir string) error {
+	rel, err := filepath.Rel(root, dir)
+	if err != nil {
+		return err
+	}
+	link := filepath.Join(root, "latest")
+	tmp := link + ".new"
+	_ = os.Remove(tmp)
+	if err := os.Symlink(rel, tmp); err != nil {
+		return fmt.Errorf("pointing %s at the new run: %w", link, err)
+	}
+	if err := os.Rename(tmp, link); err != nil {
+		return fmt.Errorf("pointing %s at the new run: %w", link, err)
+	}
+	return nil
+}
+
+// Duration is a time.Duration that reads and writes as "1.5s".
+type Duration time.Duration
+
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return errors.New("duration: want a string such as \"10s\"")
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("duration: %w", err)
+	}
+	*d = Duration(v)
+	return nil
+}
