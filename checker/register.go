@@ -1,0 +1,507 @@
+package checker
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"math"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+
+	"github.com/faultline/faultline/history"
+)
+
+// RegisterChecker is the name in Result.Checker.
+const RegisterChecker = "linearizable-register"
+
+// Register checks that the register workload's reads, writes and cas
+// operations are linearizable, one key at a time.
+//
+// The check stops with an unknown verdict, never a valid one, when ctx is
+// done or timeout has passed; a timeout of zero or less sets no limit beyond
+// ctx, as in porcupine. If the history is not linearizable and
+// visualizationPath is not empty, porcupine's view of the failing keys is
+// written there and Result.Visualization holds the file's base name.
+func Register(ctx context.Context, ops []history.Op, timeout time.Duration, visualizationPath string) Result {
+	start := time.Now()
+	parent := ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	res := Result{Checker: RegisterChecker}
+	keys, counts := registerKeys(ops)
+	checks := make([]keyCheck, len(keys))
+	for i, k := range keys {
+		checks[i] = keyCheck{key: k.key, ops: k.ops}
+	}
+	// Keys are independent (a register per key), so checking each on its own
+	// is exact, lets the verdict name the failing keys, and keeps memory to
+	// one key's search per CPU.
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i := range checks {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			checks[i].run(ctx)
+		})
+	}
+	wg.Wait()
+
+	var failed, undecided []*keyCheck
+	for i := range checks {
+		switch checks[i].verdict {
+		case Invalid:
+			failed = append(failed, &checks[i])
+		case Unknown:
+			undecided = append(undecided, &checks[i])
+		}
+	}
+	switch {
+	case len(failed) > 0:
+		res.Verdict = Invalid
+		names := make([]string, len(failed))
+		for i, c := range failed {
+			names[i] = c.key
+			res.Anomalies = append(res.Anomalies, c.anomaly())
+		}
+		if len(failed) == 1 {
+			res.Summary = fmt.Sprintf("key %s is not linearizable", names[0])
+		} else {
+			res.Summary = fmt.Sprintf("%d keys are not linearizable: %s", len(failed), strings.Join(names, ", "))
+		}
+		if len(undecided) > 0 {
+			res.Summary += fmt.Sprintf("; %s undecided (%s)", plural(len(undecided), "key"), stopReason(parent, timeout))
+		}
+		if visualizationPath != "" {
+			if err := visualizeRegister(parent, failed, timeout, visualizationPath); err != nil {
+				res.Summary += "; " + err.Error()
+			} else {
+				res.Visualization = filepath.Base(visualizationPath)
+			}
+		}
+	case len(undecided) > 0:
+		res.Verdict = Unknown
+		res.Summary = fmt.Sprintf("%s: unknown (%d of %s undecided", stopReason(parent, timeout), len(undecided), plural(len(checks), "key"))
+		if len(undecided) < len(checks) {
+			res.Summary += ", the others linearizable"
+		}
+		res.Summary += ")"
+	default:
+		res.Verdict = Valid
+		res.Summary = fmt.Sprintf("%s on %s are linearizable", plural(counts.checked, "operation"), plural(len(checks), "key"))
+		if counts.info > 0 {
+			res.Summary += fmt.Sprintf(" (%d of them with unknown outcome)", counts.info)
+		}
+	}
+	if counts.other > 0 {
+		res.Summary += fmt.Sprintf("; ignored %s that are not read, write or cas", plural(counts.other, "operation"))
+	}
+	res.Seconds = time.Since(start).Seconds()
+	return res
+}
+
+// regInput is a porcupine operation's input: what was asked.
+type regInput struct {
+	key    string
+	f      string
+	value  string // written by write and cas
+	expect string // compared by cas
+	info   bool   // outcome unknown
+}
+
+// regOutput is a porcupine operation's output: what was answered.
+type regOutput struct {
+	value     string // returned by read
+	succeeded bool   // cas found expect
+}
+
+// registerStep is the model of one key: the state is its value, "" while
+// the key does not exist.
+//
+// An info operation may have taken effect at any moment after its
+// invocation, or never. It gets a return time after every other event, so
+// porcupine may linearize it anywhere after its invocation, including after
+// everything else, which is indistinguishable from it never having happened:
+// nothing later observes the state it leaves. The step can therefore be
+// deterministic and apply the operation as it would have run at that point:
+// an info write writes, an info cas writes only when it finds its expected
+// value and otherwise changes nothing. Whether it took effect is then decided
+// by where the search places it, not by the step.
+func registerStep(state, input, output any) (bool, any) {
+	s := state.(string)
+	in := input.(regInput)
+	out := output.(regOutput)
+	switch {
+	case in.f == history.Read:
+		// Returning state, not s, avoids boxing the string again.
+		return out.value == s, state
+	case in.f == history.Write:
+		return true, in.value
+	case in.info || out.succeeded:
+		if s == in.expect {
+			return true, in.value
+		}
+		return in.info, state
+	default: // a cas that found another value
+		return s != in.expect, state
+	}
+}
+
+var stateSeed = maphash.MakeSeed()
+
+// registerModel is the per-key model. Step stays free of ctx so that the
+// visualization, which replays steps after the check, never sees a
+// cancelled one; StepContext is what makes ctx stop the search.
+func registerModel(ctx context.Context) porcupine.Model {
+	return porcupine.Model{
+		Partition: func(ops []porcupine.Operation) [][]porcupine.Operation {
+			// Only used to visualize several failing keys in one file.
+			var parts [][]porcupine.Operation
+			idx := map[string]int{}
+			for _, op := range ops {
+				k := op.Input.(regInput).key
+				i, ok := idx[k]
+				if !ok {
+					i = len(parts)
+					idx[k] = i
+					parts = append(parts, nil)
+				}
+				parts[i] = append(parts[i], op)
+			}
+			return parts
+		},
+		Init: func() any { return "" },
+		Step: registerStep,
+		StepContext: func(_ context.Context, state, input, output any) (bool, any) {
+			// Porcupine's own context only carries its timeout; ours also
+			// carries the caller's cancellation. A false step here may make
+			// porcupine report Illegal, which keyCheck.run discards.
+			if ctx.Err() != nil {
+				return false, state
+			}
+			return registerStep(state, input, output)
+		},
+		Equal: func(a, b any) bool { return a.(string) == b.(string) },
+		Hash:  func(s any) uint64 { return maphash.String(stateSeed, s.(string)) },
+		DescribeOperation: func(input, output any) string {
+			in, out := input.(regInput), output.(regOutput)
+			var s string
+			switch in.f {
+			case history.Read:
+				s = fmt.Sprintf("read(%s) → %s", in.key, describeValue(out.value))
+			case history.Write:
+				s = fmt.Sprintf("write(%s, %q)", in.key, in.value)
+			default:
+				s = fmt.Sprintf("cas(%s, %s, %q)", in.key, describeValue(in.expect), in.value)
+				if !in.info {
+					s += map[bool]string{true: " → ok", false: " → failed"}[out.succeeded]
+				}
+			}
+			if in.info {
+				s += " → ?"
+			}
+			return s
+		},
+		DescribeState: describeValue,
+		DescribeOperationMetadata: func(m any) string {
+			op := m.(*history.Op)
+			s := fmt.Sprintf("process %d, invoked at %s", op.Process, seconds(op.Invoke.Time))
+			switch {
+			case op.Pending():
+				s += ", never completed"
+			case op.Type() == history.Info:
+				s += fmt.Sprintf(", info at %s", seconds(op.Complete.Time))
+			default:
+				s += fmt.Sprintf(", ok at %s", seconds(op.Complete.Time))
+			}
+			if op.Complete.Error != "" {
+				s += ": " + op.Complete.Error
+			}
+			return s
+		},
+	}
+}
+
+type registerCounts struct{ checked, info, other int }
+
+type keyOps struct {
+	key string
+	ops []porcupine.Operation
+}
+
+// registerKeys turns the operations that constrain the registers into
+// porcupine operations, grouped by key in key order.
+func registerKeys(ops []history.Op) ([]keyOps, registerCounts) {
+	var n registerCounts
+	// Porcupine only compares times, so "after every other event" can be a
+	// real time, which keeps the visualization's time axis readable.
+	var end int64
+	for _, op := range ops {
+		end = max(end, op.Invoke.Time)
+		if !op.Pending() {
+			end = max(end, op.Complete.Time)
+		}
+	}
+	if end < math.MaxInt64 {
+		end++
+	}
+	byKey := map[string][]*history.Op{}
+	for i := range ops {
+		op := &ops[i]
+		switch {
+		case op.F != history.Read && op.F != history.Write && op.F != history.CAS:
+			n.other++
+			continue
+		case op.Type() == history.Fail:
+			// It certainly did not happen.
+			continue
+		case op.Type() != history.OK && op.F == history.Read:
+			// A read of unknown outcome neither changed nor told anything.
+			continue
+		}
+		byKey[op.Invoke.Key] = append(byKey[op.Invoke.Key], op)
+	}
+	var out []keyOps
+	for key, kops := range byKey {
+		out = append(out, keyOps{key: key, ops: porcupineOps(kops, end)})
+		n.checked += len(kops)
+		for _, op := range kops {
+			if op.Type() != history.OK {
+				n.info++
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b keyOps) int { return strings.Compare(a.key, b.key) })
+	return out, n
+}
+
+// porcupineOps converts ops, giving each process a small client id: the
+// visualization draws one row per id, from zero to the largest.
+func porcupineOps(ops []*history.Op, end int64) []porcupine.Operation {
+	procs := map[history.Process]int{}
+	var ids []history.Process
+	for _, op := range ops {
+		if _, ok := procs[op.Process]; !ok {
+			procs[op.Process] = 0
+			ids = append(ids, op.Process)
+		}
+	}
+	slices.Sort(ids)
+	for i, p := range ids {
+		procs[p] = i
+	}
+	out := make([]porcupine.Operation, len(ops))
+	for i, op := range ops {
+		in := regInput{key: op.Invoke.Key, f: op.F, value: op.Invoke.Value, expect: op.Invoke.Expect}
+		ret := op.Complete.Time
+		if op.Type() != history.OK {
+			in.info = true
+			ret = end
+		}
+		out[i] = porcupine.Operation{
+			ClientId: procs[op.Process],
+			Input:    in,
+			Call:     op.Invoke.Time,
+			Output:   regOutput{value: op.Complete.Value, succeeded: op.Complete.Succeeded},
+			Return:   ret,
+			Metadata: op,
+		}
+	}
+	return out
+}
+
+// keyCheck is the check of one key.
+type keyCheck struct {
+	key     string
+	ops     []porcupine.Operation
+	verdict Verdict
+	info    porcupine.LinearizationInfo // kept when invalid
+}
+
+func (c *keyCheck) run(ctx context.Context) {
+	c.verdict = Unknown
+	var limit time.Duration
+	if d, ok := ctx.Deadline(); ok {
+		if limit = time.Until(d); limit <= 0 {
+			return
+		}
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	res, info := porcupine.CheckOperationsVerbose(registerModel(ctx), c.ops, limit)
+	switch {
+	case res == porcupine.Ok:
+		// Every step of a complete linearization succeeded, so a
+		// cancellation during the search cannot have faked it.
+		c.verdict = Valid
+	case res == porcupine.Illegal && ctx.Err() == nil:
+		// No step was refused because of ctx, so the search was complete.
+		c.verdict = Invalid
+		c.info = info
+	}
+}
+
+// anomaly says in words why the key is not linearizable: which operations
+// cannot follow the longest linearizable prefix porcupine found, and what
+// the value was at its end.
+func (c *keyCheck) anomaly() string {
+	partials := c.info.PartialLinearizations()
+	var longest []int
+	if len(partials) > 0 {
+		ps := partials[0]
+		// Porcupine returns them in map order; pick one deterministically.
+		slices.SortFunc(ps, func(a, b []int) int {
+			if len(a) != len(b) {
+				return len(b) - len(a)
+			}
+			return slices.Compare(a, b)
+		})
+		if len(ps) > 0 {
+			longest = ps[0]
+		}
+	}
+	var state any = ""
+	var writer *history.Op
+	done := make([]bool, len(c.ops))
+	for _, id := range longest {
+		op := c.ops[id]
+		_, next := registerStep(state, op.Input, op.Output)
+		if next != state {
+			writer = op.Metadata.(*history.Op)
+		}
+		state = next
+		done[id] = true
+	}
+	// The operations that could come next are those invoked before the
+	// earliest return among the rest; none of them can (else the prefix
+	// would be longer), and the first to return is the one to name.
+	var rest []porcupine.Operation
+	minReturn := int64(math.MaxInt64)
+	for i, op := range c.ops {
+		if !done[i] {
+			rest = append(rest, op)
+			minReturn = min(minReturn, op.Return)
+		}
+	}
+	var stuck []porcupine.Operation
+	for _, op := range rest {
+		if op.Call <= minReturn {
+			if ok, _ := registerStep(state, op.Input, op.Output); !ok {
+				stuck = append(stuck, op)
+			}
+		}
+	}
+	prefix := fmt.Sprintf("the longest linearizable prefix (%d of %s)", len(longest), plural(len(c.ops), "operation"))
+	if len(stuck) == 0 {
+		return fmt.Sprintf("key %s: no order of its operations is linearizable; %s ends with the value %s",
+			c.key, prefix, describeValue(state))
+	}
+	slices.SortFunc(stuck, func(a, b porcupine.Operation) int { return cmp.Compare(a.Return, b.Return) })
+	s := fmt.Sprintf("key %s: %s, but %s leaves ", c.key, describeOp(stuck[0].Metadata.(*history.Op)), prefix)
+	if writer == nil {
+		s += "the key without a value"
+	} else {
+		s += fmt.Sprintf("the value %q (%s)", state, describeOp(writer))
+	}
+	if len(stuck) > 1 {
+		s += fmt.Sprintf("; %s cannot follow it either", plural(len(stuck)-1, "other operation"))
+	}
+	return s
+}
+
+// visualizeRegister writes porcupine's view of the failing keys. One key's
+// check already left its linearization info; several keys need one check
+// of all of them together, since porcupine draws one info per file.
+func visualizeRegister(ctx context.Context, failed []*keyCheck, timeout time.Duration, path string) error {
+	info := failed[0].info
+	if len(failed) > 1 {
+		var ops []*history.Op
+		for _, c := range failed {
+			for _, op := range c.ops {
+				ops = append(ops, op.Metadata.(*history.Op))
+			}
+		}
+		// Renumber clients across the keys; keep the info-op return times.
+		end := int64(math.MinInt64)
+		for _, c := range failed {
+			for _, op := range c.ops {
+				end = max(end, op.Return)
+			}
+		}
+		// This repeats the failing keys' search; bound it like the first.
+		if timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, timeout)
+			defer cancel()
+		}
+		if res, all := porcupine.CheckOperationsVerbose(registerModel(ctx), porcupineOps(ops, end), timeout); res == porcupine.Illegal && ctx.Err() == nil {
+			info = all
+		}
+	}
+	if err := porcupine.VisualizePath(registerModel(context.Background()), info, path); err != nil {
+		return fmt.Errorf("writing the linearizability visualization: %w", err)
+	}
+	return nil
+}
+
+func describeOp(op *history.Op) string {
+	var s string
+	switch op.F {
+	case history.Read:
+		s = "read"
+	case history.Write:
+		s = fmt.Sprintf("write of %q", op.Invoke.Value)
+	default:
+		s = fmt.Sprintf("cas from %s to %q", describeValue(op.Invoke.Expect), op.Invoke.Value)
+	}
+	s += fmt.Sprintf(" by process %d at %s", op.Process, seconds(op.Invoke.Time))
+	switch {
+	case op.Type() != history.OK:
+		return s + ", outcome unknown"
+	case op.F == history.Read:
+		return s + " returned " + describeValue(op.Complete.Value)
+	case op.F == history.CAS && op.Complete.Succeeded:
+		return s + " succeeded"
+	case op.F == history.CAS:
+		return s + " failed"
+	}
+	return s
+}
+
+func describeValue(v any) string {
+	if v.(string) == "" {
+		return "no value"
+	}
+	return fmt.Sprintf("%q", v)
+}
+
+func seconds(ns int64) string { return fmt.Sprintf("%.3fs", float64(ns)/float64(time.Second)) }
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+func stopReason(parent context.Context, timeout time.Duration) string {
+	if err := parent.Err(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return "check cancelled"
+	}
+	if timeout > 0 {
+		return fmt.Sprintf("checker timed out after %s", timeout)
+	}
+	return "checker ran out of time"
+}

@@ -1,0 +1,289 @@
+package checker
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline/history"
+)
+
+// TestRegisterFixtures checks every history in testdata/register. A file's
+// name starts with the expected verdict (valid- or invalid-). Lines starting
+// with # are comments; "# expect-anomaly: text" requires an anomaly
+// containing text.
+func TestRegisterFixtures(t *testing.T) {
+	files, err := filepath.Glob("testdata/register/*.jsonl")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no fixtures: %v", err)
+	}
+	for _, path := range files {
+		name := strings.TrimSuffix(filepath.Base(path), ".jsonl")
+		want, _, _ := strings.Cut(name, "-")
+		t.Run(name, func(t *testing.T) {
+			ops, anomalies := readRegisterFixture(t, path)
+			vis := filepath.Join(t.TempDir(), "register.html")
+			res := Register(t.Context(), ops, time.Minute, vis)
+			t.Logf("%s: %s", res.Verdict, res.Summary)
+			for _, a := range res.Anomalies {
+				t.Logf("anomaly: %s", a)
+			}
+			if res.Verdict != Verdict(want) {
+				t.Fatalf("verdict %s (%s), want %s", res.Verdict, res.Summary, want)
+			}
+			if res.Checker != RegisterChecker {
+				t.Errorf("checker %q, want %q", res.Checker, RegisterChecker)
+			}
+			for _, a := range anomalies {
+				if !slices.ContainsFunc(res.Anomalies, func(got string) bool { return strings.Contains(got, a) }) {
+					t.Errorf("no anomaly contains %q", a)
+				}
+			}
+			st, err := os.Stat(vis)
+			switch res.Verdict {
+			case Invalid:
+				if len(res.Anomalies) == 0 {
+					t.Error("invalid without anomalies")
+				}
+				if res.Visualization != "register.html" {
+					t.Errorf("visualization %q, want register.html", res.Visualization)
+				}
+				if err != nil || st.Size() == 0 {
+					t.Errorf("visualization not written: %v", err)
+				}
+			default:
+				if res.Visualization != "" || err == nil {
+					t.Errorf("visualization written for a valid history")
+				}
+			}
+		})
+	}
+}
+
+func readRegisterFixture(t *testing.T, path string) ([]history.Op, []string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events, anomalies []string
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		line := sc.Text()
+		if c, ok := strings.CutPrefix(line, "#"); ok {
+			if a, ok := strings.CutPrefix(strings.TrimSpace(c), "expect-anomaly:"); ok {
+				anomalies = append(anomalies, strings.TrimSpace(a))
+			}
+			continue
+		}
+		events = append(events, line)
+	}
+	evs, err := history.Decode(strings.NewReader(strings.Join(events, "\n")))
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	ops, err := history.Ops(evs)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return ops, anomalies
+}
+
+// hardRegisterHistory has n concurrent writes and a concurrent read of a
+// value nobody wrote. Porcupine needs about n·2ⁿ steps to rule out every
+// order, so for n around 25 it cannot finish in any test's lifetime.
+func hardRegisterHistory(n int) []history.Op {
+	var ops []history.Op
+	op := func(p int, f, value, result string) {
+		ops = append(ops, history.Op{Process: history.Process(p), F: f,
+			Invoke:   history.Event{Type: history.Invoke, Process: history.Process(p), F: f, Time: 1, Key: "k", Value: value},
+			Complete: history.Event{Type: history.OK, Process: history.Process(p), F: f, Time: 2, Key: "k", Value: result}})
+	}
+	for i := range n {
+		op(i, history.Write, fmt.Sprintf("w-%d", i), "")
+	}
+	op(n, history.Read, "", "never-written")
+	return ops
+}
+
+func TestRegisterUndecided(t *testing.T) {
+	cancelled, cancel := context.WithCancel(t.Context())
+	cancel()
+	valid := simulateRegister(1, 200, 3, 5, 0.01)
+	tests := []struct {
+		name    string
+		ctx     func() (context.Context, context.CancelFunc)
+		ops     []history.Op
+		timeout time.Duration
+		summary string
+	}{
+		{"cancelled before the check", func() (context.Context, context.CancelFunc) { return cancelled, func() {} },
+			valid, time.Minute, "check cancelled: unknown (3 of 3 keys undecided)"},
+		{"timeout", func() (context.Context, context.CancelFunc) { return t.Context(), func() {} },
+			hardRegisterHistory(25), 50 * time.Millisecond, "checker timed out after 50ms: unknown (1 of 1 key undecided)"},
+		{"cancelled during the check", func() (context.Context, context.CancelFunc) {
+			ctx, cancel := context.WithCancel(t.Context())
+			time.AfterFunc(50*time.Millisecond, cancel)
+			return ctx, cancel
+		}, hardRegisterHistory(25), 0, "check cancelled: unknown (1 of 1 key undecided)"},
+		{"caller's deadline", func() (context.Context, context.CancelFunc) {
+			return context.WithTimeout(t.Context(), 50*time.Millisecond)
+		}, hardRegisterHistory(25), 0, "checker ran out of time: unknown (1 of 1 key undecided)"},
+		{"timeout with another key valid", func() (context.Context, context.CancelFunc) { return t.Context(), func() {} },
+			append(hardRegisterHistory(25), valid...), 200 * time.Millisecond, "unknown (1 of 4 keys undecided, the others linearizable)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := tt.ctx()
+			defer cancel()
+			vis := filepath.Join(t.TempDir(), "register.html")
+			res := Register(ctx, tt.ops, tt.timeout, vis)
+			if res.Verdict != Unknown {
+				t.Fatalf("verdict %s (%s), want unknown", res.Verdict, res.Summary)
+			}
+			if !strings.Contains(res.Summary, tt.summary) {
+				t.Errorf("summary %q, want it to contain %q", res.Summary, tt.summary)
+			}
+			if _, err := os.Stat(vis); err == nil {
+				t.Error("visualization written for an unknown verdict")
+			}
+		})
+	}
+}
+
+func TestRegisterSimulated(t *testing.T) {
+	ops := simulateRegister(7, 5000, 5, 10, 0.02)
+	if res := Register(t.Context(), ops, time.Minute, ""); res.Verdict != Valid {
+		t.Fatalf("simulated correct register: %s: %s %q", res.Verdict, res.Summary, res.Anomalies)
+	}
+
+	// One read in the middle returns a value nobody wrote.
+	bad := slices.Clone(ops)
+	i := len(bad) / 2
+	for bad[i].F != history.Read || bad[i].Type() != history.OK {
+		i++
+	}
+	bad[i].Complete.Value = "never-written"
+	res := Register(t.Context(), bad, time.Minute, "")
+	if res.Verdict != Invalid {
+		t.Fatalf("corrupted read: %s: %s", res.Verdict, res.Summary)
+	}
+	want := fmt.Sprintf("key %s: read by process %d at %s returned \"never-written\"",
+		bad[i].Invoke.Key, bad[i].Process, seconds(bad[i].Invoke.Time))
+	if len(res.Anomalies) != 1 || !strings.HasPrefix(res.Anomalies[0], want) {
+		t.Errorf("anomalies %q, want one starting %q", res.Anomalies, want)
+	}
+}
+
+// simulateRegister records clients using a correct register: each
+// operation takes effect at a random moment inside its interval. A fraction
+// infoRate of the operations end in info, half of those having taken
+// effect; their client continues as a new process, and the last operation
+// of such a client is left without completion.
+func simulateRegister(seed uint64, nOps, nKeys, nClients int, infoRate float64) []history.Op {
+	rng := rand.New(rand.NewPCG(seed, seed))
+	type simOp struct {
+		op      history.Op
+		at      int64 // when it takes effect
+		applied bool
+	}
+	sims := make([]simOp, 0, nOps)
+	nextProcess := nClients
+	for c := range nClients {
+		p := history.Process(c)
+		t := rng.Int64N(int64(time.Millisecond))
+		for range nOps / nClients {
+			d := int64(time.Millisecond) + rng.Int64N(int64(10*time.Millisecond))
+			s := simOp{at: t + rng.Int64N(d+1), applied: true}
+			s.op.Process = p
+			s.op.Invoke = history.Event{Type: history.Invoke, Process: p, Time: t, Key: fmt.Sprintf("k%d", rng.IntN(nKeys))}
+			s.op.Complete = history.Event{Type: history.OK, Process: p, Time: t + d}
+			switch r := rng.Float64(); {
+			case r < 0.5:
+				s.op.F = history.Read
+			case r < 0.8:
+				s.op.F = history.Write
+			default:
+				s.op.F = history.CAS
+			}
+			if rng.Float64() < infoRate {
+				s.op.Complete.Type = history.Info
+				s.op.Complete.Error = "context deadline exceeded"
+				s.applied = rng.IntN(2) == 0
+				p = history.Process(nextProcess)
+				nextProcess++
+			}
+			sims = append(sims, s)
+			t += d + rng.Int64N(int64(time.Millisecond))
+		}
+		if last := &sims[len(sims)-1]; last.op.Type() == history.Info {
+			last.op.Complete.Time = math.MaxInt64
+		}
+	}
+	// Apply the operations in the order they took effect to fill in
+	// arguments and results.
+	slices.SortFunc(sims, func(a, b simOp) int { return cmp.Compare(a.at, b.at) })
+	state := map[string]string{}
+	written := map[string][]string{}
+	for i := range sims {
+		s := &sims[i]
+		s.op.Invoke.F, s.op.Complete.F = s.op.F, s.op.F
+		k := s.op.Invoke.Key
+		s.op.Complete.Key = k
+		switch s.op.F {
+		case history.Read:
+			if s.op.Type() == history.OK {
+				s.op.Complete.Value = state[k]
+			}
+		case history.Write:
+			s.op.Invoke.Value = fmt.Sprintf("w-%d", i)
+			if s.applied {
+				state[k] = s.op.Invoke.Value
+				written[k] = append(written[k], state[k])
+			}
+		case history.CAS:
+			s.op.Invoke.Value = fmt.Sprintf("w-%d", i)
+			// Mostly the current value, else an older one.
+			s.op.Invoke.Expect = state[k]
+			if w := written[k]; len(w) > 0 && rng.IntN(3) == 0 {
+				s.op.Invoke.Expect = w[rng.IntN(len(w))]
+			}
+			if s.applied && state[k] == s.op.Invoke.Expect {
+				s.op.Complete.Succeeded = s.op.Type() == history.OK
+				state[k] = s.op.Invoke.Value
+				written[k] = append(written[k], state[k])
+			}
+		}
+	}
+	ops := make([]history.Op, len(sims))
+	for i, s := range sims {
+		ops[i] = s.op
+	}
+	slices.SortFunc(ops, func(a, b history.Op) int { return cmp.Compare(a.Invoke.Time, b.Invoke.Time) })
+	return ops
+}
+
+// BenchmarkRegister checks histories of a correct register: 10 keys, 20
+// clients, 1% info operations.
+func BenchmarkRegister(b *testing.B) {
+	for _, n := range []int{10_000, 100_000} {
+		ops := simulateRegister(1, n, 10, 20, 0.01)
+		b.Run(fmt.Sprintf("ops=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if res := Register(b.Context(), ops, 0, ""); res.Verdict != Valid {
+					b.Fatalf("%s: %s", res.Verdict, res.Summary)
+				}
+			}
+		})
+	}
+}

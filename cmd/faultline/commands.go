@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/compose"
+	"github.com/faultline/faultline/nemesis"
+	"github.com/faultline/faultline/runner"
+	"github.com/faultline/faultline/rundir"
+)
+
+// errHelp marks -h: usage was printed, nothing failed.
+var errHelp = flag.ErrHelp
+
+// runFlags parses and validates the flags of faultline run.
+func runFlags(args []string, out io.Writer) (runner.Test, error) {
+	fs := flag.NewFlagSet("faultline run", flag.ContinueOnError)
+	fs.SetOutput(out)
+	var (
+		cfg     rundir.Config
+		results string
+		timeLimit, opTimeout, every, dur, checkTimeout time.Duration
+	)
+	fs.StringVar(&cfg.Target, "target", "etcd", "store under test: etcd")
+	fs.StringVar(&cfg.Version, "etcd-version", compose.DefaultEtcdVersion, "etcd release to build and test (v3.5.x, v3.6.x)")
+	fs.IntVar(&cfg.Nodes, "nodes", 3, "cluster members, 1 to 9")
+	fs.StringVar(&cfg.Workload, "workload", "register", "workload: register")
+	fs.StringVar(&cfg.Nemesis, "nemesis", "kill-leader", "fault to inject: kill-leader or none")
+	fs.DurationVar(&timeLimit, "time-limit", 60*time.Second, "how long the workload runs")
+	fs.DurationVar(&every, "nemesis-interval", 10*time.Second, "quiet time before each fault")
+	fs.DurationVar(&dur, "nemesis-duration", 5*time.Second, "how long each fault lasts before it is healed")
+	fs.IntVar(&cfg.Workers, "workers", 10, "concurrent clients, each with its own etcd client")
+	fs.IntVar(&cfg.Keys, "keys", 8, "registers (keys) the workers share")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "operations per second over all workers; 0 means as fast as they go")
+	fs.DurationVar(&opTimeout, "op-timeout", 2*time.Second, "timeout of one operation; a timed-out operation is recorded as info (unknown)")
+	fs.DurationVar(&checkTimeout, "check-timeout", runner.DefaultCheckTimeout, "time the linearizability checker may take before the verdict is unknown")
+	fs.StringVar(&cfg.Name, "name", "", "test name, the folder under --results (default target-workload-nemesis)")
+	fs.StringVar(&results, "results", "results", "where run directories are written")
+	if err := fs.Parse(args); err != nil {
+		return runner.Test{}, err
+	}
+	if fs.NArg() > 0 {
+		return runner.Test{}, fmt.Errorf("unexpected argument %q: faultline run takes only flags", fs.Arg(0))
+	}
+	cfg.TimeLimit, cfg.OpTimeout = rundir.Duration(timeLimit), rundir.Duration(opTimeout)
+	cfg.NemesisEvery, cfg.NemesisFor, cfg.CheckTimeout = rundir.Duration(every), rundir.Duration(dur), rundir.Duration(checkTimeout)
+	cfg.ReadMode, cfg.ClientMode = "linearizable", "balanced"
+
+	var problems []string
+	check := func(bad bool, format string, a ...any) {
+		if bad {
+			problems = append(problems, fmt.Sprintf(format, a...))
+		}
+	}
+	check(cfg.Target != "etcd", "--target %q: only etcd can be tested so far", cfg.Target)
+	if _, err := compose.Etcd(cfg.Version); err != nil {
+		problems = append(problems, "--etcd-version: "+err.Error())
+	}
+	check(cfg.Nodes < 1 || cfg.Nodes > compose.MaxNodes, "--nodes %d: want 1 to %d", cfg.Nodes, compose.MaxNodes)
+	check(cfg.Workload != "register", "--workload %q: want register", cfg.Workload)
+	if _, err := nemesis.Parse(cfg.Nemesis); err != nil {
+		problems = append(problems, "--nemesis: "+err.Error())
+	}
+	check(timeLimit <= 0, "--time-limit %s: want a positive duration such as 60s", timeLimit)
+	check(cfg.Nemesis != "none" && every <= 0, "--nemesis-interval %s: want a positive duration such as 10s", every)
+	check(cfg.Nemesis != "none" && dur <= 0, "--nemesis-duration %s: want a positive duration such as 5s", dur)
+	check(cfg.Workers < 1 || cfg.Workers > 1000, "--workers %d: want 1 to 1000", cfg.Workers)
+	check(cfg.Keys < 1, "--keys %d: want at least 1", cfg.Keys)
+	check(cfg.Rate < 0, "--rate %g: want 0 (no limit) or more", cfg.Rate)
+	check(opTimeout <= 0, "--op-timeout %s: want a positive duration such as 2s", opTimeout)
+	check(checkTimeout <= 0, "--check-timeout %s: want a positive duration such as 2m", checkTimeout)
+	check(strings.ContainsAny(cfg.Name, `/\`) || cfg.Name == "." || cfg.Name == "..", "--name %q: want a plain folder name", cfg.Name)
+	if len(problems) > 0 {
+		return runner.Test{}, errors.New(strings.Join(problems, "\n  "))
+	}
+	if cfg.Name == "" {
+		cfg.Name = cfg.Target + "-" + cfg.Workload + "-" + cfg.Nemesis
+	}
+	cfg.Command = "faultline run " + strings.Join(args, " ")
+
+	wd, err := os.Getwd()
+	if err != nil {
+		return runner.Test{}, err
+	}
+	src, err := compose.FindRoot(wd)
+	if err != nil {
+		return runner.Test{}, err
+	}
+	return runner.Test{Config: cfg, Source: src, Results: results}, nil
+}
+
+func runCmd(ctx context.Context, args []string) (int, error) {
+	t, err := runFlags(args, os.Stderr)
+	if err != nil {
+		return exitError, err
+	}
+	t.Progress = os.Stderr
+	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		t.Live = true
+	}
+	res, dir, err := runner.Run(ctx, t)
+	if err != nil {
+		if dir != "" && ctx.Err() != nil {
+			err = fmt.Errorf("%w; the history so far is in %s (faultline check %s checks it)", err, dir, dir)
+		}
+		return exitError, err
+	}
+	return report(res, dir), nil
+}
+
+func checkCmd(ctx context.Context, args []string) (int, error) {
+	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+		return exitError, errors.New("usage: faultline check <run-dir>, e.g. faultline check results/latest")
+	}
+	dir := args[0]
+	res, err := rundir.Read(dir)
+	if err != nil {
+		return exitError, fmt.Errorf("%s is not a run directory faultline can check: %w", dir, err)
+	}
+	if err := runner.Check(ctx, dir, res); err != nil {
+		return exitError, err
+	}
+	return report(res, dir), nil
+}
+
+// report prints the verdict and says where the report is; it returns the
+// exit code for the verdict.
+func report(res *rundir.Results, dir string) int {
+	for _, c := range res.Checks {
+		fmt.Fprintf(os.Stderr, "%s: %s — %s\n", c.Checker, c.Verdict, c.Summary)
+	}
+	for _, p := range res.Problems {
+		fmt.Fprintf(os.Stderr, "problem: %s\n", p)
+	}
+	fmt.Fprintf(os.Stderr, "verdict: %s\nreport: %s\n", res.Verdict, filepath.Join(dir, rundir.ReportFile))
+	switch res.Verdict {
+	case checker.Valid:
+		return exitValid
+	case checker.Invalid:
+		return exitInvalid
+	}
+	return exitUnknown
+}
+
+func cleanCmd(ctx context.Context, args []string) (int, error) {
+	if len(args) > 0 {
+		return exitError, errors.New("usage: faultline clean (it takes no arguments)")
+	}
+	docker, err := compose.NewDocker(ctx)
+	if err != nil {
+		return exitError, err
+	}
+	defer docker.Close()
+	n, err := compose.CleanCount(ctx, docker, "")
+	fmt.Fprintf(os.Stderr, "removed %d containers, %d networks, %d volumes\n", n.Containers, n.Networks, n.Volumes)
+	if err != nil {
+		return exitError, err
+	}
+	return exitValid, nil
+}

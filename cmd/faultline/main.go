@@ -1,0 +1,63 @@
+// Command faultline is the harness: it runs Jepsen-style tests against
+// etcd-like stores in containers, checks the histories and writes reports.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes of faultline run and faultline check.
+const (
+	exitValid   = 0
+	exitInvalid = 1
+	exitError   = 2 // could not run: bad flags, no Docker engine, build failed
+	exitUnknown = 3
+)
+
+const usage = `faultline: Jepsen-style tests for etcd-like stores
+
+usage:
+  faultline run [flags]        run a test; see faultline run -h
+  faultline check <run-dir>    re-check a stored history and rewrite its report
+  faultline clean              remove every container, network and volume runs left behind
+
+exit codes: 0 valid, 1 invalid, 2 could not run, 3 unknown
+`
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	if len(args) == 0 {
+		fmt.Fprint(os.Stderr, usage)
+		return exitError
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var code int
+	var err error
+	switch args[0] {
+	case "run":
+		code, err = runCmd(ctx, args[1:])
+	case "check":
+		code, err = checkCmd(ctx, args[1:])
+	case "clean":
+		code, err = cleanCmd(ctx, args[1:])
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+		return 0
+	default:
+		err = fmt.Errorf("unknown command %q: want run, check or clean", args[0])
+		code = exitError
+	}
+	if err != nil && !errors.Is(err, errHelp) {
+		fmt.Fprintf(os.Stderr, "faultline: %v\n", err)
+	}
+	return code
+}

@@ -1,0 +1,271 @@
+// Package reports writes a run's index.html: the verdict first, then what
+// ran, the operation statistics, latency and throughput plots with the
+// fault windows shaded, and links to the member logs.
+//
+// The page is self-contained (inline CSS and SVG, no script, no network
+// references) so it can be attached to a CI run and opened offline.
+package reports
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/url"
+	"path"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/rundir"
+)
+
+//go:embed report.html.tmpl
+var pageText string
+
+var pageTmpl = template.Must(template.New("report").Parse(pageText))
+
+// maxAnomalies bounds the evidence listed per checker: a badly broken run
+// can name thousands of operations, and rundir.json keeps them all.
+const maxAnomalies = 50
+
+// Write renders dir/index.html for the run r whose history is events.
+// events may be nil (the plots are then left out); r may not.
+func Write(dir string, r *rundir.Results, events []history.Event) error {
+	if r == nil {
+		return errors.New("writing report: no results")
+	}
+	pg := page{
+		Title:    r.Config.Name,
+		Verdict:  verdictClass(r.Verdict),
+		Problems: r.Problems,
+		Config:   configRows(r.Config),
+		Members:  r.Config.Members,
+		Command:  r.Config.Command,
+		Started:  "—",
+		Duration: durationText(r.Duration),
+		Ops:      r.Stats.Ops,
+		Seconds:  r.Stats.Seconds,
+	}
+	if pg.Title == "" {
+		pg.Title = "faultline run"
+	}
+	if !r.Started.IsZero() {
+		pg.Started = r.Started.UTC().Format("2006-01-02 15:04:05 MST")
+	}
+	for _, c := range r.Checks {
+		pg.Checks = append(pg.Checks, checkRow(c))
+	}
+
+	faults := history.Faults(events)
+	if len(faults) == 0 {
+		faults = r.Faults
+	}
+	for _, w := range faults {
+		pg.Faults = append(pg.Faults, faultRow(w))
+	}
+	if err := pg.plot(events, faults); err != nil {
+		// A report that says why its plots are missing beats no report.
+		pg.PlotProblem = err.Error()
+	}
+	pg.Logs, pg.LogsProblem = listLogs(filepath.Join(dir, rundir.LogsDir))
+
+	var buf bytes.Buffer
+	if err := pageTmpl.Execute(&buf, pg); err != nil {
+		return fmt.Errorf("rendering report: %w", err)
+	}
+	if err := rundir.WriteFile(filepath.Join(dir, rundir.ReportFile), buf.Bytes()); err != nil {
+		return fmt.Errorf("writing report: %w", err)
+	}
+	return nil
+}
+
+type page struct {
+	Title       string
+	Verdict     string
+	Checks      []check
+	Problems    []string
+	Config      []row
+	Members     []rundir.Member
+	Command     string
+	Started     string
+	Duration    string
+	Ops         []checker.OpStats
+	Seconds     float64
+	Latency     plotted
+	Throughput  plotted
+	HasPlots    bool
+	PlotProblem string
+	Faults      []fault
+	Logs        []logFile
+	LogsProblem string
+}
+
+type check struct {
+	Name, Verdict, Summary string
+	Anomalies              []string
+	More                   int
+	VisHref, Vis           string
+}
+
+type row struct{ Key, Value string }
+
+type fault struct {
+	Fault, Nodes, Start, Stop, Length string
+}
+
+type logFile struct {
+	Name, Href, Size string
+}
+
+func (pg *page) plot(events []history.Event, faults []history.Window) error {
+	ops, err := history.Ops(events)
+	if err != nil {
+		return fmt.Errorf("the history cannot be plotted: %w", err)
+	}
+	if len(ops) == 0 {
+		return errors.New("the history holds no client operations to plot")
+	}
+	tl := newTimeline(ops, faults)
+	if pg.Latency, err = latencyPlot(tl); err != nil {
+		return err
+	}
+	if pg.Throughput, err = throughputPlot(tl); err != nil {
+		return err
+	}
+	pg.HasPlots = true
+	return nil
+}
+
+func verdictClass(v checker.Verdict) string {
+	switch v {
+	case checker.Valid, checker.Invalid:
+		return string(v)
+	}
+	// No verdict at all is no better than one the checker could not reach.
+	return string(checker.Unknown)
+}
+
+func checkRow(c checker.Result) check {
+	out := check{Name: c.Checker, Verdict: verdictClass(c.Verdict), Summary: c.Summary, Anomalies: c.Anomalies}
+	if len(out.Anomalies) > maxAnomalies {
+		out.More = len(out.Anomalies) - maxAnomalies
+		out.Anomalies = out.Anomalies[:maxAnomalies]
+	}
+	if c.Visualization != "" {
+		out.Vis = filepath.ToSlash(c.Visualization)
+		out.VisHref = relHref(out.Vis)
+	}
+	return out
+}
+
+// relHref makes a path relative to the run directory into a link that
+// stays relative: a '#', '?' or ':' in a file name must not turn it into a
+// fragment, a query or a scheme.
+func relHref(p string) string {
+	return (&url.URL{Path: "./" + path.Clean(p)}).String()
+}
+
+func configRows(c rundir.Config) []row {
+	target := c.Target
+	if c.Version != "" {
+		target += " " + c.Version
+	}
+	rate := "unlimited"
+	if c.Rate > 0 {
+		rate = strconv.FormatFloat(c.Rate, 'f', -1, 64) + " ops/s"
+	}
+	rows := []row{
+		{"target", target},
+		{"nodes", strconv.Itoa(c.Nodes)},
+		{"workload", c.Workload},
+		{"nemesis", c.Nemesis},
+		{"workers", strconv.Itoa(c.Workers)},
+		{"keys", strconv.Itoa(c.Keys)},
+		{"rate", rate},
+		{"time limit", durationText(c.TimeLimit)},
+		{"op timeout", durationText(c.OpTimeout)},
+		{"nemesis interval", durationText(c.NemesisEvery)},
+		{"nemesis duration", durationText(c.NemesisFor)},
+		{"check timeout", durationText(c.CheckTimeout)},
+		{"read consistency", c.ReadMode},
+		{"client mode", c.ClientMode},
+		{"image", c.ImageReference},
+	}
+	for i := range rows {
+		if rows[i].Value == "" {
+			rows[i].Value = "—"
+		}
+	}
+	return rows
+}
+
+func durationText(d rundir.Duration) string {
+	if d == 0 {
+		return "—"
+	}
+	return time.Duration(d).String()
+}
+
+func faultRow(w history.Window) fault {
+	f := fault{Fault: w.Fault, Start: fmt.Sprintf("%.1f s", seconds(w.Start)), Stop: "not healed", Length: "—"}
+	for i, n := range w.Nodes {
+		if i > 0 {
+			f.Nodes += ", "
+		}
+		f.Nodes += n
+	}
+	if w.Stop >= 0 {
+		f.Stop = fmt.Sprintf("%.1f s", seconds(w.Stop))
+		f.Length = fmt.Sprintf("%.1f s", seconds(w.Stop-w.Start))
+	}
+	return f
+}
+
+// listLogs lists every file under the logs directory, as links relative to
+// the run directory.
+func listLogs(dir string) ([]logFile, string) {
+	var logs []logFile
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		name := filepath.ToSlash(rel)
+		size := ""
+		if info, err := d.Info(); err == nil {
+			size = byteSize(info.Size())
+		}
+		logs = append(logs, logFile{Name: name, Href: relHref(rundir.LogsDir + "/" + name), Size: size})
+		return nil
+	})
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, "No member logs were saved for this run."
+	case err != nil:
+		return logs, fmt.Sprintf("Listing the member logs failed: %v", err)
+	case len(logs) == 0:
+		return nil, "No member logs were saved for this run."
+	}
+	return logs, ""
+}
+
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

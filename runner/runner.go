@@ -1,0 +1,260 @@
+// Package runner runs one test: it boots the cluster, drives the workload
+// while the nemesis injects faults, tears the cluster down, and checks
+// and reports the history. A test is a value (Config); everything it does
+// is written to its run directory.
+package runner
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/compose"
+	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/nemesis"
+	"github.com/faultline/faultline/rundir"
+	"github.com/faultline/faultline/workloads"
+)
+
+// DefaultCheckTimeout bounds the linearizability check when the config
+// sets none; past it the verdict is unknown.
+const DefaultCheckTimeout = 2 * time.Minute
+
+// Test is one run: what to run, where its sources and results live, and
+// where progress goes.
+type Test struct {
+	Config rundir.Config
+	// Source is the faultline checkout that images are built from.
+	Source string
+	// Results is the results root; the run goes to Results/<name>/<time>.
+	Results string
+	// Progress receives the phase messages and the live status line.
+	Progress io.Writer
+	// Live redraws the status line in place (a terminal); otherwise it is
+	// printed as a new line every few seconds.
+	Live bool
+}
+
+// ErrSetup wraps everything that kept a test from running at all: no
+// Docker engine, an image that did not build, a cluster that never became
+// ready. Such a run has no verdict.
+var ErrSetup = errors.New("could not run the test")
+
+// Run runs the test and returns its results and run directory. An error
+// wrapping ErrSetup means there is no verdict. An interrupted run (ctx
+// cancelled) tears everything down and returns ctx's error; its history
+// stays on disk for `faultline check`.
+func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
+	cfg := t.Config
+	setup := func(err error) error { return fmt.Errorf("%w: %w", ErrSetup, err) }
+
+	docker, err := compose.NewDocker(ctx)
+	if err != nil {
+		return nil, "", setup(err)
+	}
+	defer docker.Close()
+
+	target, err := compose.Etcd(cfg.Version)
+	if err != nil {
+		return nil, "", setup(err)
+	}
+	t.say("building the %s %s image (reused when its inputs are unchanged)", target.Name, target.Version)
+	image, err := compose.Image(ctx, docker, t.Source, target)
+	if err != nil {
+		return nil, "", setup(err)
+	}
+	cfg.ImageReference = image
+
+	started := time.Now()
+	dir, err := rundir.NewDir(t.Results, cfg.Name, started)
+	if err != nil {
+		return nil, "", setup(err)
+	}
+	hf, err := os.Create(filepath.Join(dir, rundir.HistoryFile))
+	if err != nil {
+		return nil, dir, setup(err)
+	}
+	defer hf.Close()
+
+	runID := newRunID()
+	t.say("starting %d %s members (run %s)", cfg.Nodes, target.Name, runID)
+	cluster, err := compose.Up(ctx, docker, compose.Config{RunID: runID, Target: target, Image: image, Nodes: cfg.Nodes})
+	if err != nil {
+		return nil, dir, setup(err)
+	}
+	// Teardown must happen even when the user pressed Ctrl-C.
+	down := sync.OnceFunc(func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		if err := cluster.SaveLogs(dctx, filepath.Join(dir, rundir.LogsDir)); err != nil {
+			t.say("warning: %v", err)
+		}
+		if err := cluster.Down(dctx); err != nil {
+			t.say("warning: tearing down run %s: %v (faultline clean removes what is left)", runID, err)
+		}
+	})
+	defer down()
+	for _, m := range cluster.Members {
+		cfg.Members = append(cfg.Members, rundir.Member{Name: m.Name, ClientURL: m.ClientURL})
+	}
+
+	res := &rundir.Results{Config: cfg, Started: started}
+	// Until the check replaces it, results.json says the run is unfinished,
+	// so that a killed harness leaves a directory faultline check accepts.
+	pending := *res
+	pending.Verdict = checker.Unknown
+	pending.Problems = []string{"the run did not finish: faultline check " + dir + " checks what was recorded"}
+	if err := rundir.Write(dir, &pending); err != nil {
+		return nil, dir, setup(err)
+	}
+	rec := history.NewRecorder(hf)
+	if err := t.drive(ctx, cluster, rec, res); err != nil {
+		return nil, dir, err
+	}
+	down()
+	res.Duration = rundir.Duration(time.Since(started))
+	if err := rec.Err(); err != nil {
+		return nil, dir, setup(err)
+	}
+	if err := hf.Close(); err != nil {
+		return nil, dir, setup(fmt.Errorf("closing the history: %w", err))
+	}
+
+	t.say("checking %s", filepath.Join(dir, rundir.HistoryFile))
+	if err := Check(ctx, dir, res); err != nil {
+		return nil, dir, err
+	}
+	return res, dir, nil
+}
+
+// drive runs the workload and the nemesis for the time limit, then heals
+// and waits for the cluster to come back.
+func (t Test) drive(ctx context.Context, cluster *compose.Cluster, rec *history.Recorder, res *rundir.Results) error {
+	cfg := t.Config
+	ids := map[uint64]string{}
+	for _, m := range cluster.Members {
+		st, err := cluster.Status(ctx, m)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrSetup, err)
+		}
+		ids[st.ID] = m.Name
+	}
+	clients, err := workerClients(cluster, cfg.Workers)
+	defer func() {
+		for _, c := range clients {
+			c.Close()
+		}
+	}()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrSetup, err)
+	}
+
+	work := &workloads.Register{Keys: cfg.Keys, OpTimeout: time.Duration(cfg.OpTimeout), Rate: cfg.Rate, Members: ids}
+	fault, err := nemesis.Parse(cfg.Nemesis)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrSetup, err)
+	}
+	var nem *nemesis.Nemesis
+	if fault != nil {
+		nem = &nemesis.Nemesis{Fault: fault, Cluster: cluster, Recorder: rec,
+			Schedule: nemesis.Schedule{Interval: time.Duration(cfg.NemesisEvery), Duration: time.Duration(cfg.NemesisFor)}}
+	}
+
+	t.say("running %s for %s with nemesis %s", cfg.Workload, time.Duration(cfg.TimeLimit), cfg.Nemesis)
+	rctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.TimeLimit))
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() { work.Run(rctx, clients, rec) })
+	if nem != nil {
+		wg.Go(func() { nem.Run(rctx) })
+	}
+	stop := make(chan struct{})
+	var sg sync.WaitGroup
+	if t.Progress != nil {
+		sg.Go(func() { t.status(stop, rec, work, nem) })
+	}
+	wg.Wait()
+	close(stop)
+	sg.Wait()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("interrupted: %w", err)
+	}
+
+	if err := cluster.WaitReady(ctx, time.Minute); err != nil {
+		res.Problems = append(res.Problems, fmt.Sprintf("cluster did not recover after the nemesis healed: %v", err))
+	}
+	return nil
+}
+
+// workerClients gives each worker its own client over every member,
+// starting at a different member so that load spreads.
+func workerClients(c *compose.Cluster, workers int) ([]*clientv3.Client, error) {
+	var out []*clientv3.Client
+	for w := range workers {
+		k := w % len(c.Members)
+		cli, err := c.Client(slices.Concat(c.Members[k:], c.Members[:k])...)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, cli)
+	}
+	return out, nil
+}
+
+// status prints elapsed time, throughput, errors and the nemesis state.
+func (t Test) status(stop <-chan struct{}, rec *history.Recorder, w *workloads.Register, nem *nemesis.Nemesis) {
+	every := time.Second
+	if !t.Live {
+		every = 10 * time.Second
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	var last int64
+	for {
+		select {
+		case <-stop:
+			if t.Live {
+				fmt.Fprintln(t.Progress)
+			}
+			return
+		case <-tick.C:
+		}
+		ok, fail, info := w.Counts.OK.Load(), w.Counts.Fail.Load(), w.Counts.Info.Load()
+		total := ok + fail + info
+		line := fmt.Sprintf("[%5.1fs/%s] %5.0f ops/s  ok %d  fail %d  info %d",
+			time.Duration(rec.Since()).Seconds(), time.Duration(t.Config.TimeLimit),
+			float64(total-last)/every.Seconds(), ok, fail, info)
+		last = total
+		if nem != nil {
+			line += fmt.Sprintf("  nemesis: %s (%d so far)", nem.State(), nem.Count())
+		}
+		if t.Live {
+			fmt.Fprintf(t.Progress, "\r\x1b[K%s", line)
+		} else {
+			fmt.Fprintln(t.Progress, line)
+		}
+	}
+}
+
+func (t Test) say(format string, args ...any) {
+	if t.Progress != nil {
+		fmt.Fprintf(t.Progress, "faultline: "+format+"\n", args...)
+	}
+}
+
+func newRunID() string {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,168 @@
+// Package workloads generates client operations against the store under
+// test and records each one's invocation and completion in the history.
+package workloads
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/faultline/faultline/history"
+)
+
+// Register is a set of independent registers, one per key, that workers
+// read, write with unique values and compare-and-set.
+type Register struct {
+	Keys int
+	// OpTimeout bounds each operation; one that runs out is recorded as
+	// info, because it may still take effect.
+	OpTimeout time.Duration
+	// Rate caps operations per second over all workers; 0 means no cap.
+	Rate float64
+	// Members names the member behind each member ID seen in response
+	// headers, so the history says who served an operation.
+	Members map[uint64]string
+
+	Counts Counts
+}
+
+// Counts are live totals for the status line.
+type Counts struct {
+	OK, Fail, Info atomic.Int64
+}
+
+// Run drives one worker per client until ctx is done. Worker w starts as
+// process w; after an info it continues as process w+len(clients), and so
+// on, so that no process ever has two operations open.
+func (r *Register) Run(ctx context.Context, clients []*clientv3.Client, rec *history.Recorder) {
+	var tick <-chan time.Time
+	if r.Rate > 0 {
+		t := time.NewTicker(time.Duration(float64(time.Second) / r.Rate))
+		defer t.Stop()
+		tick = t.C
+	}
+	var wg sync.WaitGroup
+	for w, cli := range clients {
+		wg.Go(func() {
+			wk := worker{r: r, cli: cli, rec: rec, process: history.Process(w), step: len(clients),
+				rand: rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano()))), seen: map[string]string{}}
+			for ctx.Err() == nil {
+				if tick != nil {
+					select {
+					case <-ctx.Done():
+						return
+					case <-tick:
+					}
+				}
+				wk.next(ctx)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+type worker struct {
+	r       *Register
+	cli     *clientv3.Client
+	rec     *history.Recorder
+	process history.Process
+	step    int
+	rand    *rand.Rand
+	seq     int
+	// seen is the last value this worker read or wrote per key: a cas
+	// against it has a fair chance of succeeding.
+	seen map[string]string
+}
+
+// next invokes one random operation and records its outcome.
+func (w *worker) next(ctx context.Context) {
+	key := fmt.Sprintf("k%d", w.rand.IntN(w.r.Keys))
+	inv := history.Event{Type: history.Invoke, Process: w.process, Key: key}
+	switch n := w.rand.IntN(4); {
+	case n < 2:
+		inv.F = history.Read
+	case n == 2:
+		inv.F = history.Write
+		inv.Value = w.value()
+	default:
+		inv.F = history.CAS
+		inv.Expect = w.seen[key]
+		inv.Value = w.value()
+	}
+	w.rec.Record(inv)
+
+	octx, cancel := context.WithTimeout(ctx, w.r.OpTimeout)
+	done := w.do(octx, inv)
+	cancel()
+	done.Process, done.F, done.Key = w.process, inv.F, key
+
+	switch done.Type {
+	case history.OK:
+		w.r.Counts.OK.Add(1)
+		switch {
+		case inv.F == history.Read:
+			w.seen[key] = done.Value
+		case inv.F == history.Write || done.Succeeded:
+			w.seen[key] = inv.Value
+		}
+	case history.Fail:
+		w.r.Counts.Fail.Add(1)
+	default:
+		w.r.Counts.Info.Add(1)
+	}
+	w.rec.Record(done)
+	if done.Type == history.Info {
+		w.process += history.Process(w.step)
+	}
+}
+
+// value returns a value no other write in the test uses, so a read names
+// the one write it observed.
+func (w *worker) value() string {
+	w.seq++
+	return fmt.Sprintf("%d-%d", w.process, w.seq)
+}
+
+func (w *worker) do(ctx context.Context, inv history.Event) history.Event {
+	switch inv.F {
+	case history.Read:
+		res, err := w.cli.Get(ctx, inv.Key)
+		if err != nil {
+			return outcome(err, false)
+		}
+		e := w.ok(res.Header.MemberId, res.Header.Revision)
+		if len(res.Kvs) > 0 {
+			e.Value = string(res.Kvs[0].Value)
+		}
+		return e
+	case history.Write:
+		res, err := w.cli.Put(ctx, inv.Key, inv.Value)
+		if err != nil {
+			return outcome(err, true)
+		}
+		return w.ok(res.Header.MemberId, res.Header.Revision)
+	default:
+		// A key that does not exist has value "": compare its create
+		// revision instead, since etcd's value compare needs a key.
+		cmp := clientv3.Compare(clientv3.Value(inv.Key), "=", inv.Expect)
+		if inv.Expect == "" {
+			cmp = clientv3.Compare(clientv3.CreateRevision(inv.Key), "=", 0)
+		}
+		res, err := w.cli.Txn(ctx).If(cmp).Then(clientv3.OpPut(inv.Key, inv.Value)).Commit()
+		if err != nil {
+			return outcome(err, true)
+		}
+		e := w.ok(res.Header.MemberId, res.Header.Revision)
+		e.Succeeded = res.Succeeded
+		return e
+	}
+}
+
+func (w *worker) ok(member uint64, rev int64) history.Event {
+	return history.Event{Type: history.OK, Member: w.r.Members[member], Revision: rev}
+}
