@@ -26,6 +26,7 @@ const (
 // Config is what ran: enough to describe the run and to rerun it.
 type Config struct {
 	Name           string   `json:"name"`
+	RunID          string   `json:"run_id,omitempty"`
 	Target         string   `json:"target"`
 	Version        string   `json:"version,omitempty"`
 	Nodes          int      `json:"nodes"`

@@ -88,6 +88,7 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 	defer hf.Close()
 
 	runID := newRunID()
+	cfg.RunID = runID
 	t.say("starting %d %s members (run %s)", cfg.Nodes, target.Name, runID)
 	cluster, err := compose.Up(ctx, docker, compose.Config{RunID: runID, Target: target, Image: image, Nodes: cfg.Nodes})
 	if err != nil {

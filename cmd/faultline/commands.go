@@ -14,8 +14,8 @@ import (
 	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/compose"
 	"github.com/faultline/faultline/nemesis"
-	"github.com/faultline/faultline/runner"
 	"github.com/faultline/faultline/rundir"
+	"github.com/faultline/faultline/runner"
 )
 
 // errHelp marks -h: usage was printed, nothing failed.
@@ -26,8 +26,8 @@ func runFlags(args []string, out io.Writer) (runner.Test, error) {
 	fs := flag.NewFlagSet("faultline run", flag.ContinueOnError)
 	fs.SetOutput(out)
 	var (
-		cfg     rundir.Config
-		results string
+		cfg                                            rundir.Config
+		results                                        string
 		timeLimit, opTimeout, every, dur, checkTimeout time.Duration
 	)
 	fs.StringVar(&cfg.Target, "target", "etcd", "store under test: etcd")

@@ -1,0 +1,35 @@
+# faultline: Jepsen-style tests for etcd-like stores.
+# Needs Go 1.26 and a running Docker engine; nothing is pulled from a registry.
+
+NODES      ?= 3
+TIME_LIMIT ?= 60s
+TARGET     ?= etcd
+GO         ?= go
+
+FAULTLINE = bin/faultline
+
+.PHONY: test test-cluster lint build clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -o $(FAULTLINE) ./cmd/faultline
+
+# Unit tests, checker fixtures and the short container tests (they skip
+# only when no Docker engine answers). Packages run one at a time so that
+# container tests do not fight over the machine's two cores.
+test: lint
+	$(GO) test -p 1 -count=1 -timeout 45m ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+# A real test: NODES members of TARGET in containers, the register
+# workload, the leader killed every 10 s. Exits 0 only on a valid verdict.
+test-cluster: build
+	./$(FAULTLINE) run --target $(TARGET) --nodes $(NODES) --workload register \
+		--nemesis kill-leader --time-limit $(TIME_LIMIT)
+
+# Removes every container, network and volume a run left behind.
+clean: build
+	./$(FAULTLINE) clean
+	rm -rf bin

@@ -1,0 +1,98 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/compose"
+	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/rundir"
+)
+
+// TestKillLeaderRegister is the short end-to-end test: three etcd members
+// in containers, the register workload for 20 s, the leader killed every
+// few seconds. Healthy etcd must come out valid, with the kills recorded
+// and nothing of the run left on the engine.
+func TestKillLeaderRegister(t *testing.T) {
+	docker, err := compose.NewDocker(context.Background())
+	if err != nil {
+		t.Skipf("skipping: needs a Docker engine: %v", err)
+	}
+	defer docker.Close()
+	wd, _ := os.Getwd()
+	src, err := compose.FindRoot(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var progress bytes.Buffer
+	test := Test{
+		Source:   src,
+		Results:  t.TempDir(),
+		Progress: &progress,
+		Config: rundir.Config{
+			Name: "e2e", Target: "etcd", Version: compose.DefaultEtcdVersion, Nodes: 3,
+			Workload: "register", Nemesis: "kill-leader", Workers: 10, Keys: 8,
+			TimeLimit:    rundir.Duration(20 * time.Second),
+			OpTimeout:    rundir.Duration(2 * time.Second),
+			NemesisEvery: rundir.Duration(4 * time.Second),
+			NemesisFor:   rundir.Duration(2 * time.Second),
+			CheckTimeout: rundir.Duration(time.Minute),
+		},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	res, dir, err := Run(ctx, test)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, progress.String())
+	}
+	if res.Verdict != checker.Valid {
+		t.Fatalf("verdict %s on healthy etcd: %+v", res.Verdict, res.Checks)
+	}
+	if len(res.Problems) > 0 {
+		t.Errorf("problems: %v", res.Problems)
+	}
+	kills := 0
+	for _, w := range res.Faults {
+		if w.Fault == "kill-leader" && w.Stop > w.Start && len(w.Nodes) == 1 {
+			kills++
+		}
+	}
+	if kills < 2 {
+		t.Errorf("leader killed and healed %d times in 20 s, want at least 2: %+v", kills, res.Faults)
+	}
+	var all checker.OpStats
+	for _, s := range res.Stats.Ops {
+		if s.F == checker.All {
+			all = s
+		}
+	}
+	if all.OK < 100 {
+		t.Errorf("only %d operations succeeded", all.OK)
+	}
+
+	for _, f := range []string{rundir.HistoryFile, rundir.ResultsFile, rundir.ReportFile, "logs/n1.log"} {
+		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Size() == 0 {
+			t.Errorf("%s missing or empty: %v", f, err)
+		}
+	}
+	events, err := history.ReadFile(filepath.Join(dir, rundir.HistoryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) < 2*all.OK {
+		t.Errorf("history has %d events for %d ok operations", len(events), all.OK)
+	}
+
+	left, err := compose.CleanCount(ctx, docker, res.Config.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left != (compose.Removed{}) {
+		t.Errorf("the run left %+v behind", left)
+	}
+}
