@@ -40,6 +40,8 @@ var (
 	bandColor = color.NRGBA{0x80, 0x80, 0x80, 0x30}
 	inkColor  = color.NRGBA{0x33, 0x33, 0x33, 0xff}
 	gridColor = color.NRGBA{0xdd, 0xdd, 0xdd, 0xff}
+	// Translucent, so a point under a label still shows through a little.
+	labelBackground = color.NRGBA{0xff, 0xff, 0xff, 0xd0}
 
 	outcomeColor = map[history.Type]color.Color{history.OK: okColor, history.Fail: failColor, history.Info: infoColor}
 	// Drawn in this order, so the rare outcomes end up on top of the ok cloud.
@@ -147,7 +149,7 @@ func latencyPlot(tl timeline) (plotted, error) {
 	p := newPlot("seconds since test start (operation invoked)", "latency (ms)")
 	p.Y.Scale = plot.LogScale{}
 	p.Y.Tick.Marker = logTicks{}
-	p.Add(&bands{tl.faults, tl.end})
+	p.Add(&bands{ws: tl.faults, end: tl.end})
 	p.Add(yGrid())
 	for _, t := range outcomes {
 		for _, f := range names {
@@ -180,6 +182,7 @@ func latencyPlot(tl timeline) (plotted, error) {
 		s.GlyphStyle = draw.GlyphStyle{Color: infoColor, Radius: 2.5, Shape: shape[f]}
 		p.Add(s)
 	}
+	p.Add(&bands{ws: tl.faults, end: tl.end, labels: true})
 	p.X.Min, p.X.Max = 0, tl.end
 	p.Y.Min, p.Y.Max = yMin, yMax
 
@@ -211,7 +214,13 @@ func latencyPlot(tl timeline) (plotted, error) {
 }
 
 func throughputPlot(tl timeline) (plotted, error) {
-	n := max(1, int(math.Ceil(tl.end)))
+	// 1 s buckets; the last one runs to the end of the test, and a sliver
+	// shorter than a quarter second joins the bucket before it rather than
+	// show a rate from a handful of ops.
+	n := int(tl.end)
+	if n == 0 || tl.end-float64(n) >= 0.25 {
+		n++
+	}
 	counts := map[history.Type][]float64{}
 	for _, t := range outcomes {
 		counts[t] = make([]float64, n)
@@ -220,20 +229,20 @@ func throughputPlot(tl timeline) (plotted, error) {
 		if op.Pending() {
 			continue
 		}
-		b := min(int(seconds(op.Complete.Time)), n-1)
-		counts[op.Type()][b]++
+		if c, ok := counts[op.Type()]; ok {
+			c[min(int(seconds(op.Complete.Time)), n-1)]++
+		}
 	}
 	p := newPlot("seconds since test start (operation completed)", "operations per second")
-	p.Add(&bands{tl.faults, tl.end})
+	p.Add(&bands{ws: tl.faults, end: tl.end})
 	p.Add(yGrid())
 	peak := 0.0
 	for _, t := range outcomes {
 		xys := make(plotter.XYs, n)
 		for i, c := range counts[t] {
-			// The last bucket may be cut short by the end of the run.
-			width := min(1, tl.end-float64(i))
-			if width <= 0 {
-				width = 1
+			width := 1.0
+			if i == n-1 && tl.end > float64(i) {
+				width = tl.end - float64(i)
 			}
 			xys[i] = plotter.XY{X: float64(i) + width/2, Y: c / width}
 			peak = max(peak, xys[i].Y)
@@ -245,6 +254,7 @@ func throughputPlot(tl timeline) (plotted, error) {
 		l.LineStyle = draw.LineStyle{Color: outcomeColor[t], Width: 1.3}
 		p.Add(l)
 	}
+	p.Add(&bands{ws: tl.faults, end: tl.end, labels: true})
 	p.X.Min, p.X.Max = 0, tl.end
 	p.Y.Min, p.Y.Max = 0, max(1, peak*1.3)
 
@@ -345,11 +355,13 @@ func ordinalSuffix(n int) string {
 	return "th"
 }
 
-// bands shades the fault windows across the whole height of the data area
-// and labels each at the top.
+// bands shades the fault windows across the whole height of the data area,
+// or, with labels set, names each at the top. The labels are a second
+// plotter, added last, so that they stay readable over the points.
 type bands struct {
-	ws  []history.Window
-	end float64
+	ws     []history.Window
+	end    float64
+	labels bool
 }
 
 func (b *bands) Plot(c draw.Canvas, p *plot.Plot) {
@@ -369,16 +381,19 @@ func (b *bands) Plot(c draw.Canvas, p *plot.Plot) {
 		if x1 < x0 {
 			continue
 		}
-		// A zero-length window still deserves a visible line.
-		x1 = max(x1, x0+1)
-		c.FillPolygon(bandColor, []vg.Point{{X: x0, Y: c.Min.Y}, {X: x1, Y: c.Min.Y}, {X: x1, Y: c.Max.Y}, {X: x0, Y: c.Max.Y}})
+		if !b.labels {
+			// A zero-length window still deserves a visible line.
+			x1 = max(x1, x0+1)
+			c.FillPolygon(bandColor, rect(x0, c.Min.Y, x1, c.Max.Y))
+			continue
+		}
 
 		label := w.Fault
 		if len(w.Nodes) > 0 {
 			label += " " + strings.Join(w.Nodes, ",")
 		}
 		width := sty.Width(label)
-		x := min(x0+2, c.Max.X-width)
+		x := max(c.Min.X, min(x0+2, c.Max.X-width))
 		row := 0
 		for row < len(rowEnd) && rowEnd[row] > x {
 			row++
@@ -389,8 +404,13 @@ func (b *bands) Plot(c draw.Canvas, p *plot.Plot) {
 		rowEnd[row] = x + width + 4
 		// Start below the top edge, which belongs to the never-completed ops.
 		y := c.Max.Y - 7 - lineH*vg.Length(row+1)
+		c.FillPolygon(labelBackground, rect(x-1, y-1, x+width+1, y+lineH-2))
 		c.FillText(sty, vg.Point{X: x, Y: y}, label)
 	}
+}
+
+func rect(x0, y0, x1, y1 vg.Length) []vg.Point {
+	return []vg.Point{{X: x0, Y: y0}, {X: x1, Y: y0}, {X: x1, Y: y1}, {X: x0, Y: y1}}
 }
 
 // linTicks puts about n labelled ticks at round numbers (1, 2 or 5 times a
