@@ -17,6 +17,13 @@ import (
 // visualizationFile is porcupine's view of the failing keys.
 const visualizationFile = "linearizability.html"
 
+// checks says how each workload's operations are checked.
+var checks = map[string]func(ctx context.Context, dir string, ops []history.Op, timeout time.Duration) checker.Result{
+	"register": func(ctx context.Context, dir string, ops []history.Op, timeout time.Duration) checker.Result {
+		return checker.Register(ctx, ops, timeout, filepath.Join(dir, visualizationFile))
+	},
+}
+
 // Check reads the history stored in dir, checks it, and writes
 // results.json and index.html next to it. res carries what is known of the
 // run (config, start, problems); its verdict, checks, stats and faults are
@@ -36,9 +43,18 @@ func Check(ctx context.Context, dir string, res *rundir.Results) error {
 		timeout = DefaultCheckTimeout
 	}
 	res.Problems = slices.DeleteFunc(res.Problems, func(p string) bool { return strings.HasPrefix(p, "the run did not finish") })
-	lin := checker.Register(ctx, ops, timeout, filepath.Join(dir, visualizationFile))
-	res.Checks = []checker.Result{lin}
-	res.Verdict = checker.Worst(lin.Verdict)
+	res.Checks = nil
+	var verdicts []checker.Verdict
+	for _, w := range strings.Split(res.Config.Workload, ",") {
+		check, ok := checks[w]
+		if !ok {
+			return fmt.Errorf("no checker for workload %q", w)
+		}
+		r := check(ctx, dir, ops, timeout)
+		res.Checks = append(res.Checks, r)
+		verdicts = append(verdicts, r.Verdict)
+	}
+	res.Verdict = checker.Worst(verdicts...)
 	res.Stats = checker.Summarise(ops)
 	res.Faults = history.Faults(events)
 	if err := rundir.Write(dir, res); err != nil {

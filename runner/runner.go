@@ -161,7 +161,10 @@ func (t Test) drive(ctx context.Context, cluster *compose.Cluster, rec *history.
 		return fmt.Errorf("%w: %w", ErrSetup, err)
 	}
 
-	work := &workloads.Register{Keys: cfg.Keys, OpTimeout: time.Duration(cfg.OpTimeout), Rate: cfg.Rate, Members: ids}
+	work, err := workloads.New(cfg.Workload, workloads.Options{Keys: cfg.Keys, OpTimeout: time.Duration(cfg.OpTimeout), Rate: cfg.Rate, Members: ids})
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrSetup, err)
+	}
 	fault, err := nemesis.Parse(cfg.Nemesis)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrSetup, err)
@@ -214,7 +217,7 @@ func workerClients(c *compose.Cluster, workers int) ([]*clientv3.Client, error) 
 }
 
 // status prints elapsed time, throughput, errors and the nemesis state.
-func (t Test) status(stop <-chan struct{}, rec *history.Recorder, w *workloads.Register, nem *nemesis.Nemesis) {
+func (t Test) status(stop <-chan struct{}, rec *history.Recorder, w workloads.Workload, nem *nemesis.Nemesis) {
 	every := time.Second
 	if !t.Live {
 		every = 10 * time.Second
@@ -231,7 +234,8 @@ func (t Test) status(stop <-chan struct{}, rec *history.Recorder, w *workloads.R
 			return
 		case <-tick.C:
 		}
-		ok, fail, info := w.Counts.OK.Load(), w.Counts.Fail.Load(), w.Counts.Info.Load()
+		c := w.Counts()
+		ok, fail, info := c.OK.Load(), c.Fail.Load(), c.Info.Load()
 		total := ok + fail + info
 		line := fmt.Sprintf("[%5.1fs/%s] %5.0f ops/s  ok %d  fail %d  info %d",
 			time.Duration(rec.Since()).Seconds(), time.Duration(t.Config.TimeLimit),

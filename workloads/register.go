@@ -1,13 +1,9 @@
-// Package workloads generates client operations against the store under
-// test and records each one's invocation and completion in the history.
 package workloads
 
 import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -18,52 +14,24 @@ import (
 // Register is a set of independent registers, one per key, that workers
 // read, write with unique values and compare-and-set.
 type Register struct {
-	Keys int
-	// OpTimeout bounds each operation; one that runs out is recorded as
-	// info, because it may still take effect.
-	OpTimeout time.Duration
-	// Rate caps operations per second over all workers; 0 means no cap.
-	Rate float64
-	// Members names the member behind each member ID seen in response
-	// headers, so the history says who served an operation.
-	Members map[uint64]string
-
-	Counts Counts
+	Options
+	counts Counts
 }
 
-// Counts are live totals for the status line.
-type Counts struct {
-	OK, Fail, Info atomic.Int64
-}
+// NewRegister returns the register workload.
+func NewRegister(o Options) *Register { return &Register{Options: o} }
 
-// Run drives one worker per client until ctx is done. Worker w starts as
-// process w; after an info it continues as process w+len(clients), and so
-// on, so that no process ever has two operations open.
+func (*Register) Name() string { return "register" }
+
+func (r *Register) Counts() *Counts { return &r.counts }
+
+// Run drives one worker per client until ctx is done.
 func (r *Register) Run(ctx context.Context, clients []*clientv3.Client, rec *history.Recorder) {
-	var tick <-chan time.Time
-	if r.Rate > 0 {
-		t := time.NewTicker(time.Duration(float64(time.Second) / r.Rate))
-		defer t.Stop()
-		tick = t.C
-	}
-	var wg sync.WaitGroup
-	for w, cli := range clients {
-		wg.Go(func() {
-			wk := worker{r: r, cli: cli, rec: rec, process: history.Process(w), step: len(clients),
-				rand: rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano()))), seen: map[string]string{}}
-			for ctx.Err() == nil {
-				if tick != nil {
-					select {
-					case <-ctx.Done():
-						return
-					case <-tick:
-					}
-				}
-				wk.next(ctx)
-			}
-		})
-	}
-	wg.Wait()
+	r.Options.run(ctx, clients, func(w int, cli *clientv3.Client) func(context.Context) {
+		wk := &worker{r: r, cli: cli, rec: rec, process: history.Process(w), step: len(clients),
+			rand: rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano()))), seen: map[string]string{}}
+		return wk.next
+	})
 }
 
 type worker struct {
@@ -101,19 +69,14 @@ func (w *worker) next(ctx context.Context) {
 	cancel()
 	done.Process, done.F, done.Key = w.process, inv.F, key
 
-	switch done.Type {
-	case history.OK:
-		w.r.Counts.OK.Add(1)
+	w.r.counts.add(done.Type)
+	if done.Type == history.OK {
 		switch {
 		case inv.F == history.Read:
 			w.seen[key] = done.Value
 		case inv.F == history.Write || done.Succeeded:
 			w.seen[key] = inv.Value
 		}
-	case history.Fail:
-		w.r.Counts.Fail.Add(1)
-	default:
-		w.r.Counts.Info.Add(1)
 	}
 	w.rec.Record(done)
 	if done.Type == history.Info {

@@ -16,6 +16,7 @@ import (
 	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/rundir"
 	"github.com/faultline/faultline/runner"
+	"github.com/faultline/faultline/workloads"
 )
 
 // errHelp marks -h: usage was printed, nothing failed.
@@ -66,7 +67,9 @@ func runFlags(args []string, out io.Writer) (runner.Test, error) {
 		problems = append(problems, "--etcd-version: "+err.Error())
 	}
 	check(cfg.Nodes < 1 || cfg.Nodes > compose.MaxNodes, "--nodes %d: want 1 to %d", cfg.Nodes, compose.MaxNodes)
-	check(cfg.Workload != "register", "--workload %q: want register", cfg.Workload)
+	if _, err := workloads.New(cfg.Workload, workloads.Options{}); err != nil {
+		problems = append(problems, "--workload: "+err.Error())
+	}
 	if _, err := nemesis.Parse(cfg.Nemesis); err != nil {
 		problems = append(problems, "--nemesis: "+err.Error())
 	}

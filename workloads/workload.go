@@ -1,0 +1,108 @@
+// Package workloads generates client operations against the store under
+// test and records each one's invocation and completion in the history.
+package workloads
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/faultline/faultline/history"
+)
+
+// Workload drives operations through etcd clients and records them.
+//
+// Each worker owns one client. Worker w starts as process w; after an info
+// it continues as process w+len(clients), and so on, so that no process
+// ever has two operations open. Workloads mixed in one run use their own
+// operation names and key prefixes, so each checker can pick its own.
+type Workload interface {
+	Name() string
+	Run(ctx context.Context, clients []*clientv3.Client, rec *history.Recorder)
+	Counts() *Counts
+}
+
+// Options are the knobs every workload shares.
+type Options struct {
+	Keys int
+	// OpTimeout bounds each operation; one that runs out is recorded as
+	// info, because it may still take effect.
+	OpTimeout time.Duration
+	// Rate caps operations per second over all workers; 0 means no cap.
+	Rate float64
+	// Members names the member behind each member ID seen in response
+	// headers, so the history says who served an operation.
+	Members map[uint64]string
+}
+
+var registry = map[string]func(Options) Workload{
+	"register": func(o Options) Workload { return NewRegister(o) },
+}
+
+// New returns the named workload.
+func New(name string, o Options) (Workload, error) {
+	mk, ok := registry[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown workload %q: want one of %v", name, Names())
+	}
+	return mk(o), nil
+}
+
+// Names lists the workloads New knows.
+func Names() []string {
+	var out []string
+	for n := range registry {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Counts are live totals for the status line.
+type Counts struct {
+	OK, Fail, Info atomic.Int64
+}
+
+func (c *Counts) add(t history.Type) {
+	switch t {
+	case history.OK:
+		c.OK.Add(1)
+	case history.Fail:
+		c.Fail.Add(1)
+	case history.Info:
+		c.Info.Add(1)
+	}
+}
+
+// run starts one worker per client, each calling its step function until
+// ctx is done, no faster than Rate allows over all of them.
+func (o Options) run(ctx context.Context, clients []*clientv3.Client, worker func(w int, cli *clientv3.Client) func(context.Context)) {
+	var tick <-chan time.Time
+	if o.Rate > 0 {
+		t := time.NewTicker(time.Duration(float64(time.Second) / o.Rate))
+		defer t.Stop()
+		tick = t.C
+	}
+	var wg sync.WaitGroup
+	for w, cli := range clients {
+		step := worker(w, cli)
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				if tick != nil {
+					select {
+					case <-ctx.Done():
+						return
+					case <-tick:
+					}
+				}
+				step(ctx)
+			}
+		})
+	}
+	wg.Wait()
+}
