@@ -1,0 +1,556 @@
+// Package raftnode runs one member's Raft state machine from go.etcd.io/raft:
+// the Ready loop, durability (WAL and snapshot file), snapshots with log
+// compaction, and linearizable reads through ReadIndex.
+//
+// The Ready loop honours the library's contract in this order, for every
+// Ready: persist the snapshot, entries and hard state (fsync), then send
+// messages, then apply the snapshot and committed entries, then Advance.
+package raftnode
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/faultline/faultline/store/wal"
+)
+
+// ErrStopped is returned by calls made after the node stopped.
+var ErrStopped = errors.New("raftnode: stopped")
+
+// ErrReadTimeout is returned when a ReadIndex could not be confirmed in time.
+var ErrReadTimeout = errors.New("raftnode: read index timed out")
+
+// StateMachine is what the log drives.
+type StateMachine interface {
+	// Apply applies one committed normal entry. It runs on the Ready loop,
+	// in log order, exactly once per entry per process lifetime.
+	Apply(index uint64, data []byte)
+	// Snapshot serialises the state machine as of the last applied entry.
+	Snapshot() ([]byte, error)
+	// Restore replaces the state machine with a snapshot's contents.
+	Restore(data []byte) error
+}
+
+// Transport delivers messages to peers. Send must not block.
+type Transport interface {
+	Send(msgs []raftpb.Message)
+}
+
+// Config configures a Node.
+type Config struct {
+	ID    uint64
+	Peers []uint64
+	// Dir holds the WAL and the snapshot file.
+	Dir           string
+	Tick          time.Duration
+	ElectionTicks int
+	// SnapshotCount is the number of applied entries between snapshots.
+	SnapshotCount uint64
+	// Join starts with an empty log and no peers, to be filled by the
+	// leader (etcd's --initial-cluster-state=existing with no data).
+	Join bool
+	// UnsafeNoSync turns on the lost-fsync bug.
+	UnsafeNoSync bool
+	Logger       *slog.Logger
+}
+
+// catchUpEntries are kept in the log after a snapshot so that slightly
+// lagging followers can catch up without a snapshot transfer.
+const catchUpEntries = 5000
+
+// Node is one running Raft member.
+type Node struct {
+	cfg     Config
+	sm      StateMachine
+	tr      Transport
+	raft    raft.Node
+	storage *raft.MemoryStorage
+	wal     *wal.WAL
+	log     *slog.Logger
+
+	snapPath  string
+	snapIndex uint64
+	confState raftpb.ConfState
+
+	applied atomic.Uint64
+	commit  atomic.Uint64
+	term    atomic.Uint64
+	leader  atomic.Uint64
+
+	appliedMu sync.Mutex
+	appliedCh chan struct{} // closed and replaced whenever applied moves
+
+	readMu     sync.Mutex
+	readBatch  *readBatch
+	readNotify chan struct{}
+	readStates chan raft.ReadState
+	readSeq    atomic.Uint64
+
+	leaderCh chan struct{} // closed and replaced on leader change
+
+	done chan struct{}
+}
+
+type readBatch struct {
+	done chan struct{}
+	err  error
+}
+
+// Start opens (or creates) the member's durable state and starts Raft. Run
+// must then be called to drive it.
+func Start(cfg Config, sm StateMachine, tr Transport) (*Node, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ElectionTicks <= 1 {
+		cfg.ElectionTicks = 10
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = 100 * time.Millisecond
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	n := &Node{
+		cfg:        cfg,
+		sm:         sm,
+		tr:         tr,
+		storage:    raft.NewMemoryStorage(),
+		log:        cfg.Logger,
+		snapPath:   filepath.Join(cfg.Dir, "snapshot.bin"),
+		appliedCh:  make(chan struct{}),
+		readNotify: make(chan struct{}, 1),
+		readStates: make(chan raft.ReadState, 64),
+		leaderCh:   make(chan struct{}),
+		done:       make(chan struct{}),
+	}
+	existing := wal.Exists(filepath.Join(cfg.Dir, "wal"))
+	snap, err := loadSnapshot(n.snapPath)
+	if err != nil {
+		return nil, err
+	}
+	w, st, err := wal.Open(filepath.Join(cfg.Dir, "wal"), wal.Options{UnsafeNoSync: cfg.UnsafeNoSync, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	n.wal = w
+	if st.Snapshot.Index > snap.Metadata.Index {
+		w.Close()
+		return nil, fmt.Errorf("wal starts after snapshot %d but the snapshot file holds %d", st.Snapshot.Index, snap.Metadata.Index)
+	}
+	rc := &raft.Config{
+		ID:                        cfg.ID,
+		ElectionTick:              cfg.ElectionTicks,
+		HeartbeatTick:             1,
+		Storage:                   n.storage,
+		MaxSizePerMsg:             1 << 20,
+		MaxInflightMsgs:           256,
+		MaxUncommittedEntriesSize: 1 << 30,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		Logger:                    raftLogger{cfg.Logger.With("component", "raft")},
+	}
+	if !existing {
+		if cfg.Join {
+			n.raft = raft.RestartNode(rc)
+		} else {
+			peers := make([]raft.Peer, len(cfg.Peers))
+			for i, id := range cfg.Peers {
+				peers[i] = raft.Peer{ID: id}
+			}
+			n.raft = raft.StartNode(rc, peers)
+		}
+		n.log.Info("started new raft member", "id", fmt.Sprintf("%x", cfg.ID), "peers", len(cfg.Peers), "join", cfg.Join)
+		return n, nil
+	}
+	if !raft.IsEmptySnap(snap) {
+		if err := n.storage.ApplySnapshot(snap); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("load snapshot into raft storage: %w", err)
+		}
+		if err := sm.Restore(snap.Data); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("restore state machine: %w", err)
+		}
+		n.snapIndex = snap.Metadata.Index
+		n.confState = snap.Metadata.ConfState
+		n.applied.Store(snap.Metadata.Index)
+		rc.Applied = snap.Metadata.Index
+	}
+	ents := st.Entries
+	for len(ents) > 0 && ents[0].Index <= snap.Metadata.Index {
+		ents = ents[1:]
+	}
+	if err := n.storage.SetHardState(st.HardState); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("load hard state: %w", err)
+	}
+	if err := n.storage.Append(ents); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("load entries: %w", err)
+	}
+	n.term.Store(st.HardState.Term)
+	n.commit.Store(st.HardState.Commit)
+	n.raft = raft.RestartNode(rc)
+	n.log.Info("restarted raft member from disk", "id", fmt.Sprintf("%x", cfg.ID),
+		"snapshot-index", snap.Metadata.Index, "entries", len(ents), "term", st.HardState.Term,
+		"commit", st.HardState.Commit, "torn-bytes-dropped", st.Truncated)
+	return n, nil
+}
+
+// Run drives Raft until ctx is done, then stops it and closes the WAL.
+func (n *Node) Run(ctx context.Context) error {
+	defer close(n.done)
+	readCtx, cancelRead := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		n.readLoop(readCtx)
+	}()
+	err := n.loop(ctx)
+	cancelRead()
+	wg.Wait()
+	n.raft.Stop()
+	if cerr := n.wal.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Done is closed once Run has returned.
+func (n *Node) Done() <-chan struct{} { return n.done }
+
+func (n *Node) loop(ctx context.Context) error {
+	ticker := time.NewTicker(n.cfg.Tick)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+			n.raft.Tick()
+		case rd := <-n.raft.Ready():
+			if err := n.handleReady(rd); err != nil {
+				n.log.Error("raft ready loop failed; stopping", "err", err)
+				return err
+			}
+		}
+	}
+}
+
+func (n *Node) handleReady(rd raft.Ready) error {
+	if rd.SoftState != nil {
+		if old := n.leader.Swap(rd.SoftState.Lead); old != rd.SoftState.Lead {
+			n.log.Info("leader changed", "leader", fmt.Sprintf("%x", rd.SoftState.Lead), "state", rd.SoftState.RaftState.String())
+			n.appliedMu.Lock()
+			close(n.leaderCh)
+			n.leaderCh = make(chan struct{})
+			n.appliedMu.Unlock()
+		}
+	}
+	for _, rs := range rd.ReadStates {
+		select {
+		case n.readStates <- rs:
+		default: // nobody is waiting for an old one; the read loop retries
+		}
+	}
+
+	// 1. Persist.
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		if err := saveSnapshot(n.snapPath, rd.Snapshot); err != nil {
+			return err
+		}
+		if err := n.wal.Rewrite(rd.Snapshot.Metadata, rd.HardState, nil); err != nil {
+			return err
+		}
+	}
+	if err := n.wal.Save(rd.HardState, rd.Entries, rd.MustSync); err != nil {
+		return err
+	}
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		if err := n.storage.ApplySnapshot(rd.Snapshot); err != nil {
+			return fmt.Errorf("apply snapshot to raft storage: %w", err)
+		}
+	}
+	if !raft.IsEmptyHardState(rd.HardState) {
+		if err := n.storage.SetHardState(rd.HardState); err != nil {
+			return fmt.Errorf("set hard state: %w", err)
+		}
+		n.term.Store(rd.HardState.Term)
+		n.commit.Store(rd.HardState.Commit)
+	}
+	if err := n.storage.Append(rd.Entries); err != nil {
+		return fmt.Errorf("append entries to raft storage: %w", err)
+	}
+
+	// 2. Send, now that what the messages promise is durable.
+	n.tr.Send(rd.Messages)
+
+	// 3. Apply.
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		if err := n.sm.Restore(rd.Snapshot.Data); err != nil {
+			return fmt.Errorf("restore state machine from snapshot: %w", err)
+		}
+		n.snapIndex = rd.Snapshot.Metadata.Index
+		n.confState = rd.Snapshot.Metadata.ConfState
+		n.setApplied(rd.Snapshot.Metadata.Index)
+		n.log.Info("applied snapshot from leader", "index", rd.Snapshot.Metadata.Index)
+	}
+	for _, e := range rd.CommittedEntries {
+		if e.Index <= n.applied.Load() {
+			continue
+		}
+		switch e.Type {
+		case raftpb.EntryNormal:
+			if len(e.Data) > 0 {
+				n.sm.Apply(e.Index, e.Data)
+			}
+		case raftpb.EntryConfChange:
+			var cc raftpb.ConfChange
+			if err := cc.Unmarshal(e.Data); err != nil {
+				return fmt.Errorf("decode conf change at %d: %w", e.Index, err)
+			}
+			n.confState = *n.raft.ApplyConfChange(cc)
+		case raftpb.EntryConfChangeV2:
+			var cc raftpb.ConfChangeV2
+			if err := cc.Unmarshal(e.Data); err != nil {
+				return fmt.Errorf("decode conf change at %d: %w", e.Index, err)
+			}
+			n.confState = *n.raft.ApplyConfChange(cc)
+		}
+		n.setApplied(e.Index)
+	}
+	if err := n.maybeSnapshot(); err != nil {
+		return err
+	}
+	n.raft.Advance()
+	return nil
+}
+
+func (n *Node) setApplied(i uint64) {
+	n.applied.Store(i)
+	n.appliedMu.Lock()
+	close(n.appliedCh)
+	n.appliedCh = make(chan struct{})
+	n.appliedMu.Unlock()
+}
+
+func (n *Node) maybeSnapshot() error {
+	applied := n.applied.Load()
+	if n.cfg.SnapshotCount == 0 || applied-n.snapIndex < n.cfg.SnapshotCount {
+		return nil
+	}
+	data, err := n.sm.Snapshot()
+	if err != nil {
+		return fmt.Errorf("snapshot state machine: %w", err)
+	}
+	snap, err := n.storage.CreateSnapshot(applied, &n.confState, data)
+	if err != nil {
+		return fmt.Errorf("create raft snapshot: %w", err)
+	}
+	if err := saveSnapshot(n.snapPath, snap); err != nil {
+		return err
+	}
+	hs, _, err := n.storage.InitialState()
+	if err != nil {
+		return fmt.Errorf("read hard state: %w", err)
+	}
+	last, err := n.storage.LastIndex()
+	if err != nil {
+		return fmt.Errorf("read last index: %w", err)
+	}
+	var tail []raftpb.Entry
+	if last > applied {
+		if tail, err = n.storage.Entries(applied+1, last+1, ^uint64(0)); err != nil {
+			return fmt.Errorf("read log tail: %w", err)
+		}
+	}
+	if err := n.wal.Rewrite(snap.Metadata, hs, tail); err != nil {
+		return err
+	}
+	if applied > catchUpEntries {
+		if err := n.storage.Compact(applied - catchUpEntries); err != nil && !errors.Is(err, raft.ErrCompacted) {
+			return fmt.Errorf("compact raft log: %w", err)
+		}
+	}
+	n.snapIndex = applied
+	n.log.Info("saved snapshot and compacted the log", "index", applied, "bytes", len(data))
+	return nil
+}
+
+// Step hands a message from a peer to Raft.
+func (n *Node) Step(ctx context.Context, m raftpb.Message) error {
+	return n.raft.Step(ctx, m)
+}
+
+// Propose submits data to the log. It does not wait for the commit.
+func (n *Node) Propose(ctx context.Context, data []byte) error {
+	return n.raft.Propose(ctx, data)
+}
+
+// ReportUnreachable tells Raft a peer could not be reached.
+func (n *Node) ReportUnreachable(id uint64) { n.raft.ReportUnreachable(id) }
+
+// ReportSnapshot tells Raft how sending a snapshot went.
+func (n *Node) ReportSnapshot(id uint64, ok bool) {
+	st := raft.SnapshotFinish
+	if !ok {
+		st = raft.SnapshotFailure
+	}
+	n.raft.ReportSnapshot(id, st)
+}
+
+// ID is the member's Raft ID.
+func (n *Node) ID() uint64 { return n.cfg.ID }
+
+// Leader is the current leader's ID as this member knows it (0 if none).
+func (n *Node) Leader() uint64 { return n.leader.Load() }
+
+// Term is the current Raft term.
+func (n *Node) Term() uint64 { return n.term.Load() }
+
+// AppliedIndex is the index of the last applied entry.
+func (n *Node) AppliedIndex() uint64 { return n.applied.Load() }
+
+// CommitIndex is the last known committed index.
+func (n *Node) CommitIndex() uint64 { return n.commit.Load() }
+
+// LeaderChanged returns a channel closed at the next leader change.
+func (n *Node) LeaderChanged() <-chan struct{} {
+	n.appliedMu.Lock()
+	defer n.appliedMu.Unlock()
+	return n.leaderCh
+}
+
+// WaitApplied blocks until the applied index reaches index.
+func (n *Node) WaitApplied(ctx context.Context, index uint64) error {
+	for {
+		n.appliedMu.Lock()
+		ch := n.appliedCh
+		n.appliedMu.Unlock()
+		if n.applied.Load() >= index {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.done:
+			return ErrStopped
+		}
+	}
+}
+
+// ReadIndex blocks until this member has applied everything committed when
+// the call was made, as confirmed by a quorum through Raft's ReadIndex. A read
+// served after it returns is linearizable. Concurrent callers share one
+// ReadIndex round trip.
+func (n *Node) ReadIndex(ctx context.Context) error {
+	n.readMu.Lock()
+	b := n.readBatch
+	if b == nil {
+		b = &readBatch{done: make(chan struct{})}
+		n.readBatch = b
+	}
+	n.readMu.Unlock()
+	select {
+	case n.readNotify <- struct{}{}:
+	default:
+	}
+	select {
+	case <-b.done:
+		return b.err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrStopped
+	}
+}
+
+func (n *Node) readLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			n.readMu.Lock()
+			if b := n.readBatch; b != nil {
+				b.err = ErrStopped
+				close(b.done)
+				n.readBatch = nil
+			}
+			n.readMu.Unlock()
+			return
+		case <-n.readNotify:
+		}
+		n.readMu.Lock()
+		b := n.readBatch
+		n.readBatch = nil
+		n.readMu.Unlock()
+		if b == nil {
+			continue
+		}
+		b.err = n.confirmRead(ctx)
+		close(b.done)
+	}
+}
+
+// confirmRead runs one ReadIndex round and waits until it is applied.
+func (n *Node) confirmRead(ctx context.Context) error {
+	// Retry: Raft silently drops a ReadIndex when there is no leader, or
+	// the message to the leader may be lost.
+	retry := 2 * n.cfg.Tick * time.Duration(n.cfg.ElectionTicks)
+	if retry < 200*time.Millisecond {
+		retry = 200 * time.Millisecond
+	}
+	deadline := time.NewTimer(10 * retry)
+	defer deadline.Stop()
+	for {
+		id := n.readSeq.Add(1)
+		rctx := make([]byte, 16)
+		binary.BigEndian.PutUint64(rctx, n.cfg.ID)
+		binary.BigEndian.PutUint64(rctx[8:], id)
+		if err := n.raft.ReadIndex(ctx, rctx); err != nil {
+			return fmt.Errorf("read index: %w", err)
+		}
+		index, ok, err := n.awaitReadState(ctx, rctx, retry, deadline.C)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return n.WaitApplied(ctx, index)
+		}
+	}
+}
+
+func (n *Node) awaitReadState(ctx context.Context, rctx []byte, retry time.Duration, deadline <-chan time.Time) (uint64, bool, error) {
+	t := time.NewTimer(retry)
+	defer t.Stop()
+	leaderCh := n.LeaderChanged()
+	for {
+		select {
+		case rs := <-n.readStates:
+			if string(rs.RequestCtx) == string(rctx) {
+				return rs.Index, true, nil
+			}
+		case <-t.C:
+			return 0, false, nil
+		case <-leaderCh:
+			return 0, false, nil
+		case <-deadline:
+			return 0, false, ErrReadTimeout
+		case <-ctx.Done():
+			return 0, false, ctx.Err()
+		}
+	}
+}

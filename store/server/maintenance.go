@@ -1,0 +1,117 @@
+package server
+
+import (
+	"context"
+	"hash/crc32"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/version"
+
+	"github.com/faultline/faultline/store/mvcc"
+)
+
+// Maintenance implements the parts of etcd's Maintenance service that
+// clients and the harness rely on.
+type Maintenance struct {
+	pb.UnimplementedMaintenanceServer
+	s *Server
+}
+
+// MaintenanceService returns the Maintenance service.
+func (s *Server) MaintenanceService() pb.MaintenanceServer { return &Maintenance{s: s} }
+
+// Status reports this member's view of the cluster. It never waits for a
+// leader, so it answers during elections (with Leader 0).
+func (m *Maintenance) Status(ctx context.Context, r *pb.StatusRequest) (*pb.StatusResponse, error) {
+	s := m.s
+	s.mu.RLock()
+	keys := s.kv.KeyCount()
+	s.mu.RUnlock()
+	size := int64(keys)*64 + 4096 // a rough figure: there is no database file
+	return &pb.StatusResponse{
+		Header:           s.header(nil),
+		Version:          version.Version,
+		DbSize:           size,
+		DbSizeInUse:      size,
+		Leader:           s.node.Leader(),
+		RaftIndex:        s.node.CommitIndex(),
+		RaftTerm:         s.node.Term(),
+		RaftAppliedIndex: s.node.AppliedIndex(),
+		StorageVersion:   version.Version,
+	}, nil
+}
+
+// Alarm reports no alarms: kvnode has no space quota.
+func (m *Maintenance) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
+	return &pb.AlarmResponse{Header: m.s.header(nil)}, nil
+}
+
+// Defragment is a no-op: the store lives in memory and the log is rewritten
+// at every snapshot.
+func (m *Maintenance) Defragment(ctx context.Context, r *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
+	return &pb.DefragmentResponse{Header: m.s.header(nil)}, nil
+}
+
+// HashKV hashes every key version up to a revision, so members can be
+// compared for divergence.
+func (m *Maintenance) HashKV(ctx context.Context, r *pb.HashKVRequest) (*pb.HashKVResponse, error) {
+	s := m.s
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	rev := r.Revision
+	if rev == 0 {
+		rev = s.kv.Rev()
+	}
+	res, err := s.kv.Range([]byte{0}, []byte{0}, mvcc.RangeOptions{Rev: rev})
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
+	for _, kv := range res.KVs {
+		data, err := kv.Marshal()
+		if err != nil {
+			return nil, err
+		}
+		h.Write(data)
+	}
+	return &pb.HashKVResponse{
+		Header:          s.header(nil),
+		Hash:            h.Sum32(),
+		CompactRevision: s.kv.CompactRev(),
+		HashRevision:    rev,
+	}, nil
+}
+
+// Cluster implements MemberList of etcd's Cluster service.
+type Cluster struct {
+	pb.UnimplementedClusterServer
+	s *Server
+}
+
+// ClusterService returns the Cluster service.
+func (s *Server) ClusterService() pb.ClusterServer { return &Cluster{s: s} }
+
+// MemberList lists the static members with the client URLs each published.
+func (c *Cluster) MemberList(ctx context.Context, r *pb.MemberListRequest) (*pb.MemberListResponse, error) {
+	if r.Linearizable {
+		if err := c.s.linearize(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return &pb.MemberListResponse{Header: c.s.header(nil), Members: c.s.memberList()}, nil
+}
+
+func (s *Server) memberList() []*pb.Member {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*pb.Member, 0, len(s.cfg.Cluster.Members))
+	for _, m := range s.cfg.Cluster.Members {
+		pm := &pb.Member{ID: m.ID, PeerURLs: m.PeerURLs}
+		if urls, ok := s.members[m.ID]; ok {
+			pm.Name = m.Name
+			pm.ClientURLs = urls
+		}
+		out = append(out, pm)
+	}
+	return out
+}
