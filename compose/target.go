@@ -52,6 +52,30 @@ func Etcd(version string) (Target, error) {
 	}, nil
 }
 
+// Kvnode is faultline's reference store, built from this repository.
+func Kvnode() Target {
+	return Target{
+		Name:   "kvnode",
+		Binary: "kvnode",
+		Inputs: []string{"store", "cmd/kvnode", "go.mod", "go.sum"},
+		build: func(ctx context.Context, root, out string) error {
+			return goCmd(ctx, root, "build", "-trimpath", "-o", out, "./cmd/kvnode")
+		},
+	}
+}
+
+// ParseTarget returns the target a --target flag names; version applies to
+// etcd only.
+func ParseTarget(name, version string) (Target, error) {
+	switch name {
+	case "etcd":
+		return Etcd(version)
+	case "kvnode":
+		return Kvnode(), nil
+	}
+	return Target{}, fmt.Errorf("unknown target %q: want etcd or kvnode", name)
+}
+
 // buildEtcd compiles the pinned module, or, for another version, a copy of
 // it with the etcd requirement moved to that version.
 func buildEtcd(ctx context.Context, src, version, out string) error {
@@ -86,7 +110,7 @@ func buildEtcd(ctx context.Context, src, version, out string) error {
 func goCmd(ctx context.Context, dir string, args ...string) error {
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOFLAGS=-mod=mod")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("go %s in %s: %w\n%s", strings.Join(args, " "), dir, err, out)

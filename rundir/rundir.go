@@ -29,6 +29,7 @@ type Config struct {
 	RunID          string   `json:"run_id,omitempty"`
 	Target         string   `json:"target"`
 	Version        string   `json:"version,omitempty"`
+	UnsafeBug      string   `json:"unsafe_bug,omitempty"`
 	Nodes          int      `json:"nodes"`
 	Workload       string   `json:"workload"`
 	Nemesis        string   `json:"nemesis"`

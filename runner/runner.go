@@ -65,7 +65,7 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 	}
 	defer docker.Close()
 
-	target, err := compose.Etcd(cfg.Version)
+	target, err := compose.ParseTarget(cfg.Target, cfg.Version)
 	if err != nil {
 		return nil, "", setup(err)
 	}
@@ -90,7 +90,11 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 	runID := newRunID()
 	cfg.RunID = runID
 	t.say("starting %d %s members (run %s)", cfg.Nodes, target.Name, runID)
-	cluster, err := compose.Up(ctx, docker, compose.Config{RunID: runID, Target: target, Image: image, Nodes: cfg.Nodes})
+	var args []string
+	if cfg.UnsafeBug != "" {
+		args = append(args, "--unsafe-bug="+cfg.UnsafeBug)
+	}
+	cluster, err := compose.Up(ctx, docker, compose.Config{RunID: runID, Target: target, Image: image, Nodes: cfg.Nodes, Args: args})
 	if err != nil {
 		return nil, dir, setup(err)
 	}

@@ -31,8 +31,9 @@ func runFlags(args []string, out io.Writer) (runner.Test, error) {
 		results                                        string
 		timeLimit, opTimeout, every, dur, checkTimeout time.Duration
 	)
-	fs.StringVar(&cfg.Target, "target", "etcd", "store under test: etcd")
+	fs.StringVar(&cfg.Target, "target", "etcd", "store under test: etcd or kvnode")
 	fs.StringVar(&cfg.Version, "etcd-version", compose.DefaultEtcdVersion, "etcd release to build and test (v3.5.x, v3.6.x)")
+	fs.StringVar(&cfg.UnsafeBug, "unsafe-bug", "", "kvnode only: inject a known bug (e.g. stale-read) to see the checkers catch it")
 	fs.IntVar(&cfg.Nodes, "nodes", 3, "cluster members, 1 to 9")
 	fs.StringVar(&cfg.Workload, "workload", "register", "workload: register")
 	fs.StringVar(&cfg.Nemesis, "nemesis", "kill-leader", "fault to inject: kill-leader or none")
@@ -62,10 +63,14 @@ func runFlags(args []string, out io.Writer) (runner.Test, error) {
 			problems = append(problems, fmt.Sprintf(format, a...))
 		}
 	}
-	check(cfg.Target != "etcd", "--target %q: only etcd can be tested so far", cfg.Target)
-	if _, err := compose.Etcd(cfg.Version); err != nil {
-		problems = append(problems, "--etcd-version: "+err.Error())
+	if cfg.Target != "etcd" {
+		// The version flag has a default; it only means something for etcd.
+		cfg.Version = ""
 	}
+	if _, err := compose.ParseTarget(cfg.Target, cfg.Version); err != nil {
+		problems = append(problems, "--target: "+err.Error())
+	}
+	check(cfg.UnsafeBug != "" && cfg.Target != "kvnode", "--unsafe-bug %q: only kvnode has bug switches", cfg.UnsafeBug)
 	check(cfg.Nodes < 1 || cfg.Nodes > compose.MaxNodes, "--nodes %d: want 1 to %d", cfg.Nodes, compose.MaxNodes)
 	if _, err := workloads.New(cfg.Workload, workloads.Options{}); err != nil {
 		problems = append(problems, "--workload: "+err.Error())
@@ -88,7 +93,7 @@ func runFlags(args []string, out io.Writer) (runner.Test, error) {
 	if cfg.Name == "" {
 		cfg.Name = cfg.Target + "-" + cfg.Workload + "-" + cfg.Nemesis
 	}
-	cfg.Command = "faultline run " + strings.Join(args, " ")
+	cfg.Command = strings.TrimSpace("faultline run " + strings.Join(args, " "))
 
 	wd, err := os.Getwd()
 	if err != nil {

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRunFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		wantErr string // empty: the flags are accepted
+	}{
+		{nil, ""},
+		{[]string{"--target", "etcd", "--nodes", "5", "--workload", "register", "--nemesis", "kill-leader", "--time-limit", "2m"}, ""},
+		{[]string{"--target", "kvnode", "--unsafe-bug", "stale-read"}, ""},
+		{[]string{"--nemesis", "none", "--nemesis-interval", "0s"}, ""},
+		{[]string{"--nodes", "0"}, "--nodes 0: want 1 to 9"},
+		{[]string{"--nodes", "10"}, "--nodes 10: want 1 to 9"},
+		{[]string{"--target", "zookeeper"}, `unknown target "zookeeper"`},
+		{[]string{"--etcd-version", "3.5"}, `etcd version "3.5"`},
+		{[]string{"--workload", "bank"}, `unknown workload "bank"`},
+		{[]string{"--nemesis", "meteor"}, `unknown nemesis "meteor"`},
+		{[]string{"--time-limit", "0s"}, "--time-limit 0s"},
+		{[]string{"--unsafe-bug", "stale-read"}, "only kvnode has bug switches"},
+		{[]string{"--name", "../x"}, "want a plain folder name"},
+		{[]string{"extra"}, `unexpected argument "extra"`},
+		{[]string{"--nodes", "three"}, "invalid value"},
+	} {
+		test, err := runFlags(tc.args, io.Discard)
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("%v: %v", tc.args, err)
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("%v: error %v, want one saying %q", tc.args, err, tc.wantErr)
+		case err == nil && test.Source == "":
+			t.Errorf("%v: no source checkout found", tc.args)
+		}
+	}
+}
+
+func TestRunFlagsDefaults(t *testing.T) {
+	test, err := runFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := test.Config
+	if c.Target != "etcd" || c.Version != "v3.5.17" || c.Nodes != 3 || c.Workers != 10 ||
+		time.Duration(c.TimeLimit) != time.Minute || time.Duration(c.NemesisEvery) != 10*time.Second ||
+		c.Name != "etcd-register-kill-leader" || c.Command != "faultline run" {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
