@@ -340,7 +340,7 @@ func (c *keyCheck) run(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
-	res, info := porcupine.CheckOperationsVerbose(registerModel(ctx), c.ops, limit)
+	res := porcupine.CheckOperationsTimeout(registerModel(ctx), c.ops, limit); var info porcupine.LinearizationInfo
 	switch {
 	case res == porcupine.Ok:
 		// Every step of a complete linearization succeeded, so a

@@ -17,6 +17,10 @@ import (
 // visualizationFile is porcupine's view of the failing keys.
 const visualizationFile = "linearizability.html"
 
+// unfinished opens the problem that results.json states while a run is
+// under way; a check of the recorded history settles it.
+const unfinished = "the run did not finish"
+
 // checks says how each workload's operations are checked.
 var checks = map[string]func(ctx context.Context, dir string, ops []history.Op, timeout time.Duration) checker.Result{
 	"register": func(ctx context.Context, dir string, ops []history.Op, timeout time.Duration) checker.Result {
@@ -42,7 +46,7 @@ func Check(ctx context.Context, dir string, res *rundir.Results) error {
 	if timeout <= 0 {
 		timeout = DefaultCheckTimeout
 	}
-	res.Problems = slices.DeleteFunc(res.Problems, func(p string) bool { return strings.HasPrefix(p, "the run did not finish") })
+	res.Problems = slices.DeleteFunc(res.Problems, func(p string) bool { return strings.HasPrefix(p, unfinished) })
 	res.Checks = nil
 	var verdicts []checker.Verdict
 	for _, w := range strings.Split(res.Config.Workload, ",") {

@@ -119,7 +119,7 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 	// so that a killed harness leaves a directory faultline check accepts.
 	pending := *res
 	pending.Verdict = checker.Unknown
-	pending.Problems = []string{"the run did not finish: faultline check " + dir + " checks what was recorded"}
+	pending.Problems = []string{unfinished + ": faultline check " + dir + " checks what was recorded"}
 	if err := rundir.Write(dir, &pending); err != nil {
 		return nil, dir, setup(err)
 	}
