@@ -38,7 +38,7 @@ func main() {
 var ignoredFlags = []string{
 	"quota-backend-bytes", "auto-compaction-mode", "auto-compaction-retention", "logger", "log-outputs",
 	"enable-pprof", "strict-reconfig-check", "pre-vote", "socket-reuse-port", "socket-reuse-address",
-	"max-txn-ops", "max-snapshots", "max-wals", "snapshot-catchup-entries", "enable-v2", "v2-deprecation",
+	"max-txn-ops", "max-snapshots", "max-wals", "enable-v2", "v2-deprecation",
 	"experimental-initial-corrupt-check", "experimental-watch-progress-notify-interval", "listen-client-http-urls",
 	"experimental-compact-hash-check-enabled", "feature-gates", "auth-token", "backend-batch-interval",
 }
@@ -58,6 +58,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		clusterState    = fs.String("initial-cluster-state", "new", "initial cluster state: new or existing")
 		clusterToken    = fs.String("initial-cluster-token", "etcd-cluster", "initial cluster token")
 		snapshotCount   = fs.Uint64("snapshot-count", 10000, "number of committed entries that trigger a snapshot and log compaction")
+		catchUp         = fs.Uint64("snapshot-catchup-entries", 5000, "entries kept after a snapshot so slow followers can catch up")
 		heartbeatMS     = fs.Uint("heartbeat-interval", 100, "time (in milliseconds) of a heartbeat interval")
 		electionMS      = fs.Uint("election-timeout", 1000, "time (in milliseconds) for an election to timeout")
 		maxRequestBytes = fs.Int("max-request-bytes", 1572864, "maximum client request size in bytes")
@@ -101,18 +102,19 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 
 	cfg := member.Config{
-		Name:                *name,
-		DataDir:             *dataDir,
-		InitialCluster:      *initialCluster,
-		InitialClusterState: *clusterState,
-		InitialClusterToken: *clusterToken,
-		SnapshotCount:       *snapshotCount,
-		HeartbeatInterval:   time.Duration(*heartbeatMS) * time.Millisecond,
-		ElectionTimeout:     time.Duration(*electionMS) * time.Millisecond,
-		MaxRequestBytes:     *maxRequestBytes,
-		ClientTLS:           clientTLS,
-		PeerTLS:             peerTLS,
-		Logger:              log,
+		Name:                   *name,
+		DataDir:                *dataDir,
+		InitialCluster:         *initialCluster,
+		InitialClusterState:    *clusterState,
+		InitialClusterToken:    *clusterToken,
+		SnapshotCount:          *snapshotCount,
+		SnapshotCatchUpEntries: *catchUp,
+		HeartbeatInterval:      time.Duration(*heartbeatMS) * time.Millisecond,
+		ElectionTimeout:        time.Duration(*electionMS) * time.Millisecond,
+		MaxRequestBytes:        *maxRequestBytes,
+		ClientTLS:              clientTLS,
+		PeerTLS:                peerTLS,
+		Logger:                 log,
 	}
 	if cfg.DataDir == "" {
 		cfg.DataDir = *name + ".kvnode"

@@ -6,11 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/faultline/faultline/store/member"
 )
@@ -51,7 +53,7 @@ func newCluster(t *testing.T, n int, tweak func(i int, c *member.Config)) *clust
 	}
 	c := &cluster{t: t}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if testing.Verbose() {
+	if os.Getenv("KVNODE_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
 	for i := 0; i < n; i++ {
@@ -127,7 +129,7 @@ func (c *cluster) client(eps ...string) *clientv3.Client {
 	if len(eps) == 0 {
 		eps = c.endpoints()
 	}
-	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: nil})
+	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
 		c.t.Fatal(err)
 	}

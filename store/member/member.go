@@ -44,6 +44,7 @@ type Config struct {
 	InitialClusterState      string // "new" or "existing"
 	InitialClusterToken      string
 	SnapshotCount            uint64
+	SnapshotCatchUpEntries   uint64
 	HeartbeatInterval        time.Duration
 	ElectionTimeout          time.Duration
 	MaxRequestBytes          int
@@ -159,15 +160,16 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 	memberDir := filepath.Join(cfg.DataDir, "member")
 	hasData := dirHasData(memberDir)
 	node, err := raftnode.Start(raftnode.Config{
-		ID:            self.ID,
-		Peers:         cluster.IDs(),
-		Dir:           memberDir,
-		Tick:          cfg.HeartbeatInterval,
-		ElectionTicks: int(cfg.ElectionTimeout / cfg.HeartbeatInterval),
-		SnapshotCount: cfg.SnapshotCount,
-		Join:          !hasData && cfg.InitialClusterState == "existing",
-		UnsafeNoSync:  cfg.Bugs.LostFsync,
-		Logger:        log,
+		ID:             self.ID,
+		Peers:          cluster.IDs(),
+		Dir:            memberDir,
+		Tick:           cfg.HeartbeatInterval,
+		ElectionTicks:  int(cfg.ElectionTimeout / cfg.HeartbeatInterval),
+		SnapshotCount:  cfg.SnapshotCount,
+		CatchUpEntries: cfg.SnapshotCatchUpEntries,
+		Join:           !hasData && cfg.InitialClusterState == "existing",
+		UnsafeNoSync:   cfg.Bugs.LostFsync,
+		Logger:         log,
 	}, m.srv, m.tr)
 	if err != nil {
 		closeAll(peerLns)

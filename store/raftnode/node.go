@@ -60,14 +60,15 @@ type Config struct {
 	// Join starts with an empty log and no peers, to be filled by the
 	// leader (etcd's --initial-cluster-state=existing with no data).
 	Join bool
+	// CatchUpEntries are kept in the log after a snapshot so that slightly
+	// lagging followers catch up without a snapshot transfer (default 5000).
+	CatchUpEntries uint64
 	// UnsafeNoSync turns on the lost-fsync bug.
 	UnsafeNoSync bool
 	Logger       *slog.Logger
 }
 
-// catchUpEntries are kept in the log after a snapshot so that slightly
-// lagging followers can catch up without a snapshot transfer.
-const catchUpEntries = 5000
+const defaultCatchUpEntries = 5000
 
 // Node is one running Raft member.
 type Node struct {
@@ -115,6 +116,9 @@ func Start(cfg Config, sm StateMachine, tr Transport) (*Node, error) {
 	}
 	if cfg.ElectionTicks <= 1 {
 		cfg.ElectionTicks = 10
+	}
+	if cfg.CatchUpEntries == 0 {
+		cfg.CatchUpEntries = defaultCatchUpEntries
 	}
 	if cfg.Tick <= 0 {
 		cfg.Tick = 100 * time.Millisecond
@@ -380,8 +384,8 @@ func (n *Node) maybeSnapshot() error {
 	if err := n.wal.Rewrite(snap.Metadata, hs, tail); err != nil {
 		return err
 	}
-	if applied > catchUpEntries {
-		if err := n.storage.Compact(applied - catchUpEntries); err != nil && !errors.Is(err, raft.ErrCompacted) {
+	if applied > n.cfg.CatchUpEntries {
+		if err := n.storage.Compact(applied - n.cfg.CatchUpEntries); err != nil && !errors.Is(err, raft.ErrCompacted) {
 			return fmt.Errorf("compact raft log: %w", err)
 		}
 	}
