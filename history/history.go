@@ -94,6 +94,67 @@ type Event struct {
 	// Fault and Nodes describe nemesis events: which fault, which members.
 	Fault string   `json:"fault,omitempty"`
 	Nodes []string `json:"nodes,omitempty"`
+
+	// Watch, range and lease operations (watch, kubernetes and lease
+	// workloads).
+
+	// RangeEnd ends the range [Key, RangeEnd) of a watch or a read; empty
+	// means the single key Key.
+	RangeEnd string `json:"range_end,omitempty"`
+	// WatchID names one logical watcher (it keeps its name across reopens).
+	WatchID string `json:"watch_id,omitempty"`
+	// StartRevision is the revision a watch session was opened at; 0 means
+	// "from now" (the created notification's header revision + 1).
+	StartRevision int64 `json:"start_revision,omitempty"`
+	// PrevKV and ProgressNotify are the options a watch was opened with.
+	PrevKV         bool `json:"prev_kv,omitempty"`
+	ProgressNotify bool `json:"progress_notify,omitempty"`
+	// WatchEvents are the events of one watch response, in the order
+	// delivered.
+	WatchEvents []WatchEvent `json:"watch_events,omitempty"`
+	// Progress marks a watch response that is a progress notification;
+	// Created one that is the created notification. Revision is then the
+	// response's header revision.
+	Progress bool `json:"progress,omitempty"`
+	Created  bool `json:"created,omitempty"`
+	// CompactRevision is set when a watch was cancelled because its
+	// revision was compacted.
+	CompactRevision int64 `json:"compact_revision,omitempty"`
+	// KVs are the key-values a range read returned, in key order.
+	KVs []KV `json:"kvs,omitempty"`
+	// Limit and More describe a paginated range read.
+	Limit int64 `json:"limit,omitempty"`
+	More  bool  `json:"more,omitempty"`
+	// ExpectRevision is the mod_revision a conditional write compares
+	// against (0: the key must not exist).
+	ExpectRevision int64 `json:"expect_revision,omitempty"`
+	// Deleted is how many keys a delete removed.
+	Deleted int64 `json:"deleted,omitempty"`
+	// Lease is a lease ID (granted, attached to a put, kept alive, revoked);
+	// TTL its time to live in seconds (asked for on invoke, granted or
+	// remaining on ok).
+	Lease int64 `json:"lease,omitempty"`
+	TTL   int64 `json:"ttl,omitempty"`
+}
+
+// KV is a key-value as the store reports it.
+type KV struct {
+	Key            string `json:"key"`
+	Value          string `json:"value,omitempty"`
+	CreateRevision int64  `json:"create_revision,omitempty"`
+	ModRevision    int64  `json:"mod_revision,omitempty"`
+	Version        int64  `json:"version,omitempty"`
+	Lease          int64  `json:"lease,omitempty"`
+}
+
+// WatchEvent is one event a watch delivered.
+type WatchEvent struct {
+	// Type is "put" or "delete".
+	Type string `json:"type"`
+	KV   KV     `json:"kv"`
+	// PrevKV is the key-value before the event, when the watch asked for it
+	// and the store had it.
+	PrevKV *KV `json:"prev_kv,omitempty"`
 }
 
 // MarshalLine encodes e as one JSON line.
