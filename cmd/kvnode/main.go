@@ -39,7 +39,7 @@ var ignoredFlags = []string{
 	"quota-backend-bytes", "auto-compaction-mode", "auto-compaction-retention", "logger", "log-outputs",
 	"enable-pprof", "strict-reconfig-check", "pre-vote", "socket-reuse-port", "socket-reuse-address",
 	"max-txn-ops", "max-snapshots", "max-wals", "enable-v2", "v2-deprecation",
-	"experimental-initial-corrupt-check", "experimental-watch-progress-notify-interval", "listen-client-http-urls",
+	"experimental-initial-corrupt-check", "listen-client-http-urls",
 	"experimental-compact-hash-check-enabled", "feature-gates", "auth-token", "backend-batch-interval",
 }
 
@@ -62,6 +62,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		heartbeatMS     = fs.Uint("heartbeat-interval", 100, "time (in milliseconds) of a heartbeat interval")
 		electionMS      = fs.Uint("election-timeout", 1000, "time (in milliseconds) for an election to timeout")
 		maxRequestBytes = fs.Int("max-request-bytes", 1572864, "maximum client request size in bytes")
+		progressEvery   = fs.Duration("watch-progress-notify-interval", 10*time.Minute, "interval of progress notifications to idle watchers that asked for them")
 		logLevel        = fs.String("log-level", "info", "log level: debug, info, warn, error")
 		bugs            = fs.String("unsafe-bug", "", "comma-separated bugs to inject on purpose: "+strings.Join(server.BugNames, ", "))
 		clientTLS       member.TLSInfo
@@ -75,6 +76,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.StringVar(&peerTLS.KeyFile, "peer-key-file", "", "path to the peer server TLS key file")
 	fs.StringVar(&peerTLS.TrustedCAFile, "peer-trusted-ca-file", "", "path to the peer server TLS trusted CA file")
 	fs.BoolVar(&peerTLS.ClientCertAuth, "peer-client-cert-auth", false, "require peer client certificates")
+	// etcd before 3.6 spells it with the experimental prefix.
+	fs.DurationVar(progressEvery, "experimental-watch-progress-notify-interval", 10*time.Minute, "alias of --watch-progress-notify-interval")
 	ignored := map[string]*string{}
 	for _, n := range ignoredFlags {
 		ignored[n] = fs.String(n, "", "accepted for etcd compatibility; ignored")

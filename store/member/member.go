@@ -48,10 +48,12 @@ type Config struct {
 	HeartbeatInterval        time.Duration
 	ElectionTimeout          time.Duration
 	MaxRequestBytes          int
-	ClientTLS                TLSInfo
-	PeerTLS                  TLSInfo
-	Bugs                     server.Bugs
-	Logger                   *slog.Logger
+	// WatchProgressNotifyInterval: see server.Config.
+	WatchProgressNotifyInterval time.Duration
+	ClientTLS                   TLSInfo
+	PeerTLS                     TLSInfo
+	Bugs                        server.Bugs
+	Logger                      *slog.Logger
 }
 
 // grpcOverheadBytes is the headroom etcd gives gRPC over --max-request-bytes.
@@ -147,14 +149,15 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 
 	peerHTTP := &http.Client{Transport: &http.Transport{TLSClientConfig: peerClientTLS}, Timeout: 5 * time.Second}
 	m.srv = server.New(server.Config{
-		Cluster:         cluster,
-		Self:            self,
-		ClientURLs:      cfg.AdvertiseClientURLs,
-		MaxRequestBytes: cfg.MaxRequestBytes,
-		ElectionTimeout: cfg.ElectionTimeout,
-		PeerClient:      peerHTTP,
-		Bugs:            cfg.Bugs,
-		Logger:          log,
+		Cluster:                     cluster,
+		Self:                        self,
+		ClientURLs:                  cfg.AdvertiseClientURLs,
+		MaxRequestBytes:             cfg.MaxRequestBytes,
+		ElectionTimeout:             cfg.ElectionTimeout,
+		WatchProgressNotifyInterval: cfg.WatchProgressNotifyInterval,
+		PeerClient:                  peerHTTP,
+		Bugs:                        cfg.Bugs,
+		Logger:                      log,
 	})
 	m.tr = transport.New(cluster.ID, self.ID, peerClientTLS, log)
 	memberDir := filepath.Join(cfg.DataDir, "member")

@@ -74,6 +74,9 @@ type Config struct {
 	RequestTimeout time.Duration
 	// ElectionTimeout sets the minimum lease TTL.
 	ElectionTimeout time.Duration
+	// WatchProgressNotifyInterval is how often idle progress_notify
+	// watchers hear the current revision (default 10m, as etcd).
+	WatchProgressNotifyInterval time.Duration
 	// PeerClient talks to other members' peer URLs (TLS-aware); nil means
 	// http.DefaultClient.
 	PeerClient *http.Client
@@ -363,10 +366,11 @@ func (s *Server) applyRequest(r *pb.InternalRaftRequest) result {
 	default:
 		res = result{nil, fmt.Errorf("unsupported request")}
 	}
-	s.mu.Unlock()
+	// Notify while still holding the lock: see watchHub.
 	for _, b := range events {
 		s.watches.notify(b)
 	}
+	s.mu.Unlock()
 	return res
 }
 
