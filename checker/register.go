@@ -28,8 +28,9 @@ const RegisterChecker = "linearizable-register"
 // The check stops with an unknown verdict, never a valid one, when ctx is
 // done or timeout has passed; a timeout of zero or less sets no limit beyond
 // ctx, as in porcupine. If the history is not linearizable and
-// visualizationPath is not empty, porcupine's view of the failing keys is
-// written there and Result.Visualization holds the file's base name.
+// visualizationPath is not empty, porcupine's view of the failing keys (the
+// first few, in key order) is written there and Result.Visualization holds
+// the file's base name.
 func Register(ctx context.Context, ops []history.Op, timeout time.Duration, visualizationPath string) Result {
 	start := time.Now()
 	parent := ctx
@@ -39,11 +40,7 @@ func Register(ctx context.Context, ops []history.Op, timeout time.Duration, visu
 		defer cancel()
 	}
 	res := Result{Checker: RegisterChecker}
-	keys, counts := registerKeys(ops)
-	checks := make([]keyCheck, len(keys))
-	for i, k := range keys {
-		checks[i] = keyCheck{key: k.key, ops: k.ops}
-	}
+	checks, counts := registerKeys(ops)
 	// Keys are independent (a register per key), so checking each on its own
 	// is exact, lets the verdict name the failing keys, and keeps memory to
 	// one key's search per CPU.
@@ -205,7 +202,11 @@ func registerModel(ctx context.Context) porcupine.Model {
 			default:
 				s = fmt.Sprintf("cas(%s, %s, %q)", in.key, describeValue(in.expect), in.value)
 				if !in.info {
-					s += map[bool]string{true: " → ok", false: " → failed"}[out.succeeded]
+					if out.succeeded {
+						s += " → ok"
+					} else {
+						s += " → failed"
+					}
 				}
 			}
 			if in.info {
@@ -235,14 +236,9 @@ func registerModel(ctx context.Context) porcupine.Model {
 
 type registerCounts struct{ checked, info, other int }
 
-type keyOps struct {
-	key string
-	ops []porcupine.Operation
-}
-
 // registerKeys turns the operations that constrain the registers into
 // porcupine operations, grouped by key in key order.
-func registerKeys(ops []history.Op) ([]keyOps, registerCounts) {
+func registerKeys(ops []history.Op) ([]keyCheck, registerCounts) {
 	var n registerCounts
 	// Porcupine only compares times, so "after every other event" can be a
 	// real time, which keeps the visualization's time axis readable.
@@ -272,9 +268,9 @@ func registerKeys(ops []history.Op) ([]keyOps, registerCounts) {
 		}
 		byKey[op.Invoke.Key] = append(byKey[op.Invoke.Key], op)
 	}
-	var out []keyOps
+	var out []keyCheck
 	for key, kops := range byKey {
-		out = append(out, keyOps{key: key, ops: porcupineOps(kops, end)})
+		out = append(out, keyCheck{key: key, ops: porcupineOps(kops, end)})
 		n.checked += len(kops)
 		for _, op := range kops {
 			if op.Type() != history.OK {
@@ -282,25 +278,12 @@ func registerKeys(ops []history.Op) ([]keyOps, registerCounts) {
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b keyOps) int { return strings.Compare(a.key, b.key) })
+	slices.SortFunc(out, func(a, b keyCheck) int { return strings.Compare(a.key, b.key) })
 	return out, n
 }
 
-// porcupineOps converts ops, giving each process a small client id: the
-// visualization draws one row per id, from zero to the largest.
+// porcupineOps converts one key's operations.
 func porcupineOps(ops []*history.Op, end int64) []porcupine.Operation {
-	procs := map[history.Process]int{}
-	var ids []history.Process
-	for _, op := range ops {
-		if _, ok := procs[op.Process]; !ok {
-			procs[op.Process] = 0
-			ids = append(ids, op.Process)
-		}
-	}
-	slices.Sort(ids)
-	for i, p := range ids {
-		procs[p] = i
-	}
 	out := make([]porcupine.Operation, len(ops))
 	for i, op := range ops {
 		in := regInput{key: op.Invoke.Key, f: op.F, value: op.Invoke.Value, expect: op.Invoke.Expect}
@@ -310,7 +293,6 @@ func porcupineOps(ops []*history.Op, end int64) []porcupine.Operation {
 			ret = end
 		}
 		out[i] = porcupine.Operation{
-			ClientId: procs[op.Process],
 			Input:    in,
 			Call:     op.Invoke.Time,
 			Output:   regOutput{value: op.Complete.Value, succeeded: op.Complete.Succeeded},
@@ -318,7 +300,22 @@ func porcupineOps(ops []*history.Op, end int64) []porcupine.Operation {
 			Metadata: op,
 		}
 	}
-	return out
+	return compactClients(out)
+}
+
+// compactClients numbers the processes of ops from zero: the visualization
+// draws one row for every client id up to the largest.
+func compactClients(ops []porcupine.Operation) []porcupine.Operation {
+	var procs []history.Process
+	for _, op := range ops {
+		procs = append(procs, op.Metadata.(*history.Op).Process)
+	}
+	slices.Sort(procs)
+	procs = slices.Compact(procs)
+	for i := range ops {
+		ops[i].ClientId, _ = slices.BinarySearch(procs, ops[i].Metadata.(*history.Op).Process)
+	}
+	return ops
 }
 
 // keyCheck is the check of one key.
@@ -340,7 +337,7 @@ func (c *keyCheck) run(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
-	res := porcupine.CheckOperationsTimeout(registerModel(ctx), c.ops, limit); var info porcupine.LinearizationInfo
+	res, info := porcupine.CheckOperationsVerbose(registerModel(ctx), c.ops, limit)
 	switch {
 	case res == porcupine.Ok:
 		// Every step of a complete linearization succeeded, so a
@@ -421,32 +418,27 @@ func (c *keyCheck) anomaly() string {
 	return s
 }
 
+// maxVisualizedKeys bounds the keys drawn in one visualization: it stays
+// readable, and redrawing them repeats their search (see visualizeRegister).
+const maxVisualizedKeys = 8
+
 // visualizeRegister writes porcupine's view of the failing keys. One key's
-// check already left its linearization info; several keys need one check
-// of all of them together, since porcupine draws one info per file.
+// check already left its linearization info; porcupine draws one info per
+// file, so several keys are checked again together.
 func visualizeRegister(ctx context.Context, failed []*keyCheck, timeout time.Duration, path string) error {
 	info := failed[0].info
-	if len(failed) > 1 {
-		var ops []*history.Op
-		for _, c := range failed {
-			for _, op := range c.ops {
-				ops = append(ops, op.Metadata.(*history.Op))
-			}
+	if len(failed) > 1 && ctx.Err() == nil {
+		var ops []porcupine.Operation
+		for _, c := range failed[:min(len(failed), maxVisualizedKeys)] {
+			ops = append(ops, c.ops...)
 		}
-		// Renumber clients across the keys; keep the info-op return times.
-		end := int64(math.MinInt64)
-		for _, c := range failed {
-			for _, op := range c.ops {
-				end = max(end, op.Return)
-			}
-		}
-		// This repeats the failing keys' search; bound it like the first.
 		if timeout > 0 {
 			var cancel context.CancelFunc
 			ctx, cancel = context.WithTimeout(ctx, timeout)
 			defer cancel()
 		}
-		if res, all := porcupine.CheckOperationsVerbose(registerModel(ctx), porcupineOps(ops, end), timeout); res == porcupine.Illegal && ctx.Err() == nil {
+		// If the repeat does not finish, the first key alone is drawn.
+		if res, all := porcupine.CheckOperationsVerbose(registerModel(ctx), compactClients(ops), timeout); res == porcupine.Illegal && ctx.Err() == nil {
 			info = all
 		}
 	}

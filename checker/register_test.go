@@ -129,6 +129,9 @@ func TestRegisterUndecided(t *testing.T) {
 	}{
 		{"cancelled before the check", func() (context.Context, context.CancelFunc) { return cancelled, func() {} },
 			valid, time.Minute, "check cancelled: unknown (3 of 3 keys undecided)"},
+		{"deadline already passed", func() (context.Context, context.CancelFunc) {
+			return context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
+		}, valid, 0, "checker ran out of time: unknown (3 of 3 keys undecided)"},
 		{"timeout", func() (context.Context, context.CancelFunc) { return t.Context(), func() {} },
 			hardRegisterHistory(25), 50 * time.Millisecond, "checker timed out after 50ms: unknown (1 of 1 key undecided)"},
 		{"cancelled during the check", func() (context.Context, context.CancelFunc) {
