@@ -35,6 +35,7 @@ type Config struct {
 	Nemesis        string   `json:"nemesis"`
 	Workers        int      `json:"workers"`
 	Keys           int      `json:"keys"`
+	OpsPerKey      int      `json:"ops_per_key"`
 	Rate           float64  `json:"rate,omitempty"`
 	TimeLimit      Duration `json:"time_limit"`
 	OpTimeout      Duration `json:"op_timeout"`

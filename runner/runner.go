@@ -165,7 +165,7 @@ func (t Test) drive(ctx context.Context, cluster *compose.Cluster, rec *history.
 		return fmt.Errorf("%w: %w", ErrSetup, err)
 	}
 
-	work, err := workloads.New(cfg.Workload, workloads.Options{Keys: cfg.Keys, OpTimeout: time.Duration(cfg.OpTimeout), Rate: cfg.Rate, Members: ids})
+	work, err := workloads.New(cfg.Workload, workloads.Options{Keys: cfg.Keys, OpsPerKey: cfg.OpsPerKey, OpTimeout: time.Duration(cfg.OpTimeout), Rate: cfg.Rate, Members: ids})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrSetup, err)
 	}

@@ -36,7 +36,7 @@ func TestKillLeaderRegister(t *testing.T) {
 		Progress: &progress,
 		Config: rundir.Config{
 			Name: "e2e", Target: "etcd", Version: compose.DefaultEtcdVersion, Nodes: 3,
-			Workload: "register", Nemesis: "kill-leader", Workers: 10, Keys: 8,
+			Workload: "register", Nemesis: "kill-leader", Workers: 10, Keys: 8, OpsPerKey: 1000,
 			TimeLimit:    rundir.Duration(20 * time.Second),
 			OpTimeout:    rundir.Duration(2 * time.Second),
 			NemesisEvery: rundir.Duration(4 * time.Second),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -13,9 +14,16 @@ import (
 
 // Register is a set of independent registers, one per key, that workers
 // read, write with unique values and compare-and-set.
+//
+// Each key retires after OpsPerKey operations and a fresh key takes its
+// place, as in Jepsen: the cost of checking a key grows steeply with the
+// operations on it, so bounding them keeps long runs checkable.
 type Register struct {
 	Options
 	counts Counts
+	// used counts operations per key slot; slot i's current key is
+	// k<i>.<used/OpsPerKey>.
+	used []atomic.Int64
 }
 
 // NewRegister returns the register workload.
@@ -27,6 +35,7 @@ func (r *Register) Counts() *Counts { return &r.counts }
 
 // Run drives one worker per client until ctx is done.
 func (r *Register) Run(ctx context.Context, clients []*clientv3.Client, rec *history.Recorder) {
+	r.used = make([]atomic.Int64, r.Keys)
 	r.Options.run(ctx, clients, func(w int, cli *clientv3.Client) func(context.Context) {
 		wk := &worker{r: r, cli: cli, rec: rec, process: history.Process(w), step: len(clients),
 			rand: rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano()))), seen: map[string]string{}}
@@ -49,7 +58,9 @@ type worker struct {
 
 // next invokes one random operation and records its outcome.
 func (w *worker) next(ctx context.Context) {
-	key := fmt.Sprintf("k%d", w.rand.IntN(w.r.Keys))
+	slot := w.rand.IntN(w.r.Keys)
+	n := w.r.used[slot].Add(1) - 1
+	key := fmt.Sprintf("k%d.%d", slot, n/int64(w.r.OpsPerKey))
 	inv := history.Event{Type: history.Invoke, Process: w.process, Key: key}
 	switch n := w.rand.IntN(4); {
 	case n < 2:

@@ -29,7 +29,11 @@ type Workload interface {
 
 // Options are the knobs every workload shares.
 type Options struct {
+	// Keys is how many keys are in use at once.
 	Keys int
+	// OpsPerKey bounds the operations on one key before a fresh key
+	// replaces it (workloads that check keys one by one use it).
+	OpsPerKey int
 	// OpTimeout bounds each operation; one that runs out is recorded as
 	// info, because it may still take effect.
 	OpTimeout time.Duration
