@@ -135,6 +135,49 @@ type Event struct {
 	// remaining on ok).
 	Lease int64 `json:"lease,omitempty"`
 	TTL   int64 `json:"ttl,omitempty"`
+
+	// The kv workload's operations (kv-get, kv-range, kv-put, kv-delete,
+	// kv-txn, kv-compact); KVs, Limit, More, RangeEnd, Deleted, PrevKV,
+	// Succeeded and CompactRevision (the compaction's argument) are shared
+	// with the fields above.
+
+	// Serializable marks a read served from the member's local state
+	// without a quorum round (clientv3.WithSerializable).
+	Serializable bool `json:"serializable,omitempty"`
+	// KeysOnly marks a range read that asked for keys without values.
+	KeysOnly bool `json:"keys_only,omitempty"`
+	// Count is the number of keys in the range, whatever the limit.
+	Count int64 `json:"count,omitempty"`
+	// Prev is the key-value a put or delete replaced, when it asked for
+	// prev_kv (PrevKV) and the key existed.
+	Prev *KV `json:"prev,omitempty"`
+	// Compares, Then and Else are a transaction's arguments; Responses
+	// (on ok) are the results of the branch that ran, in order.
+	Compares  []Compare `json:"compares,omitempty"`
+	Then      []TxnOp   `json:"then,omitempty"`
+	Else      []TxnOp   `json:"else,omitempty"`
+	Responses []TxnOp   `json:"responses,omitempty"`
+}
+
+// Compare is one condition of a transaction: Target of Key compared with
+// Op to Value (target "value") or Number (version, create_revision,
+// mod_revision).
+type Compare struct {
+	Key    string `json:"key"`
+	Target string `json:"target"`
+	Op     string `json:"op"`
+	Value  string `json:"value,omitempty"`
+	Number int64  `json:"number,omitempty"`
+}
+
+// TxnOp is one request of a transaction branch ("get", "put" or "delete"
+// of one key) and, in Responses, its result.
+type TxnOp struct {
+	F       string `json:"f"`
+	Key     string `json:"key"`
+	Value   string `json:"value,omitempty"`
+	KVs     []KV   `json:"kvs,omitempty"`
+	Deleted int64  `json:"deleted,omitempty"`
 }
 
 // KV is a key-value as the store reports it.
