@@ -47,8 +47,10 @@ func binary(t *testing.T) string {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if kvnodeBin != "" {
-		os.RemoveAll(filepath.Dir(kvnodeBin))
+	for _, bin := range []string{kvnodeBin, ctlBin} {
+		if bin != "" {
+			os.RemoveAll(filepath.Dir(bin))
+		}
 	}
 	os.Exit(code)
 }
