@@ -128,7 +128,7 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 		return nil, dir, err
 	}
 	down()
-	res.Duration = rundir.Duration(time.Since(started))
+	res.Duration = rundir.Duration(time.Since(started).Round(time.Millisecond))
 	if err := rec.Err(); err != nil {
 		return nil, dir, setup(err)
 	}
