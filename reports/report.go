@@ -8,7 +8,7 @@ package reports
 
 import (
 	"bytes"
-	_ "embed"
+	"embed"
 	"errors"
 	"fmt"
 	"html/template"
@@ -24,10 +24,11 @@ import (
 	"github.com/faultline/faultline/rundir"
 )
 
-//go:embed report.html.tmpl
-var pageText string
+//go:embed *.html.tmpl
+var templates embed.FS
 
-var pageTmpl = template.Must(template.New("report").Parse(pageText))
+// pages holds every page's template; style.html.tmpl is the look they share.
+var pages = template.Must(template.ParseFS(templates, "*.html.tmpl"))
 
 // maxAnomalies bounds the evidence listed per checker: a badly broken run
 // can name thousands of operations, and rundir.json keeps them all.
@@ -75,7 +76,7 @@ func Write(dir string, r *rundir.Results, events []history.Event) error {
 	pg.Logs, pg.LogsProblem = listLogs(filepath.Join(dir, rundir.LogsDir))
 
 	var buf bytes.Buffer
-	if err := pageTmpl.Execute(&buf, pg); err != nil {
+	if err := pages.ExecuteTemplate(&buf, "report.html.tmpl", pg); err != nil {
 		return fmt.Errorf("rendering report: %w", err)
 	}
 	if err := rundir.WriteFile(filepath.Join(dir, rundir.ReportFile), buf.Bytes()); err != nil {

@@ -1,0 +1,103 @@
+package reports
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/rundir"
+)
+
+// Entry is one run in the index of a results folder.
+type Entry struct {
+	// Path is the run directory relative to the results root, with
+	// forward slashes, as a link wants it.
+	Path     string
+	Started  time.Time
+	Config   rundir.Config
+	Verdict  checker.Verdict
+	Duration rundir.Duration
+}
+
+// Index lists every run under root (any folder holding a results.json),
+// newest first. A results.json that does not parse is skipped: one broken
+// run must not hide the others.
+func Index(root string) ([]Entry, error) {
+	var out []Entry
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == root {
+				return err
+			}
+			return nil
+		}
+		if d.Type()&fs.ModeSymlink != 0 {
+			// results/latest points at a run that is listed anyway.
+			return nil
+		}
+		if d.IsDir() || d.Name() != rundir.ResultsFile {
+			return nil
+		}
+		dir := filepath.Dir(p)
+		r, err := rundir.Read(dir)
+		if err != nil {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, dir)
+		out = append(out, Entry{Path: filepath.ToSlash(rel), Started: r.Started, Config: r.Config, Verdict: r.Verdict, Duration: r.Duration})
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Started.After(out[j].Started) })
+	return out, nil
+}
+
+type indexRow struct {
+	Entry
+	Report, When, Verdict, Took string
+}
+
+// WriteIndex renders the run index page for entries. Links are relative
+// to the results root, so the page works served or opened from disk.
+func WriteIndex(w io.Writer, entries []Entry) error {
+	rows := make([]indexRow, len(entries))
+	for i, e := range entries {
+		rows[i] = indexRow{Entry: e, Report: e.Path + "/" + rundir.ReportFile,
+			When: e.Started.UTC().Format("2006-01-02 15:04:05"), Verdict: verdictClass(e.Verdict),
+			Took: durationText(e.Duration)}
+		if strings.Contains(e.Config.Workload, ",") {
+			rows[i].Config.Workload = strings.ReplaceAll(e.Config.Workload, ",", ", ")
+		}
+	}
+	var buf bytes.Buffer
+	if err := pages.ExecuteTemplate(&buf, "index.html.tmpl", rows); err != nil {
+		return err
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// WriteIndexFile writes root/index.html listing every run under root.
+func WriteIndexFile(root string) error {
+	entries, err := Index(root)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	if err := WriteIndex(&buf, entries); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return err
+	}
+	return rundir.WriteFile(filepath.Join(root, "index.html"), buf.Bytes())
+}
