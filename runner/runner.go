@@ -23,6 +23,7 @@ import (
 	"github.com/faultline/faultline/compose"
 	"github.com/faultline/faultline/history"
 	"github.com/faultline/faultline/nemesis"
+	"github.com/faultline/faultline/reports"
 	"github.com/faultline/faultline/rundir"
 	"github.com/faultline/faultline/workloads"
 )
@@ -139,6 +140,9 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 	t.say("checking %s", filepath.Join(dir, rundir.HistoryFile))
 	if err := Check(ctx, dir, res); err != nil {
 		return nil, dir, err
+	}
+	if err := reports.WriteIndexFile(t.Results); err != nil {
+		t.say("warning: updating the run index: %v", err)
 	}
 	return res, dir, nil
 }
