@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,14 +43,27 @@ type Options struct {
 	// Members names the member behind each member ID seen in response
 	// headers, so the history says who served an operation.
 	Members map[uint64]string
+	// ReadConsistency is linearizable, serializable or mixed (each read
+	// picks one at random); workloads that read through Get follow it.
+	ReadConsistency string
+	// CompactInterval is how often the kv workload compacts at a recent
+	// revision; 0 never.
+	CompactInterval time.Duration
 }
 
 var registry = map[string]func(Options) Workload{
+	"kv":       func(o Options) Workload { return NewKV(o) },
 	"register": func(o Options) Workload { return NewRegister(o) },
 }
 
 // New returns the named workload.
+//
+// A comma-separated list of names is a mix: the workloads run together and
+// share the workers (see Mix).
 func New(name string, o Options) (Workload, error) {
+	if strings.Contains(name, ",") {
+		return newMix(name, o)
+	}
 	mk, ok := registry[name]
 	if !ok {
 		return nil, fmt.Errorf("unknown workload %q: want one of %v", name, Names())
