@@ -8,7 +8,7 @@ GO         ?= go
 
 FAULTLINE = bin/faultline
 
-.PHONY: test test-cluster lint build clean
+.PHONY: test test-cluster sweep serve lint build clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -o $(FAULTLINE) ./cmd/faultline
@@ -28,6 +28,18 @@ lint:
 test-cluster: build
 	./$(FAULTLINE) run --target $(TARGET) --nodes $(NODES) --workload register \
 		--nemesis kill-leader --time-limit $(TIME_LIMIT)
+
+# The scale sweep: the register test at 3, 5, 7 and 9 members, with no
+# fault and with the leader killed every 5 s, 20 s each (about 6 minutes
+# for one target on a 2-core machine). Writes results/sweep/<time>/.
+SWEEP_TARGETS ?= etcd
+sweep: build
+	./$(FAULTLINE) sweep --nodes 3,5,7,9 --targets $(SWEEP_TARGETS) --nemeses none,kill-leader \
+		--time-limit 20s -- --nemesis-interval 5s --nemesis-duration 3s
+
+# The run index at http://127.0.0.1:8080/.
+serve: build
+	./$(FAULTLINE) serve
 
 # Removes every container, network and volume a run left behind.
 clean: build

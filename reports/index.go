@@ -3,6 +3,7 @@ package reports
 import (
 	"bytes"
 	"errors"
+	"html/template"
 	"io"
 	"io/fs"
 	"os"
@@ -66,9 +67,29 @@ type indexRow struct {
 	Report, When, Verdict, Took string
 }
 
-// WriteIndex renders the run index page for entries. Links are relative
-// to the results root, so the page works served or opened from disk.
-func WriteIndex(w io.Writer, entries []Entry) error {
+// indexLink is a page that spans runs: a sweep or a comparison.
+type indexLink struct {
+	Href    template.URL
+	Title   string
+	Started time.Time
+	Runs    int
+}
+
+func (l indexLink) When() string { return l.Started.UTC().Format("2006-01-02 15:04:05") }
+
+type indexPage struct {
+	Runs  []indexRow
+	Pages []indexLink
+}
+
+// WriteIndex renders the index of everything under root: pages that span
+// runs (sweeps, comparisons), then every run, newest first. Links are
+// relative to root, so the page works served or opened from disk.
+func WriteIndex(w io.Writer, root string) error {
+	entries, err := Index(root)
+	if err != nil {
+		return err
+	}
 	rows := make([]indexRow, len(entries))
 	for i, e := range entries {
 		rows[i] = indexRow{Entry: e, Report: e.Path + "/" + rundir.ReportFile,
@@ -79,21 +100,17 @@ func WriteIndex(w io.Writer, entries []Entry) error {
 		}
 	}
 	var buf bytes.Buffer
-	if err := pages.ExecuteTemplate(&buf, "index.html.tmpl", rows); err != nil {
+	if err := pages.ExecuteTemplate(&buf, "index.html.tmpl", indexPage{Runs: rows, Pages: sweepLinks(root)}); err != nil {
 		return err
 	}
-	_, err := w.Write(buf.Bytes())
+	_, err = w.Write(buf.Bytes())
 	return err
 }
 
-// WriteIndexFile writes root/index.html listing every run under root.
+// WriteIndexFile writes root/index.html listing everything under root.
 func WriteIndexFile(root string) error {
-	entries, err := Index(root)
-	if err != nil {
-		return err
-	}
 	var buf bytes.Buffer
-	if err := WriteIndex(&buf, entries); err != nil {
+	if err := WriteIndex(&buf, root); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(root, 0o755); err != nil {

@@ -49,7 +49,7 @@ func TestIndex(t *testing.T) {
 		t.Fatalf("entries = %+v, want new then old", entries)
 	}
 	var buf bytes.Buffer
-	if err := WriteIndex(&buf, entries); err != nil {
+	if err := WriteIndex(&buf, root); err != nil {
 		t.Fatal(err)
 	}
 	page := buf.String()
@@ -70,12 +70,13 @@ func TestIndex(t *testing.T) {
 }
 
 func TestIndexEmpty(t *testing.T) {
-	entries, err := Index(filepath.Join(t.TempDir(), "missing"))
+	missing := filepath.Join(t.TempDir(), "missing")
+	entries, err := Index(missing)
 	if err != nil || len(entries) != 0 {
 		t.Fatalf("missing root: %v, %v", entries, err)
 	}
 	var buf bytes.Buffer
-	if err := WriteIndex(&buf, nil); err != nil {
+	if err := WriteIndex(&buf, missing); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(buf.String(), "No runs yet") {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -47,6 +48,9 @@ type Config struct {
 	ClientMode     string   `json:"client_mode"`
 	Members        []Member `json:"members,omitempty"`
 	ImageReference string   `json:"image,omitempty"`
+
+	// CompactInterval is how often the kv workload compacts; 0 never.
+	CompactInterval Duration `json:"compact_interval,omitempty"`
 }
 
 // Member is one member of the cluster under test.
@@ -104,10 +108,26 @@ func writeFile(path string, data []byte) error {
 // WriteFile is writeFile for other packages writing into a run directory.
 func WriteFile(path string, data []byte) error { return writeFile(path, data) }
 
-// NewDir creates root/name/<timestamp> and points root/latest at it.
+// NewDir creates root/name/<timestamp> and points root/latest at it. Two
+// runs of one name started in the same second get <timestamp>-2 and so on:
+// a run never writes into another's folder.
 func NewDir(root, name string, now time.Time) (string, error) {
-	dir := filepath.Join(root, name, now.UTC().Format("20060102T150405Z"))
-	if err := os.MkdirAll(filepath.Join(dir, LogsDir), 0o755); err != nil {
+	base := filepath.Join(root, name, now.UTC().Format("20060102T150405Z"))
+	if err := os.MkdirAll(filepath.Dir(base), 0o755); err != nil {
+		return "", fmt.Errorf("creating run directory: %w", err)
+	}
+	dir := base
+	for i := 2; ; i++ {
+		err := os.Mkdir(dir, 0o755)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrExist) || i > 100 {
+			return "", fmt.Errorf("creating run directory: %w", err)
+		}
+		dir = fmt.Sprintf("%s-%d", base, i)
+	}
+	if err := os.Mkdir(filepath.Join(dir, LogsDir), 0o755); err != nil {
 		return "", fmt.Errorf("creating run directory: %w", err)
 	}
 	if err := pointLatest(root, dir); err != nil {

@@ -25,6 +25,7 @@ usage:
   faultline run [flags]        run a test; see faultline run -h
   faultline check <run-dir>    re-check a stored history and rewrite its report
   faultline clean              remove every container, network and volume runs left behind
+  faultline sweep [flags]      the same test at 3, 5, 7, 9 members: latency against cluster size
   faultline serve              a local web page listing every run under results/
 
 exit codes: 0 valid, 1 invalid, 2 could not run, 3 unknown
@@ -52,11 +53,13 @@ func run(args []string) int {
 		code, err = cleanCmd(ctx, args[1:])
 	case "serve":
 		code, err = serveCmd(ctx, args[1:])
+	case "sweep":
+		code, err = sweepCmd(ctx, args[1:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return 0
 	default:
-		err = fmt.Errorf("unknown command %q: want run, check, clean or serve", args[0])
+		err = fmt.Errorf("unknown command %q: want run, check, sweep, clean or serve", args[0])
 		code = exitError
 	}
 	if err != nil && !errors.Is(err, errHelp) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -22,15 +23,13 @@ func indexHandler(root string) http.Handler {
 			files.ServeHTTP(w, r)
 			return
 		}
-		entries, err := reports.Index(root)
-		if err != nil {
+		var buf bytes.Buffer
+		if err := reports.WriteIndex(&buf, root); err != nil {
 			http.Error(w, fmt.Sprintf("listing %s: %v", root, err), http.StatusInternalServerError)
 			return
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		if err := reports.WriteIndex(w, entries); err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
-		}
+		w.Write(buf.Bytes())
 	})
 }
 

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/reports"
+	"github.com/faultline/faultline/runner"
+)
+
+const sweepUsage = `usage: faultline sweep [flags] [-- run flags]
+
+Runs the same test at each cluster size, for each target, read mode and
+nemesis, then writes a page plotting latency and throughput against
+cluster size. Flags after -- go to every run (see faultline run -h).
+`
+
+func sweepCmd(ctx context.Context, args []string) (int, error) {
+	var runArgs []string
+	for i, a := range args {
+		if a == "--" {
+			args, runArgs = args[:i], args[i+1:]
+			break
+		}
+	}
+	fs := flag.NewFlagSet("faultline sweep", flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), sweepUsage); fs.PrintDefaults() }
+	nodes := fs.String("nodes", "3,5,7,9", "cluster sizes, comma-separated")
+	targets := fs.String("targets", "etcd", "targets, comma-separated: etcd, kvnode")
+	nemeses := fs.String("nemeses", "none,kill-leader", "nemeses, comma-separated; each size runs once per nemesis")
+	modes := fs.String("read-consistency", "", "read modes, comma-separated (default: the run's own default)")
+	timeLimit := fs.Duration("time-limit", 20*time.Second, "how long each run's workload runs")
+	results := fs.String("results", "results", "where the sweep's folder is written")
+	if err := fs.Parse(args); err != nil {
+		return exitError, err
+	}
+	if fs.NArg() > 0 {
+		return exitError, fmt.Errorf("unexpected argument %q: put run flags after --", fs.Arg(0))
+	}
+	var sizes []int
+	for _, s := range split(*nodes) {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return exitError, fmt.Errorf("--nodes %q: want sizes such as 3,5,7,9", *nodes)
+		}
+		sizes = append(sizes, n)
+	}
+	readModes := split(*modes)
+	if len(readModes) == 0 {
+		readModes = []string{""}
+	}
+
+	// Validate every run before the first one starts: a typo should not
+	// surface half an hour in.
+	started := time.Now()
+	dir := filepath.Join(*results, "sweep", started.UTC().Format("20060102T150405Z"))
+	var tests []runner.Test
+	for _, target := range split(*targets) {
+		for _, mode := range readModes {
+			for _, nem := range split(*nemeses) {
+				for _, n := range sizes {
+					name := fmt.Sprintf("%s-%dn-%s", target, n, nem)
+					if mode != "" {
+						name += "-" + mode
+					}
+					a := append([]string{"--name", name, "--target", target, "--nodes", strconv.Itoa(n), "--nemesis", nem,
+						"--time-limit", timeLimit.String(), "--results", filepath.Join(dir, "runs")}, runArgs...)
+					if mode != "" {
+						a = append(a, "--read-consistency", mode)
+					}
+					t, err := runFlags(a, os.Stderr)
+					if err != nil {
+						return exitError, fmt.Errorf("sweep run %s with %d members, nemesis %s: %w", target, n, nem, err)
+					}
+					tests = append(tests, t)
+				}
+			}
+		}
+	}
+	if len(tests) == 0 {
+		return exitError, errors.New("nothing to sweep: give at least one size, target and nemesis")
+	}
+
+	sweep := reports.Sweep{Title: "Scale sweep", Command: "faultline sweep " + strings.Join(os.Args[2:], " "), Started: started}
+	var verdicts []checker.Verdict
+	failed := 0
+	for i, t := range tests {
+		c := t.Config
+		fmt.Fprintf(os.Stderr, "faultline: sweep run %d of %d: %s, %d members, nemesis %s\n", i+1, len(tests), c.Target, c.Nodes, c.Nemesis)
+		t.Progress = os.Stderr
+		res, runDir, err := runner.Run(ctx, t)
+		if ctx.Err() != nil {
+			return exitError, fmt.Errorf("interrupted during sweep run %d: %w", i+1, ctx.Err())
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "faultline: sweep run %d could not run: %v\n", i+1, err)
+			failed++
+			continue
+		}
+		rel, _ := filepath.Rel(dir, runDir)
+		sweep.Runs = append(sweep.Runs, rel)
+		verdicts = append(verdicts, res.Verdict)
+	}
+	if len(sweep.Runs) > 0 {
+		if err := reports.WriteSweep(dir, sweep); err != nil {
+			return exitError, fmt.Errorf("writing the sweep page: %w", err)
+		}
+		if err := reports.WriteIndexFile(*results); err != nil {
+			fmt.Fprintf(os.Stderr, "faultline: warning: updating the run index: %v\n", err)
+		}
+		fmt.Fprintf(os.Stderr, "sweep: %d runs, worst verdict %s\nreport: %s\n", len(sweep.Runs), checker.Worst(verdicts...), filepath.Join(dir, "index.html"))
+	}
+	if failed > 0 {
+		return exitError, fmt.Errorf("%d of %d sweep runs could not run", failed, len(tests))
+	}
+	switch checker.Worst(verdicts...) {
+	case checker.Valid:
+		return exitValid, nil
+	case checker.Invalid:
+		return exitInvalid, nil
+	}
+	return exitUnknown, nil
+}
+
+// split parses a comma-separated list, dropping empty items.
+func split(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}

@@ -1,0 +1,94 @@
+package reports
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/rundir"
+)
+
+// TestWriteSweep builds a sweep page from fixture runs: two series (no
+// nemesis, kill-leader) at 3, 5 and 7 members.
+func TestWriteSweep(t *testing.T) {
+	root := t.TempDir()
+	started := time.Date(2026, 11, 23, 11, 0, 0, 0, time.UTC)
+	dir := filepath.Join(root, "sweep", "20261123T110000Z")
+	sw := Sweep{Title: "Scale sweep", Command: "faultline sweep --nodes 3,5,7", Started: started}
+	for i, nem := range []string{"none", "kill-leader"} {
+		for j, n := range []int{3, 5, 7} {
+			name := fmt.Sprintf("etcd-%dn-%s", n, nem)
+			run, err := rundir.NewDir(filepath.Join(dir, "runs"), name, started.Add(time.Duration(i*3+j)*time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			lat := float64(n) * float64(i+1)
+			r := &rundir.Results{Config: rundir.Config{Name: name, Target: "etcd", Version: "v3.5.17", Nodes: n,
+				Workload: "register", Nemesis: nem, ReadMode: "linearizable"}, Verdict: checker.Valid,
+				Stats: checker.Stats{Ops: []checker.OpStats{
+					{F: "read", OK: 100, Latency: checker.Percentiles{P50: lat, P99: 3 * lat}},
+					{F: "write", OK: 100, Latency: checker.Percentiles{P50: 2 * lat, P99: 5 * lat}},
+					{F: checker.All, OK: 200, Throughput: 1000 / float64(n)},
+				}}}
+			if err := rundir.Write(run, r); err != nil {
+				t.Fatal(err)
+			}
+			rel, _ := filepath.Rel(dir, run)
+			sw.Runs = append(sw.Runs, rel)
+		}
+	}
+	if err := WriteSweep(dir, sw); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, rundir.ReportFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(b)
+	svgs := regexp.MustCompile(`(?s)<svg viewBox.*?</svg>`).FindAllString(page, -1)
+	if len(svgs) != 3 {
+		t.Fatalf("sweep page has %d plots, want read latency, write latency and throughput", len(svgs))
+	}
+	for i, s := range svgs {
+		if err := parseXML(s); err != nil {
+			t.Errorf("plot %d is not well-formed SVG: %v", i, err)
+		}
+		// Two series, each a line through its three sizes.
+		if n := strings.Count(s, "<path"); n < 2 {
+			t.Errorf("plot %d draws %d paths", i, n)
+		}
+	}
+	for _, want := range []string{
+		"etcd v3.5.17, linearizable reads, nemesis none",
+		"etcd v3.5.17, linearizable reads, nemesis kill-leader",
+		"faultline sweep --nodes 3,5,7",
+		`href="runs/etcd-7n-kill-leader/`,
+		"333",   // throughput at 3 members
+		"35.00", // write p99 at 7 members without a nemesis: 5 * 7
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("sweep page lacks %q", want)
+		}
+	}
+	// Rows are grouped by series and ordered by size.
+	if strings.Index(page, "etcd-3n-none") > strings.Index(page, "etcd-7n-none") {
+		t.Error("rows not ordered by cluster size")
+	}
+
+	var idx bytes.Buffer
+	if err := WriteIndex(&idx, root); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(idx.String(), `href="sweep/20261123T110000Z/index.html"`) {
+		t.Error("run index does not link the sweep")
+	}
+	if n := strings.Count(idx.String(), `<span class="pill valid">`); n != 6 {
+		t.Errorf("run index lists %d of the sweep's 6 runs", n)
+	}
+}
