@@ -75,7 +75,12 @@ func Register(ctx context.Context, ops []history.Op, timeout time.Duration, visu
 		if len(failed) == 1 {
 			res.Summary = fmt.Sprintf("key %s is not linearizable", names[0])
 		} else {
-			res.Summary = fmt.Sprintf("%d keys are not linearizable: %s", len(failed), strings.Join(names, ", "))
+			// The anomalies name every key; the summary stays one line.
+			shown := names[:min(len(names), 5)]
+			res.Summary = fmt.Sprintf("%d keys are not linearizable: %s", len(failed), strings.Join(shown, ", "))
+			if len(names) > len(shown) {
+				res.Summary += fmt.Sprintf(" and %d more", len(names)-len(shown))
+			}
 		}
 		if len(undecided) > 0 {
 			res.Summary += fmt.Sprintf("; %s undecided (%s)", plural(len(undecided), "key"), stopReason(parent, timeout))
