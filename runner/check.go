@@ -26,6 +26,9 @@ var checks = map[string]func(ctx context.Context, dir string, ops []history.Op, 
 	"register": func(ctx context.Context, dir string, ops []history.Op, timeout time.Duration) checker.Result {
 		return checker.Register(ctx, ops, timeout, filepath.Join(dir, visualizationFile))
 	},
+	"watch": func(_ context.Context, _ string, ops []history.Op, _ time.Duration) checker.Result {
+		return checker.Watch(ops)
+	},
 }
 
 // Check reads the history stored in dir, checks it, and writes

@@ -54,6 +54,7 @@ type Options struct {
 var registry = map[string]func(Options) Workload{
 	"kv":       func(o Options) Workload { return NewKV(o) },
 	"register": func(o Options) Workload { return NewRegister(o) },
+	"watch":    func(o Options) Workload { return NewWatch(o) },
 }
 
 // New returns the named workload.
