@@ -23,6 +23,9 @@ const unfinished = "the run did not finish"
 
 // checks says how each workload's operations are checked.
 var checks = map[string]func(ctx context.Context, dir string, ops []history.Op, timeout time.Duration) checker.Result{
+	"kv": func(ctx context.Context, dir string, ops []history.Op, timeout time.Duration) checker.Result {
+		return checker.KV(ctx, ops, timeout, filepath.Join(dir, "linearizability-kv.html"))
+	},
 	"register": func(ctx context.Context, dir string, ops []history.Op, timeout time.Duration) checker.Result {
 		return checker.Register(ctx, ops, timeout, filepath.Join(dir, visualizationFile))
 	},
