@@ -159,7 +159,7 @@ func (t Test) drive(ctx context.Context, cluster *compose.Cluster, rec *history.
 		}
 		ids[st.ID] = m.Name
 	}
-	clients, err := workerClients(cluster, cfg.Workers)
+	clients, err := workerClients(cluster, cfg.Workers, cfg.ClientMode)
 	defer func() {
 		for _, c := range clients {
 			c.Close()
@@ -169,7 +169,8 @@ func (t Test) drive(ctx context.Context, cluster *compose.Cluster, rec *history.
 		return fmt.Errorf("%w: %w", ErrSetup, err)
 	}
 
-	work, err := workloads.New(cfg.Workload, workloads.Options{Keys: cfg.Keys, OpsPerKey: cfg.OpsPerKey, OpTimeout: time.Duration(cfg.OpTimeout), Rate: cfg.Rate, Members: ids})
+	work, err := workloads.New(cfg.Workload, workloads.Options{Keys: cfg.Keys, OpsPerKey: cfg.OpsPerKey, OpTimeout: time.Duration(cfg.OpTimeout), Rate: cfg.Rate, Members: ids,
+		ReadConsistency: cfg.ReadMode, CompactInterval: time.Duration(cfg.CompactInterval)})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrSetup, err)
 	}
@@ -210,11 +211,21 @@ func (t Test) drive(ctx context.Context, cluster *compose.Cluster, rec *history.
 }
 
 // workerClients gives each worker its own client over every member,
-// starting at a different member so that load spreads.
-func workerClients(c *compose.Cluster, workers int) ([]*clientv3.Client, error) {
+// starting at a different member so that load spreads. In client mode
+// "pinned" each worker's client knows only its one member, so a member
+// cut off from the others keeps serving that worker's serializable reads.
+func workerClients(c *compose.Cluster, workers int, mode string) ([]*clientv3.Client, error) {
 	var out []*clientv3.Client
 	for w := range workers {
 		k := w % len(c.Members)
+		if mode == "pinned" {
+			cli, err := c.Client(c.Members[k])
+			if err != nil {
+				return out, err
+			}
+			out = append(out, cli)
+			continue
+		}
 		cli, err := c.Client(slices.Concat(c.Members[k:], c.Members[:k])...)
 		if err != nil {
 			return out, err

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,6 +47,10 @@ func runFlags(args []string, out io.Writer) (runner.Test, error) {
 	fs.Float64Var(&cfg.Rate, "rate", 0, "operations per second over all workers; 0 means as fast as they go")
 	fs.DurationVar(&opTimeout, "op-timeout", 2*time.Second, "timeout of one operation; a timed-out operation is recorded as info (unknown)")
 	fs.DurationVar(&checkTimeout, "check-timeout", runner.DefaultCheckTimeout, "time the linearizability checker may take before the verdict is unknown")
+	fs.StringVar(&cfg.ReadMode, "read-consistency", "linearizable", "reads of the kv workload: linearizable, serializable (served by one member, may be stale) or mixed")
+	fs.StringVar(&cfg.ClientMode, "client-mode", "balanced", "balanced: each worker's client may use every member; pinned: each worker talks to one member only")
+	var compact time.Duration
+	fs.DurationVar(&compact, "compact-interval", 0, "kv workload: compact at a recent revision this often; 0 never")
 	fs.StringVar(&cfg.Name, "name", "", "test name, the folder under --results (default target-workload-nemesis)")
 	fs.StringVar(&results, "results", "results", "where run directories are written")
 	if err := fs.Parse(args); err != nil {
@@ -56,7 +61,7 @@ func runFlags(args []string, out io.Writer) (runner.Test, error) {
 	}
 	cfg.TimeLimit, cfg.OpTimeout = rundir.Duration(timeLimit), rundir.Duration(opTimeout)
 	cfg.NemesisEvery, cfg.NemesisFor, cfg.CheckTimeout = rundir.Duration(every), rundir.Duration(dur), rundir.Duration(checkTimeout)
-	cfg.ReadMode, cfg.ClientMode = "linearizable", "balanced"
+	cfg.CompactInterval = rundir.Duration(compact)
 
 	var problems []string
 	check := func(bad bool, format string, a ...any) {
@@ -78,6 +83,13 @@ func runFlags(args []string, out io.Writer) (runner.Test, error) {
 	}
 	if _, err := nemesis.Parse(cfg.Nemesis); err != nil {
 		problems = append(problems, "--nemesis: "+err.Error())
+	}
+	check(!slices.Contains([]string{"linearizable", "serializable", "mixed"}, cfg.ReadMode),
+		"--read-consistency %q: want linearizable, serializable or mixed", cfg.ReadMode)
+	check(cfg.ClientMode != "balanced" && cfg.ClientMode != "pinned", "--client-mode %q: want balanced or pinned", cfg.ClientMode)
+	check(compact < 0, "--compact-interval %s: want 0 (never) or a positive duration such as 5s", compact)
+	if n := len(strings.Split(cfg.Workload, ",")); n > 1 {
+		check(cfg.Workers < n, "--workers %d: %d workloads need at least one worker each", cfg.Workers, n)
 	}
 	check(timeLimit <= 0, "--time-limit %s: want a positive duration such as 60s", timeLimit)
 	check(cfg.Nemesis != "none" && every <= 0, "--nemesis-interval %s: want a positive duration such as 10s", every)
