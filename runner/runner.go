@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -70,7 +71,7 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 	if err != nil {
 		return nil, "", setup(err)
 	}
-	t.say("building the %s %s image (reused when its inputs are unchanged)", target.Name, target.Version)
+	t.say("building the %s image (reused when its inputs are unchanged)", strings.TrimSpace(target.Name+" "+target.Version))
 	image, err := compose.Image(ctx, docker, t.Source, target)
 	if err != nil {
 		return nil, "", setup(err)

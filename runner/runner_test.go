@@ -8,48 +8,74 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moby/moby/client"
+
 	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/compose"
 	"github.com/faultline/faultline/history"
 	"github.com/faultline/faultline/rundir"
 )
 
-// TestKillLeaderRegister is the short end-to-end test: three etcd members
-// in containers, the register workload for 20 s, the leader killed every
-// few seconds. Healthy etcd must come out valid, with the kills recorded
-// and nothing of the run left on the engine.
-func TestKillLeaderRegister(t *testing.T) {
+// dockerOrSkip connects to the engine, or skips when there is none (CI has
+// one, so there these tests always run).
+func dockerOrSkip(t *testing.T) *client.Client {
+	t.Helper()
 	docker, err := compose.NewDocker(context.Background())
 	if err != nil {
 		t.Skipf("skipping: needs a Docker engine: %v", err)
 	}
-	defer docker.Close()
+	t.Cleanup(func() { docker.Close() })
+	return docker
+}
+
+// shortTest is a 3-member register test of the given length with the
+// leader killed every 4 s, or with another nemesis set afterwards.
+func shortTest(t *testing.T, target string, length time.Duration) Test {
+	t.Helper()
 	wd, _ := os.Getwd()
 	src, err := compose.FindRoot(wd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var progress bytes.Buffer
-	test := Test{
+	version := ""
+	if target == "etcd" {
+		version = compose.DefaultEtcdVersion
+	}
+	return Test{
 		Source:   src,
 		Results:  t.TempDir(),
-		Progress: &progress,
+		Progress: &bytes.Buffer{},
 		Config: rundir.Config{
-			Name: "e2e", Target: "etcd", Version: compose.DefaultEtcdVersion, Nodes: 3,
+			Name: "e2e", Target: target, Version: version, Nodes: 3,
 			Workload: "register", Nemesis: "kill-leader", Workers: 10, Keys: 8, OpsPerKey: 1000,
-			TimeLimit:    rundir.Duration(20 * time.Second),
+			TimeLimit:    rundir.Duration(length),
 			OpTimeout:    rundir.Duration(2 * time.Second),
 			NemesisEvery: rundir.Duration(4 * time.Second),
 			NemesisFor:   rundir.Duration(2 * time.Second),
 			CheckTimeout: rundir.Duration(time.Minute),
 		},
 	}
+}
+
+func run(t *testing.T, test Test) (*rundir.Results, string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	res, dir, err := Run(ctx, test)
 	if err != nil {
-		t.Fatalf("run: %v\n%s", err, progress.String())
+		t.Fatalf("run: %v\n%s", err, test.Progress.(*bytes.Buffer).String())
 	}
+	return res, dir
+}
+
+// TestKillLeaderRegister is the short end-to-end test: three etcd members
+// in containers, the register workload for 20 s, the leader killed every
+// few seconds. Healthy etcd must come out valid, with the kills recorded
+// and nothing of the run left on the engine.
+func TestKillLeaderRegister(t *testing.T) {
+	docker := dockerOrSkip(t)
+	res, dir := run(t, shortTest(t, "etcd", 20*time.Second))
+	ctx := context.Background()
 	if res.Verdict != checker.Valid {
 		t.Fatalf("verdict %s on healthy etcd: %+v", res.Verdict, res.Checks)
 	}
@@ -94,5 +120,38 @@ func TestKillLeaderRegister(t *testing.T) {
 	}
 	if left != (compose.Removed{}) {
 		t.Errorf("the run left %+v behind", left)
+	}
+}
+
+// TestKvnodeBugs runs kvnode through the same test: correct, it must be
+// valid; with a bug switched on that the register checker can see, the
+// harness must say invalid.
+func TestKvnodeBugs(t *testing.T) {
+	dockerOrSkip(t)
+	for _, tc := range []struct {
+		bug, nemesis string
+		want         checker.Verdict
+	}{
+		{"", "kill-leader", checker.Valid},
+		// Followers answer "linearizable" reads from their own, lagging state.
+		{"stale-read", "none", checker.Invalid},
+	} {
+		name := tc.bug
+		if name == "" {
+			name = "no-bug"
+		}
+		t.Run(name+"/"+tc.nemesis, func(t *testing.T) {
+			test := shortTest(t, "kvnode", 15*time.Second)
+			test.Config.UnsafeBug, test.Config.Nemesis = tc.bug, tc.nemesis
+			res, dir := run(t, test)
+			if res.Verdict != tc.want {
+				t.Fatalf("kvnode with bug %q under %s: verdict %s, want %s: %+v", tc.bug, tc.nemesis, res.Verdict, tc.want, res.Checks)
+			}
+			if tc.want == checker.Invalid {
+				if fi, err := os.Stat(filepath.Join(dir, visualizationFile)); err != nil || fi.Size() == 0 {
+					t.Errorf("invalid run without porcupine's visualization: %v", err)
+				}
+			}
+		})
 	}
 }
