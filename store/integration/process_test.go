@@ -302,3 +302,86 @@ func verifyAcked(ctx context.Context, t *testing.T, urls []string, acked map[str
 	}
 	t.Logf("%d acknowledged writes all present on %d members", len(acked), len(urls))
 }
+
+// killAllLoop SIGKILLs every member at once (and, in between, random single
+// members) while writers run, restarting them each time.
+func killAllLoop(ctx context.Context, pc *procCluster, rounds int) {
+	for r := 0; r < rounds; r++ {
+		pc.leader(ctx)
+		time.Sleep(300 * time.Millisecond)
+		pc.kill(r % len(pc.procs))
+		time.Sleep(100 * time.Millisecond)
+		pc.start(r % len(pc.procs))
+		time.Sleep(300 * time.Millisecond)
+		for i := range pc.procs {
+			pc.kill(i)
+		}
+		for i := range pc.procs {
+			pc.start(i)
+		}
+	}
+	pc.leader(ctx)
+}
+
+// TestDurabilityKillAll: acknowledged puts survive any member, or all of
+// them, being SIGKILLed at any moment.
+func TestDurabilityKillAll(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	pc := newProcCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	pc.leader(ctx)
+	acked := runWriters(ctx, t, pc.urls, 6, func(stop <-chan struct{}) { killAllLoop(ctx, pc, 3) })
+	if len(acked) == 0 {
+		t.Fatal("no write was acknowledged")
+	}
+	verifyAcked(ctx, t, pc.urls, acked)
+}
+
+// TestLostFsyncBug: with lost-fsync, killing every member at once loses
+// acknowledged puts.
+func TestLostFsyncBug(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	pc := newProcCluster(t, 3, "--unsafe-bug", "lost-fsync")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	pc.leader(ctx)
+	acked := runWriters(ctx, t, pc.urls, 6, func(stop <-chan struct{}) {
+		pc.leader(ctx)
+		time.Sleep(1500 * time.Millisecond)
+		for i := range pc.procs {
+			pc.kill(i)
+		}
+		for i := range pc.procs {
+			pc.start(i)
+		}
+		pc.leader(ctx)
+	})
+	lost := 0
+	cli, err := clientv3.New(clientv3.Config{Endpoints: pc.urls, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	gr, err := cli.Get(ctx, "w", clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	have := map[string]bool{}
+	for _, kv := range gr.Kvs {
+		have[string(kv.Key)] = true
+	}
+	for k := range acked {
+		if !have[k] {
+			lost++
+		}
+	}
+	t.Logf("lost-fsync lost %d of %d acknowledged writes", lost, len(acked))
+	if lost == 0 {
+		t.Fatal("lost-fsync lost no acknowledged write")
+	}
+}

@@ -100,6 +100,10 @@ func TestWatch(t *testing.T) {
 	if _, err := cli.Compact(ctx, last.Header.Revision); err != nil {
 		t.Fatal(err)
 	}
+	// A linearizable read makes the watcher's member apply the compaction.
+	if _, err := wcli.Get(ctx, "w/c"); err != nil {
+		t.Fatal(err)
+	}
 	old := wcli.Watch(wctx, "w/", clientv3.WithPrefix(), clientv3.WithRev(first.Header.Revision))
 	for {
 		wr := nextWatch(t, ctx, old)

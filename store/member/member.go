@@ -287,6 +287,10 @@ func (m *Member) Done() <-chan struct{} { return m.node.Done() }
 // ID is the member's ID.
 func (m *Member) ID() uint64 { return m.node.ID() }
 
+// Isolate cuts (or restores) this member's peer traffic in both directions,
+// simulating a network partition around it; for tests.
+func (m *Member) Isolate(on bool) { m.tr.SetIsolated(on) }
+
 // ClientAddrs are the addresses the client listeners are bound to.
 func (m *Member) ClientAddrs() []net.Addr { return m.clientAddrs }
 

@@ -245,6 +245,9 @@ func (n *Node) loop(ctx context.Context) error {
 			return nil
 		case <-ticker.C:
 			n.raft.Tick()
+			if err := n.wal.MaybeFlush(); err != nil {
+				return err
+			}
 		case rd := <-n.raft.Ready():
 			if err := n.handleReady(rd); err != nil {
 				n.log.Error("raft ready loop failed; stopping", "err", err)
@@ -269,6 +272,14 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		case n.readStates <- rs:
 		default: // nobody is waiting for an old one; the read loop retries
 		}
+	}
+
+	// The leader may send before its own write is durable (Raft thesis
+	// 10.2.1): it counts itself toward a quorum only once the entries are
+	// persisted, which the library tracks. Followers must persist first.
+	leading := n.leader.Load() == n.cfg.ID
+	if leading {
+		n.tr.Send(rd.Messages)
 	}
 
 	// 1. Persist.
@@ -300,7 +311,9 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	}
 
 	// 2. Send, now that what the messages promise is durable.
-	n.tr.Send(rd.Messages)
+	if !leading {
+		n.tr.Send(rd.Messages)
+	}
 
 	// 3. Apply.
 	if !raft.IsEmptySnap(rd.Snapshot) {

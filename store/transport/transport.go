@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -48,6 +49,8 @@ type Transport struct {
 	raft      Raft
 	client    *http.Client
 	log       *slog.Logger
+
+	isolated atomic.Bool
 
 	mu    sync.Mutex
 	peers map[uint64]*peer
@@ -102,8 +105,15 @@ func (t *Transport) AddPeer(id uint64, urls []string) {
 	}()
 }
 
+// SetIsolated drops all traffic to and from peers while on: a network
+// partition around this member, for tests.
+func (t *Transport) SetIsolated(on bool) { t.isolated.Store(on) }
+
 // Send queues messages; it never blocks.
 func (t *Transport) Send(msgs []raftpb.Message) {
+	if t.isolated.Load() {
+		return
+	}
 	for _, m := range msgs {
 		t.mu.Lock()
 		p := t.peers[m.To]
@@ -214,6 +224,10 @@ func (t *Transport) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		if t.isolated.Load() {
+			http.Error(w, "isolated", http.StatusServiceUnavailable)
 			return
 		}
 		if got := r.Header.Get(headerCluster); got != strconv.FormatUint(t.clusterID, 16) {

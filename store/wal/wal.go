@@ -62,8 +62,8 @@ type WAL struct {
 	f    *os.File
 	opts Options
 
-	pending   []byte // lost-fsync only
-	lastFlush time.Time
+	pending      []byte // lost-fsync only
+	pendingSince time.Time
 }
 
 // State is what Open recovered from the log.
@@ -124,7 +124,7 @@ func Open(dir string, opts Options) (*WAL, State, error) {
 		f.Close()
 		return nil, State{}, err
 	}
-	return &WAL{dir: dir, f: f, opts: opts, lastFlush: time.Now()}, st, nil
+	return &WAL{dir: dir, f: f, opts: opts}, st, nil
 }
 
 // Decode replays an encoded log. It returns the state and the length of the
@@ -267,14 +267,14 @@ func (w *WAL) Save(hs raftpb.HardState, ents []raftpb.Entry, sync bool) error {
 		return nil
 	}
 	if w.opts.UnsafeNoSync {
+		if len(w.pending) == 0 {
+			w.pendingSince = time.Now()
+		}
 		var err error
 		if w.pending, err = Encode(w.pending, hs, ents); err != nil {
 			return err
 		}
-		if len(w.pending) < 4<<20 && time.Since(w.lastFlush) < 2*time.Second {
-			return nil
-		}
-		return w.flushPending()
+		return w.MaybeFlush()
 	}
 	buf, err := Encode(nil, hs, ents)
 	if err != nil {
@@ -291,8 +291,22 @@ func (w *WAL) Save(hs raftpb.HardState, ents []raftpb.Entry, sync bool) error {
 	return nil
 }
 
+// lostWindow is how long the lost-fsync bug keeps records only in memory.
+const lostWindow = time.Second
+
+// MaybeFlush writes out records the lost-fsync bug has held for longer than
+// lostWindow; call it regularly. Without the bug it does nothing.
+func (w *WAL) MaybeFlush() error {
+	if !w.opts.UnsafeNoSync || len(w.pending) == 0 {
+		return nil
+	}
+	if len(w.pending) < 4<<20 && time.Since(w.pendingSince) < lostWindow {
+		return nil
+	}
+	return w.flushPending()
+}
+
 func (w *WAL) flushPending() error {
-	w.lastFlush = time.Now()
 	if len(w.pending) == 0 {
 		return nil
 	}
