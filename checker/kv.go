@@ -116,7 +116,12 @@ func KV(ctx context.Context, ops []history.Op, timeout time.Duration, visualizat
 		res.Summary += fmt.Sprintf("; %s of other workloads may change the revision, so revision gaps were allowed", plural(h.counts.foreign, "operation"))
 	}
 	if h.counts.serializable > 0 {
-		res.Summary += fmt.Sprintf("; %s left to the serializable-read checker", plural(h.counts.serializable, "serializable read"))
+		// Serializable reads are checked here too, so that the kv workload
+		// has one result.
+		sr, _ := SerializableReads(ops)
+		res.Verdict = Worst(res.Verdict, sr.Verdict)
+		res.Summary += "; serializable reads (not linearizable by design): " + sr.Summary
+		res.Anomalies = append(res.Anomalies, sr.Anomalies...)
 	}
 	return res
 }
