@@ -2,11 +2,20 @@ package compose
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 
 	"github.com/moby/moby/client"
 )
+
+// NewRunID returns a fresh run id for the LabelRun label.
+func NewRunID() string {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
 
 // Removed counts what Clean removed.
 type Removed struct {

@@ -6,8 +6,6 @@ package runner
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -89,7 +87,7 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 	}
 	defer hf.Close()
 
-	runID := newRunID()
+	runID := compose.NewRunID()
 	cfg.RunID = runID
 	t.say("starting %d %s members (run %s)", cfg.Nodes, target.Name, runID)
 	var args []string
@@ -276,10 +274,4 @@ func (t Test) say(format string, args ...any) {
 	if t.Progress != nil {
 		fmt.Fprintf(t.Progress, "faultline: "+format+"\n", args...)
 	}
-}
-
-func newRunID() string {
-	b := make([]byte, 4)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }
