@@ -97,12 +97,15 @@ func describeWriteOp(op history.Op) string {
 // streamConfig says which operations of a history are watch sessions, which
 // are writes and which is the final read.
 type streamConfig struct {
-	checker         string
-	open, recv      string
-	finalRead       string
-	prefix          string
-	facts           func(op history.Op, add func(fact), value func(v string, w valueWrite))
-	extraFactsFirst bool
+	checker    string
+	open, recv string
+	finalRead  string
+	prefix     string
+	facts      func(op history.Op, add func(fact), value func(v string, w valueWrite))
+	// initial gives the revision a watcher's view starts from and its
+	// state just before (an informer's list); nil means revision 1 and
+	// nothing.
+	initial func(watch string) (from int64, view map[string]history.KV, ok bool)
 }
 
 // fact is one event the history establishes: revision rev changed key.
@@ -262,6 +265,8 @@ type streams struct {
 	compact  bool // a compaction happened: prev_kv may be missing
 	found    anomalies
 	nEvents  int
+	// finalChecked counts the watchers compared with the final read.
+	finalChecked int
 }
 
 func newStreams(cfg streamConfig) *streams {
@@ -645,8 +650,15 @@ func (st *streams) checkWatcher(ss []*session) {
 		}
 		// A watcher that saw everything from revision 1 through the final
 		// read must agree with the final read.
-		if st.final != nil && i == len(spans) && from == 1 && to >= st.final.Complete.Revision && len(seg) == len(spans) {
-			st.checkFinal(seg[0].s, seg)
+		if st.final != nil && i == len(spans) && to >= st.final.Complete.Revision && len(seg) == len(spans) {
+			base, view, ok := int64(1), map[string]history.KV{}, true
+			if st.cfg.initial != nil {
+				base, view, ok = st.cfg.initial(s0.watch)
+			}
+			if ok && from == base {
+				st.finalChecked++
+				st.checkFinal(s0, seg, view)
+			}
 		}
 	}
 }
@@ -657,9 +669,9 @@ type span struct {
 	start, end int64
 }
 
-func (st *streams) checkFinal(s0 *session, seg []span) {
+func (st *streams) checkFinal(s0 *session, seg []span, view map[string]history.KV) {
 	frev := st.final.Complete.Revision
-	view := map[string]history.KV{}
+	from := seg[0].start
 	for _, sp := range seg {
 		for _, r := range sp.s.resps {
 			for _, e := range r.events {
@@ -698,8 +710,8 @@ func (st *streams) checkFinal(s0 *session, seg []span) {
 		w, wok := want[k]
 		switch {
 		case !gok:
-			st.found.add("final state", "watch %s saw everything from revision 1 through %d but its view lacks key %s, which the final read found as %s",
-				s0.watch, frev, quoteKey(k), describeKV(&w))
+			st.found.add("final state", "watch %s saw everything from revision %d through %d but its view lacks key %s, which the final read found as %s",
+				s0.watch, from, frev, quoteKey(k), describeKV(&w))
 		case !wok:
 			st.found.add("final state", "watch %s's view at revision %d has key %s = %s, but the final read did not find it",
 				s0.watch, frev, quoteKey(k), describeKV(&got))
@@ -738,15 +750,17 @@ func (st *streams) result() Result {
 		plural(st.nEvents, "event"), plural(len(st.facts), "event"))
 	if st.final == nil {
 		what += "; no final read"
+	} else {
+		what += fmt.Sprintf("; %d of %s compared with the final read", st.finalChecked, plural(len(st.watchers), "watcher"))
 	}
 	switch {
 	case len(st.found.order) > 0:
 		res.Verdict = Invalid
-		res.Summary = fmt.Sprintf("watch guarantees broken: %s (%s)", st.found.summary(), what)
+		res.Summary = fmt.Sprintf("%s guarantees broken: %s (%s)", st.cfg.checker, st.found.summary(), what)
 		st.found.result(&res)
 	case len(st.sessions) == 0:
 		res.Verdict = Unknown
-		res.Summary = "no watch sessions in the history"
+		res.Summary = "no watch sessions in the history: nothing to check"
 	default:
 		res.Verdict = Valid
 		res.Summary = "watches ordered, unique, atomic, reliable and resumable: " + what

@@ -80,3 +80,7 @@ func BenchmarkWatch(b *testing.B) {
 		})
 	}
 }
+
+func TestKubernetesFixtures(t *testing.T) {
+	runFixtures(t, "kubernetes", KubernetesChecker, Kubernetes)
+}

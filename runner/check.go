@@ -32,6 +32,9 @@ var checks = map[string]func(ctx context.Context, dir string, ops []history.Op, 
 	"watch": func(_ context.Context, _ string, ops []history.Op, _ time.Duration) checker.Result {
 		return checker.Watch(ops)
 	},
+	"kubernetes": func(_ context.Context, _ string, ops []history.Op, _ time.Duration) checker.Result {
+		return checker.Kubernetes(ops)
+	},
 }
 
 // Check reads the history stored in dir, checks it, and writes

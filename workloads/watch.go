@@ -357,6 +357,9 @@ type watcher struct {
 	// covered is the highest revision through which the watcher has
 	// delivered everything.
 	next, covered int64
+	// compacted reports that the last session ended because its start
+	// revision was compacted.
+	compacted bool
 }
 
 // run opens sessions until ctx is done; caughtUp is called once the
@@ -433,6 +436,7 @@ func (wr *watcher) record(e history.Event) {
 // session opens one Watch and records its responses until it ends: an
 // error, a compaction, a restart, the final revision reached, or ctx done.
 func (wr *watcher) session(ctx context.Context) {
+	wr.compacted = false
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if wr.spec.requireLeader {
@@ -476,6 +480,7 @@ func (wr *watcher) session(ctx context.Context) {
 				e := history.Event{Type: history.Fail, F: f, Error: err.Error(), Revision: resp.Header.Revision,
 					CompactRevision: resp.CompactRevision, Member: wr.members[resp.Header.MemberId]}
 				wr.record(e)
+				wr.compacted = resp.CompactRevision > 0
 				if resp.CompactRevision > 0 && resp.CompactRevision > wr.next {
 					// Everything before the compaction is gone: resume at it.
 					wr.next = resp.CompactRevision

@@ -52,9 +52,10 @@ type Options struct {
 }
 
 var registry = map[string]func(Options) Workload{
-	"kv":       func(o Options) Workload { return NewKV(o) },
-	"register": func(o Options) Workload { return NewRegister(o) },
-	"watch":    func(o Options) Workload { return NewWatch(o) },
+	"kv":         func(o Options) Workload { return NewKV(o) },
+	"register":   func(o Options) Workload { return NewRegister(o) },
+	"watch":      func(o Options) Workload { return NewWatch(o) },
+	"kubernetes": func(o Options) Workload { return NewKubernetes(o) },
 }
 
 // New returns the named workload.
