@@ -571,3 +571,23 @@ func (n *Node) awaitReadState(ctx context.Context, rctx []byte, retry time.Durat
 		}
 	}
 }
+
+// TransferLeadership asks Raft to hand leadership to transferee and waits
+// until this member sees the new leader.
+func (n *Node) TransferLeadership(ctx context.Context, transferee uint64) error {
+	n.raft.TransferLeadership(ctx, n.leader.Load(), transferee)
+	for n.leader.Load() != transferee {
+		ch := n.LeaderChanged()
+		if n.leader.Load() == transferee {
+			break
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.done:
+			return ErrStopped
+		}
+	}
+	return nil
+}

@@ -5,6 +5,7 @@ import (
 	"hash/crc32"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/etcd/api/v3/version"
 
 	"github.com/faultline/faultline/store/mvcc"
@@ -114,4 +115,26 @@ func (s *Server) memberList() []*pb.Member {
 		out = append(out, pm)
 	}
 	return out
+}
+
+// MoveLeader hands leadership to another member; it must be sent to the
+// leader, as in etcd.
+func (m *Maintenance) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
+	s := m.s
+	if s.node.Leader() != s.cfg.Self.ID {
+		return nil, rpctypes.ErrGRPCNotLeader
+	}
+	known := false
+	for _, mem := range s.cfg.Cluster.Members {
+		known = known || mem.ID == r.TargetID
+	}
+	if !known || r.TargetID == s.cfg.Self.ID {
+		return nil, rpctypes.ErrGRPCBadLeaderTransferee
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	if err := s.node.TransferLeadership(ctx, r.TargetID); err != nil {
+		return nil, s.ctxErr(ctx, err)
+	}
+	return &pb.MoveLeaderResponse{Header: s.header(nil)}, nil
 }
