@@ -82,6 +82,7 @@ type Node struct {
 
 	snapPath  string
 	snapIndex uint64
+	hardState raftpb.HardState // last persisted
 	confState raftpb.ConfState
 
 	applied atomic.Uint64
@@ -196,6 +197,14 @@ func Start(cfg Config, sm StateMachine, tr Transport) (*Node, error) {
 	for len(ents) > 0 && ents[0].Index <= snap.Metadata.Index {
 		ents = ents[1:]
 	}
+	// A snapshot holds only committed state, so the commit index is at
+	// least its index even if the log's hard state record is older.
+	if st.HardState.Commit < snap.Metadata.Index {
+		st.HardState.Commit = snap.Metadata.Index
+		if st.HardState.Term < snap.Metadata.Term {
+			st.HardState.Term = snap.Metadata.Term
+		}
+	}
 	if err := n.storage.SetHardState(st.HardState); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("load hard state: %w", err)
@@ -206,6 +215,7 @@ func Start(cfg Config, sm StateMachine, tr Transport) (*Node, error) {
 	}
 	n.term.Store(st.HardState.Term)
 	n.commit.Store(st.HardState.Commit)
+	n.hardState = st.HardState
 	n.raft = raft.RestartNode(rc)
 	n.log.Info("restarted raft member from disk", "id", fmt.Sprintf("%x", cfg.ID),
 		"snapshot-index", snap.Metadata.Index, "entries", len(ents), "term", st.HardState.Term,
@@ -283,11 +293,16 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	}
 
 	// 1. Persist.
+	if !raft.IsEmptyHardState(rd.HardState) {
+		n.hardState = rd.HardState
+	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
 		if err := saveSnapshot(n.snapPath, rd.Snapshot); err != nil {
 			return err
 		}
-		if err := n.wal.Rewrite(rd.Snapshot.Metadata, rd.HardState, nil); err != nil {
+		// The rewritten log must carry the hard state even when this
+		// Ready did not change it.
+		if err := n.wal.Rewrite(rd.Snapshot.Metadata, n.hardState, nil); err != nil {
 			return err
 		}
 	}
