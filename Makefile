@@ -8,7 +8,7 @@ GO         ?= go
 
 FAULTLINE = bin/faultline
 
-.PHONY: test test-cluster sweep serve lint build clean
+.PHONY: test test-cluster sweep nightly bench serve lint build clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -o $(FAULTLINE) ./cmd/faultline
@@ -19,9 +19,12 @@ build:
 test: lint
 	$(GO) test -p 1 -count=1 -timeout 45m ./...
 
+ACTIONLINT = github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
+
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run $(ACTIONLINT) ci/nightly.yml
 
 # A real test: NODES members of TARGET in containers, the register
 # workload, the leader killed every 10 s. Exits 0 only on a valid verdict.
@@ -36,6 +39,18 @@ SWEEP_TARGETS ?= etcd
 sweep: build
 	./$(FAULTLINE) sweep --nodes 3,5,7,9 --targets $(SWEEP_TARGETS) --nemeses none,kill-leader \
 		--time-limit 20s -- --nemesis-interval 5s --nemesis-duration 3s
+
+# The nightly gate: every scenario of ci/nightly.json (3 targets x 2 sizes x
+# 2 scenarios, 30 s each: about 15 minutes here). One summary page under
+# results/nightly/<time>/; exits non-zero on any invalid or unknown verdict,
+# or any scenario that could not run.
+nightly: build
+	./$(FAULTLINE) nightly --matrix ci/nightly.json
+
+# kvnode against etcd: put throughput and p50/p99 latency, 3 members,
+# 64 clients, 256-byte values, medians of 3 alternating rounds, and ratios.
+bench: build
+	./$(FAULTLINE) bench --targets kvnode,etcd --nodes 3 --clients 64 --value-size 256
 
 # The run index at http://127.0.0.1:8080/.
 serve: build

@@ -67,7 +67,7 @@ type indexRow struct {
 	Report, When, Verdict, Took string
 }
 
-// indexLink is a page that spans runs: a sweep or a comparison.
+// indexLink is a page that spans runs: a sweep or a nightly gate.
 type indexLink struct {
 	Href    template.URL
 	Title   string
@@ -83,7 +83,7 @@ type indexPage struct {
 }
 
 // WriteIndex renders the index of everything under root: pages that span
-// runs (sweeps, comparisons), then every run, newest first. Links are
+// runs (sweeps, nightly gates), then every run, newest first. Links are
 // relative to root, so the page works served or opened from disk.
 func WriteIndex(w io.Writer, root string) error {
 	entries, err := Index(root)
@@ -100,7 +100,7 @@ func WriteIndex(w io.Writer, root string) error {
 		}
 	}
 	var buf bytes.Buffer
-	if err := pages.ExecuteTemplate(&buf, "index.html.tmpl", indexPage{Runs: rows, Pages: sweepLinks(root)}); err != nil {
+	if err := pages.ExecuteTemplate(&buf, "index.html.tmpl", indexPage{Runs: rows, Pages: batchLinks(root)}); err != nil {
 		return err
 	}
 	_, err = w.Write(buf.Bytes())

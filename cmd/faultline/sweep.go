@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/reports"
 	"github.com/faultline/faultline/runner"
 )
@@ -72,7 +71,7 @@ func sweepCmd(ctx context.Context, args []string) (int, error) {
 						name += "-" + mode
 					}
 					a := append([]string{"--name", name, "--target", target, "--nodes", strconv.Itoa(n), "--nemesis", nem,
-						"--time-limit", timeLimit.String(), "--results", filepath.Join(dir, "runs")}, runArgs...)
+						"--time-limit", timeLimit.String()}, runArgs...)
 					if mode != "" {
 						a = append(a, "--read-consistency", mode)
 					}
@@ -89,45 +88,11 @@ func sweepCmd(ctx context.Context, args []string) (int, error) {
 		return exitError, errors.New("nothing to sweep: give at least one size, target and nemesis")
 	}
 
-	sweep := reports.Sweep{Title: "Scale sweep", Command: "faultline sweep " + strings.Join(os.Args[2:], " "), Started: started}
-	var verdicts []checker.Verdict
-	failed := 0
-	for i, t := range tests {
-		c := t.Config
-		fmt.Fprintf(os.Stderr, "faultline: sweep run %d of %d: %s, %d members, nemesis %s\n", i+1, len(tests), c.Target, c.Nodes, c.Nemesis)
-		t.Progress = os.Stderr
-		res, runDir, err := runner.Run(ctx, t)
-		if ctx.Err() != nil {
-			return exitError, fmt.Errorf("interrupted during sweep run %d: %w", i+1, ctx.Err())
-		}
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "faultline: sweep run %d could not run: %v\n", i+1, err)
-			failed++
-			continue
-		}
-		rel, _ := filepath.Rel(dir, runDir)
-		sweep.Runs = append(sweep.Runs, rel)
-		verdicts = append(verdicts, res.Verdict)
+	b := reports.Batch{Kind: reports.KindSweep, Title: "Scale sweep", Command: "faultline sweep " + strings.Join(args, " "), Started: started}
+	if len(runArgs) > 0 {
+		b.Command += " -- " + strings.Join(runArgs, " ")
 	}
-	if len(sweep.Runs) > 0 {
-		if err := reports.WriteSweep(dir, sweep); err != nil {
-			return exitError, fmt.Errorf("writing the sweep page: %w", err)
-		}
-		if err := reports.WriteIndexFile(*results); err != nil {
-			fmt.Fprintf(os.Stderr, "faultline: warning: updating the run index: %v\n", err)
-		}
-		fmt.Fprintf(os.Stderr, "sweep: %d runs, worst verdict %s\nreport: %s\n", len(sweep.Runs), checker.Worst(verdicts...), filepath.Join(dir, "index.html"))
-	}
-	if failed > 0 {
-		return exitError, fmt.Errorf("%d of %d sweep runs could not run", failed, len(tests))
-	}
-	switch checker.Worst(verdicts...) {
-	case checker.Valid:
-		return exitValid, nil
-	case checker.Invalid:
-		return exitInvalid, nil
-	}
-	return exitUnknown, nil
+	return runBatch(ctx, b, dir, *results, tests)
 }
 
 // split parses a comma-separated list, dropping empty items.

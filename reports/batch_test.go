@@ -14,13 +14,13 @@ import (
 	"github.com/faultline/faultline/rundir"
 )
 
-// TestWriteSweep builds a sweep page from fixture runs: two series (no
+// TestWriteBatchSweep builds a sweep page from fixture runs: two series (no
 // nemesis, kill-leader) at 3, 5 and 7 members.
-func TestWriteSweep(t *testing.T) {
+func TestWriteBatchSweep(t *testing.T) {
 	root := t.TempDir()
 	started := time.Date(2026, 11, 23, 11, 0, 0, 0, time.UTC)
 	dir := filepath.Join(root, "sweep", "20261123T110000Z")
-	sw := Sweep{Title: "Scale sweep", Command: "faultline sweep --nodes 3,5,7", Started: started}
+	sw := Batch{Kind: KindSweep, Title: "Scale sweep", Command: "faultline sweep --nodes 3,5,7", Started: started}
 	for i, nem := range []string{"none", "kill-leader"} {
 		for j, n := range []int{3, 5, 7} {
 			name := fmt.Sprintf("etcd-%dn-%s", n, nem)
@@ -43,7 +43,7 @@ func TestWriteSweep(t *testing.T) {
 			sw.Runs = append(sw.Runs, rel)
 		}
 	}
-	if err := WriteSweep(dir, sw); err != nil {
+	if err := WriteBatch(dir, sw); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, rundir.ReportFile))
@@ -90,5 +90,46 @@ func TestWriteSweep(t *testing.T) {
 	}
 	if n := strings.Count(idx.String(), `<span class="pill valid">`); n != 6 {
 		t.Errorf("run index lists %d of the sweep's 6 runs", n)
+	}
+}
+
+// TestWriteBatchNightly: the gate's page has no plots, counts the valid
+// runs, names the runs that could not run, and is only as good as its worst.
+func TestWriteBatchNightly(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "nightly", "20261123T020000Z")
+	started := time.Date(2026, 11, 23, 2, 0, 0, 0, time.UTC)
+	b := Batch{Kind: KindNightly, Title: "Nightly gate", Command: "faultline nightly --matrix ci/nightly.json", Started: started,
+		Failed: []string{"kvnode-3n-lease-kill-leader: could not run the test: image build failed"}}
+	for i, v := range []checker.Verdict{checker.Valid, checker.Valid} {
+		name := fmt.Sprintf("etcd-%dn-register-kill-leader", 3+2*i)
+		run, err := rundir.NewDir(filepath.Join(dir, "runs"), name, started.Add(time.Duration(i)*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := rundir.Write(run, &rundir.Results{Config: rundir.Config{Name: name, Target: "etcd", Nodes: 3 + 2*i, Nemesis: "kill-leader"}, Verdict: v}); err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(dir, run)
+		b.Runs = append(b.Runs, rel)
+	}
+	if err := WriteBatch(dir, b); err != nil {
+		t.Fatal(err)
+	}
+	page, err := os.ReadFile(filepath.Join(dir, rundir.ReportFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`<div class="verdict unknown">`, // every run valid, but one never ran
+		"2 of 2 runs valid", "1 could not run", "image build failed",
+		`href="runs/etcd-5n-register-kill-leader/`,
+	} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("nightly page lacks %q", want)
+		}
+	}
+	if strings.Contains(string(page), "<svg viewBox") {
+		t.Error("nightly page has sweep plots")
 	}
 }

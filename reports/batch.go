@@ -20,17 +20,28 @@ import (
 	"github.com/faultline/faultline/rundir"
 )
 
-// SweepFile marks a folder as a sweep and lists its runs.
-const SweepFile = "sweep.json"
+// BatchFile marks a folder as a batch and lists its runs.
+const BatchFile = "batch.json"
 
-// Sweep is a set of runs of one workload at several cluster sizes, per
-// target, read mode and nemesis.
-type Sweep struct {
+// Kinds of batch.
+const (
+	// KindSweep runs one workload at several cluster sizes, per target,
+	// read mode and nemesis; its page plots against cluster size.
+	KindSweep = "sweep"
+	// KindNightly runs the nightly gate's matrix of scenarios.
+	KindNightly = "nightly"
+)
+
+// Batch is a set of runs made by one command, with one page over them all.
+type Batch struct {
+	Kind    string    `json:"kind"`
 	Title   string    `json:"title"`
 	Command string    `json:"command"`
 	Started time.Time `json:"started"`
-	// Runs are run directories relative to the sweep's folder.
+	// Runs are run directories relative to the batch's folder.
 	Runs []string `json:"runs"`
+	// Failed names the runs that could not run at all, with the reason.
+	Failed []string `json:"failed,omitempty"`
 }
 
 // Operation names that stand for reads and writes across workloads.
@@ -47,17 +58,18 @@ var seriesColors = []color.Color{
 }
 
 type sweepRow struct {
-	Link, Series                         string
+	Link, Name, Series                   string
 	Nodes                                int
 	Verdict                              string
 	Throughput                           float64
 	ReadP50, ReadP99, WriteP50, WriteP99 float64
 }
 
-type sweepPage struct {
-	Sweep
+type batchPage struct {
+	Batch
 	When    string
 	Verdict string
+	Passed  int
 	Rows    []sweepRow
 	Plots   []titledPlot
 }
@@ -91,24 +103,28 @@ func opStats(st checker.Stats, names []string) (checker.OpStats, bool) {
 	return checker.OpStats{}, false
 }
 
-// WriteSweep saves dir/sweep.json and renders dir/index.html: latency and
-// throughput against cluster size, one line per series, and every run.
-func WriteSweep(dir string, s Sweep) error {
+// WriteBatch saves dir/batch.json and renders dir/index.html: every run
+// with its verdict and, for a sweep, latency and throughput against cluster
+// size, one line per series.
+func WriteBatch(dir string, s Batch) error {
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := rundir.WriteFile(filepath.Join(dir, SweepFile), append(b, '\n')); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	pg := sweepPage{Sweep: s, When: s.Started.UTC().Format("2006-01-02 15:04:05 MST")}
+	if err := rundir.WriteFile(filepath.Join(dir, BatchFile), append(b, '\n')); err != nil {
+		return err
+	}
+	pg := batchPage{Batch: s, When: s.Started.UTC().Format("2006-01-02 15:04:05 MST")}
 	var verdicts []checker.Verdict
 	for _, p := range s.Runs {
 		r, err := rundir.Read(filepath.Join(dir, p))
 		if err != nil {
 			return fmt.Errorf("sweep run %s: %w", p, err)
 		}
-		row := sweepRow{Link: filepath.ToSlash(p) + "/" + rundir.ReportFile, Series: seriesKey(r.Config),
+		row := sweepRow{Link: filepath.ToSlash(p) + "/" + rundir.ReportFile, Name: r.Config.Name, Series: seriesKey(r.Config),
 			Nodes: r.Config.Nodes, Verdict: verdictClass(r.Verdict)}
 		if all, ok := opStats(r.Stats, []string{checker.All}); ok {
 			row.Throughput = all.Throughput
@@ -121,8 +137,18 @@ func WriteSweep(dir string, s Sweep) error {
 		}
 		pg.Rows = append(pg.Rows, row)
 		verdicts = append(verdicts, r.Verdict)
+		if r.Verdict == checker.Valid {
+			pg.Passed++
+		}
+	}
+	if len(s.Failed) > 0 {
+		// A run that could not run proves nothing.
+		verdicts = append(verdicts, checker.Unknown)
 	}
 	pg.Verdict = verdictClass(checker.Worst(verdicts...))
+	if s.Kind != KindSweep {
+		return writeBatchPage(dir, pg)
+	}
 	sort.SliceStable(pg.Rows, func(i, j int) bool {
 		if pg.Rows[i].Series != pg.Rows[j].Series {
 			return pg.Rows[i].Series < pg.Rows[j].Series
@@ -146,11 +172,12 @@ func WriteSweep(dir string, s Sweep) error {
 		}
 		pg.Plots = append(pg.Plots, titledPlot{Title: spec.title, plotted: p})
 	}
+	return writeBatchPage(dir, pg)
+}
+
+func writeBatchPage(dir string, pg batchPage) error {
 	var buf bytes.Buffer
-	if err := pages.ExecuteTemplate(&buf, "sweep.html.tmpl", pg); err != nil {
-		return err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := pages.ExecuteTemplate(&buf, "batch.html.tmpl", pg); err != nil {
 		return err
 	}
 	return rundir.WriteFile(filepath.Join(dir, rundir.ReportFile), buf.Bytes())
@@ -207,23 +234,23 @@ func sizePlot(rows []sweepRow, title, ylabel string, values []func(sweepRow) flo
 	return out, nil
 }
 
-// sweepLinks lets the run index link sweeps: the folders under root that
-// hold a sweep.json, relative to root.
-func sweepLinks(root string) []indexLink {
-	matches, _ := filepath.Glob(filepath.Join(root, "*", "*", SweepFile))
+// batchLinks lets the run index link batches: the folders under root that
+// hold a batch.json, relative to root.
+func batchLinks(root string) []indexLink {
+	matches, _ := filepath.Glob(filepath.Join(root, "*", "*", BatchFile))
 	var out []indexLink
 	for _, m := range matches {
 		b, err := os.ReadFile(m)
 		if err != nil {
 			continue
 		}
-		var s Sweep
+		var s Batch
 		if json.Unmarshal(b, &s) != nil {
 			continue
 		}
 		rel, _ := filepath.Rel(root, filepath.Dir(m))
 		out = append(out, indexLink{Href: template.URL(filepath.ToSlash(rel) + "/" + rundir.ReportFile),
-			Title: s.Title, Started: s.Started, Runs: len(s.Runs)})
+			Title: s.Title, Started: s.Started, Runs: len(s.Runs) + len(s.Failed)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Started.After(out[j].Started) })
 	return out

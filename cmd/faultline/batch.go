@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/reports"
+	"github.com/faultline/faultline/runner"
+)
+
+// runBatch runs tests one after another into dir/runs, writes the batch's
+// page and the run index, and returns the exit code of the worst verdict.
+// A test that could not run makes the batch exit 2: a gate that skipped a
+// scenario has not passed it.
+func runBatch(ctx context.Context, b reports.Batch, dir, results string, tests []runner.Test) (int, error) {
+	var verdicts []checker.Verdict
+	for i, t := range tests {
+		c := t.Config
+		fmt.Fprintf(os.Stderr, "faultline: %s run %d of %d: %s\n", b.Kind, i+1, len(tests), c.Name)
+		t.Results = filepath.Join(dir, "runs")
+		t.Progress = os.Stderr
+		res, runDir, err := runner.Run(ctx, t)
+		if ctx.Err() != nil {
+			return exitError, fmt.Errorf("interrupted during %s run %d (%s): %w", b.Kind, i+1, c.Name, ctx.Err())
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "faultline: %s could not run: %v\n", c.Name, err)
+			b.Failed = append(b.Failed, fmt.Sprintf("%s: %v", c.Name, err))
+			continue
+		}
+		rel, _ := filepath.Rel(dir, runDir)
+		b.Runs = append(b.Runs, rel)
+		verdicts = append(verdicts, res.Verdict)
+	}
+	if err := reports.WriteBatch(dir, b); err != nil {
+		return exitError, fmt.Errorf("writing the %s page: %w", b.Kind, err)
+	}
+	if err := reports.WriteIndexFile(results); err != nil {
+		fmt.Fprintf(os.Stderr, "faultline: warning: updating the run index: %v\n", err)
+	}
+	worst := checker.Worst(verdicts...)
+	fmt.Fprintf(os.Stderr, "%s: %d runs, worst verdict %s, %d could not run\nreport: %s\n",
+		b.Kind, len(b.Runs), worst, len(b.Failed), filepath.Join(dir, "index.html"))
+	if len(b.Failed) > 0 {
+		return exitError, fmt.Errorf("%d of %d runs could not run", len(b.Failed), len(tests))
+	}
+	switch worst {
+	case checker.Valid:
+		return exitValid, nil
+	case checker.Invalid:
+		return exitInvalid, nil
+	}
+	return exitUnknown, nil
+}

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/faultline/faultline/reports"
+	"github.com/faultline/faultline/runner"
+)
+
+// Matrix is the nightly gate's checked-in scenario list: every scenario
+// runs against every target at every size.
+type Matrix struct {
+	// Targets are "kvnode" or "etcd@<version>".
+	Targets []string `json:"targets"`
+	Nodes   []int    `json:"nodes"`
+	// TimeLimit is each run's workload time.
+	TimeLimit string     `json:"time_limit"`
+	Scenarios []Scenario `json:"scenarios"`
+}
+
+// Scenario is one workload under one nemesis, with any other run flags.
+type Scenario struct {
+	Workload string   `json:"workload"`
+	Nemesis  string   `json:"nemesis"`
+	Args     []string `json:"args,omitempty"`
+}
+
+// readMatrix loads and expands a matrix into run flags, one list per run.
+func readMatrix(path string) (Matrix, [][]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Matrix{}, nil, err
+	}
+	var m Matrix
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&m); err != nil {
+		return Matrix{}, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(m.Targets) == 0 || len(m.Nodes) == 0 || len(m.Scenarios) == 0 {
+		return Matrix{}, nil, fmt.Errorf("%s: want at least one target, size and scenario", path)
+	}
+	if _, err := time.ParseDuration(m.TimeLimit); err != nil {
+		return Matrix{}, nil, fmt.Errorf("%s: time_limit %q: want a duration such as 30s", path, m.TimeLimit)
+	}
+	var runs [][]string
+	for _, target := range m.Targets {
+		name, version, _ := strings.Cut(target, "@")
+		for _, n := range m.Nodes {
+			for _, s := range m.Scenarios {
+				label := fmt.Sprintf("%s-%dn-%s-%s", strings.ReplaceAll(target, "@", "-"), n, strings.ReplaceAll(s.Workload, ",", "+"), strings.ReplaceAll(s.Nemesis, ",", "+"))
+				a := []string{"--name", label, "--target", name, "--nodes", strconv.Itoa(n),
+					"--workload", s.Workload, "--nemesis", s.Nemesis, "--time-limit", m.TimeLimit}
+				if version != "" {
+					a = append(a, "--etcd-version", version)
+				}
+				runs = append(runs, append(a, s.Args...))
+			}
+		}
+	}
+	return m, runs, nil
+}
+
+func nightlyCmd(ctx context.Context, args []string) (int, error) {
+	fs := flag.NewFlagSet("faultline nightly", flag.ContinueOnError)
+	matrix := fs.String("matrix", "ci/nightly.json", "the scenario matrix")
+	results := fs.String("results", "results", "where the gate's folder is written")
+	dry := fs.Bool("dry-run", false, "validate the matrix and list its runs without running them")
+	if err := fs.Parse(args); err != nil {
+		return exitError, err
+	}
+	if fs.NArg() > 0 {
+		return exitError, fmt.Errorf("unexpected argument %q: faultline nightly takes only flags", fs.Arg(0))
+	}
+	_, runs, err := readMatrix(*matrix)
+	if err != nil {
+		return exitError, err
+	}
+	// Every run is validated before the first starts: a typo in the matrix
+	// must fail the gate at once, not an hour in.
+	var tests []runner.Test
+	var problems []string
+	for _, a := range runs {
+		t, err := runFlags(a, os.Stderr)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", strings.Join(a, " "), err))
+			continue
+		}
+		tests = append(tests, t)
+	}
+	if len(problems) > 0 {
+		return exitError, fmt.Errorf("%s has runs faultline cannot do:\n  %s", *matrix, strings.Join(problems, "\n  "))
+	}
+	if *dry {
+		for _, t := range tests {
+			fmt.Println(t.Config.Command)
+		}
+		return exitValid, nil
+	}
+	started := time.Now()
+	dir := filepath.Join(*results, "nightly", started.UTC().Format("20060102T150405Z"))
+	b := reports.Batch{Kind: reports.KindNightly, Title: "Nightly gate", Command: "faultline nightly " + strings.Join(args, " "), Started: started}
+	if len(tests) == 0 {
+		return exitError, errors.New("the matrix expands to no runs")
+	}
+	return runBatch(ctx, b, dir, *results, tests)
+}
