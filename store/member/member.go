@@ -204,7 +204,10 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 	}
 
 	// Client side: gRPC and HTTP share each client port.
+	unary, stream := requireLeader(func() bool { return node.Leader() != 0 })
 	opts := []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(unary),
+		grpc.ChainStreamInterceptor(stream),
 		grpc.MaxRecvMsgSize(cfg.maxRequestBytes() + grpcOverheadBytes),
 		grpc.MaxSendMsgSize(1<<31 - 1),
 		grpc.MaxConcurrentStreams(1 << 20),
