@@ -1,6 +1,7 @@
 package checker
 
 import (
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -12,7 +13,7 @@ import (
 // runFixtures checks every history in testdata/<dir>: a file's name starts
 // with the expected verdict (valid- or invalid-); "# expect-anomaly: text"
 // requires an anomaly containing text.
-func runFixtures(t *testing.T, dir, name string, check func([]history.Op) Result) {
+func runFixtures(t *testing.T, dir, name string, check func([]history.Op, []history.Event) Result) {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join("testdata", dir, "*.jsonl"))
 	if err != nil || len(files) == 0 {
@@ -22,8 +23,8 @@ func runFixtures(t *testing.T, dir, name string, check func([]history.Op) Result
 		base := strings.TrimSuffix(filepath.Base(path), ".jsonl")
 		want, _, _ := strings.Cut(base, "-")
 		t.Run(base, func(t *testing.T) {
-			ops, anomalies := readRegisterFixture(t, path)
-			res := check(ops)
+			events, ops, anomalies := readFixture(t, path)
+			res := check(ops, events)
 			t.Logf("%s: %s", res.Verdict, res.Summary)
 			for _, a := range res.Anomalies {
 				t.Logf("anomaly: %s", a)
@@ -46,8 +47,37 @@ func runFixtures(t *testing.T, dir, name string, check func([]history.Op) Result
 	}
 }
 
+// readFixture reads a history file whose lines starting with # are
+// comments.
+func readFixture(t *testing.T, path string) ([]history.Event, []history.Op, []string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines, anomalies []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if c, ok := strings.CutPrefix(line, "#"); ok {
+			if a, ok := strings.CutPrefix(strings.TrimSpace(c), "expect-anomaly:"); ok {
+				anomalies = append(anomalies, strings.TrimSpace(a))
+			}
+			continue
+		}
+		lines = append(lines, line)
+	}
+	events, err := history.Decode(strings.NewReader(strings.Join(lines, "\n")))
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	ops, err := history.Ops(events)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return events, ops, anomalies
+}
+
 func TestWatchFixtures(t *testing.T) {
-	runFixtures(t, "watch", WatchChecker, Watch)
+	runFixtures(t, "watch", WatchChecker, func(ops []history.Op, _ []history.Event) Result { return Watch(ops) })
 }
 
 func TestWatchSimulated(t *testing.T) {
@@ -82,5 +112,11 @@ func BenchmarkWatch(b *testing.B) {
 }
 
 func TestKubernetesFixtures(t *testing.T) {
-	runFixtures(t, "kubernetes", KubernetesChecker, Kubernetes)
+	runFixtures(t, "kubernetes", KubernetesChecker, func(ops []history.Op, _ []history.Event) Result { return Kubernetes(ops) })
+}
+
+func TestLeaseFixtures(t *testing.T) {
+	runFixtures(t, "lease", LeaseChecker, func(ops []history.Op, events []history.Event) Result {
+		return Lease(ops, history.Faults(events), DefaultLeaseSkew)
+	})
 }

@@ -35,6 +35,11 @@ var checks = map[string]func(ctx context.Context, dir string, ops []history.Op, 
 	"kubernetes": func(_ context.Context, _ string, ops []history.Op, _ time.Duration) checker.Result {
 		return checker.Kubernetes(ops)
 	},
+	"lease": func(_ context.Context, dir string, ops []history.Op, _ time.Duration) checker.Result {
+		// Fault windows extend leases (a new leader renews them all).
+		events, _ := history.ReadFile(filepath.Join(dir, rundir.HistoryFile))
+		return checker.Lease(ops, history.Faults(events), checker.DefaultLeaseSkew)
+	},
 }
 
 // Check reads the history stored in dir, checks it, and writes

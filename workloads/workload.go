@@ -56,6 +56,7 @@ var registry = map[string]func(Options) Workload{
 	"register":   func(o Options) Workload { return NewRegister(o) },
 	"watch":      func(o Options) Workload { return NewWatch(o) },
 	"kubernetes": func(o Options) Workload { return NewKubernetes(o) },
+	"lease":      func(o Options) Workload { return NewLease(o) },
 }
 
 // New returns the named workload.

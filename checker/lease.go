@@ -1,0 +1,211 @@
+package checker
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/faultline/faultline/history"
+)
+
+// LeaseChecker is the name in Result.Checker.
+const LeaseChecker = "lease"
+
+// Operation names of the lease workload (see workloads/lease.go).
+const (
+	opLeaseGrant     = "lease-grant"
+	opLeasePut       = "lease-put"
+	opLeaseKeepAlive = "lease-keepalive"
+	opLeaseRevoke    = "lease-revoke"
+	opLeaseRead      = "lease-read"
+)
+
+// DefaultLeaseSkew is how late past its TTL a lease may still expire:
+// etcd checks expiry every half second and revokes through Raft.
+const DefaultLeaseSkew = 2 * time.Second
+
+// leaseAliveMargin is how much earlier than its lower bound a lease may be
+// seen gone: the store's lease clock and the history's are different
+// clocks.
+const leaseAliveMargin = 500 * time.Millisecond
+
+// Lease checks the lease workload with linearizable reads of keys attached
+// to leases:
+//
+//   - a key is gone once its lease's revoke has completed;
+//   - a key is gone once its lease has expired: TTL after the last renewal
+//     (grant or keep-alive) that may have reached the store, plus skew;
+//     every fault window that overlaps that deadline pushes it to the
+//     window's end plus TTL plus skew, since etcd's new leader renews every
+//     lease and nothing expires without a leader;
+//   - a key is never gone while its lease is certainly alive: not revoked
+//     and within TTL of a renewal the store certainly processed;
+//   - a keep-alive never finds the lease gone while it is certainly alive.
+func Lease(ops []history.Op, faults []history.Window, skew time.Duration) Result {
+	start := time.Now()
+	if skew <= 0 {
+		skew = DefaultLeaseSkew
+	}
+	res := Result{Checker: LeaseChecker}
+	type renewal struct {
+		inv, comp int64
+		ttl       int64
+		ok        bool
+	}
+	type leaseInfo struct {
+		ttl      int64
+		renewals []renewal
+		// revokedOK is when the first successful revoke completed;
+		// revokeInvoked when the first revoke of any outcome was invoked.
+		revokedOK, revokeInvoked int64
+		revokeDesc               string
+	}
+	type keyInfo struct {
+		lease int64
+		put   history.Op
+	}
+	leases := map[int64]*leaseInfo{}
+	lease := func(id int64) *leaseInfo {
+		l := leases[id]
+		if l == nil {
+			l = &leaseInfo{revokedOK: math.MaxInt64, revokeInvoked: math.MaxInt64}
+			leases[id] = l
+		}
+		return l
+	}
+	keys := map[string]*keyInfo{}
+	var reads, notFound []history.Op
+	for _, op := range ops {
+		c := op.Complete
+		switch op.F {
+		case opLeaseGrant:
+			if c.Type == history.OK {
+				l := lease(c.Lease)
+				l.ttl = c.TTL
+				l.renewals = append(l.renewals, renewal{op.Invoke.Time, c.Time, c.TTL, true})
+			}
+		case opLeaseKeepAlive:
+			l := lease(op.Invoke.Lease)
+			switch {
+			case c.Type == history.OK && c.TTL > 0:
+				l.renewals = append(l.renewals, renewal{op.Invoke.Time, c.Time, c.TTL, true})
+			case c.Type == history.Info:
+				l.renewals = append(l.renewals, renewal{op.Invoke.Time, c.Time, 0, false})
+			case c.Type == history.Fail && strings.Contains(c.Error, "not found"), c.Type == history.OK && c.TTL <= 0:
+				notFound = append(notFound, op)
+			}
+		case opLeaseRevoke:
+			l := lease(op.Invoke.Lease)
+			l.revokeInvoked = min(l.revokeInvoked, op.Invoke.Time)
+			if c.Type == history.OK && c.Time < l.revokedOK {
+				l.revokedOK = c.Time
+				l.revokeDesc = fmt.Sprintf("revoked by process %d at %s (ok at %s, revision %d)", op.Process, seconds(op.Invoke.Time), seconds(c.Time), c.Revision)
+			}
+		case opLeasePut:
+			keys[op.Invoke.Key] = &keyInfo{lease: op.Invoke.Lease, put: op}
+		case opLeaseRead:
+			if c.Type == history.OK {
+				reads = append(reads, op)
+			}
+		}
+	}
+	windows := slices.Clone(faults)
+	slices.SortFunc(windows, func(a, b history.Window) int { return int(a.Start - b.Start) })
+
+	// deadline is the latest time lease id may still exist; alive the
+	// earliest time it may be gone (ignoring revokes).
+	deadline := func(l *leaseInfo) int64 {
+		ttl := time.Duration(l.ttl) * time.Second
+		var last int64
+		for _, r := range l.renewals {
+			t := r.comp
+			if !r.ok {
+				t = r.comp + int64(skew) // an unanswered keep-alive may land late
+			}
+			last = max(last, t)
+		}
+		d := last + int64(ttl+skew)
+		for range 2 {
+			for _, w := range windows {
+				if w.Start > d {
+					break
+				}
+				end := w.Stop
+				if end < 0 {
+					return math.MaxInt64
+				}
+				d = max(d, end+int64(ttl+skew))
+			}
+		}
+		return d
+	}
+	aliveUntil := func(l *leaseInfo, before int64) int64 {
+		var a int64
+		for _, r := range l.renewals {
+			if r.ok && r.comp <= before {
+				a = max(a, r.inv+r.ttl*int64(time.Second)-int64(leaseAliveMargin))
+			}
+		}
+		return a
+	}
+
+	var found anomalies
+	checked := 0
+	for _, op := range reads {
+		k := keys[op.Invoke.Key]
+		if k == nil || k.lease == 0 {
+			continue
+		}
+		l := leases[k.lease]
+		if l == nil || l.ttl == 0 {
+			continue
+		}
+		checked++
+		c := op.Complete
+		where := fmt.Sprintf("read of %s by process %d at %s..%s (lease %x, TTL %ds)", quoteKey(op.Invoke.Key), op.Process,
+			seconds(op.Invoke.Time), seconds(c.Time), k.lease, l.ttl)
+		present := len(c.KVs) > 0 && c.KVs[0].Lease == k.lease
+		if present {
+			switch {
+			case l.revokedOK < op.Invoke.Time:
+				found.add("key survives revoke", "%s found the key, but its lease was %s", where, l.revokeDesc)
+			case op.Invoke.Time > deadline(l):
+				found.add("key outlives lease", "%s found the key, but its lease expired by %s at the latest (TTL after the last renewal, plus %s, extended by faults)",
+					where, seconds(deadline(l)), skew)
+			}
+			continue
+		}
+		put := k.put
+		if put.Type() != history.OK || put.Complete.Time > op.Invoke.Time || l.revokeInvoked < c.Time {
+			continue
+		}
+		if a := aliveUntil(l, op.Invoke.Time); c.Time < a {
+			found.add("key gone while lease alive", "%s found no key, though %s attached it to the lease at %s and the lease was renewed to live until at least %s and never revoked",
+				where, describeWriteOp(put), seconds(put.Complete.Time), seconds(a+int64(leaseAliveMargin)))
+		}
+	}
+	for _, op := range notFound {
+		l := leases[op.Invoke.Lease]
+		if l == nil || l.revokeInvoked < op.Complete.Time {
+			continue
+		}
+		if a := aliveUntil(l, op.Invoke.Time); op.Complete.Time < a {
+			found.add("lease gone early", "keep-alive of lease %x by process %d at %s..%s found it gone, though it was renewed to live until at least %s and never revoked",
+				op.Invoke.Lease, op.Process, seconds(op.Invoke.Time), seconds(op.Complete.Time), seconds(a+int64(leaseAliveMargin)))
+		}
+	}
+	what := fmt.Sprintf("%s of %s attached to %s", plural(checked, "read"), plural(len(keys), "key"), plural(len(leases), "lease"))
+	switch {
+	case len(found.order) > 0:
+		res.Verdict = Invalid
+		res.Summary = fmt.Sprintf("lease guarantees broken: %s (%s)", found.summary(), what)
+		found.result(&res)
+	default:
+		res.Verdict = Valid
+		res.Summary = "keys live exactly as long as their leases: " + what
+	}
+	res.Seconds = time.Since(start).Seconds()
+	return res
+}
