@@ -1,0 +1,95 @@
+package workloads_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/compose"
+	"github.com/faultline/faultline/rundir"
+	"github.com/faultline/faultline/runner"
+)
+
+// TestWorkloadsEndToEnd runs the watch, kubernetes and lease workloads for
+// 20 s each against three etcd members in containers while the leader is
+// killed every few seconds. Healthy etcd must come out valid, with the
+// leader killed at least twice and the workload's checker having had
+// something to check.
+func TestWorkloadsEndToEnd(t *testing.T) {
+	docker, err := compose.NewDocker(context.Background())
+	if err != nil {
+		t.Skipf("skipping: needs a Docker engine: %v", err)
+	}
+	defer docker.Close()
+	wd, _ := os.Getwd()
+	src, err := compose.FindRoot(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		workload string
+		checker  string
+	}{
+		{"watch", checker.WatchChecker},
+		{"kubernetes", checker.KubernetesChecker},
+		{"lease", checker.LeaseChecker},
+	} {
+		t.Run(tc.workload, func(t *testing.T) {
+			var progress bytes.Buffer
+			test := runner.Test{
+				Source:   src,
+				Results:  t.TempDir(),
+				Progress: &progress,
+				Config: rundir.Config{
+					Name: "e2e-" + tc.workload, Target: "etcd", Version: compose.DefaultEtcdVersion, Nodes: 3,
+					Workload: tc.workload, Nemesis: "kill-leader", Workers: 6, Keys: 6,
+					TimeLimit:    rundir.Duration(20 * time.Second),
+					OpTimeout:    rundir.Duration(2 * time.Second),
+					NemesisEvery: rundir.Duration(4 * time.Second),
+					NemesisFor:   rundir.Duration(2 * time.Second),
+					CheckTimeout: rundir.Duration(time.Minute),
+				},
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			res, dir, err := runner.Run(ctx, test)
+			if err != nil {
+				t.Fatalf("run: %v\n%s", err, progress.String())
+			}
+			t.Logf("run directory %s", dir)
+			for _, c := range res.Checks {
+				t.Logf("%s: %s: %s", c.Checker, c.Verdict, c.Summary)
+				for _, a := range c.Anomalies {
+					t.Logf("  %s", a)
+				}
+			}
+			if res.Verdict != checker.Valid {
+				t.Fatalf("verdict %s on healthy etcd", res.Verdict)
+			}
+			if len(res.Checks) != 1 || res.Checks[0].Checker != tc.checker {
+				t.Errorf("checks %+v, want one by %s", res.Checks, tc.checker)
+			}
+			kills := 0
+			for _, w := range res.Faults {
+				if w.Fault == "kill-leader" && w.Stop > w.Start {
+					kills++
+				}
+			}
+			if kills < 2 {
+				t.Errorf("leader killed and healed %d times, want at least 2", kills)
+			}
+			var all checker.OpStats
+			for _, s := range res.Stats.Ops {
+				if s.F == checker.All {
+					all = s
+				}
+			}
+			if all.OK < 100 {
+				t.Errorf("only %d operations succeeded", all.OK)
+			}
+		})
+	}
+}
