@@ -88,10 +88,10 @@ func Kubernetes(ops []history.Op) Result {
 }
 
 // k8sFacts turns the kubernetes workload's writes and reads into facts.
-func k8sFacts(op history.Op, add func(fact), value func(v string, w valueWrite)) {
+func k8sFacts(op *history.Op, add func(fact), value func(v string, w valueWrite)) {
 	inv, c := op.Invoke, op.Complete
 	for _, kv := range c.KVs {
-		add(fact{rev: kv.ModRevision, key: kv.Key, ev: history.WatchEvent{Type: "put", KV: kv}, source: describeWriteOp(op), full: true})
+		add(fact{rev: kv.ModRevision, key: kv.Key, ev: history.WatchEvent{Type: "put", KV: kv}, source: opSource{op, describeWriteOp}, full: true})
 	}
 	switch op.F {
 	case opK8sCreate, opK8sUpdate:
@@ -99,15 +99,15 @@ func k8sFacts(op history.Op, add func(fact), value func(v string, w valueWrite))
 		if typ == history.OK && !c.Succeeded {
 			typ = history.Fail // its compare failed: it wrote nothing
 		}
-		w := valueWrite{key: inv.Key, typ: typ, desc: describeK8sOp(op)}
+		w := valueWrite{key: inv.Key, typ: typ, op: op, describe: describeK8sOp}
 		if typ == history.OK {
 			w.rev = c.Revision
-			add(fact{rev: c.Revision, key: inv.Key, ev: history.WatchEvent{Type: "put", KV: history.KV{Key: inv.Key, Value: inv.Value, ModRevision: c.Revision}}, source: describeK8sOp(op)})
+			add(fact{rev: c.Revision, key: inv.Key, ev: history.WatchEvent{Type: "put", KV: history.KV{Key: inv.Key, Value: inv.Value, ModRevision: c.Revision}}, source: opSource{op, describeK8sOp}})
 		}
 		value(inv.Value, w)
 	case opK8sDelete:
 		if c.Type == history.OK && c.Succeeded {
-			add(fact{rev: c.Revision, key: inv.Key, ev: history.WatchEvent{Type: "delete", KV: history.KV{Key: inv.Key, ModRevision: c.Revision}}, source: describeK8sOp(op)})
+			add(fact{rev: c.Revision, key: inv.Key, ev: history.WatchEvent{Type: "delete", KV: history.KV{Key: inv.Key, ModRevision: c.Revision}}, source: opSource{op, describeK8sOp}})
 		}
 	}
 }

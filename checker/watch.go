@@ -55,29 +55,29 @@ func Watch(ops []history.Op) Result {
 }
 
 // watchWriteFacts turns the watch workload's writes into facts.
-func watchWriteFacts(op history.Op, add func(fact), value func(v string, w valueWrite)) {
+func watchWriteFacts(op *history.Op, add func(fact), value func(v string, w valueWrite)) {
 	inv, c := op.Invoke, op.Complete
 	switch op.F {
 	case opWatchPut:
-		value(inv.Value, valueWrite{key: inv.Key, rev: okRev(op), typ: c.Type, desc: describeWriteOp(op)})
+		value(inv.Value, valueWrite{key: inv.Key, rev: okRev(op), typ: c.Type, op: op, describe: describeWriteOp})
 		if c.Type == history.OK {
-			add(fact{rev: c.Revision, key: inv.Key, ev: history.WatchEvent{Type: "put", KV: history.KV{Key: inv.Key, Value: inv.Value, ModRevision: c.Revision}}, source: describeWriteOp(op)})
+			add(fact{rev: c.Revision, key: inv.Key, ev: history.WatchEvent{Type: "put", KV: history.KV{Key: inv.Key, Value: inv.Value, ModRevision: c.Revision}}, source: opSource{op, describeWriteOp}})
 		}
 	case opWatchTxn:
 		for _, kv := range inv.KVs {
-			value(kv.Value, valueWrite{key: kv.Key, rev: okRev(op), typ: c.Type, desc: describeWriteOp(op)})
+			value(kv.Value, valueWrite{key: kv.Key, rev: okRev(op), typ: c.Type, op: op, describe: describeWriteOp})
 			if c.Type == history.OK {
-				add(fact{rev: c.Revision, key: kv.Key, ev: history.WatchEvent{Type: "put", KV: history.KV{Key: kv.Key, Value: kv.Value, ModRevision: c.Revision}}, source: describeWriteOp(op)})
+				add(fact{rev: c.Revision, key: kv.Key, ev: history.WatchEvent{Type: "put", KV: history.KV{Key: kv.Key, Value: kv.Value, ModRevision: c.Revision}}, source: opSource{op, describeWriteOp}})
 			}
 		}
 	case opWatchDelete:
 		if c.Type == history.OK && c.Deleted > 0 {
-			add(fact{rev: c.Revision, key: inv.Key, ev: history.WatchEvent{Type: "delete", KV: history.KV{Key: inv.Key, ModRevision: c.Revision}}, source: describeWriteOp(op)})
+			add(fact{rev: c.Revision, key: inv.Key, ev: history.WatchEvent{Type: "delete", KV: history.KV{Key: inv.Key, ModRevision: c.Revision}}, source: opSource{op, describeWriteOp}})
 		}
 	}
 }
 
-func okRev(op history.Op) int64 {
+func okRev(op *history.Op) int64 {
 	if op.Type() == history.OK {
 		return op.Complete.Revision
 	}
@@ -101,7 +101,7 @@ type streamConfig struct {
 	open, recv string
 	finalRead  string
 	prefix     string
-	facts      func(op history.Op, add func(fact), value func(v string, w valueWrite))
+	facts      func(op *history.Op, add func(fact), value func(v string, w valueWrite))
 	// initial gives the revision a watcher's view starts from and its
 	// state just before (an informer's list); nil means revision 1 and
 	// nothing.
@@ -113,7 +113,7 @@ type fact struct {
 	rev    int64
 	key    string
 	ev     history.WatchEvent
-	source string
+	source fmt.Stringer
 	// full means all KV fields are known (from a watch event or a read),
 	// not only type and value (from a write).
 	full bool
@@ -126,10 +126,50 @@ type factKey struct {
 
 // valueWrite is a write of one unique value.
 type valueWrite struct {
-	key  string
-	rev  int64 // response revision when ok
-	typ  history.Type
-	desc string
+	key      string
+	rev      int64 // response revision when ok
+	typ      history.Type
+	op       *history.Op
+	describe func(history.Op) string
+}
+
+func (w valueWrite) String() string { return w.describe(*w.op) }
+
+// opSource names the operation a fact comes from; the text is only made
+// when a fact becomes evidence.
+type opSource struct {
+	op       *history.Op
+	describe func(history.Op) string
+}
+
+func (o opSource) String() string { return o.describe(*o.op) }
+
+// textSource is a fact's source in words.
+type textSource string
+
+func (t textSource) String() string { return string(t) }
+
+// eventSource is the watch response a fact was delivered in.
+type eventSource struct {
+	s *session
+	t int64
+}
+
+func (e eventSource) String() string {
+	return fmt.Sprintf("%s (response at %s)", e.s.name(), seconds(e.t))
+}
+
+// eventLoc is where in a session an event was delivered.
+type eventLoc struct {
+	s      *session
+	ri, ei int
+	t      int64
+	rev    int64
+	key    string
+}
+
+func (l eventLoc) String() string {
+	return fmt.Sprintf("%s: event %d of response %d (at %s), revision %d key %s", l.s.name(), l.ei+1, l.ri+1, seconds(l.t), l.rev, quoteKey(l.key))
 }
 
 // session is one Watch call of a logical watcher.
@@ -378,12 +418,12 @@ func (st *streams) parse(ops []history.Op) {
 				st.final = op
 				for _, kv := range c.KVs {
 					st.addFact(fact{rev: kv.ModRevision, key: kv.Key, ev: history.WatchEvent{Type: "put", KV: kv},
-						source: fmt.Sprintf("the final read at revision %d", c.Revision), full: true})
+						source: textSource(fmt.Sprintf("the final read at revision %d", c.Revision)), full: true})
 				}
 			}
 		default:
 			if st.cfg.facts != nil {
-				st.cfg.facts(*op, st.addFact, func(v string, w valueWrite) {
+				st.cfg.facts(op, st.addFact, func(v string, w valueWrite) {
 					if v != "" {
 						st.values[v] = w
 					}
@@ -407,7 +447,7 @@ func (st *streams) parse(ops []history.Op) {
 			for _, e := range r.events {
 				st.nEvents++
 				st.addFact(fact{rev: e.KV.ModRevision, key: e.KV.Key, ev: history.WatchEvent{Type: e.Type, KV: e.KV},
-					source: fmt.Sprintf("%s (response at %s)", s.name(), seconds(r.time)), full: true})
+					source: eventSource{s, r.time}, full: true})
 			}
 		}
 	}
@@ -464,7 +504,7 @@ func (st *streams) checkSession(s *session) (covered int64) {
 		}
 		for ei, e := range r.events {
 			rev, key := e.KV.ModRevision, e.KV.Key
-			where := fmt.Sprintf("%s: event %d of response %d (at %s), revision %d key %s", s.name(), ei+1, ri+1, seconds(r.time), rev, quoteKey(key))
+			where := eventLoc{s, ri, ei, r.time, rev, key}
 			if !inRange(key, s.key, s.end) {
 				st.found.add("filter", "%s: key outside the watched range", where)
 			}
@@ -498,15 +538,15 @@ func (st *streams) checkSession(s *session) (covered int64) {
 }
 
 // checkEvent checks one event against what the history says about its key.
-func (st *streams) checkEvent(s *session, where string, e history.WatchEvent) {
+func (st *streams) checkEvent(s *session, where eventLoc, e history.WatchEvent) {
 	rev, key := e.KV.ModRevision, e.KV.Key
 	if e.Type == "put" {
 		if w, ok := st.values[e.KV.Value]; ok {
 			switch {
 			case w.typ == history.Fail:
-				st.found.add("failed write observed", "%s: value %q was written by %s, which failed", where, e.KV.Value, w.desc)
+				st.found.add("failed write observed", "%s: value %q was written by %s, which failed", where, e.KV.Value, w)
 			case w.key != key || (w.rev > 0 && w.rev != rev):
-				st.found.add("wrong revision", "%s: value %q was written to %s by %s", where, e.KV.Value, quoteKey(w.key), w.desc)
+				st.found.add("wrong revision", "%s: value %q was written to %s by %s", where, e.KV.Value, quoteKey(w.key), w)
 			}
 		} else if st.cfg.prefix != "" && strings.HasPrefix(key, st.cfg.prefix) {
 			st.found.add("phantom", "%s: value %q was never written", where, e.KV.Value)
