@@ -36,7 +36,7 @@ func runFlags(args []string, out io.Writer) (runner.Test, error) {
 	fs.StringVar(&cfg.Version, "etcd-version", compose.DefaultEtcdVersion, "etcd release to build and test (v3.5.x, v3.6.x)")
 	fs.StringVar(&cfg.UnsafeBug, "unsafe-bug", "", "kvnode only: inject a known bug (e.g. stale-read) to see the checkers catch it")
 	fs.IntVar(&cfg.Nodes, "nodes", 3, "cluster members, 1 to 9")
-	fs.StringVar(&cfg.Workload, "workload", "register", "workload: register")
+	fs.StringVar(&cfg.Workload, "workload", "register", "workloads, comma-separated: "+strings.Join(workloads.Names(), ", "))
 	fs.StringVar(&cfg.Nemesis, "nemesis", "kill-leader", "fault to inject: kill-leader or none")
 	fs.DurationVar(&timeLimit, "time-limit", 60*time.Second, "how long the workload runs")
 	fs.DurationVar(&every, "nemesis-interval", 10*time.Second, "quiet time before each fault")
