@@ -300,7 +300,8 @@ type streams struct {
 	watchers [][]*session // sessions per logical watcher, in order
 	bound    int64        // no event may be past it
 	maxAck   int64
-	unknowns int
+	unknowns int // operations of unknown outcome, and leased keys that may expire
+	leased   int
 	final    *history.Op
 	compact  bool // a compaction happened: prev_kv may be missing
 	found    anomalies
@@ -388,6 +389,11 @@ func (st *streams) parse(ops []history.Op) {
 			if c.Type == history.Info {
 				st.unknowns++
 			}
+			if op.Invoke.Lease != 0 && op.Invoke.F != "" && c.Type != history.Fail && strings.Contains(op.F, "put") {
+				// A key attached to a lease may be deleted by the lease's
+				// expiry: a revision no client operation acknowledges.
+				st.leased++
+			}
 		}
 		switch op.F {
 		case st.cfg.open:
@@ -431,6 +437,7 @@ func (st *streams) parse(ops []history.Op) {
 			}
 		}
 	}
+	st.unknowns += st.leased
 	st.bound = st.maxAck + int64(st.unknowns)
 	for _, id := range watchOrder {
 		var ss []*session
@@ -495,7 +502,7 @@ func (st *streams) checkSession(s *session) (covered int64) {
 					s.name(), seconds(r.time), r.rev, last)
 			}
 			if r.rev > st.bound {
-				st.found.add("from the future", "%s: progress notification at %s has revision %d, but the history acknowledged nothing past %d (with %d operations of unknown outcome)",
+				st.found.add("from the future", "%s: progress notification at %s has revision %d, but the history acknowledged nothing past %d (with %d operations of unknown outcome or leased keys)",
 					s.name(), seconds(r.time), r.rev, st.maxAck, st.unknowns)
 			}
 			lastProgress = max(lastProgress, r.rev)
@@ -527,7 +534,7 @@ func (st *streams) checkSession(s *session) (covered int64) {
 			if r.rev > 0 && rev > r.rev {
 				st.found.add("from the future", "%s: newer than the response's header revision %d", where, r.rev)
 			} else if rev > st.bound {
-				st.found.add("from the future", "%s: the history acknowledged nothing past revision %d (with %d operations of unknown outcome)", where, st.maxAck, st.unknowns)
+				st.found.add("from the future", "%s: the history acknowledged nothing past revision %d (with %d operations of unknown outcome or leased keys)", where, st.maxAck, st.unknowns)
 			}
 			st.checkEvent(s, where, e)
 			last = max(last, rev)
