@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -85,5 +86,50 @@ func TestSnapshotCatchUp(t *testing.T) {
 	gr, err = lc.Get(ctx, "k", clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if err != nil || gr.Count != 100 {
 		t.Fatalf("restored member after its own restart: %+v, %v", gr, err)
+	}
+}
+
+// A watcher on a member that catches up through a snapshot still sees every
+// event, in order.
+func TestWatchAcrossSnapshot(t *testing.T) {
+	c := newCluster(t, 3, func(i int, cfg *member.Config) {
+		cfg.SnapshotCount = 20
+		cfg.SnapshotCatchUpEntries = 5
+	})
+	ctx := testCtx(t)
+	leader := c.waitLeader(ctx)
+	f := (leader + 1) % 3
+	fcli := c.client(c.cfgs[f].AdvertiseClientURLs[0])
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wc := fcli.Watch(wctx, "s/", clientv3.WithPrefix(), clientv3.WithCreatedNotify())
+	<-wc
+	c.members[f].Isolate(true)
+	cli := c.client(c.cfgs[leader].AdvertiseClientURLs[0])
+	const n = 100
+	for i := 0; i < n; i++ {
+		if _, err := cli.Put(ctx, fmt.Sprintf("s/%03d", i), "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.members[f].Isolate(false)
+	var got []string
+	for len(got) < n {
+		select {
+		case wr := <-wc:
+			if err := wr.Err(); err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range wr.Events {
+				got = append(got, string(e.Kv.Key))
+			}
+		case <-ctx.Done():
+			t.Fatalf("got %d of %d events", len(got), n)
+		}
+	}
+	for i, k := range got {
+		if want := fmt.Sprintf("s/%03d", i); k != want {
+			t.Fatalf("event %d is %s, want %s", i, k, want)
+		}
 	}
 }

@@ -320,7 +320,10 @@ func (s *Server) Apply(index uint64, data []byte) {
 	ch := s.waits[id]
 	s.waitMu.Unlock()
 	if ch != nil {
-		ch <- res
+		select {
+		case ch <- res:
+		default: // already answered; never block the apply loop
+		}
 	}
 }
 
@@ -417,6 +420,9 @@ func (s *Server) Restore(data []byte) error {
 	}
 	s.members = extra.Members
 	s.leases.restore(extra.Leases)
+	// Watchers skipped the revisions the snapshot jumped over; replay them
+	// from the restored history.
+	s.watches.catchUp()
 	s.mu.Unlock()
 	return nil
 }

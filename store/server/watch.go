@@ -98,6 +98,38 @@ func (h *watchHub) notify(b *eventBatch) {
 	}
 }
 
+// catchUp brings every watcher to the store's current revision after a
+// snapshot replaced the store, or cancels it if the history it needs was
+// compacted. The caller holds s.mu for writing.
+func (h *watchHub) catchUp() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	cur := h.s.kv.Rev()
+	for w := range h.ws {
+		if w.nextRev > cur {
+			continue
+		}
+		evs, err := h.s.kv.EventsSince(w.nextRev)
+		if err != nil {
+			w.stream.enqueue(&pb.WatchResponse{Header: &pb.ResponseHeader{Revision: cur}, WatchId: w.id, Canceled: true,
+				CompactRevision: h.s.kv.CompactRev(), CancelReason: rpctypes.ErrGRPCCompacted.Error()})
+			delete(h.ws, w)
+			h.count.Add(-1)
+			continue
+		}
+		evs = h.filter(w, evs)
+		for len(evs) > 0 {
+			n := 1
+			for n < len(evs) && evs[n].Kv.ModRevision == evs[0].Kv.ModRevision {
+				n++
+			}
+			w.stream.enqueue(&pb.WatchResponse{Header: &pb.ResponseHeader{Revision: evs[0].Kv.ModRevision}, WatchId: w.id, Events: evs[:n]})
+			evs = evs[n:]
+		}
+		w.nextRev = cur + 1
+	}
+}
+
 func (h *watchHub) add(w *watcher) {
 	h.mu.Lock()
 	h.ws[w] = struct{}{}
