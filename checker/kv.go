@@ -150,7 +150,9 @@ type kvKey struct {
 // kvState is the model's state. Steps never change a state; they return a
 // new one sharing what did not change.
 type kvState struct {
-	rev  int64
+	rev int64
+	// done counts the operations of known outcome placed so far.
+	done int
 	keys []kvKey
 }
 
@@ -224,6 +226,9 @@ type kvHistory struct {
 	// maxRev is the highest revision any operation saw; an info write
 	// taking effect after it is indistinguishable from one that never did.
 	maxRev int64
+	// mustPlace counts the operations every linearization must place
+	// before the end: all but the info ones no read pinned.
+	mustPlace int
 	// initRev is the revision before the first operation: 1 on a fresh
 	// etcd, lower if some operation says so.
 	initRev    int64
@@ -338,10 +343,6 @@ func buildKV(ops []history.Op) *kvHistory {
 		for _, r := range op.Complete.Responses {
 			observe(op, r.KVs...)
 		}
-		h.maxRev = max(h.maxRev, op.Complete.Revision)
-	}
-	for _, s := range observed {
-		h.maxRev = max(h.maxRev, s.mod)
 	}
 
 	var pops []*kvOp
@@ -351,6 +352,8 @@ func buildKV(ops []history.Op) *kvHistory {
 		switch {
 		case op.Type() == history.Fail:
 			continue // it certainly did not happen
+		case op.F == kvCompact && o.info:
+			continue // it changes no data
 		case (op.F == kvGet || op.F == kvRange) && (o.info || out.Serializable || in.Serializable):
 			// A read of unknown outcome told nothing; a serializable one
 			// is the staleness checker's.
@@ -427,6 +430,10 @@ func buildKV(ops []history.Op) *kvHistory {
 		} else if !o.info {
 			h.initRev = min(h.initRev, o.rev)
 		}
+		if !o.info || o.pinned {
+			h.mustPlace++
+			h.maxRev = max(h.maxRev, o.rev)
+		}
 		h.counts.checked++
 		if o.info {
 			h.counts.info++
@@ -453,6 +460,7 @@ func buildKV(ops []history.Op) *kvHistory {
 			h.known[o.rev] = true
 			h.maxRev = max(h.maxRev, o.rev)
 			h.initRev = min(h.initRev, o.rev-1)
+			h.mustPlace++
 		}
 		h.counts.checked++
 		h.ops = append(h.ops, porcupine.Operation{Input: o, Output: o, Call: op.Invoke.Time, Return: ret, Metadata: op})
@@ -508,81 +516,78 @@ func (h *kvHistory) init() *kvState {
 // step is the model: whether op can take effect in s, and the state after.
 //
 // An ok operation must see exactly its response revision: a read the
-// current one, a write the next (with gaps allowed, any later one). An
-// info operation may have taken effect at any time after its invocation,
-// or never; it is given a return time after every other event. A pinned
-// one behaves like an ok write at its known revision. Any other info
-// write takes effect where porcupine places it, but only at a revision
-// no known write holds, and as nothing once the revision has passed the
-// highest anybody saw: there, nothing can tell it from a write that never
-// happened. That last rule is what makes "never" reachable, and the gap
-// rule is what keeps the search from trying every info write everywhere.
+// current one, a write the next (with gaps allowed, any later one). A
+// pinned info write behaves like an ok write at its known revision.
+//
+// Any other info operation may have taken effect at any time after its
+// invocation, or never; it is given a return time after every other event.
+// It takes effect where porcupine places it, but only where it writes
+// and only at a revision no known write holds (a gap): anywhere else its
+// effect would contradict a known revision, or be nothing at all. Effects
+// of nothing, and never, are all placed at the end, after every operation
+// whose outcome is known: there nothing can tell them apart. Allowing them
+// anywhere else would let porcupine try each such operation at every step
+// and double its search for each, without changing the verdict.
 func (h *kvHistory) step(s *kvState, o *kvOp) (bool, *kvState) {
+	if o.info && !o.pinned {
+		return h.stepMaybe(s, o)
+	}
+	ok, next := h.stepKnown(s, o)
+	if !ok {
+		return false, s
+	}
+	n := *next
+	n.done = s.done + 1
+	return true, &n
+}
+
+func (h *kvHistory) stepMaybe(s *kvState, o *kvOp) (bool, *kvState) {
+	if s.done == h.mustPlace {
+		return true, s
+	}
+	var keys []kvKey
+	wrote := o.kind == kindBump
+	if o.kind != kindBump {
+		_, keys, wrote = h.apply(s, o)
+	}
+	g := s.rev + 1
+	if !wrote || g > h.maxRev || h.known[g] {
+		return false, s
+	}
+	stamp := g
+	if h.permissive {
+		// The revision it took is unknown: another workload's writes may
+		// have come first.
+		stamp = -1
+	}
+	return true, &kvState{rev: g, done: s.done, keys: h.stamp(keys, s.keys, stamp)}
+}
+
+func (h *kvHistory) stepKnown(s *kvState, o *kvOp) (bool, *kvState) {
 	switch o.kind {
 	case kindRead:
-		if !h.revOK(s, o.rev, false) {
-			return false, s
-		}
-		if !h.readOK(s, o) {
+		if !h.revOK(s, o.rev, false) || !h.readOK(s, o) {
 			return false, s
 		}
 		return true, h.at(s, o.rev)
 	case kindCompact:
-		if o.info {
-			return true, s
-		}
 		return o.compacts <= max(s.rev, o.rev), s
 	case kindBump:
-		if !o.info {
-			if !h.revOK(s, o.rev, true) {
-				return false, s
-			}
-			return true, &kvState{rev: h.next(s, o.rev), keys: s.keys}
-		}
-		g := s.rev + 1
-		switch {
-		case g > h.maxRev:
-			return true, s
-		case h.known[g]:
+		if !h.revOK(s, o.rev, true) {
 			return false, s
 		}
-		return true, &kvState{rev: g, keys: s.keys}
+		return true, &kvState{rev: h.next(s, o.rev), keys: s.keys}
 	}
 	// put, delete, txn
 	ok, keys, wrote := h.apply(s, o)
-	if !ok {
+	if !ok || !h.revOK(s, o.rev, wrote) || (o.pinned && !wrote) {
 		return false, s
 	}
-	switch {
-	case !o.info:
-		if !h.revOK(s, o.rev, wrote) {
-			return false, s
-		}
-		if !wrote {
-			return true, h.at(s, o.rev)
-		}
-		return true, &kvState{rev: h.next(s, o.rev), keys: h.stamp(keys, s.keys, h.next(s, o.rev))}
-	case o.pinned:
-		if !wrote || !h.revOK(s, o.rev, true) {
-			return false, s
-		}
-		return true, &kvState{rev: h.next(s, o.rev), keys: h.stamp(keys, s.keys, h.next(s, o.rev))}
-	case !wrote:
-		return true, s
+	if !wrote {
+		return true, h.at(s, o.rev)
 	}
-	g := s.rev + 1
-	switch {
-	case g > h.maxRev:
-		return true, s
-	case h.known[g]:
-		return false, s
-	}
-	if h.permissive {
-		// The revision it took is unknown: another workload's writes may
-		// have come first.
-		return true, &kvState{rev: g, keys: h.stamp(keys, s.keys, -1)}
-	}
-	return true, &kvState{rev: g, keys: h.stamp(keys, s.keys, g)}
+	rev := h.next(s, o.rev)
+	return true, &kvState{rev: rev, keys: h.stamp(keys, s.keys, rev)}
 }
 
 // revOK checks a response revision against the state: a write must be the
@@ -826,13 +831,14 @@ func (h *kvHistory) model(ctx context.Context) porcupine.Model {
 		},
 		Equal: func(a, b any) bool {
 			x, y := a.(*kvState), b.(*kvState)
-			return x == y || (x.rev == y.rev && slices.Equal(x.keys, y.keys))
+			return x == y || (x.rev == y.rev && x.done == y.done && slices.Equal(x.keys, y.keys))
 		},
 		Hash: func(state any) uint64 {
 			s := state.(*kvState)
 			hash := uint64(14695981039346656037)
 			mix := func(v uint64) { hash = (hash ^ v) * 1099511628211 }
 			mix(uint64(s.rev))
+			mix(uint64(s.done))
 			for _, k := range s.keys {
 				mix(uint64(k.val))
 				mix(uint64(k.mod))
