@@ -11,9 +11,9 @@ import (
 
 // genKVHistory simulates n kv operations of ten concurrent clients against
 // a correct etcd on eight keys and returns the history. A fraction info of
-// the writes end in info; most of those take effect, some do not. One read
-// in five is serializable, served by the client's member a few revisions
-// behind, never going back.
+// all operations, all of them writes, end in info; most of those take
+// effect, some do not. One get in five is serializable, served by the
+// client's member a few revisions behind, never going back.
 func genKVHistory(n int, info float64, seed uint64) []history.Op {
 	r := rand.New(rand.NewPCG(seed, 0x6b76))
 	const procs, nkeys = 10, 8
@@ -79,7 +79,7 @@ func genKVHistory(n int, info float64, seed uint64) []history.Op {
 		isInfo := false
 		applies := true
 		x := r.IntN(100)
-		if x >= 40 && r.Float64() < info {
+		if x >= 40 && r.Float64() < info*100/60 {
 			isInfo = true
 			applies = r.IntN(10) < 7
 		}

@@ -1,0 +1,86 @@
+package runner
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/compose"
+	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/rundir"
+)
+
+// TestKillLeaderKV runs the kv workload for 20 s against three etcd
+// members in containers while the leader is killed every few seconds,
+// with linearizable and serializable reads mixed and a compaction every
+// 5 s. Healthy etcd must come out valid, with every kind of kv operation
+// succeeding.
+func TestKillLeaderKV(t *testing.T) {
+	docker := dockerOrSkip(t)
+	test := shortTest(t, "etcd", 20*time.Second)
+	test.Config.Name, test.Config.Workload = "e2e-kv", "kv"
+	test.Config.ReadMode, test.Config.ClientMode = "mixed", "balanced"
+	test.Config.CompactInterval = rundir.Duration(5 * time.Second)
+	res, dir := run(t, test)
+	if res.Verdict != checker.Valid {
+		t.Fatalf("verdict %s on healthy etcd: %+v", res.Verdict, res.Checks)
+	}
+	if len(res.Checks) != 1 || res.Checks[0].Checker != checker.KVChecker {
+		t.Fatalf("checks %+v, want one %s", res.Checks, checker.KVChecker)
+	}
+	t.Logf("%s: %s (%.1fs)", res.Checks[0].Checker, res.Checks[0].Summary, res.Checks[0].Seconds)
+	if len(res.Problems) > 0 {
+		t.Errorf("problems: %v", res.Problems)
+	}
+	ok := map[string]int{}
+	for _, s := range res.Stats.Ops {
+		ok[s.F] = s.OK
+	}
+	for _, f := range []string{"kv-get", "kv-range", "kv-put", "kv-delete", "kv-txn", "kv-compact"} {
+		if ok[f] == 0 {
+			t.Errorf("no %s succeeded: %v", f, ok)
+		}
+	}
+	events, err := history.ReadFile(filepath.Join(dir, rundir.HistoryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(events, func(e history.Event) bool { return e.Type == history.OK && e.Serializable }) {
+		t.Error("no serializable read succeeded")
+	}
+	if left, err := compose.CleanCount(context.Background(), docker, res.Config.RunID); err != nil || left != (compose.Removed{}) {
+		t.Errorf("the run left %+v behind (%v)", left, err)
+	}
+}
+
+// TestMixRegisterKV runs the register and kv workloads together, each
+// worker's client pinned to one member: both checkers must say valid, the
+// kv one counting the register's writes towards the revision.
+func TestMixRegisterKV(t *testing.T) {
+	dockerOrSkip(t)
+	test := shortTest(t, "etcd", 15*time.Second)
+	test.Config.Name, test.Config.Workload = "e2e-mix", "register,kv"
+	test.Config.ReadMode, test.Config.ClientMode = "serializable", "pinned"
+	res, _ := run(t, test)
+	if res.Verdict != checker.Valid {
+		t.Fatalf("verdict %s on healthy etcd: %+v", res.Verdict, res.Checks)
+	}
+	var names []string
+	for _, c := range res.Checks {
+		names = append(names, c.Checker)
+		t.Logf("%s: %s", c.Checker, c.Summary)
+	}
+	if !slices.Equal(names, []string{checker.RegisterChecker, checker.KVChecker}) {
+		t.Errorf("checkers %v", names)
+	}
+	ok := map[string]int{}
+	for _, s := range res.Stats.Ops {
+		ok[s.F] = s.OK
+	}
+	if ok[history.Write] == 0 || ok["kv-put"] == 0 {
+		t.Errorf("both workloads should have written: %v", ok)
+	}
+}
