@@ -89,6 +89,9 @@ func Kubernetes(ops []history.Op) Result {
 
 // k8sFacts turns the kubernetes workload's writes and reads into facts.
 func k8sFacts(op *history.Op, add func(fact), value func(v string, w valueWrite)) {
+	if !strings.HasPrefix(op.F, "k8s-") {
+		return // another workload's operation
+	}
 	inv, c := op.Invoke, op.Complete
 	for _, kv := range c.KVs {
 		add(fact{rev: kv.ModRevision, key: kv.Key, ev: history.WatchEvent{Type: "put", KV: kv}, source: opSource{op, describeWriteOp}, full: true})
