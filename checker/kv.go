@@ -930,8 +930,8 @@ func (h *kvHistory) anomaly(info porcupine.LinearizationInfo) string {
 			}
 		}
 	}
-	prefix := fmt.Sprintf("the longest linearizable prefix (%d of %s) ends at revision %d with %s",
-		len(longest), plural(len(h.ops), "operation"), s.rev, h.describeState(s))
+	prefix := fmt.Sprintf("the longest linearizable prefix (%d of %s) ends at %s",
+		len(longest), plural(len(h.ops), "operation"), h.describeState(s))
 	if len(stuck) == 0 {
 		return "no order of the kv operations is linearizable; " + prefix
 	}

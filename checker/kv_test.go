@@ -109,7 +109,7 @@ func TestKVUndecided(t *testing.T) {
 // breaking one read in them makes them invalid.
 func TestKVGenerated(t *testing.T) {
 	for seed := range uint64(5) {
-		ops := genKVHistory(3000, 0.02, seed)
+		ops := genKVHistory(3000, 0.01, seed)
 		res := KV(t.Context(), ops, time.Minute, "")
 		if res.Verdict != Valid {
 			t.Fatalf("seed %d: verdict %s: %s %v", seed, res.Verdict, res.Summary, res.Anomalies)

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -82,5 +83,27 @@ func TestMixRegisterKV(t *testing.T) {
 	}
 	if ok[history.Write] == 0 || ok["kv-put"] == 0 {
 		t.Errorf("both workloads should have written: %v", ok)
+	}
+}
+
+// TestKvnodeStaleReadKV: kvnode with its stale-read switch answers
+// linearizable reads from a follower's lagging state; the kv checker must
+// say invalid and draw porcupine's view.
+func TestKvnodeStaleReadKV(t *testing.T) {
+	dockerOrSkip(t)
+	test := shortTest(t, "kvnode", 15*time.Second)
+	test.Config.Name, test.Config.Workload = "e2e-kv-stale-read", "kv"
+	test.Config.UnsafeBug, test.Config.Nemesis = "stale-read", "none"
+	res, dir := run(t, test)
+	if res.Verdict != checker.Invalid {
+		t.Fatalf("kvnode with stale reads: verdict %s, want invalid: %+v", res.Verdict, res.Checks)
+	}
+	c := res.Checks[0]
+	t.Logf("%s: %s; %v", c.Checker, c.Summary, c.Anomalies)
+	if c.Visualization == "" {
+		t.Fatal("no visualization")
+	}
+	if fi, err := os.Stat(filepath.Join(dir, c.Visualization)); err != nil || fi.Size() == 0 {
+		t.Errorf("visualization %s not written: %v", c.Visualization, err)
 	}
 }
