@@ -4,6 +4,7 @@
 package compose
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -212,6 +213,10 @@ func (c *Cluster) startMember(ctx context.Context, m *Member, initial string, la
 				}
 			},
 			HostConfigModifier: func(hc *container.HostConfig) {
+				// The agent changes netfilter rules in the member's own
+				// network namespace, which needs NET_ADMIN there (and only
+				// there: the host's rules are out of its reach).
+				hc.CapAdd = append(hc.CapAdd, "NET_ADMIN")
 				for i := range hc.Mounts {
 					if hc.Mounts[i].Type == mount.TypeVolume {
 						if hc.Mounts[i].VolumeOptions == nil {
@@ -250,6 +255,84 @@ func (c *Cluster) Start(ctx context.Context, m *Member) error {
 	return nil
 }
 
+// Pause freezes every process of a member (the cgroup freezer, as SIGSTOP
+// would): its sockets stay open but nothing answers.
+func (c *Cluster) Pause(ctx context.Context, m *Member) error {
+	if _, err := c.docker.ContainerPause(ctx, m.ContainerID, client.ContainerPauseOptions{}); err != nil {
+		return fmt.Errorf("pausing %s: %w", m.Name, err)
+	}
+	return nil
+}
+
+// Unpause lets a paused member run again.
+func (c *Cluster) Unpause(ctx context.Context, m *Member) error {
+	if _, err := c.docker.ContainerUnpause(ctx, m.ContainerID, client.ContainerUnpauseOptions{}); err != nil {
+		return fmt.Errorf("unpausing %s: %w", m.Name, err)
+	}
+	return nil
+}
+
+// State says whether a member's container runs and whether it is paused.
+func (c *Cluster) State(ctx context.Context, m *Member) (running, paused bool, err error) {
+	res, err := c.docker.ContainerInspect(ctx, m.ContainerID, client.ContainerInspectOptions{})
+	if err != nil {
+		return false, false, fmt.Errorf("inspecting %s: %w", m.Name, err)
+	}
+	st := res.Container.State
+	if st == nil {
+		return false, false, nil
+	}
+	return st.Running, st.Paused, nil
+}
+
+// Exec runs a command inside a running member (docker exec) and returns
+// its output, stdout and stderr together. A non-zero exit is an error that
+// carries the output.
+func (c *Cluster) Exec(ctx context.Context, m *Member, cmd ...string) (string, error) {
+	created, err := c.docker.ExecCreate(ctx, m.ContainerID, client.ExecCreateOptions{
+		Cmd: cmd, AttachStdout: true, AttachStderr: true, TTY: true,
+	})
+	if err != nil {
+		return "", fmt.Errorf("exec %s in %s: %w", strings.Join(cmd, " "), m.Name, err)
+	}
+	att, err := c.docker.ExecAttach(ctx, created.ID, client.ExecAttachOptions{TTY: true})
+	if err != nil {
+		return "", fmt.Errorf("exec %s in %s: %w", strings.Join(cmd, " "), m.Name, err)
+	}
+	// The connection does not watch ctx; closing it unblocks the read.
+	stop := context.AfterFunc(ctx, att.Close)
+	var out bytes.Buffer
+	_, rerr := io.Copy(&out, att.Reader)
+	stop()
+	att.Close()
+	if err := ctx.Err(); err != nil {
+		return out.String(), fmt.Errorf("exec %s in %s: %w", strings.Join(cmd, " "), m.Name, err)
+	}
+	if rerr != nil {
+		return out.String(), fmt.Errorf("exec %s in %s: reading its output: %w", strings.Join(cmd, " "), m.Name, rerr)
+	}
+	// The stream ends when the process does, but the engine may record its
+	// exit code a moment later.
+	for {
+		res, err := c.docker.ExecInspect(ctx, created.ID, client.ExecInspectOptions{})
+		if err != nil {
+			return out.String(), fmt.Errorf("exec %s in %s: %w", strings.Join(cmd, " "), m.Name, err)
+		}
+		if !res.Running {
+			if res.ExitCode != 0 {
+				return out.String(), fmt.Errorf("exec %s in %s: exit status %d: %s",
+					strings.Join(cmd, " "), m.Name, res.ExitCode, strings.TrimSpace(out.String()))
+			}
+			return out.String(), nil
+		}
+		select {
+		case <-ctx.Done():
+			return out.String(), fmt.Errorf("exec %s in %s: %w", strings.Join(cmd, " "), m.Name, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // Running reports whether a member's container is running.
 func (c *Cluster) Running(ctx context.Context, m *Member) (bool, error) {
 	res, err := c.docker.ContainerInspect(ctx, m.ContainerID, client.ContainerInspectOptions{})
@@ -259,6 +342,10 @@ func (c *Cluster) Running(ctx context.Context, m *Member) (bool, error) {
 	return res.Container.State != nil && res.Container.State.Running, nil
 }
 
+// List returns the members, for code that sees the cluster through an
+// interface.
+func (c *Cluster) List() []*Member { return c.Members }
+
 // Status is one member's answer to the Maintenance Status call.
 type Status struct {
 	Member   *Member
@@ -266,6 +353,10 @@ type Status struct {
 	Leader   uint64
 	Term     uint64
 	Revision int64
+	// RaftIndex is the member's last log index, AppliedIndex the last one
+	// it applied; a settled cluster has them equal on every member.
+	RaftIndex    uint64
+	AppliedIndex uint64
 }
 
 // IsLeader reports whether the member believes it leads.
@@ -282,7 +373,8 @@ func (c *Cluster) Status(ctx context.Context, m *Member) (Status, error) {
 	if err != nil {
 		return Status{}, fmt.Errorf("status of %s: %w", m.Name, err)
 	}
-	return Status{Member: m, ID: res.Header.MemberId, Leader: res.Leader, Term: res.RaftTerm, Revision: res.Header.Revision}, nil
+	return Status{Member: m, ID: res.Header.MemberId, Leader: res.Leader, Term: res.RaftTerm, Revision: res.Header.Revision,
+		RaftIndex: res.RaftIndex, AppliedIndex: res.RaftAppliedIndex}, nil
 }
 
 // Leader returns the member that every answering member agrees leads.

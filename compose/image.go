@@ -11,9 +11,12 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
@@ -46,7 +49,11 @@ func Image(ctx context.Context, cli *client.Client, root string, t Target) (stri
 	if err := t.build(ctx, root, bin); err != nil {
 		return "", fmt.Errorf("building %s: %w", t.Name, err)
 	}
-	buildCtx, err := imageContext(t.Binary, bin)
+	agent := filepath.Join(tmp, agentBinary)
+	if err := buildAgent(ctx, root, agent); err != nil {
+		return "", err
+	}
+	buildCtx, err := imageContext(t.Binary, bin, agent)
 	if err != nil {
 		return "", err
 	}
@@ -67,12 +74,18 @@ func Image(ctx context.Context, cli *client.Client, root string, t Target) (stri
 }
 
 // inputsHash digests every file under t.Inputs, plus what else decides the
-// binary: the target's version and the Go toolchain.
+// binary: the target's version and the Go toolchain; and what decides the
+// agent: its sources and the modules it is built from.
 func inputsHash(root string, t Target) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s %s %s %s/%s\n", t.Name, t.Version, runtime.Version(), "linux", runtime.GOARCH)
+	mods, err := agentModules(root)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(h, "agent modules: %s\n", mods)
 	var files []string
-	for _, in := range t.Inputs {
+	for _, in := range append(slices.Clone(t.Inputs), agentSource) {
 		err := filepath.WalkDir(filepath.Join(root, in), func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
@@ -99,11 +112,16 @@ func inputsHash(root string, t Target) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// imageContext is a docker build context holding one static binary and a
-// Dockerfile that puts it in an empty image.
-func imageContext(name, bin string) (io.Reader, error) {
-	dockerfile := fmt.Sprintf("FROM scratch\nCOPY %s /%s\nENTRYPOINT [\"/%s\"]\n", name, name, name)
+// imageContext is a docker build context holding the target's static
+// binary, the agent, and a Dockerfile that puts both in an empty image.
+func imageContext(name, bin, agent string) (io.Reader, error) {
+	dockerfile := fmt.Sprintf("FROM scratch\nCOPY %s /%s\nCOPY %s %s\nENTRYPOINT [\"/%s\"]\n",
+		name, name, agentBinary, AgentPath, name)
 	b, err := os.ReadFile(bin)
+	if err != nil {
+		return nil, err
+	}
+	a, err := os.ReadFile(agent)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +131,7 @@ func imageContext(name, bin string) (io.Reader, error) {
 		name string
 		mode int64
 		data []byte
-	}{{"Dockerfile", 0o644, []byte(dockerfile)}, {name, 0o755, b}} {
+	}{{"Dockerfile", 0o644, []byte(dockerfile)}, {name, 0o755, b}, {agentBinary, 0o755, a}} {
 		if err := tw.WriteHeader(&tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data))}); err != nil {
 			return nil, err
 		}
@@ -144,4 +162,42 @@ func readBuildOutput(r io.Reader) error {
 			return fmt.Errorf("%s", msg.Error)
 		}
 	}
+}
+
+// The agent (cmd/agent) goes into every member image, whatever the target:
+// the nemesis runs it with docker exec for faults made from inside the
+// member's network namespace.
+const (
+	// AgentPath is where the agent lives in a member's image.
+	AgentPath   = "/faultline-agent"
+	agentBinary = "faultline-agent"
+	agentSource = "cmd/agent"
+)
+
+func buildAgent(ctx context.Context, root, out string) error {
+	if err := goCmd(ctx, root, "build", "-trimpath", "-o", out, "./"+agentSource); err != nil {
+		return fmt.Errorf("building the agent: %w", err)
+	}
+	return nil
+}
+
+// agentModules lists the modules (path@version) the agent is built from,
+// so that its image is rebuilt when one of them moves, but not when the
+// main module gains a dependency the agent does not use.
+func agentModules(root string) (string, error) {
+	cmd := exec.Command("go", "list", "-deps", "-f", "{{with .Module}}{{.Path}}@{{.Version}}{{end}}", "./"+agentSource)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("listing the agent's modules: %w", err)
+	}
+	var mods []string
+	for _, l := range strings.Fields(string(out)) {
+		if !slices.Contains(mods, l) {
+			mods = append(mods, l)
+		}
+	}
+	sort.Strings(mods)
+	return strings.Join(mods, " "), nil
 }

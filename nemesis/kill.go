@@ -4,37 +4,131 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/faultline/faultline/compose"
 )
 
-// KillLeader SIGKILLs the member that currently leads and, on heal,
-// restarts it with its data.
-type KillLeader struct {
+// pick chooses which members a kill or pause hits.
+type pick int
+
+const (
+	pickRandom pick = iota
+	pickLeader
+	pickMinority
+	pickMajority
+	pickAll
+)
+
+func (p pick) String() string {
+	return [...]string{"random", "leader", "minority", "majority", "all"}[p]
+}
+
+// minMembers: a minority of fewer than 3 members would be nobody.
+func (p pick) minMembers() int {
+	if p == pickMinority {
+		return 3
+	}
+	return 1
+}
+
+// choose returns the members to hit: the leader as the cluster agrees on
+// it, or a random subset of the size the pick asks for.
+func (p pick) choose(ctx context.Context, c Cluster) ([]*compose.Member, error) {
+	ms := c.List()
+	if len(ms) == 0 {
+		return nil, errors.New("the cluster has no members")
+	}
+	if p == pickLeader {
+		l, err := findLeader(ctx, c, 5*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		return []*compose.Member{l}, nil
+	}
+	k := map[pick]int{
+		pickRandom:   1,
+		pickMinority: (len(ms) - 1) / 2,
+		pickMajority: majority(len(ms)),
+		pickAll:      len(ms),
+	}[p]
+	if k < 1 {
+		return nil, fmt.Errorf("a %s of %d members is nobody", p, len(ms))
+	}
+	return shuffled(ms)[:k], nil
+}
+
+func shuffled[T any](xs []T) []T {
+	out := append([]T(nil), xs...)
+	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
+}
+
+// Kill SIGKILLs the members its pick chooses and, on heal, restarts them
+// with their data.
+type Kill struct {
+	pick   pick
 	killed []*compose.Member
 }
 
-func (*KillLeader) Name() string { return "kill-leader" }
+func (k *Kill) Name() string     { return "kill-" + k.pick.String() }
+func (k *Kill) minMembers() int  { return k.pick.minMembers() }
+func (p *Pause) minMembers() int { return p.pick.minMembers() }
+func (p *Pause) Name() string    { return "pause-" + p.pick.String() }
 
-func (k *KillLeader) Start(ctx context.Context, c Cluster) ([]*compose.Member, error) {
-	leader, err := findLeader(ctx, c, 5*time.Second)
+func (k *Kill) Start(ctx context.Context, c Cluster) ([]*compose.Member, error) {
+	ms, err := k.pick.choose(ctx, c)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.Kill(ctx, leader); err != nil {
-		return nil, err
+	for _, m := range ms {
+		if err := c.Kill(ctx, m); err != nil {
+			return nil, err
+		}
+		k.killed = append(k.killed, m)
 	}
-	k.killed = append(k.killed, leader)
-	return []*compose.Member{leader}, nil
+	return ms, nil
 }
 
-func (k *KillLeader) Heal(ctx context.Context, c Cluster) error {
+func (k *Kill) Heal(ctx context.Context, c Cluster) error {
 	var errs []error
 	for _, m := range k.killed {
 		errs = append(errs, c.Start(ctx, m))
 	}
 	k.killed = nil
+	return errors.Join(errs...)
+}
+
+// Pause freezes the members its pick chooses (docker pause: the cgroup
+// freezer stops every process, as SIGSTOP would) and thaws them on heal. A
+// paused leader keeps its sockets open and wakes up believing it still
+// leads.
+type Pause struct {
+	pick   pick
+	paused []*compose.Member
+}
+
+func (p *Pause) Start(ctx context.Context, c Cluster) ([]*compose.Member, error) {
+	ms, err := p.pick.choose(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range ms {
+		if err := c.Pause(ctx, m); err != nil {
+			return nil, err
+		}
+		p.paused = append(p.paused, m)
+	}
+	return ms, nil
+}
+
+func (p *Pause) Heal(ctx context.Context, c Cluster) error {
+	var errs []error
+	for _, m := range p.paused {
+		errs = append(errs, c.Unpause(ctx, m))
+	}
+	p.paused = nil
 	return errors.Join(errs...)
 }
 

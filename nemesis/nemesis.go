@@ -1,12 +1,15 @@
 // Package nemesis injects faults into a running cluster on a schedule and
-// records when each one started and was healed.
+// records when each one started, was healed, and when the cluster had
+// recovered from it.
 package nemesis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -17,32 +20,131 @@ import (
 
 // Cluster is what faults act on; *compose.Cluster is one.
 type Cluster interface {
+	List() []*compose.Member
 	Leader(ctx context.Context) (*compose.Member, error)
+	Status(ctx context.Context, m *compose.Member) (compose.Status, error)
 	Kill(ctx context.Context, m *compose.Member) error
 	Start(ctx context.Context, m *compose.Member) error
+	Pause(ctx context.Context, m *compose.Member) error
+	Unpause(ctx context.Context, m *compose.Member) error
+	State(ctx context.Context, m *compose.Member) (running, paused bool, err error)
+	// Exec runs a command inside a member (the agent, for network faults).
+	Exec(ctx context.Context, m *compose.Member, cmd ...string) (string, error)
 }
 
 // Fault is one kind of failure. Start injects it and says which members it
-// hit; Heal undoes it.
+// hit; Heal undoes it, also after a Start that failed half way.
 type Fault interface {
 	Name() string
 	Start(ctx context.Context, c Cluster) ([]*compose.Member, error)
 	Heal(ctx context.Context, c Cluster) error
 }
 
-// Parse returns the fault a --nemesis name asks for; "none" is nil.
-func Parse(name string) (Fault, error) {
-	switch name {
-	case "none":
-		return nil, nil
-	case "kill-leader":
-		return &KillLeader{}, nil
-	}
-	return nil, fmt.Errorf("unknown nemesis %q: want kill-leader or none", name)
+// sizer is a fault that needs a minimum cluster size.
+type sizer interface {
+	minMembers() int
 }
 
-// Schedule alternates quiet and fault windows: Interval of quiet, then
-// the fault for Duration, then heal. Jitter spreads each window by up to
+// Recover is the F of the event recorded when the cluster has recovered
+// from a fault (or, with Error set, when it had not by the end of the quiet
+// window). Its time minus the stop event's is the time to recover.
+const Recover = "recover"
+
+// Final is the Fault name of the final phase's events.
+const Final = "final"
+
+// kind is one fault --nemesis accepts, with what it does.
+type kind struct {
+	name, doc string
+	make      func() Fault
+}
+
+var faults = []kind{
+	{"kill-random", "SIGKILL one random member, restart it on heal", func() Fault { return &Kill{pick: pickRandom} }},
+	{"kill-leader", "SIGKILL the leader, restart it on heal", func() Fault { return &Kill{pick: pickLeader} }},
+	{"kill-minority", "SIGKILL a random minority", func() Fault { return &Kill{pick: pickMinority} }},
+	{"kill-majority", "SIGKILL a random majority (the cluster stops serving)", func() Fault { return &Kill{pick: pickMajority} }},
+	{"kill-all", "SIGKILL every member, restart them all on heal", func() Fault { return &Kill{pick: pickAll} }},
+	{"pause-random", "freeze one random member (docker pause), thaw it on heal", func() Fault { return &Pause{pick: pickRandom} }},
+	{"pause-leader", "freeze the leader", func() Fault { return &Pause{pick: pickLeader} }},
+	{"pause-minority", "freeze a random minority", func() Fault { return &Pause{pick: pickMinority} }},
+	{"partition-leader", "cut the leader off from the other members (clients still reach it)", func() Fault { return &Partition{kind: partLeader} }},
+	{"partition-random", "cut one random member off from the others", func() Fault { return &Partition{kind: partRandom} }},
+	{"partition-halves", "split the members into a random minority and majority", func() Fault { return &Partition{kind: partHalves} }},
+	{"partition-majorities-ring", "every member sees a different majority (needs 4+ members)", func() Fault { return &Partition{kind: partRing} }},
+	{"partition-bridge", "two halves that only one member joins", func() Fault { return &Partition{kind: partBridge} }},
+}
+
+// Names lists the faults --nemesis accepts.
+func Names() []string {
+	var out []string
+	for _, f := range faults {
+		out = append(out, f.name)
+	}
+	return out
+}
+
+// Help describes every fault, one per line, for the command line's usage.
+func Help() string {
+	var b strings.Builder
+	for _, f := range faults {
+		fmt.Fprintf(&b, "  %-26s %s\n", f.name, f.doc)
+	}
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+// ErrClock explains why there is no clock fault.
+var ErrClock = errors.New("clock faults are not possible here: every member container shares the host's kernel, " +
+	"and a kernel has one wall clock, so skewing one member's clock would skew the host's and every other member's " +
+	"(real clock faults need one VM per member)")
+
+// Parse returns the faults a --nemesis value asks for: one name, or several
+// separated by commas, taken in turn, one per fault window. "none" (alone)
+// means no faults.
+func Parse(spec string) ([]Fault, error) {
+	if strings.TrimSpace(spec) == "none" {
+		return nil, nil
+	}
+	var out []Fault
+	seen := map[string]bool{}
+	for name := range strings.SplitSeq(spec, ",") {
+		name = strings.TrimSpace(name)
+		if name == "clock" || strings.HasPrefix(name, "clock-") {
+			return nil, fmt.Errorf("%q: %w", name, ErrClock)
+		}
+		if name == "none" {
+			return nil, errors.New(`"none" cannot be combined with faults`)
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("%q is named twice", name)
+		}
+		seen[name] = true
+		i := slices.IndexFunc(faults, func(k kind) bool { return k.name == name })
+		if i < 0 {
+			return nil, fmt.Errorf("unknown nemesis %q: want none, or one or more (comma-separated) of %s", name, strings.Join(Names(), ", "))
+		}
+		out = append(out, faults[i].make())
+	}
+	return out, nil
+}
+
+// Fits says whether every fault can run against a cluster of n members.
+func Fits(fs []Fault, n int) error {
+	var errs []error
+	for _, f := range fs {
+		if s, ok := f.(sizer); ok && n < s.minMembers() {
+			errs = append(errs, fmt.Errorf("%s needs at least %d members, the cluster has %d", f.Name(), s.minMembers(), n))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// DefaultJitter is the Schedule.Jitter of a run: each window is up to 20%
+// shorter or longer than asked.
+const DefaultJitter = 0.2
+
+// Schedule alternates quiet and fault windows: Interval of quiet, then a
+// fault for Duration, then heal. Jitter spreads each window by up to
 // that fraction either way, so faults do not fall in lockstep with
 // anything periodic in the store.
 type Schedule struct {
@@ -51,79 +153,129 @@ type Schedule struct {
 	Jitter   float64
 }
 
-// Nemesis runs one fault on a schedule.
+// Nemesis runs faults on a schedule, one at a time, taking Faults in turn.
 type Nemesis struct {
-	Fault    Fault
+	Faults   []Fault
 	Schedule Schedule
 	Cluster  Cluster
 	Recorder *history.Recorder
 
-	mu    sync.Mutex
-	state string
-	count int
+	mu       sync.Mutex
+	state    string
+	count    int
+	next     int
+	recovery time.Duration
 }
 
 // State is a short description for the status line.
 func (n *Nemesis) State() string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.state == "" {
-		return "quiet"
+	s := n.state
+	if s == "" {
+		s = "quiet"
 	}
-	return n.state
+	if n.recovery > 0 {
+		s += fmt.Sprintf(", last recovery %.1fs", n.recovery.Seconds())
+	}
+	return s
 }
 
-// Count is how many times the fault has been started.
+// Count is how many faults have been started.
 func (n *Nemesis) Count() int {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.count
 }
 
-// Run injects the fault until ctx is done, and heals it before returning
-// even then, so that the cluster is whole again for the final reads.
+// Run injects faults until ctx is done, and heals the current one before
+// returning even then, so that the cluster is whole again for the final
+// reads. After each heal it measures how long the cluster takes to recover
+// (within the quiet window that follows) and records it.
 func (n *Nemesis) Run(ctx context.Context) {
+	if len(n.Faults) == 0 {
+		return
+	}
+	if !sleep(ctx, n.jittered(n.Schedule.Interval)) {
+		return
+	}
 	for {
-		if !sleep(ctx, n.jittered(n.Schedule.Interval)) {
+		f := n.Faults[n.next%len(n.Faults)]
+		n.next++
+		healed, alive := n.once(ctx, f)
+		if !alive {
 			return
 		}
-		if !n.once(ctx) {
+		quiet := n.jittered(n.Schedule.Interval)
+		end := time.Now().Add(quiet)
+		if healed {
+			n.awaitRecovery(ctx, f.Name(), quiet)
+		}
+		if !sleep(ctx, time.Until(end)) {
 			return
 		}
 	}
 }
 
-// once runs one fault window; it returns false when ctx ended it.
-func (n *Nemesis) once(ctx context.Context) bool {
-	name := n.Fault.Name()
-	hit, err := n.Fault.Start(ctx, n.Cluster)
+// once runs one fault window. healed says whether a fault was started and
+// healed; alive is false when ctx ended the window.
+func (n *Nemesis) once(ctx context.Context, f Fault) (healed, alive bool) {
+	name := f.Name()
+	hit, err := f.Start(ctx, n.Cluster)
 	if err != nil {
-		// A fault that could not start (no leader to kill just now) is
-		// logged and tried again in the next window.
+		// A fault that could not start (no leader just now, say) is logged,
+		// whatever it did half way is undone, and the next window tries
+		// again.
 		slog.Warn("nemesis could not start", "fault", name, "err", err)
-		return ctx.Err() == nil
+		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		if err := f.Heal(hctx, n.Cluster); err != nil {
+			slog.Error("nemesis could not undo a fault that failed to start", "fault", name, "err", err)
+		}
+		cancel()
+		return false, ctx.Err() == nil
 	}
 	nodes := names(hit)
 	n.Recorder.Record(history.Event{Type: history.Info, Process: history.Nemesis, F: history.Start, Fault: name, Nodes: nodes})
 	n.set(name+" "+strings.Join(nodes, ","), 1)
-	alive := sleep(ctx, n.jittered(n.Schedule.Duration))
-	n.heal(ctx)
-	return alive
+	alive = sleep(ctx, n.jittered(n.Schedule.Duration))
+	n.heal(ctx, f, nodes)
+	return true, alive
 }
 
 // heal undoes the fault even when ctx is already done: a run interrupted
 // mid-fault still leaves a healed cluster and a closed fault window.
-func (n *Nemesis) heal(ctx context.Context) {
+func (n *Nemesis) heal(ctx context.Context, f Fault, nodes []string) {
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	name := n.Fault.Name()
-	e := history.Event{Type: history.Info, Process: history.Nemesis, F: history.Stop, Fault: name}
-	if err := n.Fault.Heal(hctx, n.Cluster); err != nil {
+	name := f.Name()
+	e := history.Event{Type: history.Info, Process: history.Nemesis, F: history.Stop, Fault: name, Nodes: nodes}
+	if err := f.Heal(hctx, n.Cluster); err != nil {
 		slog.Error("nemesis could not heal", "fault", name, "err", err)
 		e.Error = err.Error()
 	}
 	n.Recorder.Record(e)
 	n.set("", 0)
+}
+
+// awaitRecovery waits, at most limit, until the cluster is healthy again
+// and records when it was (or that it was not).
+func (n *Nemesis) awaitRecovery(ctx context.Context, name string, limit time.Duration) {
+	start := time.Now()
+	n.set("recovering from "+name, 0)
+	defer n.set("", 0)
+	err := waitHealthy(ctx, n.Cluster, limit)
+	if ctx.Err() != nil {
+		return
+	}
+	e := history.Event{Type: history.Info, Process: history.Nemesis, F: Recover, Fault: name}
+	if err != nil {
+		e.Error = fmt.Sprintf("not recovered %.1fs after the heal: %v", time.Since(start).Seconds(), err)
+	} else {
+		n.mu.Lock()
+		n.recovery = time.Since(start)
+		n.mu.Unlock()
+	}
+	n.Recorder.Record(e)
 }
 
 func (n *Nemesis) set(state string, started int) {
@@ -143,6 +295,9 @@ func (n *Nemesis) jittered(d time.Duration) time.Duration {
 
 // sleep waits for d; it returns false if ctx ended first.
 func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

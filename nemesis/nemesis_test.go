@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,53 +14,147 @@ import (
 	"github.com/faultline/faultline/history"
 )
 
-// fakeCluster has a leader that moves to the next member when killed.
+// fakeCluster has a leader that moves to the next member when killed or
+// paused, and remembers what the agent was told.
 type fakeCluster struct {
+	mu      sync.Mutex
 	members []*compose.Member
 	leader  int
 	down    map[string]bool
+	paused  map[string]bool
+	rules   map[string][]string
 	log     []string
 }
 
+func newFake(n int) *fakeCluster {
+	f := &fakeCluster{down: map[string]bool{}, paused: map[string]bool{}, rules: map[string][]string{}}
+	for _, name := range memberNames(n) {
+		f.members = append(f.members, &compose.Member{Name: name, IP: "10.0.0." + name[1:]})
+	}
+	return f
+}
+
+func (f *fakeCluster) List() []*compose.Member { return f.members }
+
 func (f *fakeCluster) Leader(context.Context) (*compose.Member, error) {
-	if f.down[f.members[f.leader].Name] {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l := f.members[f.leader].Name
+	if f.down[l] || f.paused[l] {
 		return nil, errors.New("electing")
 	}
 	return f.members[f.leader], nil
 }
 
+func (f *fakeCluster) Status(_ context.Context, m *compose.Member) (compose.Status, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down[m.Name] || f.paused[m.Name] {
+		return compose.Status{}, errors.New("no answer")
+	}
+	return compose.Status{Member: m, ID: uint64(slices.Index(f.members, m) + 1), Leader: uint64(f.leader + 1)}, nil
+}
+
+func (f *fakeCluster) record(s string) {
+	f.log = append(f.log, s)
+}
+
 func (f *fakeCluster) Kill(_ context.Context, m *compose.Member) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.down[m.Name] = true
-	f.log = append(f.log, "kill "+m.Name)
-	f.leader = (f.leader + 1) % len(f.members)
+	f.record("kill " + m.Name)
+	if f.members[f.leader] == m {
+		f.leader = (f.leader + 1) % len(f.members)
+	}
 	return nil
 }
 
 func (f *fakeCluster) Start(_ context.Context, m *compose.Member) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	delete(f.down, m.Name)
-	f.log = append(f.log, "start "+m.Name)
+	delete(f.rules, m.Name) // a restarted container has a fresh namespace
+	f.record("start " + m.Name)
 	return nil
 }
 
-func TestKillLeaderSchedule(t *testing.T) {
-	c := &fakeCluster{members: []*compose.Member{{Name: "n1"}, {Name: "n2"}, {Name: "n3"}}, down: map[string]bool{}}
+func (f *fakeCluster) Pause(_ context.Context, m *compose.Member) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.paused[m.Name] = true
+	f.record("pause " + m.Name)
+	if f.members[f.leader] == m {
+		f.leader = (f.leader + 1) % len(f.members)
+	}
+	return nil
+}
+
+func (f *fakeCluster) Unpause(_ context.Context, m *compose.Member) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.paused, m.Name)
+	f.record("unpause " + m.Name)
+	return nil
+}
+
+func (f *fakeCluster) State(_ context.Context, m *compose.Member) (bool, bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return !f.down[m.Name], f.paused[m.Name], nil
+}
+
+func (f *fakeCluster) Exec(_ context.Context, m *compose.Member, cmd ...string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down[m.Name] || f.paused[m.Name] {
+		return "", errors.New(m.Name + " is not running")
+	}
+	if len(cmd) < 2 || cmd[0] != compose.AgentPath {
+		return "", errors.New("not the agent")
+	}
+	switch cmd[1] {
+	case "drop":
+		f.rules[m.Name] = cmd[2:]
+	case "heal":
+		delete(f.rules, m.Name)
+	case "list":
+		return strings.Join(f.rules[m.Name], "\n"), nil
+	}
+	return "", nil
+}
+
+func runFor(t *testing.T, c Cluster, faults []Fault, d time.Duration) []history.Event {
+	t.Helper()
 	var buf bytes.Buffer
-	n := &Nemesis{Fault: &KillLeader{}, Cluster: c, Recorder: history.NewRecorder(&buf),
+	n := &Nemesis{Faults: faults, Cluster: c, Recorder: history.NewRecorder(&buf),
 		Schedule: Schedule{Interval: 20 * time.Millisecond, Duration: 30 * time.Millisecond}}
-	ctx, cancel := context.WithTimeout(context.Background(), 170*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	n.Run(ctx)
-
-	if len(c.down) != 0 {
-		t.Fatalf("members left down after Run: %v", c.down)
-	}
 	events, err := history.Decode(&buf)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if ws := history.Faults(events); n.Count() != len(ws) {
+		t.Fatalf("count %d, %d windows", n.Count(), len(ws))
+	}
+	return events
+}
+
+func TestKillLeaderSchedule(t *testing.T) {
+	c := newFake(3)
+	faults, err := Parse("kill-leader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := runFor(t, c, faults, 250*time.Millisecond)
+	if len(c.down) != 0 {
+		t.Fatalf("members left down after Run: %v", c.down)
+	}
 	ws := history.Faults(events)
-	if len(ws) < 2 || n.Count() != len(ws) {
-		t.Fatalf("got %d fault windows, count %d; want at least 2 and equal", len(ws), n.Count())
+	if len(ws) < 2 {
+		t.Fatalf("got %d fault windows, want at least 2", len(ws))
 	}
 	for i, w := range ws {
 		if w.Stop < w.Start {
@@ -74,16 +170,123 @@ func TestKillLeaderSchedule(t *testing.T) {
 			t.Fatalf("kill and restart out of step: %v", c.log)
 		}
 	}
+	// Every heal is followed by a recover event for the same fault.
+	var recovered int
+	for _, e := range events {
+		if e.Process == history.Nemesis && e.F == Recover {
+			if e.Error != "" || e.Fault != "kill-leader" {
+				t.Errorf("recover event %+v", e)
+			}
+			recovered++
+		}
+	}
+	if recovered < len(ws)-1 {
+		t.Errorf("%d recover events for %d windows", recovered, len(ws))
+	}
+}
+
+// TestMixTakesTurns: several faults take turns, each heals what it did,
+// and nothing is left behind.
+func TestMixTakesTurns(t *testing.T) {
+	c := newFake(5)
+	faults, err := Parse("kill-minority,pause-leader,partition-majorities-ring,partition-bridge,kill-all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := runFor(t, c, faults, 600*time.Millisecond)
+	ws := history.Faults(events)
+	if len(ws) < 5 {
+		t.Fatalf("got %d windows, want every fault once: %+v", len(ws), ws)
+	}
+	for i, w := range ws[:5] {
+		if w.Fault != faults[i].Name() {
+			t.Errorf("window %d is %s, want %s", i, w.Fault, faults[i].Name())
+		}
+		want := map[string]int{"kill-minority": 2, "pause-leader": 1, "partition-majorities-ring": 5, "partition-bridge": 1, "kill-all": 5}[w.Fault]
+		if len(w.Nodes) != want {
+			t.Errorf("%s hit %v, want %d members", w.Fault, w.Nodes, want)
+		}
+	}
+	if left, err := Leftovers(context.Background(), c); err != nil || len(left) > 0 {
+		t.Fatalf("left behind: %v %v", left, err)
+	}
+	if strings.Contains(strings.Join(c.log, " "), "pause") && !strings.Contains(strings.Join(c.log, " "), "unpause") {
+		t.Fatalf("paused and never thawed: %v", c.log)
+	}
+}
+
+func TestHealAllAndLeftovers(t *testing.T) {
+	c := newFake(3)
+	ctx := context.Background()
+	c.down["n1"] = true
+	c.paused["n2"] = true
+	c.rules["n3"] = []string{"10.0.0.1"}
+	left, err := Leftovers(ctx, c)
+	if err != nil || len(left) != 3 {
+		t.Fatalf("leftovers %v %v, want three", left, err)
+	}
+	if _, err := Settle(ctx, c, nil, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := Leftovers(ctx, c); err != nil || len(left) != 0 {
+		t.Fatalf("after Settle: %v %v", left, err)
+	}
+}
+
+func TestPartitionRules(t *testing.T) {
+	ctx := context.Background()
+	c := newFake(5)
+	p := &Partition{kind: partLeader}
+	hit, err := p.Start(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hit) != 1 || hit[0] != c.members[c.leader] {
+		t.Fatalf("partition-leader hit %v", names(hit))
+	}
+	l := hit[0]
+	if got := c.rules[l.Name]; len(got) != 4 || slices.Contains(got, l.IP) {
+		t.Errorf("the leader drops %v, want the 4 others", got)
+	}
+	for _, m := range c.members {
+		if m != l && !slices.Equal(c.rules[m.Name], []string{l.IP}) {
+			t.Errorf("%s drops %v, want only the leader %s", m.Name, c.rules[m.Name], l.IP)
+		}
+	}
+	if err := p.Heal(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.rules) != 0 {
+		t.Fatalf("rules left: %v", c.rules)
+	}
 }
 
 func TestParse(t *testing.T) {
-	if f, err := Parse("kill-leader"); err != nil || f.Name() != "kill-leader" {
-		t.Fatalf("kill-leader: %v %v", f, err)
+	for _, name := range Names() {
+		fs, err := Parse(name)
+		if err != nil || len(fs) != 1 || fs[0].Name() != name {
+			t.Errorf("%s: %v %v", name, fs, err)
+		}
 	}
-	if f, err := Parse("none"); err != nil || f != nil {
-		t.Fatalf("none: %v %v", f, err)
+	if fs, err := Parse("none"); err != nil || fs != nil {
+		t.Fatalf("none: %v %v", fs, err)
 	}
-	if _, err := Parse("kill-everything"); err == nil {
-		t.Fatal("unknown nemesis accepted")
+	if fs, err := Parse("kill-random, pause-leader"); err != nil || len(fs) != 2 {
+		t.Fatalf("two faults: %v %v", fs, err)
+	}
+	for _, bad := range []string{"kill-everything", "", "kill-leader,kill-leader", "none,kill-leader"} {
+		if _, err := Parse(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if _, err := Parse("kill-leader,clock"); !errors.Is(err, ErrClock) {
+		t.Errorf("clock: %v, want the explanation", err)
+	}
+	fs, _ := Parse("partition-majorities-ring,kill-minority")
+	if err := Fits(fs, 3); err == nil || !strings.Contains(err.Error(), "majorities-ring") {
+		t.Errorf("ring on 3 members: %v", err)
+	}
+	if err := Fits(fs, 5); err != nil {
+		t.Errorf("5 members: %v", err)
 	}
 }

@@ -173,14 +173,14 @@ func (t Test) drive(ctx context.Context, cluster *compose.Cluster, rec *history.
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrSetup, err)
 	}
-	fault, err := nemesis.Parse(cfg.Nemesis)
+	faults, err := nemesis.Parse(cfg.Nemesis)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrSetup, err)
 	}
 	var nem *nemesis.Nemesis
-	if fault != nil {
-		nem = &nemesis.Nemesis{Fault: fault, Cluster: cluster, Recorder: rec,
-			Schedule: nemesis.Schedule{Interval: time.Duration(cfg.NemesisEvery), Duration: time.Duration(cfg.NemesisFor)}}
+	if len(faults) > 0 {
+		nem = &nemesis.Nemesis{Faults: faults, Cluster: cluster, Recorder: rec,
+			Schedule: nemesis.Schedule{Interval: time.Duration(cfg.NemesisEvery), Duration: time.Duration(cfg.NemesisFor), Jitter: nemesis.DefaultJitter}}
 	}
 
 	t.say("running %s for %s with nemesis %s", cfg.Workload, time.Duration(cfg.TimeLimit), cfg.Nemesis)
@@ -203,8 +203,12 @@ func (t Test) drive(ctx context.Context, cluster *compose.Cluster, rec *history.
 		return fmt.Errorf("interrupted: %w", err)
 	}
 
-	if err := cluster.WaitReady(ctx, time.Minute); err != nil {
-		res.Problems = append(res.Problems, fmt.Sprintf("cluster did not recover after the nemesis healed: %v", err))
+	// The final phase: heal everything, every member running, one leader,
+	// all members caught up.
+	if took, err := nemesis.Settle(ctx, cluster, rec, time.Minute); err != nil {
+		res.Problems = append(res.Problems, err.Error())
+	} else if nem != nil {
+		t.say("healed; the cluster settled in %.1fs", took.Seconds())
 	}
 	return nil
 }

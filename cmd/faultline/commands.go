@@ -37,10 +37,10 @@ func runFlags(args []string, out io.Writer) (runner.Test, error) {
 	fs.StringVar(&cfg.UnsafeBug, "unsafe-bug", "", "kvnode only: inject a known bug (e.g. stale-read) to see the checkers catch it")
 	fs.IntVar(&cfg.Nodes, "nodes", 3, "cluster members, 1 to 9")
 	fs.StringVar(&cfg.Workload, "workload", "register", "workloads, comma-separated: "+strings.Join(workloads.Names(), ", "))
-	fs.StringVar(&cfg.Nemesis, "nemesis", "kill-leader", "fault to inject: kill-leader or none")
+	fs.StringVar(&cfg.Nemesis, "nemesis", "kill-leader", "faults to inject, comma-separated, taking turns (or none):\n"+nemesis.Help())
 	fs.DurationVar(&timeLimit, "time-limit", 60*time.Second, "how long the workload runs")
-	fs.DurationVar(&every, "nemesis-interval", 10*time.Second, "quiet time before each fault")
-	fs.DurationVar(&dur, "nemesis-duration", 5*time.Second, "how long each fault lasts before it is healed")
+	fs.DurationVar(&every, "nemesis-interval", 10*time.Second, "quiet time before each fault (±20% jitter); the time to recover is measured in it")
+	fs.DurationVar(&dur, "nemesis-duration", 5*time.Second, "how long each fault lasts before it is healed (±20% jitter)")
 	fs.IntVar(&cfg.Workers, "workers", 10, "concurrent clients, each with its own etcd client")
 	fs.IntVar(&cfg.Keys, "keys", 8, "keys in use at once")
 	fs.IntVar(&cfg.OpsPerKey, "ops-per-key", 1000, "operations on one key before a fresh key replaces it; bounds the checker's work per key")
@@ -81,7 +81,9 @@ func runFlags(args []string, out io.Writer) (runner.Test, error) {
 	if _, err := workloads.New(cfg.Workload, workloads.Options{}); err != nil {
 		problems = append(problems, "--workload: "+err.Error())
 	}
-	if _, err := nemesis.Parse(cfg.Nemesis); err != nil {
+	if faults, err := nemesis.Parse(cfg.Nemesis); err != nil {
+		problems = append(problems, "--nemesis: "+err.Error())
+	} else if err := nemesis.Fits(faults, cfg.Nodes); err != nil {
 		problems = append(problems, "--nemesis: "+err.Error())
 	}
 	check(!slices.Contains([]string{"linearizable", "serializable", "mixed"}, cfg.ReadMode),
