@@ -29,10 +29,19 @@ type version struct {
 	kv        *mvccpb.KeyValue // nil for a tombstone
 }
 
-// history holds all retained versions of one key, oldest first.
+// history holds all retained versions of one key, oldest first. A history
+// in the tree is never modified: a change inserts a new one, so a Clone of
+// the tree stays a consistent picture while the store moves on.
 type history struct {
 	key      string
 	versions []version
+}
+
+// with returns a new history with v appended. The new slice may share the
+// old one's array, but only beyond the old length, which no reader of the
+// old history looks at.
+func (h *history) with(v version) *history {
+	return &history{key: h.key, versions: append(h.versions, v)}
 }
 
 func lessHistory(a, b *history) bool { return a.key < b.key }
@@ -54,6 +63,13 @@ func New() *Store {
 
 // Rev is the current revision.
 func (s *Store) Rev() int64 { return s.rev }
+
+// Clone returns a read-only copy of the store in O(1); the copy may be read
+// (for example encoded) while the original keeps changing. Cloning itself
+// must not run concurrently with writes.
+func (s *Store) Clone() *Store {
+	return &Store{tree: s.tree.Clone(), rev: s.rev, compactRev: s.compactRev}
+}
 
 // CompactRev is the revision of the last compaction (0 if none).
 func (s *Store) CompactRev() int64 { return s.compactRev }
@@ -216,7 +232,6 @@ func (t *Txn) Put(key, value []byte, lease int64) (prev *mvccpb.KeyValue) {
 	h, ok := t.s.tree.Get(&history{key: string(key)})
 	if !ok {
 		h = &history{key: string(key)}
-		t.s.tree.ReplaceOrInsert(h)
 	}
 	kv := &mvccpb.KeyValue{
 		Key:            []byte(h.key),
@@ -233,7 +248,7 @@ func (t *Txn) Put(key, value []byte, lease int64) (prev *mvccpb.KeyValue) {
 			kv.Version = prev.Version + 1
 		}
 	}
-	h.versions = append(h.versions, version{main: rev, sub: t.sub, kv: kv})
+	t.s.tree.ReplaceOrInsert(h.with(version{main: rev, sub: t.sub, kv: kv}))
 	t.sub++
 	t.changed = true
 	t.events = append(t.events, &mvccpb.Event{Type: mvccpb.PUT, Kv: kv})
@@ -254,7 +269,7 @@ func (t *Txn) DeleteRange(key, end []byte) []*mvccpb.KeyValue {
 	for _, h := range hs {
 		prev := h.latest()
 		deleted = append(deleted, prev)
-		h.versions = append(h.versions, version{main: rev, sub: t.sub})
+		t.s.tree.ReplaceOrInsert(h.with(version{main: rev, sub: t.sub}))
 		t.sub++
 		t.changed = true
 		t.events = append(t.events, &mvccpb.Event{
@@ -284,7 +299,7 @@ func (s *Store) Compact(rev int64) error {
 	if rev > s.rev {
 		return ErrFutureRev
 	}
-	var empty []*history
+	var changed []*history
 	s.tree.Ascend(func(h *history) bool {
 		// Keep the newest version at or below rev (unless it is a tombstone)
 		// and everything after it.
@@ -294,15 +309,16 @@ func (s *Store) Compact(rev int64) error {
 			keep++
 		}
 		if keep > 0 {
-			h.versions = append([]version(nil), h.versions[keep:]...)
-		}
-		if len(h.versions) == 0 {
-			empty = append(empty, h)
+			changed = append(changed, &history{key: h.key, versions: append([]version(nil), h.versions[keep:]...)})
 		}
 		return true
 	})
-	for _, h := range empty {
-		s.tree.Delete(h)
+	for _, h := range changed {
+		if len(h.versions) == 0 {
+			s.tree.Delete(h)
+		} else {
+			s.tree.ReplaceOrInsert(h)
+		}
 	}
 	i := sort.Search(len(s.events), func(i int) bool { return s.events[i].Kv.ModRevision >= rev })
 	s.events = append([]*mvccpb.Event(nil), s.events[i:]...)

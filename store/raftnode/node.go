@@ -36,8 +36,10 @@ type StateMachine interface {
 	// Apply applies one committed normal entry. It runs on the Ready loop,
 	// in log order, exactly once per entry per process lifetime.
 	Apply(index uint64, data []byte)
-	// Snapshot serialises the state machine as of the last applied entry.
-	Snapshot() ([]byte, error)
+	// Snapshot captures the state machine as of the last applied entry
+	// and returns a function that serialises that capture; the function
+	// runs on another goroutine while entries keep being applied.
+	Snapshot() func() ([]byte, error)
 	// Restore replaces the state machine with a snapshot's contents.
 	Restore(data []byte) error
 }
@@ -101,7 +103,15 @@ type Node struct {
 
 	leaderCh chan struct{} // closed and replaced on leader change
 
+	snapping bool              // a snapshot is being written in the background
+	snapDone chan snapshotDone // its result
+
 	done chan struct{}
+}
+
+type snapshotDone struct {
+	snap raftpb.Snapshot
+	err  error
 }
 
 type readBatch struct {
@@ -138,6 +148,7 @@ func Start(cfg Config, sm StateMachine, tr Transport) (*Node, error) {
 		readNotify: make(chan struct{}, 1),
 		readStates: make(chan raft.ReadState, 64),
 		leaderCh:   make(chan struct{}),
+		snapDone:   make(chan snapshotDone, 1),
 		done:       make(chan struct{}),
 	}
 	existing := wal.Exists(filepath.Join(cfg.Dir, "wal"))
@@ -234,6 +245,9 @@ func (n *Node) Run(ctx context.Context) error {
 		n.readLoop(readCtx)
 	}()
 	err := n.loop(ctx)
+	if n.snapping {
+		<-n.snapDone // the writer must not outlive the node
+	}
 	cancelRead()
 	wg.Wait()
 	n.raft.Stop()
@@ -256,6 +270,11 @@ func (n *Node) loop(ctx context.Context) error {
 		case <-ticker.C:
 			n.raft.Tick()
 			if err := n.wal.MaybeFlush(); err != nil {
+				return err
+			}
+		case d := <-n.snapDone:
+			if err := n.finishSnapshot(d); err != nil {
+				n.log.Error("snapshot failed; stopping", "err", err)
 				return err
 			}
 		case rd := <-n.raft.Ready():
@@ -284,17 +303,16 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		}
 	}
 
-	// The leader may send before its own write is durable (Raft thesis
-	// 10.2.1): it counts itself toward a quorum only once the entries are
-	// persisted, which the library tracks. Followers must persist first.
-	leading := n.leader.Load() == n.cfg.ID
-	if leading {
-		n.tr.Send(rd.Messages)
-	}
-
 	// 1. Persist.
 	if !raft.IsEmptyHardState(rd.HardState) {
 		n.hardState = rd.HardState
+	}
+	if !raft.IsEmptySnap(rd.Snapshot) && n.snapping {
+		// Let our own snapshot land first, so the leader's, which is
+		// newer, is the one left on disk.
+		if err := n.finishSnapshot(<-n.snapDone); err != nil {
+			return err
+		}
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
 		if err := saveSnapshot(n.snapPath, rd.Snapshot); err != nil {
@@ -325,10 +343,10 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		return fmt.Errorf("append entries to raft storage: %w", err)
 	}
 
-	// 2. Send, now that what the messages promise is durable.
-	if !leading {
-		n.tr.Send(rd.Messages)
-	}
+	// 2. Send, now that what the messages promise is durable. (A leader
+	// could send its appends before its own fsync, as etcd does; kvnode
+	// keeps the library's contract to the letter instead.)
+	n.tr.Send(rd.Messages)
 
 	// 3. Apply.
 	if !raft.IsEmptySnap(rd.Snapshot) {
@@ -379,46 +397,69 @@ func (n *Node) setApplied(i uint64) {
 	n.appliedMu.Unlock()
 }
 
+// maybeSnapshot starts a snapshot in the background once enough entries have
+// been applied since the last one. Encoding and writing it can take long
+// for a big key space; the Ready loop keeps going meanwhile.
 func (n *Node) maybeSnapshot() error {
 	applied := n.applied.Load()
-	if n.cfg.SnapshotCount == 0 || applied-n.snapIndex < n.cfg.SnapshotCount {
+	if n.snapping || n.cfg.SnapshotCount == 0 || applied-n.snapIndex < n.cfg.SnapshotCount {
 		return nil
 	}
-	data, err := n.sm.Snapshot()
+	term, err := n.storage.Term(applied)
 	if err != nil {
-		return fmt.Errorf("snapshot state machine: %w", err)
+		return fmt.Errorf("term of applied index %d: %w", applied, err)
 	}
-	snap, err := n.storage.CreateSnapshot(applied, &n.confState, data)
-	if err != nil {
+	encode := n.sm.Snapshot()
+	meta := raftpb.SnapshotMetadata{Index: applied, Term: term, ConfState: n.confState}
+	n.snapping = true
+	go func() {
+		data, err := encode()
+		snap := raftpb.Snapshot{Data: data, Metadata: meta}
+		if err == nil {
+			err = saveSnapshot(n.snapPath, snap)
+		}
+		n.snapDone <- snapshotDone{snap: snap, err: err}
+	}()
+	return nil
+}
+
+// finishSnapshot runs on the Ready loop once a snapshot is durable: it
+// starts the log after it and compacts Raft's in-memory log.
+func (n *Node) finishSnapshot(d snapshotDone) error {
+	n.snapping = false
+	if d.err != nil {
+		return d.err
+	}
+	index := d.snap.Metadata.Index
+	if index <= n.snapIndex {
+		return nil // a newer snapshot from the leader got there first
+	}
+	if _, err := n.storage.CreateSnapshot(index, &d.snap.Metadata.ConfState, d.snap.Data); err != nil {
+		if errors.Is(err, raft.ErrSnapOutOfDate) {
+			return nil
+		}
 		return fmt.Errorf("create raft snapshot: %w", err)
-	}
-	if err := saveSnapshot(n.snapPath, snap); err != nil {
-		return err
-	}
-	hs, _, err := n.storage.InitialState()
-	if err != nil {
-		return fmt.Errorf("read hard state: %w", err)
 	}
 	last, err := n.storage.LastIndex()
 	if err != nil {
 		return fmt.Errorf("read last index: %w", err)
 	}
 	var tail []raftpb.Entry
-	if last > applied {
-		if tail, err = n.storage.Entries(applied+1, last+1, ^uint64(0)); err != nil {
+	if last > index {
+		if tail, err = n.storage.Entries(index+1, last+1, ^uint64(0)); err != nil {
 			return fmt.Errorf("read log tail: %w", err)
 		}
 	}
-	if err := n.wal.Rewrite(snap.Metadata, hs, tail); err != nil {
+	if err := n.wal.Rewrite(d.snap.Metadata, n.hardState, tail); err != nil {
 		return err
 	}
-	if applied > n.cfg.CatchUpEntries {
-		if err := n.storage.Compact(applied - n.cfg.CatchUpEntries); err != nil && !errors.Is(err, raft.ErrCompacted) {
+	if index > n.cfg.CatchUpEntries {
+		if err := n.storage.Compact(index - n.cfg.CatchUpEntries); err != nil && !errors.Is(err, raft.ErrCompacted) {
 			return fmt.Errorf("compact raft log: %w", err)
 		}
 	}
-	n.snapIndex = applied
-	n.log.Info("saved snapshot and compacted the log", "index", applied, "bytes", len(data))
+	n.snapIndex = index
+	n.log.Info("saved snapshot and compacted the log", "index", index, "bytes", len(d.snap.Data))
 	return nil
 }
 

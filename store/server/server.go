@@ -377,21 +377,26 @@ func (s *Server) applyRequest(r *pb.InternalRaftRequest) result {
 	return res
 }
 
-// Snapshot implements raftnode.StateMachine.
-func (s *Server) Snapshot() ([]byte, error) {
+// Snapshot implements raftnode.StateMachine: it captures the state now, in
+// O(1) for the key space, and returns the encoder for the Raft node to run
+// off its Ready loop.
+func (s *Server) Snapshot() func() ([]byte, error) {
 	s.mu.RLock()
-	defer s.mu.RUnlock()
-	kv, err := s.kv.Encode()
-	if err != nil {
-		return nil, err
-	}
+	kv := s.kv.Clone()
 	extra, err := json.Marshal(snapshotExtra{Members: s.members, Leases: s.leases.export()})
-	if err != nil {
-		return nil, fmt.Errorf("encode snapshot extras: %w", err)
+	s.mu.RUnlock()
+	return func() ([]byte, error) {
+		if err != nil {
+			return nil, fmt.Errorf("encode snapshot extras: %w", err)
+		}
+		data, err := kv.Encode()
+		if err != nil {
+			return nil, err
+		}
+		buf := binary.AppendUvarint(make([]byte, 0, len(data)+len(extra)+10), uint64(len(data)))
+		buf = append(buf, data...)
+		return append(buf, extra...), nil
 	}
-	buf := binary.AppendUvarint(nil, uint64(len(kv)))
-	buf = append(buf, kv...)
-	return append(buf, extra...), nil
 }
 
 type snapshotExtra struct {
