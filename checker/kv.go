@@ -222,7 +222,11 @@ type kvHistory struct {
 	ops    []porcupine.Operation
 	// known holds every revision a known write produced: an info write
 	// whose effect nobody saw cannot have produced one of them.
-	known map[int64]bool
+	known     map[int64]bool
+	knownBits []uint64
+	// quietRevs[k] has bit g set when no write can have changed key k at
+	// revision g (see markQuiet).
+	quietRevs [][]uint64
 	// maxRev is the highest revision any operation saw; an info write
 	// taking effect after it is indistinguishable from one that never did.
 	maxRev int64
@@ -482,7 +486,84 @@ func buildKV(ops []history.Op) *kvHistory {
 	for i := range h.ops {
 		h.ops[i].ClientId = procs[h.ops[i].Metadata.(*history.Op).Process]
 	}
+	h.markQuiet(kvOps, keyIdx)
+	if h.maxRev >= 0 && h.maxRev < 1<<30 {
+		h.knownBits = make([]uint64, h.maxRev/64+1)
+		for r := range h.known {
+			if r >= 0 && r <= h.maxRev {
+				h.knownBits[r/64] |= 1 << (r % 64)
+			}
+		}
+	}
 	return h
+}
+
+// isKnown is h.known[rev], faster: the search asks it at every step.
+func (h *kvHistory) isKnown(rev int64) bool {
+	if h.knownBits == nil || rev < 0 || rev/64 >= int64(len(h.knownBits)) {
+		return h.known[rev]
+	}
+	return h.knownBits[rev/64]&(1<<(rev%64)) != 0
+}
+
+// markQuiet records, per key, the revisions at which no write can have
+// changed it: a linearizable read at revision r that found the key with
+// mod revision m proves that nothing wrote it in (m, r]. It is what lets
+// the search tell which info write filled a revision gap without trying
+// each of them there.
+func (h *kvHistory) markQuiet(ops []*history.Op, keyIdx map[string]int) {
+	n := int(h.maxRev) + 2
+	if n <= 0 || n > 1<<26 {
+		return // no revisions, or too many to keep a map of
+	}
+	diff := make([][]int32, len(h.keys))
+	mark := func(key string, m, r int64) {
+		k, ok := keyIdx[key]
+		if !ok || m < 0 || r <= m || r >= int64(n) {
+			return
+		}
+		if diff[k] == nil {
+			diff[k] = make([]int32, n+1)
+		}
+		diff[k][m+1]++
+		diff[k][r+1]--
+	}
+	for _, op := range ops {
+		out := op.Complete
+		if op.Type() != history.OK || op.Invoke.Serializable || out.Serializable {
+			continue
+		}
+		for _, kv := range out.KVs {
+			mark(kv.Key, kv.ModRevision, out.Revision)
+		}
+		for _, r := range out.Responses {
+			for _, kv := range r.KVs {
+				mark(kv.Key, kv.ModRevision, out.Revision)
+			}
+		}
+	}
+	h.quietRevs = make([][]uint64, len(h.keys))
+	for k, d := range diff {
+		if d == nil {
+			continue
+		}
+		bits := make([]uint64, (n+63)/64)
+		var c int32
+		for g := range n {
+			c += d[g]
+			if c > 0 {
+				bits[g/64] |= 1 << (g % 64)
+			}
+		}
+		h.quietRevs[k] = bits
+	}
+}
+
+func (h *kvHistory) quiet(key int, rev int64) bool {
+	if key >= len(h.quietRevs) || h.quietRevs[key] == nil || rev < 0 || rev/64 >= int64(len(h.quietRevs[key])) {
+		return false
+	}
+	return h.quietRevs[key][rev/64]&(1<<(rev%64)) != 0
 }
 
 // writes reports whether an ok or pinned operation is known to have
@@ -545,14 +626,23 @@ func (h *kvHistory) stepMaybe(s *kvState, o *kvOp) (bool, *kvState) {
 	if s.done == h.mustPlace {
 		return true, s
 	}
+	g := s.rev + 1
+	if g > h.maxRev || h.isKnown(g) {
+		return false, s
+	}
 	var keys []kvKey
 	wrote := o.kind == kindBump
 	if o.kind != kindBump {
 		_, keys, wrote = h.apply(s, o)
 	}
-	g := s.rev + 1
-	if !wrote || g > h.maxRev || h.known[g] {
+	if !wrote {
 		return false, s
+	}
+	for i := range keys {
+		if keys[i] != s.keys[i] && h.quiet(i, g) {
+			// A read saw this key unchanged across revision g.
+			return false, s
+		}
 	}
 	stamp := g
 	if h.permissive {
