@@ -1,0 +1,380 @@
+package nemesis
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/faultline/faultline/compose"
+	"github.com/faultline/faultline/history"
+)
+
+// upEtcd boots n etcd members in containers, or skips the test when no
+// Docker engine answers (CI has one, so there it always runs).
+func upEtcd(t *testing.T, n int) *compose.Cluster {
+	t.Helper()
+	ctx := context.Background()
+	docker, err := compose.NewDocker(ctx)
+	if err != nil {
+		t.Skipf("skipping: needs a Docker engine: %v", err)
+	}
+	t.Cleanup(func() { docker.Close() })
+	wd, _ := os.Getwd()
+	root, err := compose.FindRoot(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, err := compose.Etcd("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := compose.Image(ctx, docker, root, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := compose.Up(ctx, docker, compose.Config{RunID: fmt.Sprintf("nemtest%d", time.Now().UnixNano()), Target: target, Image: ref, Nodes: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Down(context.Background()); err != nil {
+			t.Errorf("tearing down: %v", err)
+		}
+	})
+	return c
+}
+
+// settled heals what is left, waits for one leader with every member at
+// the same applied index and revision, and checks nothing is left behind.
+func settled(t *testing.T, ctx context.Context, c *compose.Cluster) {
+	t.Helper()
+	if _, err := Settle(ctx, c, nil, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	left, err := Leftovers(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) > 0 {
+		t.Fatalf("left behind after heal: %v", left)
+	}
+}
+
+// read gets a key from one member only, linearizable or serializable.
+func read(ctx context.Context, c *compose.Cluster, m *compose.Member, serializable bool) error {
+	cli, err := c.Client(m)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var opts []clientv3.OpOption
+	if serializable {
+		opts = append(opts, clientv3.WithSerializable())
+	}
+	_, err = cli.Get(ctx, "nemesis-test", opts...)
+	return err
+}
+
+func put(ctx context.Context, c *compose.Cluster, ms ...*compose.Member) error {
+	cli, err := c.Client(ms...)
+	if err != nil {
+		return err
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	_, err = cli.Put(ctx, "nemesis-test", time.Now().String())
+	return err
+}
+
+// leaderAmong waits until the given members agree on a leader among
+// themselves, and returns it.
+func leaderAmong(t *testing.T, ctx context.Context, c *compose.Cluster, ms []*compose.Member) *compose.Member {
+	t.Helper()
+	var leader *compose.Member
+	_, err := waitFor(ctx, 30*time.Second, func() (bool, error) {
+		leader = nil
+		var claimed uint64
+		for _, m := range ms {
+			sctx, cancel := context.WithTimeout(ctx, time.Second)
+			st, err := c.Status(sctx, m)
+			cancel()
+			if err != nil {
+				return false, err
+			}
+			if st.Leader == 0 || (claimed != 0 && st.Leader != claimed) {
+				return false, fmt.Errorf("%s sees leader %x, others %x", m.Name, st.Leader, claimed)
+			}
+			claimed = st.Leader
+			if st.IsLeader() {
+				leader = m
+			}
+		}
+		return leader != nil, nil
+	})
+	if err != nil {
+		t.Fatalf("no leader among %v: %v", names(ms), err)
+	}
+	return leader
+}
+
+func without(ms []*compose.Member, out ...*compose.Member) []*compose.Member {
+	return slices.DeleteFunc(slices.Clone(ms), func(m *compose.Member) bool { return slices.Contains(out, m) })
+}
+
+// dropped returns the IPs the agent drops on m.
+func dropped(t *testing.T, ctx context.Context, c *compose.Cluster, m *compose.Member) []string {
+	t.Helper()
+	ips, err := rulesLeft(ctx, c, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(ips)
+	return ips
+}
+
+func ipsOf(ms []*compose.Member) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.IP)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestFaultsOnEtcd applies every fault to one five-member etcd cluster, in
+// turn, and checks what each one does and that its heal leaves the cluster
+// whole, with nothing behind.
+func TestFaultsOnEtcd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping the container test in -short mode")
+	}
+	c := upEtcd(t, 5)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+
+	t.Run("agent", func(t *testing.T) {
+		for _, m := range c.Members {
+			if out, err := c.Exec(ctx, m, compose.AgentPath, "check"); err != nil {
+				t.Fatalf("netfilter in %s: %v %s", m.Name, err, out)
+			}
+		}
+	})
+
+	t.Run("partition-leader", func(t *testing.T) {
+		p := &Partition{kind: partLeader}
+		hit, err := p.Start(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := hit[0]
+		rest := without(c.Members, old)
+		for _, m := range rest {
+			if got := dropped(t, ctx, c, m); !slices.Equal(got, []string{old.IP}) {
+				t.Errorf("%s drops %v, want only the old leader %s", m.Name, got, old.IP)
+			}
+		}
+		if got := dropped(t, ctx, c, old); !slices.Equal(got, ipsOf(rest)) {
+			t.Errorf("the old leader drops %v, want %v", got, ipsOf(rest))
+		}
+		nl := leaderAmong(t, ctx, c, rest)
+		t.Logf("old leader %s isolated, new leader %s", old.Name, nl.Name)
+		if err := put(ctx, c, rest...); err != nil {
+			t.Errorf("the majority does not take writes: %v", err)
+		}
+		if err := read(ctx, c, old, false); err == nil {
+			t.Error("a linearizable read from the isolated old leader answered")
+		} else {
+			t.Logf("linearizable read from %s: %v", old.Name, err)
+		}
+		if err := read(ctx, c, old, true); err != nil {
+			t.Errorf("a serializable read from the isolated old leader failed: %v", err)
+		}
+		if err := p.Heal(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		settled(t, ctx, c)
+	})
+
+	t.Run("partition-halves", func(t *testing.T) {
+		p := &Partition{kind: partHalves}
+		minority, err := p.Start(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(minority) != 2 {
+			t.Fatalf("minority %v of 5", names(minority))
+		}
+		leaderAmong(t, ctx, c, without(c.Members, minority...))
+		for _, m := range minority {
+			if got, want := dropped(t, ctx, c, m), ipsOf(without(c.Members, minority...)); !slices.Equal(got, want) {
+				t.Errorf("%s drops %v, want the majority %v", m.Name, got, want)
+			}
+		}
+		// The minority cannot commit: once it notices (an election timeout
+		// at most), its linearizable reads fail.
+		_, err = waitFor(ctx, 10*time.Second, func() (bool, error) {
+			return read(ctx, c, minority[0], false) != nil, nil
+		})
+		if err != nil {
+			t.Errorf("linearizable reads from the minority member %s still answer", minority[0].Name)
+		}
+		if err := p.Heal(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		settled(t, ctx, c)
+	})
+
+	t.Run("partition-majorities-ring", func(t *testing.T) {
+		p := &Partition{kind: partRing}
+		order, err := p.Start(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		views := map[string]bool{}
+		for i, m := range order {
+			// On a ring of five each member hears its two neighbours and
+			// drops the two members across.
+			want := ipsOf([]*compose.Member{order[(i+2)%5], order[(i+3)%5]})
+			got := dropped(t, ctx, c, m)
+			if !slices.Equal(got, want) {
+				t.Errorf("%s drops %v, want %v", m.Name, got, want)
+			}
+			views[fmt.Sprint(got)] = true
+		}
+		if len(views) != 5 {
+			t.Errorf("%d distinct views among 5 members", len(views))
+		}
+		if err := p.Heal(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		settled(t, ctx, c)
+	})
+
+	t.Run("partition-bridge", func(t *testing.T) {
+		p := &Partition{kind: partBridge}
+		hit, err := p.Start(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := hit[0]
+		if got := dropped(t, ctx, c, b); len(got) != 0 {
+			t.Errorf("the bridge %s drops %v", b.Name, got)
+		}
+		for _, m := range without(c.Members, b) {
+			if got := dropped(t, ctx, c, m); len(got) != 2 {
+				t.Errorf("%s drops %v, want the other half's two members", m.Name, got)
+			}
+		}
+		// Each half and the bridge make a majority: the cluster keeps a
+		// leader and takes writes.
+		if err := put(ctx, c); err != nil {
+			t.Errorf("no writes through the bridge: %v", err)
+		}
+		if err := p.Heal(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		settled(t, ctx, c)
+	})
+
+	t.Run("pause-leader", func(t *testing.T) {
+		p := &Pause{pick: pickLeader}
+		hit, err := p.Start(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := hit[0]
+		sctx, scancel := context.WithTimeout(ctx, time.Second)
+		_, err = c.Status(sctx, old)
+		scancel()
+		if err == nil {
+			t.Error("the paused leader answered a status call")
+		}
+		if err := read(ctx, c, old, true); err == nil {
+			t.Error("the paused leader answered a serializable read")
+		}
+		nl := leaderAmong(t, ctx, c, without(c.Members, old))
+		t.Logf("paused %s, new leader %s", old.Name, nl.Name)
+		if err := p.Heal(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		settled(t, ctx, c)
+	})
+
+	t.Run("kill-minority", func(t *testing.T) {
+		k := &Kill{pick: pickMinority}
+		hit, err := k.Start(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hit) != 2 {
+			t.Fatalf("killed %v, want 2 of 5", names(hit))
+		}
+		for _, m := range hit {
+			if running, _, err := c.State(ctx, m); err != nil || running {
+				t.Errorf("%s still running after kill (%v)", m.Name, err)
+			}
+		}
+		leaderAmong(t, ctx, c, without(c.Members, hit...))
+		if err := put(ctx, c, without(c.Members, hit...)...); err != nil {
+			t.Errorf("the surviving majority takes no writes: %v", err)
+		}
+		if err := k.Heal(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		settled(t, ctx, c)
+	})
+
+	t.Run("kill-all", func(t *testing.T) {
+		k := &Kill{pick: pickAll}
+		if _, err := k.Start(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range c.Members {
+			if err := read(ctx, c, m, true); err == nil {
+				t.Errorf("%s answered after kill-all", m.Name)
+			}
+		}
+		if err := k.Heal(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		settled(t, ctx, c)
+	})
+
+	// An interrupted run (Ctrl-C) heals the fault it is in before Run
+	// returns, and records the stop.
+	t.Run("interrupted", func(t *testing.T) {
+		var buf bytes.Buffer
+		n := &Nemesis{Faults: []Fault{&Partition{kind: partRandom}, &Pause{pick: pickRandom}}, Cluster: c,
+			Recorder: history.NewRecorder(&buf), Schedule: Schedule{Interval: 100 * time.Millisecond, Duration: time.Minute}}
+		rctx, rcancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { n.Run(rctx); close(done) }()
+		_, err := waitFor(ctx, 20*time.Second, func() (bool, error) { return n.Count() == 1, nil })
+		if err != nil {
+			t.Fatal("the fault never started")
+		}
+		rcancel()
+		<-done
+		left, err := Leftovers(ctx, c)
+		if err != nil || len(left) > 0 {
+			t.Fatalf("left behind after an interrupted run: %v %v", left, err)
+		}
+		events, err := history.Decode(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ws := history.Faults(events); len(ws) != 1 || ws[0].Stop < 0 {
+			t.Fatalf("windows %+v, want one, closed", ws)
+		}
+		settled(t, ctx, c)
+	})
+}
