@@ -157,6 +157,9 @@ type Event struct {
 	Then      []TxnOp   `json:"then,omitempty"`
 	Else      []TxnOp   `json:"else,omitempty"`
 	Responses []TxnOp   `json:"responses,omitempty"`
+	// AtRevision asks a read for the store as it was at that revision
+	// (clientv3.WithRev); 0 means the current state.
+	AtRevision int64 `json:"at_revision,omitempty"`
 }
 
 // Compare is one condition of a transaction: Target of Key compared with
