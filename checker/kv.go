@@ -115,12 +115,11 @@ func KV(ctx context.Context, ops []history.Op, timeout time.Duration, visualizat
 	if h.permissive {
 		res.Summary += fmt.Sprintf("; %s of other workloads may change the revision, so revision gaps were allowed", plural(h.counts.foreign, "operation"))
 	}
-	if h.counts.serializable > 0 {
-		// Serializable reads are checked here too, so that the kv workload
-		// has one result.
-		sr, _ := SerializableReads(ops)
+	// Serializable reads and reads of the past are checked here too, so
+	// that the kv workload has one result.
+	if sr, _ := SerializableReads(ops); sr.Summary != noSerializableReads {
 		res.Verdict = Worst(res.Verdict, sr.Verdict)
-		res.Summary += "; serializable reads (not linearizable by design): " + sr.Summary
+		res.Summary += "; serializable reads and reads of past revisions (checked against states that existed): " + sr.Summary
 		res.Anomalies = append(res.Anomalies, sr.Anomalies...)
 	}
 	return res
@@ -358,9 +357,9 @@ func buildKV(ops []history.Op) *kvHistory {
 			continue // it certainly did not happen
 		case op.F == kvCompact && o.info:
 			continue // it changes no data
-		case (op.F == kvGet || op.F == kvRange) && (o.info || out.Serializable || in.Serializable):
-			// A read of unknown outcome told nothing; a serializable one
-			// is the staleness checker's.
+		case (op.F == kvGet || op.F == kvRange) && (o.info || out.Serializable || in.Serializable || in.AtRevision > 0):
+			// A read of unknown outcome told nothing; a serializable one,
+			// or one of a past revision, is SerializableReads'.
 			if !o.info {
 				h.counts.serializable++
 			}
@@ -530,7 +529,7 @@ func (h *kvHistory) markQuiet(ops []*history.Op, keyIdx map[string]int) {
 	}
 	for _, op := range ops {
 		out := op.Complete
-		if op.Type() != history.OK || op.Invoke.Serializable || out.Serializable {
+		if op.Type() != history.OK || op.Invoke.Serializable || out.Serializable || op.Invoke.AtRevision > 0 {
 			continue
 		}
 		for _, kv := range out.KVs {

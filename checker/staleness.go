@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/faultline/faultline/history"
@@ -11,6 +12,8 @@ import (
 
 // StalenessChecker is the name in Result.Checker.
 const StalenessChecker = "serializable-reads"
+
+const noSerializableReads = "no serializable reads"
 
 // Staleness is how far behind the serializable reads were.
 type Staleness struct {
@@ -82,14 +85,15 @@ func SerializableReads(ops []history.Op) (Result, Staleness) {
 	var reads []*history.Op
 	for i := range ops {
 		op := &ops[i]
-		if (op.F == kvGet || op.F == kvRange) && op.Type() == history.OK && (op.Invoke.Serializable || op.Complete.Serializable) {
+		if (op.F == kvGet || op.F == kvRange) && op.Type() == history.OK && (op.Invoke.Serializable || op.Complete.Serializable || op.Invoke.AtRevision > 0) {
 			reads = append(reads, op)
 		}
 	}
-	st := Staleness{Reads: len(reads), Members: map[string]MemberStaleness{}}
-	if len(reads) == 0 {
+	st := Staleness{Members: map[string]MemberStaleness{}}
+	compaction := checkCompaction(ops)
+	if len(reads) == 0 && compaction.past == 0 {
 		res.Verdict = Valid
-		res.Summary = "no serializable reads"
+		res.Summary = noSerializableReads
 		res.Seconds = time.Since(start).Seconds()
 		return res, st
 	}
@@ -209,14 +213,21 @@ func SerializableReads(ops []history.Op) (Result, Staleness) {
 
 	var anomalies []string
 	add := func(op *history.Op, format string, a ...any) {
-		anomalies = append(anomalies, fmt.Sprintf("%s by process %d on %s at %s (revision %d): ",
-			op.F, op.Process, memberName(op), seconds(op.Invoke.Time), op.Complete.Revision)+fmt.Sprintf(format, a...))
+		what := fmt.Sprintf("%s by process %d on %s at %s (revision %d)", op.F, op.Process, memberName(op), seconds(op.Invoke.Time), op.Complete.Revision)
+		if op.Invoke.AtRevision > 0 {
+			what = fmt.Sprintf("%s of revision %d by process %d at %s", op.F, op.Invoke.AtRevision, op.Process, seconds(op.Invoke.Time))
+		}
+		anomalies = append(anomalies, what+": "+fmt.Sprintf(format, a...))
 	}
 	var revs, millis []float64
 	perRevs, perMillis := map[string][]float64{}, map[string][]float64{}
 	for _, op := range reads {
 		rev := op.Complete.Revision
 		in := op.Invoke
+		if in.AtRevision > 0 {
+			// A read of the past is checked against the state it asked for.
+			rev = in.AtRevision
+		}
 		// The revision must have existed.
 		if !h.permissive {
 			gaps := gapsUpTo(rev)
@@ -276,7 +287,11 @@ func SerializableReads(ops []history.Op) (Result, Staleness) {
 				}
 			}
 		}
+		if in.AtRevision > 0 {
+			continue
+		}
 		// How stale.
+		st.Reads++
 		behind := max(0, newestBefore(op.Invoke.Time)-rev)
 		ms := 0.0
 		if behind > 0 {
@@ -304,7 +319,7 @@ func SerializableReads(ops []history.Op) (Result, Staleness) {
 	// One member's answers never go back in time.
 	byMember := map[string][]*history.Op{}
 	for _, op := range reads {
-		if op.Complete.Member != "" {
+		if op.Complete.Member != "" && op.Invoke.AtRevision == 0 {
 			byMember[op.Complete.Member] = append(byMember[op.Complete.Member], op)
 		}
 	}
@@ -333,10 +348,17 @@ func SerializableReads(ops []history.Op) (Result, Staleness) {
 		}
 	}
 
-	res.Summary = fmt.Sprintf("%s on %s: %d stale; revisions behind p50 %g p90 %g p99 %g max %g; ms behind p50 %.1f p90 %.1f p99 %.1f max %.1f",
-		plural(st.Reads, "serializable read"), plural(len(st.Members), "member"), st.Stale,
-		st.Revisions.P50, st.Revisions.P90, st.Revisions.P99, st.Revisions.Max,
-		st.Millis.P50, st.Millis.P90, st.Millis.P99, st.Millis.Max)
+	res.Summary = "no serializable reads"
+	if st.Reads > 0 {
+		res.Summary = fmt.Sprintf("%s on %s: %d stale; revisions behind p50 %g p90 %g p99 %g max %g; ms behind p50 %.1f p90 %.1f p99 %.1f max %.1f",
+			plural(st.Reads, "serializable read"), plural(len(st.Members), "member"), st.Stale,
+			st.Revisions.P50, st.Revisions.P90, st.Revisions.P99, st.Revisions.Max,
+			st.Millis.P50, st.Millis.P90, st.Millis.P99, st.Millis.Max)
+	}
+	if compaction.past > 0 {
+		res.Summary += fmt.Sprintf("; %s of a past revision, %d of them refused as compacted", plural(compaction.past, "read"), compaction.refused)
+	}
+	anomalies = append(anomalies, compaction.anomalies...)
 	for _, m := range members {
 		s := st.Members[m]
 		res.Summary += fmt.Sprintf("; %s: %d of %d stale, p99 %g revisions / %.1f ms behind", m, s.Stale, s.Reads, s.Revisions.P99, s.Millis.P99)
@@ -364,4 +386,59 @@ func memberName(op *history.Op) string {
 		return "an unknown member"
 	}
 	return op.Complete.Member
+}
+
+type compactionCheck struct {
+	past, refused int
+	anomalies     []string
+}
+
+// checkCompaction checks reads of past revisions against the compactions:
+// a read of a revision below a compaction that had completed before it
+// began must be refused (etcd's "required revision has been compacted"),
+// and a read refused so must ask for a revision below a compaction begun
+// before it ended.
+func checkCompaction(ops []history.Op) compactionCheck {
+	var c compactionCheck
+	type compaction struct {
+		rev         int64
+		begun, done int64 // done is -1 while unknown
+	}
+	var cs []compaction
+	for _, op := range ops {
+		if op.F != kvCompact || op.Type() == history.Fail {
+			continue
+		}
+		done := int64(-1)
+		if op.Type() == history.OK {
+			done = op.Complete.Time
+		}
+		cs = append(cs, compaction{op.Invoke.CompactRevision, op.Invoke.Time, done})
+	}
+	for i := range ops {
+		op := &ops[i]
+		r := op.Invoke.AtRevision
+		if op.F != kvGet && op.F != kvRange || r == 0 {
+			continue
+		}
+		switch {
+		case op.Type() == history.OK:
+			c.past++
+			for _, k := range cs {
+				if k.done >= 0 && k.done < op.Invoke.Time && r < k.rev {
+					c.anomalies = append(c.anomalies, fmt.Sprintf("%s of revision %d by process %d at %s returned data, but the compaction at revision %d had completed at %s",
+						op.F, r, op.Process, seconds(op.Invoke.Time), k.rev, seconds(k.done)))
+					break
+				}
+			}
+		case op.Type() == history.Fail && strings.Contains(op.Complete.Error, "compacted"):
+			c.past++
+			c.refused++
+			if !slices.ContainsFunc(cs, func(k compaction) bool { return k.begun < op.Complete.Time && r < k.rev }) {
+				c.anomalies = append(c.anomalies, fmt.Sprintf("%s of revision %d by process %d at %s was refused as compacted, but no compaction above that revision had begun",
+					op.F, r, op.Process, seconds(op.Invoke.Time)))
+			}
+		}
+	}
+	return c
 }

@@ -161,11 +161,17 @@ func (w *kvWorker) next(ctx context.Context) {
 	}
 }
 
-// generate fills in a random operation: reads 40%, puts 25%, deletes 10%,
-// transactions 25%.
+// generate fills in a random operation: reads 40% (a few of them of a past
+// revision), puts 25%, deletes 10%, transactions 25%.
 func (w *kvWorker) generate(inv *history.Event) {
 	n := w.rand.IntN(100)
 	switch {
+	case n < 3 && w.k.lastRev.Load() > 1:
+		// A read of the past: recent enough to be there unless a
+		// compaction removed it, which the checker then expects.
+		inv.F = KVGet
+		_, inv.Key = w.key()
+		inv.AtRevision = max(1, w.k.lastRev.Load()-int64(w.rand.IntN(20)))
 	case n < 25:
 		inv.F = KVGet
 		_, inv.Key = w.key()
@@ -254,6 +260,9 @@ func (w *kvWorker) do(ctx context.Context, inv history.Event) history.Event {
 		}
 		if inv.Serializable {
 			opts = append(opts, clientv3.WithSerializable())
+		}
+		if inv.AtRevision > 0 {
+			opts = append(opts, clientv3.WithRev(inv.AtRevision))
 		}
 		res, err := w.cli.Get(ctx, inv.Key, opts...)
 		if err != nil {
@@ -385,6 +394,9 @@ func (w *kvWorker) learn(inv, done history.Event) {
 	}
 	switch inv.F {
 	case KVGet:
+		if inv.AtRevision > 0 {
+			return
+		}
 		set(inv.Key, nil)
 		for _, kv := range done.KVs {
 			set(kv.Key, &kv)
