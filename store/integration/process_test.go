@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -383,5 +384,93 @@ func TestLostFsyncBug(t *testing.T) {
 	t.Logf("lost-fsync lost %d of %d acknowledged writes", lost, len(acked))
 	if lost == 0 {
 		t.Fatal("lost-fsync lost no acknowledged write")
+	}
+}
+
+// TestReadIndexDuringLeaderChange: while the leader is killed and restarted,
+// a linearizable read that starts after a write was acknowledged never
+// returns an older value, whichever member serves it.
+func TestReadIndexDuringLeaderChange(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	pc := newProcCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	pc.leader(ctx)
+	wcli, err := clientv3.New(clientv3.Config{Endpoints: pc.urls, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wcli.Close()
+	var acked atomic.Int64 // highest value known to be written
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // the writer counts up
+		defer wg.Done()
+		for n := int64(1); ; n++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			octx, cancel := context.WithTimeout(ctx, time.Second)
+			_, err := wcli.Put(octx, "counter", fmt.Sprint(n))
+			cancel()
+			if err == nil {
+				acked.Store(n)
+			}
+		}
+	}()
+	var reads, stale atomic.Int64
+	for i := range pc.urls {
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{pc.urls[i]}, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cli.Close()
+		wg.Add(1)
+		go func() { // one reader pinned to each member
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				floor := acked.Load()
+				octx, cancel := context.WithTimeout(ctx, time.Second)
+				gr, err := cli.Get(octx, "counter")
+				cancel()
+				if err != nil || len(gr.Kvs) == 0 {
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				var v int64
+				fmt.Sscan(string(gr.Kvs[0].Value), &v)
+				reads.Add(1)
+				if v < floor {
+					stale.Add(1)
+					t.Errorf("member %d returned %d after %d was acknowledged", i, v, floor)
+				}
+			}
+		}()
+	}
+	for round := 0; round < 3; round++ {
+		l := pc.leader(ctx)
+		time.Sleep(200 * time.Millisecond)
+		pc.kill(l)
+		pc.leader(ctx)
+		time.Sleep(200 * time.Millisecond)
+		pc.start(l)
+	}
+	pc.leader(ctx)
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	t.Logf("%d linearizable reads, %d stale; last acknowledged write %d", reads.Load(), stale.Load(), acked.Load())
+	if reads.Load() == 0 {
+		t.Fatal("no read succeeded")
 	}
 }
