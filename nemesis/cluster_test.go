@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -344,6 +345,70 @@ func TestFaultsOnEtcd(t *testing.T) {
 			}
 		}
 		if err := k.Heal(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		settled(t, ctx, c)
+	})
+
+	t.Run("peer-loss", func(t *testing.T) {
+		p := &PeerLoss{Loss: 30}
+		if _, err := p.Start(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		a, b := c.Members[0], c.Members[1]
+		if got := dropped(t, ctx, c, a); len(got) != 4 || !slices.Contains(got, b.IP+" 30%") {
+			t.Errorf("%s's rules %v, want 30%% of each of the 4 others", a.Name, got)
+		}
+		// A connection needs its SYN through b's rule and the SYN-ACK
+		// through a's: about half of them make it at the first try.
+		out, err := c.Exec(ctx, a, compose.AgentPath, "probe", b.IP+":2380", "60")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ok, tries int
+		if _, err := fmt.Sscanf(out, "%d/%d", &ok, &tries); err != nil {
+			t.Fatalf("probe said %q", out)
+		}
+		t.Logf("%d of %d connections from %s to %s got through", ok, tries, a.Name, b.Name)
+		if ok == 0 || ok >= tries*9/10 {
+			t.Errorf("%d of %d connections got through 30%% loss each way", ok, tries)
+		}
+		// The cluster keeps working over lossy links.
+		if _, err := waitFor(ctx, 20*time.Second, func() (bool, error) { err := put(ctx, c); return err == nil, err }); err != nil {
+			t.Errorf("no writes over lossy links: %v", err)
+		}
+		if err := p.Heal(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		settled(t, ctx, c)
+		if out, err := c.Exec(ctx, a, compose.AgentPath, "probe", b.IP+":2380", "20"); err != nil || out != "20/20\r\n" && out != "20/20\n" {
+			t.Errorf("after heal: %q %v, want every connection through", out, err)
+		}
+	})
+
+	t.Run("compact", func(t *testing.T) {
+		for range 20 {
+			if err := put(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := (&Compact{Keep: 5}).Start(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		cli, err := c.Client()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cli.Close()
+		_, err = cli.Get(ctx, "nemesis-test", clientv3.WithRev(2))
+		if err == nil || !strings.Contains(err.Error(), "compacted") {
+			t.Errorf("reading revision 2 after the compaction: %v, want compacted", err)
+		}
+		settled(t, ctx, c)
+	})
+
+	t.Run("defrag", func(t *testing.T) {
+		if _, err := (&Defrag{}).Start(ctx, c); err != nil {
 			t.Fatal(err)
 		}
 		settled(t, ctx, c)

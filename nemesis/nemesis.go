@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/faultline/faultline/compose"
 	"github.com/faultline/faultline/history"
 )
@@ -30,6 +32,9 @@ type Cluster interface {
 	State(ctx context.Context, m *compose.Member) (running, paused bool, err error)
 	// Exec runs a command inside a member (the agent, for network faults).
 	Exec(ctx context.Context, m *compose.Member, cmd ...string) (string, error)
+	// Client is an etcd client of the given members (all when none), for
+	// admin faults.
+	Client(ms ...*compose.Member) (*clientv3.Client, error)
 }
 
 // Fault is one kind of failure. Start injects it and says which members it
@@ -73,6 +78,9 @@ var faults = []kind{
 	{"partition-halves", "split the members into a random minority and majority", func() Fault { return &Partition{kind: partHalves} }},
 	{"partition-majorities-ring", "every member sees a different majority (needs 4+ members)", func() Fault { return &Partition{kind: partRing} }},
 	{"partition-bridge", "two halves that only one member joins", func() Fault { return &Partition{kind: partBridge} }},
+	{"compact", "compact the history at a recent revision (keeps the last 100), under load", func() Fault { return &Compact{Keep: 100} }},
+	{"defrag", "defragment every member's backend, one after another", func() Fault { return &Defrag{} }},
+	{"peer-loss", "every member drops 20% of its peers' packets at random (netfilter; no netem here)", func() Fault { return &PeerLoss{} }},
 }
 
 // Names lists the faults --nemesis accepts.

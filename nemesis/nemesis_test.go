@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/faultline/faultline/compose"
 	"github.com/faultline/faultline/history"
 )
@@ -115,6 +117,14 @@ func (f *fakeCluster) Exec(_ context.Context, m *compose.Member, cmd ...string) 
 	}
 	switch cmd[1] {
 	case "drop":
+		if len(cmd) > 3 && cmd[2] == "-loss" {
+			var rules []string
+			for _, ip := range cmd[4:] {
+				rules = append(rules, ip+" "+cmd[3]+"%")
+			}
+			f.rules[m.Name] = rules
+			break
+		}
 		f.rules[m.Name] = cmd[2:]
 	case "heal":
 		delete(f.rules, m.Name)
@@ -122,6 +132,10 @@ func (f *fakeCluster) Exec(_ context.Context, m *compose.Member, cmd ...string) 
 		return strings.Join(f.rules[m.Name], "\n"), nil
 	}
 	return "", nil
+}
+
+func (f *fakeCluster) Client(...*compose.Member) (*clientv3.Client, error) {
+	return nil, errors.New("the fake cluster has no etcd")
 }
 
 func runFor(t *testing.T, c Cluster, faults []Fault, d time.Duration) []history.Event {
@@ -189,20 +203,20 @@ func TestKillLeaderSchedule(t *testing.T) {
 // and nothing is left behind.
 func TestMixTakesTurns(t *testing.T) {
 	c := newFake(5)
-	faults, err := Parse("kill-minority,pause-leader,partition-majorities-ring,partition-bridge,kill-all")
+	faults, err := Parse("kill-minority,pause-leader,partition-majorities-ring,partition-bridge,kill-all,peer-loss")
 	if err != nil {
 		t.Fatal(err)
 	}
-	events := runFor(t, c, faults, 600*time.Millisecond)
+	events := runFor(t, c, faults, 700*time.Millisecond)
 	ws := history.Faults(events)
-	if len(ws) < 5 {
+	if len(ws) < 6 {
 		t.Fatalf("got %d windows, want every fault once: %+v", len(ws), ws)
 	}
-	for i, w := range ws[:5] {
+	for i, w := range ws[:6] {
 		if w.Fault != faults[i].Name() {
 			t.Errorf("window %d is %s, want %s", i, w.Fault, faults[i].Name())
 		}
-		want := map[string]int{"kill-minority": 2, "pause-leader": 1, "partition-majorities-ring": 5, "partition-bridge": 1, "kill-all": 5}[w.Fault]
+		want := map[string]int{"kill-minority": 2, "pause-leader": 1, "partition-majorities-ring": 5, "partition-bridge": 1, "kill-all": 5, "peer-loss": 5}[w.Fault]
 		if len(w.Nodes) != want {
 			t.Errorf("%s hit %v, want %d members", w.Fault, w.Nodes, want)
 		}

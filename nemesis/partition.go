@@ -140,11 +140,18 @@ func removeRules(ctx context.Context, c Cluster, ms []*compose.Member) error {
 	return errors.Join(errs...)
 }
 
-// rulesLeft returns the addresses the agent still drops on m.
+// rulesLeft returns the agent's rules on m, one per address it drops
+// packets from ("10.0.0.12", or "10.0.0.12 20%" for random loss).
 func rulesLeft(ctx context.Context, c Cluster, m *compose.Member) ([]string, error) {
 	out, err := c.Exec(ctx, m, compose.AgentPath, "list")
 	if err != nil {
 		return nil, fmt.Errorf("listing %s's rules: %w", m.Name, err)
 	}
-	return strings.Fields(out), nil
+	var rules []string
+	for l := range strings.Lines(out) {
+		if l = strings.TrimSpace(l); l != "" {
+			rules = append(rules, l)
+		}
+	}
+	return rules, nil
 }

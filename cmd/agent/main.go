@@ -4,10 +4,14 @@
 // pass, so the harness's clients (which reach the member from the host
 // through the bridge gateway) are never cut off.
 //
-//	faultline-agent drop IP...   drop every packet arriving from these addresses (replaces earlier drops)
+//	faultline-agent drop [-loss PCT] IP...
+//	                             drop every packet arriving from these addresses, or PCT% of them at
+//	                             random (replaces earlier drops)
 //	faultline-agent heal         remove every rule the agent made
 //	faultline-agent list         print the addresses currently dropped, one per line
 //	faultline-agent check        create and remove a table: does netfilter work here?
+//	faultline-agent probe ADDR:PORT N
+//	                             try N TCP connections (300ms each) and print how many succeeded
 //
 // It is a static binary with no dependencies on the image (which is FROM
 // scratch): netfilter is driven over netlink by a pure-Go library.
@@ -15,8 +19,12 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
+	"strconv"
+	"strings"
+	"time"
 )
 
 func main() {
@@ -26,7 +34,7 @@ func main() {
 	}
 }
 
-const usage = "usage: faultline-agent drop IP... | heal | list | check"
+const usage = "usage: faultline-agent drop [-loss PCT] IP... | heal | list | check | probe ADDR:PORT N"
 
 func run(args []string) error {
 	if len(args) == 0 {
@@ -34,28 +42,55 @@ func run(args []string) error {
 	}
 	switch args[0] {
 	case "drop":
+		loss := 100
+		rest := args[1:]
+		if len(rest) >= 2 && rest[0] == "-loss" {
+			n, err := strconv.Atoi(strings.TrimSuffix(rest[1], "%"))
+			if err != nil || n < 1 || n > 100 {
+				return fmt.Errorf("-loss %q: want a percentage from 1 to 100", rest[1])
+			}
+			loss, rest = n, rest[2:]
+		}
 		var addrs []netip.Addr
-		for _, a := range args[1:] {
+		for _, a := range rest {
 			ip, err := netip.ParseAddr(a)
 			if err != nil || !ip.Is4() {
 				return fmt.Errorf("drop %q: want an IPv4 address", a)
 			}
 			addrs = append(addrs, ip)
 		}
-		return drop(addrs)
+		return drop(addrs, loss)
 	case "heal":
 		return heal()
 	case "list":
-		addrs, err := list()
+		rules, err := list()
 		if err != nil {
 			return err
 		}
-		for _, a := range addrs {
-			fmt.Println(a)
+		for _, r := range rules {
+			fmt.Println(r)
 		}
 		return nil
+	case "probe":
+		if len(args) != 3 {
+			return fmt.Errorf("%s", usage)
+		}
+		n, err := strconv.Atoi(args[2])
+		if err != nil || n < 1 {
+			return fmt.Errorf("probe: %q is not a count", args[2])
+		}
+		ok := 0
+		for range n {
+			c, err := net.DialTimeout("tcp", args[1], 300*time.Millisecond)
+			if err == nil {
+				ok++
+				c.Close()
+			}
+		}
+		fmt.Printf("%d/%d\n", ok, n)
+		return nil
 	case "check":
-		if err := drop(nil); err != nil {
+		if err := drop(nil, 100); err != nil {
 			return fmt.Errorf("netfilter does not work here: %w", err)
 		}
 		return heal()
