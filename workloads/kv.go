@@ -60,6 +60,8 @@ type KV struct {
 	nextCompact atomic.Int64
 	// lastRev is the highest header revision any worker has seen.
 	lastRev atomic.Int64
+	// compacted is the revision of the last compaction that succeeded.
+	compacted atomic.Int64
 }
 
 // NewKV returns the kv workload.
@@ -147,6 +149,9 @@ func (w *kvWorker) next(ctx context.Context) {
 	}
 	w.k.counts.add(done.Type)
 	if done.Type == history.OK {
+		if inv.F == KVCompact {
+			w.k.compacted.Store(inv.CompactRevision)
+		}
 		w.learn(inv, done)
 		for {
 			last := w.k.lastRev.Load()
@@ -172,6 +177,10 @@ func (w *kvWorker) generate(inv *history.Event) {
 		inv.F = KVGet
 		_, inv.Key = w.key()
 		inv.AtRevision = max(1, w.k.lastRev.Load()-int64(w.rand.IntN(20)))
+		if c := w.k.compacted.Load(); c > 0 && w.rand.IntN(2) == 0 {
+			// Either side of the compaction: below it must be refused.
+			inv.AtRevision = max(1, c-2+int64(w.rand.IntN(5)))
+		}
 	case n < 25:
 		inv.F = KVGet
 		_, inv.Key = w.key()
