@@ -59,7 +59,24 @@ func isKVOp(f string) bool {
 // The check stops with an unknown verdict, never a valid one, when ctx is
 // done or timeout has passed. If the history is not linearizable and
 // visualizationPath is not empty, porcupine's view is written there.
-func KV(ctx context.Context, ops []history.Op, timeout time.Duration, visualizationPath string) (res Result) {
+func KV(ctx context.Context, ops []history.Op, timeout time.Duration, visualizationPath string) Result {
+	return KVWith(ctx, ops, KVOptions{Timeout: timeout, VisualizationPath: visualizationPath})
+}
+
+// KVOptions are KVWith's knobs.
+type KVOptions struct {
+	Timeout           time.Duration
+	VisualizationPath string
+	// OtherCompactor says that something besides the kv workload (the
+	// compact nemesis) compacts at revisions the history does not record,
+	// so a read refused as compacted is not checked against the kv
+	// workload's own compactions.
+	OtherCompactor bool
+}
+
+// KVWith is KV with options.
+func KVWith(ctx context.Context, ops []history.Op, opt KVOptions) (res Result) {
+	timeout, visualizationPath := opt.Timeout, opt.VisualizationPath
 	start := time.Now()
 	parent := ctx
 	if timeout > 0 {
@@ -117,7 +134,7 @@ func KV(ctx context.Context, ops []history.Op, timeout time.Duration, visualizat
 	}
 	// Serializable reads and reads of the past are checked here too, so
 	// that the kv workload has one result.
-	if sr, _ := SerializableReads(ops); sr.Summary != noSerializableReads {
+	if sr, _ := serializableReads(ops, opt.OtherCompactor); sr.Summary != noSerializableReads {
 		res.Verdict = Worst(res.Verdict, sr.Verdict)
 		res.Summary += "; serializable reads and reads of past revisions (checked against states that existed): " + sr.Summary
 		res.Anomalies = append(res.Anomalies, sr.Anomalies...)

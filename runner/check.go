@@ -24,7 +24,13 @@ const unfinished = "the run did not finish"
 // checks says how each workload's operations are checked.
 var checks = map[string]func(ctx context.Context, dir string, ops []history.Op, timeout time.Duration) checker.Result{
 	"kv": func(ctx context.Context, dir string, ops []history.Op, timeout time.Duration) checker.Result {
-		return checker.KV(ctx, ops, timeout, filepath.Join(dir, "linearizability-kv.html"))
+		opt := checker.KVOptions{Timeout: timeout, VisualizationPath: filepath.Join(dir, "linearizability-kv.html")}
+		if r, err := rundir.Read(dir); err == nil {
+			// The compact nemesis compacts at revisions the history does
+			// not record.
+			opt.OtherCompactor = strings.Contains(r.Config.Nemesis, "compact")
+		}
+		return checker.KVWith(ctx, ops, opt)
 	},
 	"register": func(ctx context.Context, dir string, ops []history.Op, timeout time.Duration) checker.Result {
 		return checker.Register(ctx, ops, timeout, filepath.Join(dir, visualizationFile))
