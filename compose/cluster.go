@@ -38,7 +38,9 @@ const (
 const (
 	clientPort = 2379
 	peerPort   = 2380
-	dataDir    = "/data"
+	// proxiedPeerPort is where a member behind the peer proxy listens.
+	proxiedPeerPort = 2381
+	dataDir         = "/data"
 	// MaxNodes bounds a cluster: Raft clusters beyond nine members are not
 	// what etcd-like stores run.
 	MaxNodes = 9
@@ -62,6 +64,8 @@ type Cluster struct {
 	Target  Target
 	Image   string
 	Members []*Member
+	// PeerProxy says the members run behind the agent's peer proxy.
+	PeerProxy bool
 
 	docker  *client.Client
 	network *testcontainers.DockerNetwork
@@ -76,6 +80,11 @@ type Config struct {
 	Nodes  int
 	// Args are extra server flags for every member.
 	Args []string
+	// PeerProxy starts each member behind the agent's peer proxy (the agent
+	// is the entrypoint and runs the server), so the nemesis can slow the
+	// links between members. Off, the server is the entrypoint and peers
+	// talk to it directly.
+	PeerProxy bool
 }
 
 func init() {
@@ -105,7 +114,7 @@ func Up(ctx context.Context, docker *client.Client, cfg Config) (c *Cluster, err
 	if cfg.Nodes < 1 || cfg.Nodes > MaxNodes {
 		return nil, fmt.Errorf("nodes = %d: want 1 to %d", cfg.Nodes, MaxNodes)
 	}
-	c = &Cluster{RunID: cfg.RunID, Target: cfg.Target, Image: cfg.Image, docker: docker}
+	c = &Cluster{RunID: cfg.RunID, Target: cfg.Target, Image: cfg.Image, PeerProxy: cfg.PeerProxy, docker: docker}
 	defer func() {
 		if err != nil {
 			c.Down(context.WithoutCancel(ctx))
@@ -182,6 +191,18 @@ func (c *Cluster) startMember(ctx context.Context, m *Member, initial string, la
 		"--initial-cluster-token", c.RunID,
 	}
 	args = append(args, extra...)
+	var entrypoint []string
+	if c.PeerProxy {
+		// The server listens for peers on loopback only; the agent's proxy
+		// takes the advertised peer port and forwards to it.
+		for i := range args {
+			if args[i] == "--listen-peer-urls" {
+				args[i+1] = fmt.Sprintf("http://127.0.0.1:%d", proxiedPeerPort)
+			}
+		}
+		entrypoint = []string{AgentPath, "serve", "-proxy", fmt.Sprintf("0.0.0.0:%d=127.0.0.1:%d", peerPort, proxiedPeerPort),
+			"--", "/" + c.Target.Binary}
+	}
 	ip, err := netip.ParseAddr(m.IP)
 	if err != nil {
 		return err
@@ -190,11 +211,12 @@ func (c *Cluster) startMember(ctx context.Context, m *Member, initial string, la
 	req := testcontainers.GenericContainerRequest{
 		Started: true,
 		ContainerRequest: testcontainers.ContainerRequest{
-			Image:    c.Image,
-			Name:     "faultline-" + c.RunID + "-" + m.Name,
-			Cmd:      args,
-			Labels:   labels,
-			Networks: []string{netName},
+			Image:      c.Image,
+			Name:       "faultline-" + c.RunID + "-" + m.Name,
+			Entrypoint: entrypoint,
+			Cmd:        args,
+			Labels:     labels,
+			Networks:   []string{netName},
 			NetworkAliases: map[string][]string{
 				netName: {m.Name},
 			},

@@ -19,6 +19,10 @@ import (
 // upEtcd boots n etcd members in containers, or skips the test when no
 // Docker engine answers (CI has one, so there it always runs).
 func upEtcd(t *testing.T, n int) *compose.Cluster {
+	return upEtcdWith(t, compose.Config{Nodes: n})
+}
+
+func upEtcdWith(t *testing.T, cfg compose.Config) *compose.Cluster {
 	t.Helper()
 	ctx := context.Background()
 	docker, err := compose.NewDocker(ctx)
@@ -39,7 +43,8 @@ func upEtcd(t *testing.T, n int) *compose.Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := compose.Up(ctx, docker, compose.Config{RunID: fmt.Sprintf("nemtest%d", time.Now().UnixNano()), Target: target, Image: ref, Nodes: n})
+	cfg.RunID, cfg.Target, cfg.Image = fmt.Sprintf("nemtest%d", time.Now().UnixNano()), target, ref
+	c, err := compose.Up(ctx, docker, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -442,4 +447,55 @@ func TestFaultsOnEtcd(t *testing.T) {
 		}
 		settled(t, ctx, c)
 	})
+}
+
+// TestPeerLatencyOnEtcd runs three etcd members behind the agent's peer
+// proxy: they form a cluster through it, survive a kill and restart, and
+// while peer-latency holds traffic back no write commits sooner than the
+// delay allows.
+func TestPeerLatencyOnEtcd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping the container test in -short mode")
+	}
+	c := upEtcdWith(t, compose.Config{Nodes: 3, PeerProxy: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	if err := put(ctx, c); err != nil {
+		t.Fatalf("no writes through the proxies: %v", err)
+	}
+
+	const delay = 150 * time.Millisecond
+	p := &PeerLatency{Delay: delay}
+	if _, err := p.Start(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range c.Members {
+		if got := dropped(t, ctx, c, m); !slices.Equal(got, []string{"delay 150ms jitter 0s"}) {
+			t.Errorf("%s's agent says %v", m.Name, got)
+		}
+	}
+	// A write commits when a follower has the entry and the leader knows:
+	// the append crosses one proxy, the answer another.
+	for range 3 {
+		start := time.Now()
+		if err := put(ctx, c); err != nil {
+			t.Fatalf("write over slow links: %v", err)
+		}
+		if took := time.Since(start); took < 2*delay {
+			t.Errorf("a write committed in %s over links that hold every message %s", took, delay)
+		}
+	}
+	if err := p.Heal(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	settled(t, ctx, c)
+
+	k := &Kill{pick: pickRandom}
+	if _, err := k.Start(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Heal(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	settled(t, ctx, c)
 }

@@ -3,8 +3,10 @@ package nemesis
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/faultline/faultline/compose"
 )
@@ -66,4 +68,75 @@ func (p *PeerLoss) Heal(ctx context.Context, c Cluster) error {
 	err := removeRules(ctx, c, p.touched)
 	p.touched = nil
 	return err
+}
+
+// Default peer-latency settings.
+const (
+	DefaultPeerDelay  = 100 * time.Millisecond
+	DefaultPeerJitter = 50 * time.Millisecond
+)
+
+// PeerLatency slows every link between members: each chunk of bytes a
+// member's peer port sends or receives is held back Delay ± Jitter, in
+// order.
+//
+// Mechanism: a userspace TCP proxy (the agent, which then is each member's
+// entrypoint) in front of the member's peer port, as etcd's robustness
+// tests do; this kernel has no sch_netem, so tc netem is not an option.
+// The cluster must be started with compose.Config.PeerProxy (the runner
+// does so when a run asks for peer-latency; see NeedsPeerProxy).
+type PeerLatency struct {
+	Delay, Jitter time.Duration
+	touched       []*compose.Member
+}
+
+// Mechanism says how the fault is made, for the run's record.
+const PeerLatencyMechanism = "userspace TCP proxy in front of each member's peer port (no sch_netem in this kernel)"
+
+func (*PeerLatency) Name() string    { return "peer-latency" }
+func (*PeerLatency) minMembers() int { return 2 }
+func (*PeerLatency) needsProxy()     {}
+
+func (p *PeerLatency) Start(ctx context.Context, c Cluster) ([]*compose.Member, error) {
+	d, j := p.Delay, p.Jitter
+	if d == 0 {
+		d, j = DefaultPeerDelay, DefaultPeerJitter
+	}
+	ms := c.List()
+	errs := make([]error, len(ms))
+	var wg sync.WaitGroup
+	for i, m := range ms {
+		p.touched = append(p.touched, m)
+		wg.Go(func() {
+			if _, err := c.Exec(ctx, m, compose.AgentPath, "delay", d.String(), j.String()); err != nil {
+				errs[i] = fmt.Errorf("%w (peer-latency needs the members started behind the agent's peer proxy)", err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return ms, nil
+}
+
+func (p *PeerLatency) Heal(ctx context.Context, c Cluster) error {
+	err := removeRules(ctx, c, p.touched)
+	p.touched = nil
+	return err
+}
+
+// NeedsPeerProxy says whether a --nemesis value has a fault that needs the
+// members started behind the agent's peer proxy.
+func NeedsPeerProxy(spec string) bool {
+	fs, err := Parse(spec)
+	if err != nil {
+		return false
+	}
+	for _, f := range fs {
+		if _, ok := f.(interface{ needsProxy() }); ok {
+			return true
+		}
+	}
+	return false
 }

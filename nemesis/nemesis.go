@@ -80,6 +80,7 @@ var faults = []kind{
 	{"partition-bridge", "two halves that only one member joins", func() Fault { return &Partition{kind: partBridge} }},
 	{"compact", "compact the history at a recent revision (keeps the last 100), under load", func() Fault { return &Compact{Keep: 100} }},
 	{"defrag", "defragment every member's backend, one after another", func() Fault { return &Defrag{} }},
+	{"peer-latency", "hold peer traffic 100ms±50ms (members run behind the agent's userspace peer proxy; no netem here)", func() Fault { return &PeerLatency{} }},
 	{"peer-loss", "every member drops 20% of its peers' packets at random (netfilter; no netem here)", func() Fault { return &PeerLoss{} }},
 }
 

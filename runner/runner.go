@@ -94,7 +94,8 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 	if cfg.UnsafeBug != "" {
 		args = append(args, "--unsafe-bug="+cfg.UnsafeBug)
 	}
-	cluster, err := compose.Up(ctx, docker, compose.Config{RunID: runID, Target: target, Image: image, Nodes: cfg.Nodes, Args: args})
+	cluster, err := compose.Up(ctx, docker, compose.Config{RunID: runID, Target: target, Image: image, Nodes: cfg.Nodes, Args: args,
+		PeerProxy: nemesis.NeedsPeerProxy(cfg.Nemesis)})
 	if err != nil {
 		return nil, dir, setup(err)
 	}

@@ -9,6 +9,10 @@
 //	                             random (replaces earlier drops)
 //	faultline-agent heal         remove every rule the agent made
 //	faultline-agent list         print the addresses currently dropped, one per line
+//	faultline-agent serve -proxy LISTEN=TARGET -- SERVER ARGS...
+//	                             the image's entrypoint when peer links are to be slowed: run the
+//	                             server, with a proxy in front of its peer port
+//	faultline-agent delay D J    hold every chunk crossing the peer proxy D ± J (0 0: no delay)
 //	faultline-agent check        create and remove a table: does netfilter work here?
 //	faultline-agent probe ADDR:PORT N
 //	                             try N TCP connections (300ms each) and print how many succeeded
@@ -18,6 +22,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -34,7 +39,7 @@ func main() {
 	}
 }
 
-const usage = "usage: faultline-agent drop [-loss PCT] IP... | heal | list | check | probe ADDR:PORT N"
+const usage = "usage: faultline-agent drop [-loss PCT] IP... | heal | list | check | probe ADDR:PORT N | serve -proxy LISTEN=TARGET -- SERVER ARGS... | delay D J"
 
 func run(args []string) error {
 	if len(args) == 0 {
@@ -60,8 +65,27 @@ func run(args []string) error {
 			addrs = append(addrs, ip)
 		}
 		return drop(addrs, loss)
+	case "serve":
+		return serve(args[1:])
+	case "delay":
+		if len(args) != 3 {
+			return fmt.Errorf("%s", usage)
+		}
+		out, err := ask("delay " + args[1] + " " + args[2])
+		if err != nil {
+			return err
+		}
+		fmt.Println(out)
+		return nil
 	case "heal":
-		return heal()
+		if err := heal(); err != nil {
+			return err
+		}
+		// Also end any delay on the peer proxy, if there is one.
+		if _, err := ask("clear"); err != nil && !errors.Is(err, errNoProxy) {
+			return err
+		}
+		return nil
 	case "list":
 		rules, err := list()
 		if err != nil {
@@ -69,6 +93,9 @@ func run(args []string) error {
 		}
 		for _, r := range rules {
 			fmt.Println(r)
+		}
+		if out, err := ask("show"); err == nil && out != "delay 0s jitter 0s" {
+			fmt.Println(out)
 		}
 		return nil
 	case "probe":
