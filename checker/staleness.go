@@ -365,7 +365,7 @@ func serializableReads(ops []history.Op, otherCompactor bool) (Result, Staleness
 	anomalies = append(anomalies, compaction.anomalies...)
 	for _, m := range members {
 		s := st.Members[m]
-		res.Summary += fmt.Sprintf("; %s: %d of %d stale, p99 %g revisions / %.1f ms behind", m, s.Stale, s.Reads, s.Revisions.P99, s.Millis.P99)
+		res.Summary += fmt.Sprintf("; %s: %d of %d stale, p99 %g revisions / %.1f ms behind, max %g / %.1f ms", m, s.Stale, s.Reads, s.Revisions.P99, s.Millis.P99, s.Revisions.Max, s.Millis.Max)
 	}
 	if len(anomalies) > 0 {
 		res.Verdict = Invalid
