@@ -27,11 +27,20 @@ const (
 	kvDelete  = "kv-delete"
 	kvTxn     = "kv-txn"
 	kvCompact = "kv-compact"
+
+	kvGetSerializable   = "kv-get-serializable"
+	kvRangeSerializable = "kv-range-serializable"
 )
+
+// isKVRead reports whether f is a kv get or range, of either consistency;
+// the Serializable field, not the name, says which.
+func isKVRead(f string) bool {
+	return f == kvGet || f == kvRange || f == kvGetSerializable || f == kvRangeSerializable
+}
 
 func isKVOp(f string) bool {
 	switch f {
-	case kvGet, kvRange, kvPut, kvDelete, kvTxn, kvCompact:
+	case kvGet, kvRange, kvPut, kvDelete, kvTxn, kvCompact, kvGetSerializable, kvRangeSerializable:
 		return true
 	}
 	return false
@@ -288,7 +297,7 @@ func buildKV(ops []history.Op) *kvHistory {
 		switch {
 		case isKVOp(op.F):
 			kvOps = append(kvOps, op)
-			if op.F != kvRange && op.F != kvCompact {
+			if op.F != kvRange && op.F != kvRangeSerializable && op.F != kvCompact {
 				addKey(op.Invoke.Key)
 			}
 			for _, kv := range op.Complete.KVs {
@@ -374,7 +383,7 @@ func buildKV(ops []history.Op) *kvHistory {
 			continue // it certainly did not happen
 		case op.F == kvCompact && o.info:
 			continue // it changes no data
-		case (op.F == kvGet || op.F == kvRange) && (o.info || out.Serializable || in.Serializable || in.AtRevision > 0):
+		case isKVRead(op.F) && (o.info || out.Serializable || in.Serializable || in.AtRevision > 0):
 			// A read of unknown outcome told nothing; a serializable one,
 			// or one of a past revision, is SerializableReads'.
 			if !o.info {
@@ -383,7 +392,7 @@ func buildKV(ops []history.Op) *kvHistory {
 			continue
 		}
 		switch op.F {
-		case kvGet, kvRange:
+		case kvGet, kvRange, kvGetSerializable, kvRangeSerializable:
 			o.kind = kindRead
 			if in.RangeEnd == "" {
 				o.keys = []int{keyIdx[in.Key]}

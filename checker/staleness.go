@@ -89,7 +89,7 @@ func serializableReads(ops []history.Op, otherCompactor bool) (Result, Staleness
 	var reads []*history.Op
 	for i := range ops {
 		op := &ops[i]
-		if (op.F == kvGet || op.F == kvRange) && op.Type() == history.OK && (op.Invoke.Serializable || op.Complete.Serializable || op.Invoke.AtRevision > 0) {
+		if isKVRead(op.F) && op.Type() == history.OK && (op.Invoke.Serializable || op.Complete.Serializable || op.Invoke.AtRevision > 0) {
 			reads = append(reads, op)
 		}
 	}
@@ -422,7 +422,7 @@ func checkCompaction(ops []history.Op, otherCompactor bool) compactionCheck {
 	for i := range ops {
 		op := &ops[i]
 		r := op.Invoke.AtRevision
-		if op.F != kvGet && op.F != kvRange || r == 0 {
+		if !isKVRead(op.F) || r == 0 {
 			continue
 		}
 		switch {

@@ -17,12 +17,16 @@ import (
 // (read, write, cas) so that both can run in one history and each checker
 // picks its own.
 const (
-	KVGet     = "kv-get"
-	KVRange   = "kv-range"
-	KVPut     = "kv-put"
-	KVDelete  = "kv-delete"
-	KVTxn     = "kv-txn"
-	KVCompact = "kv-compact"
+	KVGet   = "kv-get"
+	KVRange = "kv-range"
+	// Serializable reads have names of their own, so that the statistics
+	// compare their latency with the linearizable reads'.
+	KVGetSerializable   = "kv-get-serializable"
+	KVRangeSerializable = "kv-range-serializable"
+	KVPut               = "kv-put"
+	KVDelete            = "kv-delete"
+	KVTxn               = "kv-txn"
+	KVCompact           = "kv-compact"
 )
 
 // KVPrefix is where the kv workload keeps its keys.
@@ -144,7 +148,7 @@ func (w *kvWorker) next(ctx context.Context) {
 	done := w.do(octx, inv)
 	cancel()
 	done.Process, done.F = w.process, inv.F
-	if inv.F != KVRange && inv.F != KVTxn && inv.F != KVCompact {
+	if inv.F != KVRange && inv.F != KVRangeSerializable && inv.F != KVTxn && inv.F != KVCompact {
 		done.Key = inv.Key
 	}
 	w.k.counts.add(done.Type)
@@ -184,7 +188,9 @@ func (w *kvWorker) generate(inv *history.Event) {
 	case n < 25:
 		inv.F = KVGet
 		_, inv.Key = w.key()
-		inv.Serializable = w.serializable()
+		if inv.Serializable = w.serializable(); inv.Serializable {
+			inv.F = KVGetSerializable
+		}
 	case n < 40:
 		inv.F = KVRange
 		inv.Serializable = w.serializable()
@@ -199,6 +205,9 @@ func (w *kvWorker) generate(inv *history.Event) {
 			inv.Limit = int64(1 + w.rand.IntN(3))
 		}
 		inv.KeysOnly = w.rand.IntN(4) == 0
+		if inv.Serializable {
+			inv.F = KVRangeSerializable
+		}
 	case n < 65:
 		inv.F = KVPut
 		_, inv.Key = w.key()
@@ -256,7 +265,7 @@ func (w *kvWorker) ok(h interface {
 
 func (w *kvWorker) do(ctx context.Context, inv history.Event) history.Event {
 	switch inv.F {
-	case KVGet, KVRange:
+	case KVGet, KVRange, KVGetSerializable, KVRangeSerializable:
 		opts := []clientv3.OpOption{}
 		if inv.RangeEnd != "" {
 			opts = append(opts, clientv3.WithRange(inv.RangeEnd))
@@ -402,7 +411,7 @@ func (w *kvWorker) learn(inv, done history.Event) {
 		w.seen[i] = v
 	}
 	switch inv.F {
-	case KVGet:
+	case KVGet, KVGetSerializable:
 		if inv.AtRevision > 0 {
 			return
 		}
@@ -410,7 +419,7 @@ func (w *kvWorker) learn(inv, done history.Event) {
 		for _, kv := range done.KVs {
 			set(kv.Key, &kv)
 		}
-	case KVRange:
+	case KVRange, KVRangeSerializable:
 		for _, kv := range done.KVs {
 			if !inv.KeysOnly {
 				set(kv.Key, &kv)
