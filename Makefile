@@ -8,7 +8,7 @@ GO         ?= go
 
 FAULTLINE = bin/faultline
 
-.PHONY: test test-cluster sweep nightly bench serve lint build clean
+.PHONY: test test-cluster sweep compare nightly bench serve lint build clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -o $(FAULTLINE) ./cmd/faultline
@@ -39,6 +39,12 @@ SWEEP_TARGETS ?= etcd
 sweep: build
 	./$(FAULTLINE) sweep --nodes 3,5,7,9 --targets $(SWEEP_TARGETS) --nemeses none,kill-leader \
 		--time-limit 20s -- --nemesis-interval 5s --nemesis-duration 3s
+
+# Linearizable against serializable reads: the kv workload on 3 members,
+# every worker pinned to one member, one member cut off every 5 s; 30 s per
+# mode (about 1.5 minutes). Writes results/compare/<time>/.
+compare: build
+	./$(FAULTLINE) compare --read-consistency linearizable,serializable
 
 # The nightly gate: every scenario of ci/nightly.json (3 targets x 2 sizes x
 # 2 scenarios, 30 s each: about 15 minutes here). One summary page under

@@ -44,10 +44,11 @@ type Batch struct {
 	Failed []string `json:"failed,omitempty"`
 }
 
-// Operation names that stand for reads and writes across workloads.
+// Operation names that stand for reads and writes: the register's, then
+// the kv workload's single-key ones.
 var (
-	readOps  = []string{"read", "get"}
-	writeOps = []string{"write", "put"}
+	readOps  = []string{"read", "kv-get"}
+	writeOps = []string{"write", "kv-put"}
 )
 
 var seriesColors = []color.Color{
@@ -117,7 +118,19 @@ func WriteBatch(dir string, s Batch) error {
 	if err := rundir.WriteFile(filepath.Join(dir, BatchFile), append(b, '\n')); err != nil {
 		return err
 	}
-	pg := batchPage{Batch: s, When: s.Started.UTC().Format("2006-01-02 15:04:05 MST")}
+	when := s.Started.UTC().Format("2006-01-02 15:04:05 MST")
+	if s.Kind == KindCompare {
+		cp := comparePage{Batch: s, When: when}
+		for _, p := range s.Runs {
+			col, err := compareColumn(dir, p)
+			if err != nil {
+				return fmt.Errorf("comparison run %s: %w", p, err)
+			}
+			cp.Columns = append(cp.Columns, col)
+		}
+		return writePage(dir, "compare.html.tmpl", cp)
+	}
+	pg := batchPage{Batch: s, When: when}
 	var verdicts []checker.Verdict
 	for _, p := range s.Runs {
 		r, err := rundir.Read(filepath.Join(dir, p))
@@ -147,7 +160,7 @@ func WriteBatch(dir string, s Batch) error {
 	}
 	pg.Verdict = verdictClass(checker.Worst(verdicts...))
 	if s.Kind != KindSweep {
-		return writeBatchPage(dir, pg)
+		return writePage(dir, "batch.html.tmpl", pg)
 	}
 	sort.SliceStable(pg.Rows, func(i, j int) bool {
 		if pg.Rows[i].Series != pg.Rows[j].Series {
@@ -172,12 +185,12 @@ func WriteBatch(dir string, s Batch) error {
 		}
 		pg.Plots = append(pg.Plots, titledPlot{Title: spec.title, plotted: p})
 	}
-	return writeBatchPage(dir, pg)
+	return writePage(dir, "batch.html.tmpl", pg)
 }
 
-func writeBatchPage(dir string, pg batchPage) error {
+func writePage(dir, tmpl string, data any) error {
 	var buf bytes.Buffer
-	if err := pages.ExecuteTemplate(&buf, "batch.html.tmpl", pg); err != nil {
+	if err := pages.ExecuteTemplate(&buf, tmpl, data); err != nil {
 		return err
 	}
 	return rundir.WriteFile(filepath.Join(dir, rundir.ReportFile), buf.Bytes())

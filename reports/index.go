@@ -67,7 +67,7 @@ type indexRow struct {
 	Report, When, Verdict, Took string
 }
 
-// indexLink is a page that spans runs: a sweep or a nightly gate.
+// indexLink is a page that spans runs: a sweep, a comparison or a nightly gate.
 type indexLink struct {
 	Href    template.URL
 	Title   string
@@ -83,7 +83,7 @@ type indexPage struct {
 }
 
 // WriteIndex renders the index of everything under root: pages that span
-// runs (sweeps, nightly gates), then every run, newest first. Links are
+// runs (sweeps, comparisons, nightly gates), then every run, newest first. Links are
 // relative to root, so the page works served or opened from disk.
 func WriteIndex(w io.Writer, root string) error {
 	entries, err := Index(root)

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/faultline/faultline/reports"
+	"github.com/faultline/faultline/runner"
+)
+
+const compareUsage = `usage: faultline compare [flags] [-- run flags]
+
+Runs the same test once per read mode, with every worker pinned to one
+member and a nemesis that cuts a member off, then writes one page setting
+the modes side by side: read latency and throughput, how many serializable
+reads were stale and by how much, each run's verdict, and how many reads
+succeeded during the faults. Flags after -- go to every run.
+`
+
+func compareCmd(ctx context.Context, args []string) (int, error) {
+	var runArgs []string
+	for i, a := range args {
+		if a == "--" {
+			args, runArgs = args[:i], args[i+1:]
+			break
+		}
+	}
+	fs := flag.NewFlagSet("faultline compare", flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), compareUsage); fs.PrintDefaults() }
+	modes := fs.String("read-consistency", "linearizable,serializable", "read modes to compare, comma-separated")
+	target := fs.String("target", "etcd", "store under test: etcd or kvnode")
+	nodes := fs.Int("nodes", 3, "cluster members")
+	nemesis := fs.String("nemesis", "partition-random", "fault that leaves some pinned clients on a minority")
+	timeLimit := fs.Duration("time-limit", 30*time.Second, "how long each run's workload runs")
+	results := fs.String("results", "results", "where the comparison's folder is written")
+	if err := fs.Parse(args); err != nil {
+		return exitError, err
+	}
+	if fs.NArg() > 0 {
+		return exitError, fmt.Errorf("unexpected argument %q: put run flags after --", fs.Arg(0))
+	}
+	if len(split(*modes)) < 2 {
+		return exitError, fmt.Errorf("--read-consistency %q: name at least two modes to compare", *modes)
+	}
+	var tests []runner.Test
+	for _, mode := range split(*modes) {
+		a := append([]string{"--name", "compare-" + mode, "--target", *target, "--nodes", fmt.Sprint(*nodes),
+			"--workload", "kv", "--nemesis", *nemesis, "--time-limit", timeLimit.String(),
+			"--nemesis-interval", "5s", "--nemesis-duration", "5s",
+			"--client-mode", "pinned", "--read-consistency", mode}, runArgs...)
+		t, err := runFlags(a, os.Stderr)
+		if err != nil {
+			return exitError, fmt.Errorf("comparison run with %s reads: %w", mode, err)
+		}
+		tests = append(tests, t)
+	}
+	started := time.Now()
+	dir := filepath.Join(*results, "compare", started.UTC().Format("20060102T150405Z"))
+	b := reports.Batch{Kind: reports.KindCompare, Title: "Read modes compared", Command: "faultline compare " + strings.Join(args, " "), Started: started}
+	if len(runArgs) > 0 {
+		b.Command += " -- " + strings.Join(runArgs, " ")
+	}
+	return runBatch(ctx, b, dir, *results, tests)
+}

@@ -1,0 +1,111 @@
+package reports
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/rundir"
+)
+
+// compareRun stores a run of the kv workload with the given read mode,
+// made of events, as a comparison's run.
+func compareRun(t *testing.T, dir, mode string, events []history.Event) string {
+	t.Helper()
+	run, err := rundir.NewDir(filepath.Join(dir, "runs"), "compare-"+mode, time.Date(2026, 11, 23, 12, len(mode), 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(run, rundir.HistoryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events {
+		line, _ := e.MarshalLine()
+		f.Write(line)
+	}
+	f.Close()
+	ops, err := history.Ops(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rundir.Results{Config: rundir.Config{Name: "compare-" + mode, Target: "etcd", Nodes: 3, Workload: "kv",
+		Nemesis: "partition-random", ReadMode: mode, ClientMode: "pinned"}, Verdict: checker.Valid,
+		Checks: []checker.Result{{Checker: "linearizable-kv", Verdict: checker.Valid, Summary: "fine"}},
+		Stats:  checker.Summarise(ops)}
+	if err := rundir.Write(run, r); err != nil {
+		t.Fatal(err)
+	}
+	rel, _ := filepath.Rel(dir, run)
+	return rel
+}
+
+// TestWriteCompare: two writes, then under a partition of n2 a
+// serializable read on n2 returns the first write (one revision stale)
+// while one on n1 is fresh, and a linearizable read times out.
+func TestWriteCompare(t *testing.T) {
+	s := int64(time.Second)
+	key := "/kv/k1"
+	put := func(p history.Process, at int64, v string, rev int64) []history.Event {
+		return []history.Event{
+			{Type: history.Invoke, Process: p, F: "kv-put", Time: at, Key: key, Value: v},
+			{Type: history.OK, Process: p, F: "kv-put", Time: at + s/10, Key: key, Revision: rev, Member: "n1"},
+		}
+	}
+	get := func(p history.Process, at int64, serializable bool, out history.Event) []history.Event {
+		out.Process, out.F, out.Time, out.Key, out.Serializable = p, "kv-get", at+s/10, key, serializable
+		return []history.Event{{Type: history.Invoke, Process: p, F: "kv-get", Time: at, Key: key, Serializable: serializable}, out}
+	}
+	fresh := history.Event{Type: history.OK, Revision: 3, Member: "n1",
+		KVs: []history.KV{{Key: key, Value: "v2", CreateRevision: 2, ModRevision: 3, Version: 2}}}
+	stale := history.Event{Type: history.OK, Revision: 2, Member: "n2",
+		KVs: []history.KV{{Key: key, Value: "v1", CreateRevision: 2, ModRevision: 2, Version: 1}}}
+	timeout := history.Event{Type: history.Info, Error: "context deadline exceeded"}
+
+	var lin, ser []history.Event
+	for _, h := range []*[]history.Event{&lin, &ser} {
+		*h = append(*h, put(0, 0, "v1", 2)...)
+		*h = append(*h, put(0, s, "v2", 3)...)
+		*h = append(*h, history.Event{Type: history.Info, Process: history.Nemesis, F: history.Start, Time: 2 * s, Fault: "partition-random", Nodes: []string{"n2"}})
+	}
+	lin = append(lin, get(1, 5*s/2, false, timeout)...)
+	lin = append(lin, get(2, 3*s, false, fresh)...)
+	ser = append(ser, get(1, 5*s/2, true, stale)...)
+	ser = append(ser, get(2, 3*s, true, fresh)...)
+	for _, h := range []*[]history.Event{&lin, &ser} {
+		*h = append(*h, history.Event{Type: history.Info, Process: history.Nemesis, F: history.Stop, Time: 4 * s, Fault: "partition-random"})
+		*h = append(*h, get(3, 5*s, false, fresh)...)
+	}
+
+	dir := filepath.Join(t.TempDir(), "compare", "x")
+	b := Batch{Kind: KindCompare, Title: "Read modes compared", Command: "faultline compare", Started: time.Now(),
+		Runs: []string{compareRun(t, dir, "linearizable", lin), compareRun(t, dir, "serializable", ser)}}
+	if err := WriteBatch(dir, b); err != nil {
+		t.Fatal(err)
+	}
+	page, err := os.ReadFile(filepath.Join(dir, rundir.ReportFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each row: its heading, then the linearizable and serializable cells.
+	for _, row := range [][3]string{
+		{"reads that succeeded during faults", "1 of 2 (50.0%)", "2 of 2 (100.0%)"},
+		{"reads that succeeded outside faults", "1 of 1 (100.0%)", "1 of 1 (100.0%)"},
+		{"stale serializable reads", "—", "1 of 2 (50.0%)"},
+		{"revisions behind p50 / p99 / max", "—", "1 / 1 / 1"},
+	} {
+		want := "<tr><th>" + row[0] + "</th><td class=\"num\">" + row[1] + "</td><td class=\"num\">" + row[2] + "</td></tr>"
+		if !strings.Contains(string(page), want) {
+			t.Errorf("comparison page lacks the row %s", want)
+		}
+	}
+	for _, want := range []string{"linearizable reads</a>", "serializable reads</a>", "What the modes trade"} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("comparison page lacks %q", want)
+		}
+	}
+}
