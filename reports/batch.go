@@ -45,9 +45,9 @@ type Batch struct {
 }
 
 // Operation names that stand for reads and writes: the register's, then
-// the kv workload's single-key ones.
+// the kv workload's single-key ones; the first a run has is used.
 var (
-	readOps  = []string{"read", "kv-get"}
+	readOps  = []string{"read", "kv-get", "kv-get-serializable"}
 	writeOps = []string{"write", "kv-put"}
 )
 

@@ -53,7 +53,12 @@ func compareColumn(dir, rel string) (modeColumn, error) {
 	for _, c := range r.Checks {
 		col.Checks = append(col.Checks, checkRow(c))
 	}
-	col.Reads, _ = opStats(r.Stats, readOps)
+	// A serializable run's reads are its serializable ones.
+	names := readOps
+	if r.Config.ReadMode == "serializable" {
+		names = []string{"kv-get-serializable"}
+	}
+	col.Reads, _ = opStats(r.Stats, names)
 	var reads []history.Op
 	for _, op := range ops {
 		if isRead(op.F) {

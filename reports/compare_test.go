@@ -57,8 +57,12 @@ func TestWriteCompare(t *testing.T) {
 		}
 	}
 	get := func(p history.Process, at int64, serializable bool, out history.Event) []history.Event {
-		out.Process, out.F, out.Time, out.Key, out.Serializable = p, "kv-get", at+s/10, key, serializable
-		return []history.Event{{Type: history.Invoke, Process: p, F: "kv-get", Time: at, Key: key, Serializable: serializable}, out}
+		f := "kv-get"
+		if serializable {
+			f = "kv-get-serializable"
+		}
+		out.Process, out.F, out.Time, out.Key, out.Serializable = p, f, at+s/10, key, serializable
+		return []history.Event{{Type: history.Invoke, Process: p, F: f, Time: at, Key: key, Serializable: serializable}, out}
 	}
 	fresh := history.Event{Type: history.OK, Revision: 3, Member: "n1",
 		KVs: []history.KV{{Key: key, Value: "v2", CreateRevision: 2, ModRevision: 3, Version: 2}}}
@@ -97,6 +101,8 @@ func TestWriteCompare(t *testing.T) {
 		{"reads that succeeded outside faults", "1 of 1 (100.0%)", "1 of 1 (100.0%)"},
 		{"stale serializable reads", "—", "1 of 2 (50.0%)"},
 		{"revisions behind p50 / p99 / max", "—", "1 / 1 / 1"},
+		// Two reads each in the partition; the serializable run's are counted as its reads.
+		{"reads ok / fail / info", "2 / 0 / 1", "2 / 0 / 0"},
 	} {
 		want := "<tr><th>" + row[0] + "</th><td class=\"num\">" + row[1] + "</td><td class=\"num\">" + row[2] + "</td></tr>"
 		if !strings.Contains(string(page), want) {
