@@ -303,6 +303,15 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		}
 	}
 
+	// The leader may send its appends before its own write is durable
+	// (Raft thesis 10.2.1, as etcd does): the library counts the leader
+	// toward a quorum only after Advance, i.e. once persisted. Everyone
+	// else persists first.
+	leading := n.leader.Load() == n.cfg.ID
+	if leading {
+		n.tr.Send(rd.Messages)
+	}
+
 	// 1. Persist.
 	if !raft.IsEmptyHardState(rd.HardState) {
 		n.hardState = rd.HardState
@@ -343,10 +352,10 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		return fmt.Errorf("append entries to raft storage: %w", err)
 	}
 
-	// 2. Send, now that what the messages promise is durable. (A leader
-	// could send its appends before its own fsync, as etcd does; kvnode
-	// keeps the library's contract to the letter instead.)
-	n.tr.Send(rd.Messages)
+	// 2. Send, now that what the messages promise is durable.
+	if !leading {
+		n.tr.Send(rd.Messages)
+	}
 
 	// 3. Apply.
 	if !raft.IsEmptySnap(rd.Snapshot) {
