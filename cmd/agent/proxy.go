@@ -19,7 +19,7 @@ import (
 // controlSocket is the abstract unix socket the serving agent listens on
 // for link settings; abstract, so the FROM scratch image needs no
 // writable directory.
-const controlSocket = "@faultline-agent"
+var controlSocket = "@faultline-agent"
 
 // link is the current peer link setting: every chunk of bytes crossing the
 // proxy, either way, is held back delay ± jitter (never reordered).
