@@ -64,6 +64,9 @@ const (
 	// Fault events carry the fault's name in Fault and use these as F.
 	Start = "start"
 	Stop  = "stop"
+	// Recover marks when the cluster was whole again after a heal (or, with
+	// Error set, that it was not in time).
+	Recover = "recover"
 )
 
 // Event is one line of history.jsonl.

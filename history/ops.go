@@ -69,13 +69,20 @@ type Window struct {
 	Start int64    `json:"start"`
 	// Stop is -1 when the history ends with the fault still active.
 	Stop int64 `json:"stop"`
+	// Recovered is when the cluster was seen whole again after the heal;
+	// -1 when that was not recorded, with NotRecovered saying why if the
+	// nemesis gave up waiting.
+	Recovered    int64  `json:"recovered"`
+	NotRecovered string `json:"not_recovered,omitempty"`
 }
 
-// Faults pairs the nemesis's start and stop events into windows, in order
-// of start.
+// Faults pairs the nemesis's start, stop and recover events into windows,
+// in order of start.
 func Faults(events []Event) []Window {
 	var ws []Window
-	open := map[string]int{}
+	// open: started, not yet stopped; healed: stopped, recovery not yet
+	// recorded. Both by fault name, as a fault runs once at a time.
+	open, healed := map[string]int{}, map[string]int{}
 	for _, e := range events {
 		if e.Process != Nemesis {
 			continue
@@ -83,11 +90,21 @@ func Faults(events []Event) []Window {
 		switch e.F {
 		case Start:
 			open[e.Fault] = len(ws)
-			ws = append(ws, Window{Fault: e.Fault, Nodes: e.Nodes, Start: e.Time, Stop: -1})
+			ws = append(ws, Window{Fault: e.Fault, Nodes: e.Nodes, Start: e.Time, Stop: -1, Recovered: -1})
 		case Stop:
 			if i, ok := open[e.Fault]; ok {
 				ws[i].Stop = e.Time
 				delete(open, e.Fault)
+				healed[e.Fault] = i
+			}
+		case Recover:
+			if i, ok := healed[e.Fault]; ok {
+				if e.Error == "" {
+					ws[i].Recovered = e.Time
+				} else {
+					ws[i].NotRecovered = e.Error
+				}
+				delete(healed, e.Fault)
 			}
 		}
 	}

@@ -65,7 +65,7 @@ func compareColumn(dir, rel string) (modeColumn, error) {
 			reads = append(reads, op)
 		}
 	}
-	col.DuringFault, col.Quiet = readAvailability(reads, history.Faults(events))
+	col.DuringFault, col.Quiet = splitAvailability(reads, history.Faults(events))
 	// The kv checker has judged these reads already; this is only for the
 	// numbers.
 	if _, st := checker.SerializableReads(ops); st.Reads > 0 {
@@ -77,7 +77,7 @@ func compareColumn(dir, rel string) (modeColumn, error) {
 
 func isRead(f string) bool { return slices.Contains(readOps, f) }
 
-// availability counts reads attempted and reads that succeeded.
+// availability counts operations attempted and those that succeeded.
 type availability struct{ OK, Tried int }
 
 // Percent is the share that succeeded; -1 when none were tried.
@@ -88,9 +88,9 @@ func (a availability) Percent() float64 {
 	return 100 * float64(a.OK) / float64(a.Tried)
 }
 
-// readAvailability splits reads by whether they were invoked inside a
-// fault window, counting the ones that succeeded.
-func readAvailability(ops []history.Op, faults []history.Window) (inFault, quiet availability) {
+// splitAvailability splits operations by whether they were invoked inside
+// a fault window, counting the ones that succeeded.
+func splitAvailability(ops []history.Op, faults []history.Window) (inFault, quiet availability) {
 	for _, op := range ops {
 		a := &quiet
 		for _, w := range faults {

@@ -66,8 +66,9 @@ func Write(dir string, r *rundir.Results, events []history.Event) error {
 	if len(faults) == 0 {
 		faults = r.Faults
 	}
+	ops, _ := history.Ops(events) // a malformed history is reported by plot
 	for _, w := range faults {
-		pg.Faults = append(pg.Faults, faultRow(w))
+		pg.Faults = append(pg.Faults, faultRow(w, ops))
 	}
 	if err := pg.plot(events, faults); err != nil {
 		// A report that says why its plots are missing beats no report.
@@ -117,6 +118,11 @@ type row struct{ Key, Value string }
 
 type fault struct {
 	Fault, Nodes, Start, Stop, Length string
+	// Recovery is the time from heal to a whole cluster again.
+	Recovery, NotRecovered string
+	// During counts the operations invoked inside the window that
+	// succeeded.
+	During availability
 }
 
 type logFile struct {
@@ -214,8 +220,15 @@ func durationText(d rundir.Duration) string {
 	return time.Duration(d).String()
 }
 
-func faultRow(w history.Window) fault {
-	f := fault{Fault: w.Fault, Start: fmt.Sprintf("%.1f s", seconds(w.Start)), Stop: "not healed", Length: "—"}
+func faultRow(w history.Window, ops []history.Op) fault {
+	f := fault{Fault: w.Fault, Start: fmt.Sprintf("%.1f s", seconds(w.Start)), Stop: "not healed", Length: "—",
+		Recovery: "—", NotRecovered: w.NotRecovered}
+	f.During, _ = splitAvailability(ops, []history.Window{w})
+	if w.Recovered >= 0 && w.Stop >= 0 {
+		f.Recovery = fmt.Sprintf("%.1f s", seconds(w.Recovered-w.Stop))
+	} else if w.NotRecovered != "" {
+		f.Recovery = "not recovered"
+	}
 	for i, n := range w.Nodes {
 		if i > 0 {
 			f.Nodes += ", "

@@ -44,7 +44,9 @@ func sampleHistory() []history.Event {
 	for _, w := range windows {
 		events = append(events,
 			history.Event{Type: history.Info, Process: history.Nemesis, F: history.Start, Time: w[0], Fault: "kill-leader", Nodes: []string{"n2"}},
-			history.Event{Type: history.Info, Process: history.Nemesis, F: history.Stop, Time: w[1], Fault: "kill-leader", Nodes: []string{"n2"}})
+			history.Event{Type: history.Info, Process: history.Nemesis, F: history.Stop, Time: w[1], Fault: "kill-leader", Nodes: []string{"n2"}},
+			// The cluster is whole again 1.5 s after each heal.
+			history.Event{Type: history.Info, Process: history.Nemesis, F: history.Recover, Time: w[1] + 3*sec/2, Fault: "kill-leader"})
 	}
 	fs := []string{history.Read, history.Write, history.CAS}
 	const workers = 5
@@ -164,6 +166,7 @@ func TestWrite(t *testing.T) {
 				`aria-label="latency of every operation over time"`,
 				`aria-label="throughput over time"`,
 				"kill-leader n2", // fault band label
+				`<td class="num">1.5 s</td>`, // time to recover
 				`href="./logs/n1.log"`,
 				`href="./logs/n3%20%231.log"`,
 			}
