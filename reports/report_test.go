@@ -165,7 +165,7 @@ func TestWrite(t *testing.T) {
 				html.EscapeString(rerun),
 				`aria-label="latency of every operation over time"`,
 				`aria-label="throughput over time"`,
-				"kill-leader n2", // fault band label
+				"kill-leader n2",             // fault band label
 				`<td class="num">1.5 s</td>`, // time to recover
 				`href="./logs/n1.log"`,
 				`href="./logs/n3%20%231.log"`,
