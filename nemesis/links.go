@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -133,10 +134,13 @@ func NeedsPeerProxy(spec string) bool {
 	if err != nil {
 		return false
 	}
-	for _, f := range fs {
-		if _, ok := f.(interface{ needsProxy() }); ok {
-			return true
-		}
+	return slices.ContainsFunc(fs, needsProxy)
+}
+
+func needsProxy(f Fault) bool {
+	if t, ok := f.(*Together); ok {
+		return slices.ContainsFunc(t.Faults, needsProxy)
 	}
-	return false
+	_, ok := f.(interface{ needsProxy() })
+	return ok
 }

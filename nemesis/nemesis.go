@@ -108,33 +108,64 @@ var ErrClock = errors.New("clock faults are not possible here: every member cont
 	"(real clock faults need one VM per member)")
 
 // Parse returns the faults a --nemesis value asks for: one name, or several
-// separated by commas, taken in turn, one per fault window. "none" (alone)
-// means no faults.
+// separated by commas, taken in turn, one per fault window. Names joined
+// by "+" (partition-leader+pause-random) are one fault window with all of
+// them at once. "none" (alone) means no faults.
 func Parse(spec string) ([]Fault, error) {
 	if strings.TrimSpace(spec) == "none" {
 		return nil, nil
 	}
 	var out []Fault
 	seen := map[string]bool{}
-	for name := range strings.SplitSeq(spec, ",") {
-		name = strings.TrimSpace(name)
-		if name == "clock" || strings.HasPrefix(name, "clock-") {
-			return nil, fmt.Errorf("%q: %w", name, ErrClock)
+	for item := range strings.SplitSeq(spec, ",") {
+		var parts []Fault
+		for name := range strings.SplitSeq(item, "+") {
+			f, err := parseOne(strings.TrimSpace(name))
+			if err != nil {
+				return nil, err
+			}
+			if slices.ContainsFunc(parts, func(p Fault) bool { return p.Name() == f.Name() }) {
+				return nil, fmt.Errorf("%q names %s twice", item, f.Name())
+			}
+			parts = append(parts, f)
 		}
-		if name == "none" {
-			return nil, errors.New(`"none" cannot be combined with faults`)
+		f := parts[0]
+		if len(parts) > 1 {
+			// Network faults go in first and come out last: the agent
+			// cannot exec in a paused or killed member.
+			slices.SortStableFunc(parts, func(a, b Fault) int { return rank(a) - rank(b) })
+			f = &Together{Faults: parts}
 		}
-		if seen[name] {
-			return nil, fmt.Errorf("%q is named twice", name)
+		if seen[f.Name()] {
+			return nil, fmt.Errorf("%q is named twice", f.Name())
 		}
-		seen[name] = true
-		i := slices.IndexFunc(faults, func(k kind) bool { return k.name == name })
-		if i < 0 {
-			return nil, fmt.Errorf("unknown nemesis %q: want none, or one or more (comma-separated) of %s", name, strings.Join(Names(), ", "))
-		}
-		out = append(out, faults[i].make())
+		seen[f.Name()] = true
+		out = append(out, f)
 	}
 	return out, nil
+}
+
+func rank(f Fault) int {
+	switch f.(type) {
+	case *Kill, *Pause:
+		return 1
+	}
+	return 0
+}
+
+func parseOne(name string) (Fault, error) {
+	if name == "clock" || strings.HasPrefix(name, "clock-") {
+		return nil, fmt.Errorf("%q: %w", name, ErrClock)
+	}
+	if name == "none" {
+		return nil, errors.New(`"none" cannot be combined with faults`)
+	}
+	i := slices.IndexFunc(faults, func(k kind) bool { return k.name == name })
+	if i < 0 {
+		return nil, fmt.Errorf("unknown nemesis %q: want none, or one or more of %s (comma-separated: they take turns; joined by +: at once)",
+			name, strings.Join(Names(), ", "))
+	}
+	return faults[i].make(), nil
 }
 
 // Fits says whether every fault can run against a cluster of n members.

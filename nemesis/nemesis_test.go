@@ -293,6 +293,17 @@ func TestParse(t *testing.T) {
 			t.Errorf("%q accepted", bad)
 		}
 	}
+	for _, bad := range []string{"kill-leader+kill-leader", "kill-random+", "+"} {
+		if _, err := Parse(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if fs, err := Parse("partition-leader+pause-random,kill-leader"); err != nil || len(fs) != 2 || fs[0].Name() != "partition-leader+pause-random" {
+		t.Errorf("together: %v %v", fs, err)
+	}
+	if !NeedsPeerProxy("kill-leader,pause-leader+peer-latency") || NeedsPeerProxy("kill-leader,pause-leader+peer-loss") {
+		t.Error("NeedsPeerProxy does not look inside a+b")
+	}
 	if _, err := Parse("kill-leader,clock"); !errors.Is(err, ErrClock) {
 		t.Errorf("clock: %v, want the explanation", err)
 	}
@@ -302,5 +313,63 @@ func TestParse(t *testing.T) {
 	}
 	if err := Fits(fs, 5); err != nil {
 		t.Errorf("5 members: %v", err)
+	}
+}
+
+// TestTogether: a partition and a pause in one window; the pause is healed
+// first, so the partition's rules can be removed from a running member.
+func TestTogether(t *testing.T) {
+	c := newFake(5)
+	fs, err := Parse("pause-minority+partition-halves")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fs[0].Name() != "partition-halves+pause-minority" {
+		t.Errorf("%s: want the partition first", fs[0].Name())
+	}
+	ctx := context.Background()
+	hit, err := fs[0].Start(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.paused) != 2 || len(c.rules) != 5 || len(hit) < 2 {
+		t.Fatalf("paused %v, rules %v, hit %v", c.paused, c.rules, names(hit))
+	}
+	if err := fs[0].Heal(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if left, err := Leftovers(ctx, c); err != nil || len(left) > 0 {
+		t.Fatalf("left behind: %v %v", left, err)
+	}
+	if err := Fits(fs, 2); err == nil {
+		t.Error("a+b on 2 members accepted, though halves need 3")
+	}
+}
+
+func TestRecoveries(t *testing.T) {
+	nem := func(f, fault string, at int64, err string) history.Event {
+		return history.Event{Type: history.Info, Process: history.Nemesis, F: f, Fault: fault, Time: at, Error: err}
+	}
+	events := []history.Event{
+		nem(history.Start, "kill-leader", 10, ""),
+		nem(history.Stop, "kill-leader", 20, ""),
+		nem(Recover, "kill-leader", 25, ""),
+		nem(history.Start, "partition-leader", 30, ""),
+		nem(history.Stop, "partition-leader", 40, ""),
+		nem(Recover, "partition-leader", 49, "not recovered"),
+		{Type: history.OK, Process: 3, F: history.Read, Time: 60},
+		nem(Recover, Final, 70, ""),
+	}
+	got := Recoveries(events)
+	want := []Recovery{
+		{Fault: "kill-leader", Stop: 20, Recovered: 25},
+		{Fault: "partition-leader", Stop: 40, Recovered: -1, Error: "not recovered"},
+		{Fault: Final, Stop: 60, Recovered: 70},
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %+v\nwant %+v", got, want)
+	}
+	if got[0].TimeToRecover() != 5 || got[1].TimeToRecover() != -1 {
+		t.Errorf("time to recover %d %d", got[0].TimeToRecover(), got[1].TimeToRecover())
 	}
 }

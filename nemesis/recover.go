@@ -147,3 +147,62 @@ func Settle(ctx context.Context, c Cluster, rec *history.Recorder, limit time.Du
 	}
 	return took, err
 }
+
+// Recovery is how one fault window ended: when it was healed and when the
+// cluster answered again (one leader, every member answering).
+type Recovery struct {
+	Fault string `json:"fault"`
+	// Stop is the time of the heal, Recovered of the recovery (both ns
+	// since the test started); Recovered is -1 when the cluster had not
+	// recovered before the next window (Error says why) or the history
+	// ended first.
+	Stop      int64  `json:"stop"`
+	Recovered int64  `json:"recovered"`
+	Error     string `json:"error,omitempty"`
+}
+
+// TimeToRecover is Recovered - Stop, or -1.
+func (r Recovery) TimeToRecover() int64 {
+	if r.Recovered < 0 {
+		return -1
+	}
+	return r.Recovered - r.Stop
+}
+
+// Recoveries pairs each fault's stop event with the recover event after
+// it, in order; the final phase (after the time limit) is the last entry,
+// with Fault "final" and Stop the time the workload ended.
+func Recoveries(events []history.Event) []Recovery {
+	var out []Recovery
+	open := map[string]int{}
+	var last int64
+	for _, e := range events {
+		if e.Process != history.Nemesis {
+			if e.Time > last {
+				last = e.Time
+			}
+			continue
+		}
+		switch e.F {
+		case history.Stop:
+			open[e.Fault] = len(out)
+			out = append(out, Recovery{Fault: e.Fault, Stop: e.Time, Recovered: -1})
+		case Recover:
+			i, ok := open[e.Fault]
+			if e.Fault == Final {
+				out = append(out, Recovery{Fault: Final, Stop: last, Recovered: -1})
+				i, ok = len(out)-1, true
+			}
+			if !ok {
+				continue
+			}
+			delete(open, e.Fault)
+			if e.Error != "" {
+				out[i].Error = e.Error
+			} else {
+				out[i].Recovered = e.Time
+			}
+		}
+	}
+	return out
+}

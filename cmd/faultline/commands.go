@@ -37,7 +37,7 @@ func runFlags(args []string, out io.Writer) (runner.Test, error) {
 	fs.StringVar(&cfg.UnsafeBug, "unsafe-bug", "", "kvnode only: inject a known bug (e.g. stale-read) to see the checkers catch it")
 	fs.IntVar(&cfg.Nodes, "nodes", 3, "cluster members, 1 to 9")
 	fs.StringVar(&cfg.Workload, "workload", "register", "workloads, comma-separated: "+strings.Join(workloads.Names(), ", "))
-	fs.StringVar(&cfg.Nemesis, "nemesis", "kill-leader", "faults to inject, comma-separated, taking turns (or none):\n"+nemesis.Help())
+	fs.StringVar(&cfg.Nemesis, "nemesis", "kill-leader", "faults to inject (or none); a,b: they take turns, one per window; a+b: both in one window:\n"+nemesis.Help())
 	fs.DurationVar(&timeLimit, "time-limit", 60*time.Second, "how long the workload runs")
 	fs.DurationVar(&every, "nemesis-interval", 10*time.Second, "quiet time before each fault (±20% jitter); the time to recover is measured in it")
 	fs.DurationVar(&dur, "nemesis-duration", 5*time.Second, "how long each fault lasts before it is healed (±20% jitter)")

@@ -1,0 +1,65 @@
+package nemesis
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/faultline/faultline/compose"
+)
+
+// Together is several faults in one window: started in order, healed in
+// the reverse order (so a partition named before a pause is installed
+// while the member still runs, and removed after it thaws). On the command
+// line: a+b.
+type Together struct {
+	Faults  []Fault
+	started int
+}
+
+func (t *Together) Name() string {
+	var ns []string
+	for _, f := range t.Faults {
+		ns = append(ns, f.Name())
+	}
+	return strings.Join(ns, "+")
+}
+
+func (t *Together) minMembers() int {
+	n := 1
+	for _, f := range t.Faults {
+		if s, ok := f.(sizer); ok {
+			n = max(n, s.minMembers())
+		}
+	}
+	return n
+}
+
+func (t *Together) Start(ctx context.Context, c Cluster) ([]*compose.Member, error) {
+	var hit []*compose.Member
+	t.started = 0
+	for _, f := range t.Faults {
+		// Counted before Start: a fault that fails half way is healed too.
+		t.started++
+		ms, err := f.Start(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range ms {
+			if !slices.Contains(hit, m) {
+				hit = append(hit, m)
+			}
+		}
+	}
+	return hit, nil
+}
+
+func (t *Together) Heal(ctx context.Context, c Cluster) error {
+	var errs []error
+	for i := t.started - 1; i >= 0; i-- {
+		errs = append(errs, t.Faults[i].Heal(ctx, c))
+	}
+	t.started = 0
+	return errors.Join(errs...)
+}
