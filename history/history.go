@@ -67,6 +67,9 @@ const (
 	// Recover marks when the cluster was whole again after a heal (or, with
 	// Error set, that it was not in time).
 	Recover = "recover"
+	// Leader records who leads, as the members' status calls report it,
+	// each time that changes; Nodes is empty while no member knows a leader.
+	Leader = "leader"
 )
 
 // Event is one line of history.jsonl.
@@ -93,6 +96,9 @@ type Event struct {
 	Error    string `json:"error,omitempty"`
 	// Member names the member that served the operation, when known.
 	Member string `json:"member,omitempty"`
+
+	// Term is the Raft term of a leader event.
+	Term uint64 `json:"term,omitempty"`
 
 	// Fault and Nodes describe nemesis events: which fault, which members.
 	Fault string   `json:"fault,omitempty"`

@@ -66,6 +66,15 @@ func Write(dir string, r *rundir.Results, events []history.Event) error {
 	if len(faults) == 0 {
 		faults = r.Faults
 	}
+	for _, e := range events {
+		if e.Process == history.Nemesis && e.F == history.Leader {
+			l := leaderRow{Time: fmt.Sprintf("%.1f s", seconds(e.Time)), Leader: "none", Term: e.Term}
+			if len(e.Nodes) > 0 {
+				l.Leader = e.Nodes[0]
+			}
+			pg.Leaders = append(pg.Leaders, l)
+		}
+	}
 	ops, _ := history.Ops(events) // a malformed history is reported by plot
 	for _, w := range faults {
 		pg.Faults = append(pg.Faults, faultRow(w, ops))
@@ -103,6 +112,7 @@ type page struct {
 	HasPlots    bool
 	PlotProblem string
 	Faults      []fault
+	Leaders     []leaderRow
 	Logs        []logFile
 	LogsProblem string
 }
@@ -123,6 +133,12 @@ type fault struct {
 	// During counts the operations invoked inside the window that
 	// succeeded.
 	During availability
+}
+
+// leaderRow is one change of leader.
+type leaderRow struct {
+	Time, Leader string
+	Term         uint64
 }
 
 type logFile struct {

@@ -46,7 +46,10 @@ func sampleHistory() []history.Event {
 			history.Event{Type: history.Info, Process: history.Nemesis, F: history.Start, Time: w[0], Fault: "kill-leader", Nodes: []string{"n2"}},
 			history.Event{Type: history.Info, Process: history.Nemesis, F: history.Stop, Time: w[1], Fault: "kill-leader", Nodes: []string{"n2"}},
 			// The cluster is whole again 1.5 s after each heal.
-			history.Event{Type: history.Info, Process: history.Nemesis, F: history.Recover, Time: w[1] + 3*sec/2, Fault: "kill-leader"})
+			history.Event{Type: history.Info, Process: history.Nemesis, F: history.Recover, Time: w[1] + 3*sec/2, Fault: "kill-leader"},
+			// No leader for 1 s after each kill, then n3 leads.
+			history.Event{Type: history.Info, Process: history.Nemesis, F: history.Leader, Time: w[0] + sec/10},
+			history.Event{Type: history.Info, Process: history.Nemesis, F: history.Leader, Time: w[0] + sec, Term: 7, Nodes: []string{"n3"}})
 	}
 	fs := []string{history.Read, history.Write, history.CAS}
 	const workers = 5
@@ -167,6 +170,8 @@ func TestWrite(t *testing.T) {
 				`aria-label="throughput over time"`,
 				"kill-leader n2",             // fault band label
 				`<td class="num">1.5 s</td>`, // time to recover
+				`<tr><td class="num">6.0 s</td><td>n3</td><td class="num">7</td></tr>`,
+				`<tr><td class="num">13.1 s</td><td>none</td>`,
 				`href="./logs/n1.log"`,
 				`href="./logs/n3%20%231.log"`,
 			}

@@ -192,6 +192,7 @@ func (t Test) drive(ctx context.Context, cluster *compose.Cluster, rec *history.
 	if nem != nil {
 		wg.Go(func() { nem.Run(rctx) })
 	}
+	wg.Go(func() { watchLeader(rctx, cluster, ids, rec) })
 	stop := make(chan struct{})
 	var sg sync.WaitGroup
 	if t.Progress != nil {

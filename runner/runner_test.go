@@ -113,6 +113,19 @@ func TestKillLeaderRegister(t *testing.T) {
 	if len(events) < 2*all.OK {
 		t.Errorf("history has %d events for %d ok operations", len(events), all.OK)
 	}
+	// Every kill of the leader hands leadership to another member, and the
+	// leader watch sees it.
+	var leaders []string
+	for _, e := range events {
+		if e.Process == history.Nemesis && e.F == history.Leader && len(e.Nodes) == 1 {
+			if len(leaders) == 0 || leaders[len(leaders)-1] != e.Nodes[0] {
+				leaders = append(leaders, e.Nodes[0])
+			}
+		}
+	}
+	if len(leaders) < kills+1 {
+		t.Errorf("leader watch saw leaders %v across %d kills of the leader", leaders, kills)
+	}
 
 	left, err := compose.CleanCount(ctx, docker, res.Config.RunID)
 	if err != nil {

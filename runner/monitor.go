@@ -1,0 +1,69 @@
+package runner
+
+import (
+	"context"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/faultline/faultline/compose"
+	"github.com/faultline/faultline/history"
+)
+
+// watchLeader polls every member's status until ctx is done and records a
+// leader event whenever the leader the members report changes, including
+// to none (an election in progress, or no member answering). ids names the
+// members by their ids.
+func watchLeader(ctx context.Context, c *compose.Cluster, ids map[uint64]string, rec *history.Recorder) {
+	clients := make([]*clientv3.Client, len(c.Members))
+	for i, m := range c.Members {
+		cli, err := c.Client(m)
+		if err != nil {
+			continue
+		}
+		defer cli.Close()
+		clients[i] = cli
+	}
+	var last, lastTerm uint64
+	first := true
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		leader, term := pollLeader(ctx, c, clients)
+		if first || leader != last || term > lastTerm {
+			e := history.Event{Type: history.Info, Process: history.Nemesis, F: history.Leader, Term: term}
+			if leader != 0 {
+				e.Nodes = []string{ids[leader]}
+			}
+			if ctx.Err() == nil {
+				rec.Record(e)
+			}
+			first, last, lastTerm = false, leader, term
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// pollLeader returns the leader with the highest term any member reports
+// (members behind a partition may still name an old one), or 0.
+func pollLeader(ctx context.Context, c *compose.Cluster, clients []*clientv3.Client) (leader, term uint64) {
+	for i, cli := range clients {
+		if cli == nil {
+			continue
+		}
+		sctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		st, err := cli.Status(sctx, c.Members[i].ClientURL)
+		cancel()
+		if err != nil || st.Leader == 0 {
+			continue
+		}
+		if st.RaftTerm > term {
+			leader, term = st.Leader, st.RaftTerm
+		}
+	}
+	return leader, term
+}
