@@ -44,10 +44,11 @@ func compareRun(t *testing.T, dir, mode string, events []history.Event) string {
 	return rel
 }
 
-// TestWriteCompare: two writes, then under a partition of n2 a
-// serializable read on n2 returns the first write (one revision stale)
-// while one on n1 is fresh, and a linearizable read times out.
-func TestWriteCompare(t *testing.T) {
+// partitionHistories are the same test with linearizable and with
+// serializable reads: two writes, then under a partition of n2 a read on
+// n2 (serializable: the first write, one revision stale; linearizable: a
+// timeout) and a fresh read on n1, then a read after the heal.
+func partitionHistories() (lin, ser []history.Event) {
 	s := int64(time.Second)
 	key := "/kv/k1"
 	put := func(p history.Process, at int64, v string, rev int64) []history.Event {
@@ -70,7 +71,6 @@ func TestWriteCompare(t *testing.T) {
 		KVs: []history.KV{{Key: key, Value: "v1", CreateRevision: 2, ModRevision: 2, Version: 1}}}
 	timeout := history.Event{Type: history.Info, Error: "context deadline exceeded"}
 
-	var lin, ser []history.Event
 	for _, h := range []*[]history.Event{&lin, &ser} {
 		*h = append(*h, put(0, 0, "v1", 2)...)
 		*h = append(*h, put(0, s, "v2", 3)...)
@@ -84,7 +84,12 @@ func TestWriteCompare(t *testing.T) {
 		*h = append(*h, history.Event{Type: history.Info, Process: history.Nemesis, F: history.Stop, Time: 4 * s, Fault: "partition-random"})
 		*h = append(*h, get(3, 5*s, false, fresh)...)
 	}
+	return lin, ser
+}
 
+// TestWriteCompare sets the two modes side by side.
+func TestWriteCompare(t *testing.T) {
+	lin, ser := partitionHistories()
 	dir := filepath.Join(t.TempDir(), "compare", "x")
 	b := Batch{Kind: KindCompare, Title: "Read modes compared", Command: "faultline compare", Started: time.Now(),
 		Runs: []string{compareRun(t, dir, "linearizable", lin), compareRun(t, dir, "serializable", ser)}}
@@ -112,6 +117,35 @@ func TestWriteCompare(t *testing.T) {
 	for _, want := range []string{"linearizable reads</a>", "serializable reads</a>", "What the modes trade"} {
 		if !strings.Contains(string(page), want) {
 			t.Errorf("comparison page lacks %q", want)
+		}
+	}
+}
+
+// TestReportStaleness: a run's own report shows how stale its serializable
+// reads were, per member.
+func TestReportStaleness(t *testing.T) {
+	_, ser := partitionHistories()
+	dir := filepath.Join(t.TempDir(), "x")
+	run := filepath.Join(dir, compareRun(t, dir, "serializable", ser))
+	r, err := rundir.Read(run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(run, r, ser); err != nil {
+		t.Fatal(err)
+	}
+	page, err := os.ReadFile(filepath.Join(run, rundir.ReportFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Serializable reads: how stale",
+		"<tr><td>n2</td><td class=\"num\">1</td><td class=\"num\">1</td>",
+		"<tr><td>n1</td><td class=\"num\">1</td><td class=\"num\">0</td>",
+		"<tr><td>all</td><td class=\"num\">2</td><td class=\"num\">1</td>",
+	} {
+		if !strings.Contains(string(page), want) {
+			t.Errorf("report lacks %q", want)
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"path"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"time"
 
@@ -76,6 +77,9 @@ func Write(dir string, r *rundir.Results, events []history.Event) error {
 		}
 	}
 	ops, _ := history.Ops(events) // a malformed history is reported by plot
+	if _, st := checker.SerializableReads(ops); st.Reads > 0 {
+		pg.Staleness = stalenessRows(st)
+	}
 	for _, w := range faults {
 		pg.Faults = append(pg.Faults, faultRow(w, ops))
 	}
@@ -113,6 +117,7 @@ type page struct {
 	PlotProblem string
 	Faults      []fault
 	Leaders     []leaderRow
+	Staleness   []stalenessRow
 	Logs        []logFile
 	LogsProblem string
 }
@@ -133,6 +138,28 @@ type fault struct {
 	// During counts the operations invoked inside the window that
 	// succeeded.
 	During availability
+}
+
+// stalenessRow is how far behind one member's serializable reads were, or
+// all members' ("all").
+type stalenessRow struct {
+	Member       string
+	Reads, Stale int
+	Revs, Millis checker.Distribution
+}
+
+func stalenessRows(st checker.Staleness) []stalenessRow {
+	var rows []stalenessRow
+	names := make([]string, 0, len(st.Members))
+	for m := range st.Members {
+		names = append(names, m)
+	}
+	sort.Strings(names)
+	for _, m := range names {
+		ms := st.Members[m]
+		rows = append(rows, stalenessRow{Member: m, Reads: ms.Reads, Stale: ms.Stale, Revs: ms.Revisions, Millis: ms.Millis})
+	}
+	return append(rows, stalenessRow{Member: "all", Reads: st.Reads, Stale: st.Stale, Revs: st.Revisions, Millis: st.Millis})
 }
 
 // leaderRow is one change of leader.
