@@ -48,7 +48,8 @@ type Distribution struct {
 	Mean float64 `json:"mean"`
 }
 
-func distribution(xs []float64) Distribution {
+// Distribute summarises xs by percentiles, its mean and maximum.
+func Distribute(xs []float64) Distribution {
 	if len(xs) == 0 {
 		return Distribution{}
 	}
@@ -314,9 +315,9 @@ func serializableReads(ops []history.Op, otherCompactor bool) (Result, Staleness
 		}
 		st.Members[m] = ms2
 	}
-	st.Revisions, st.Millis = distribution(revs), distribution(millis)
+	st.Revisions, st.Millis = Distribute(revs), Distribute(millis)
 	for m, s := range st.Members {
-		s.Revisions, s.Millis = distribution(perRevs[m]), distribution(perMillis[m])
+		s.Revisions, s.Millis = Distribute(perRevs[m]), Distribute(perMillis[m])
 		st.Members[m] = s
 	}
 

@@ -80,6 +80,7 @@ func Write(dir string, r *rundir.Results, events []history.Event) error {
 	if _, st := checker.SerializableReads(ops); st.Reads > 0 {
 		pg.Staleness = stalenessRows(st)
 	}
+	pg.WatchLag = watchDelivery(ops)
 	for _, w := range faults {
 		pg.Faults = append(pg.Faults, faultRow(w, ops))
 	}
@@ -118,6 +119,7 @@ type page struct {
 	Faults      []fault
 	Leaders     []leaderRow
 	Staleness   []stalenessRow
+	WatchLag    watchLag
 	Logs        []logFile
 	LogsProblem string
 }
