@@ -30,17 +30,20 @@ const (
 
 	kvGetSerializable   = "kv-get-serializable"
 	kvRangeSerializable = "kv-range-serializable"
+	// kvList reads a range page by page at the first page's revision: its
+	// result is the whole range at that revision, with no limit.
+	kvList = "kv-list"
 )
 
 // isKVRead reports whether f is a kv get or range, of either consistency;
 // the Serializable field, not the name, says which.
 func isKVRead(f string) bool {
-	return f == kvGet || f == kvRange || f == kvGetSerializable || f == kvRangeSerializable
+	return f == kvGet || f == kvRange || f == kvGetSerializable || f == kvRangeSerializable || f == kvList
 }
 
 func isKVOp(f string) bool {
 	switch f {
-	case kvGet, kvRange, kvPut, kvDelete, kvTxn, kvCompact, kvGetSerializable, kvRangeSerializable:
+	case kvGet, kvRange, kvPut, kvDelete, kvTxn, kvCompact, kvGetSerializable, kvRangeSerializable, kvList:
 		return true
 	}
 	return false
@@ -297,7 +300,7 @@ func buildKV(ops []history.Op) *kvHistory {
 		switch {
 		case isKVOp(op.F):
 			kvOps = append(kvOps, op)
-			if op.F != kvRange && op.F != kvRangeSerializable && op.F != kvCompact {
+			if op.F != kvRange && op.F != kvRangeSerializable && op.F != kvList && op.F != kvCompact {
 				addKey(op.Invoke.Key)
 			}
 			for _, kv := range op.Complete.KVs {
@@ -392,7 +395,7 @@ func buildKV(ops []history.Op) *kvHistory {
 			continue
 		}
 		switch op.F {
-		case kvGet, kvRange, kvGetSerializable, kvRangeSerializable:
+		case kvGet, kvRange, kvGetSerializable, kvRangeSerializable, kvList:
 			o.kind = kindRead
 			if in.RangeEnd == "" {
 				o.keys = []int{keyIdx[in.Key]}
@@ -405,6 +408,9 @@ func buildKV(ops []history.Op) *kvHistory {
 			}
 			o.limit, o.keysOnly = in.Limit, in.KeysOnly
 			o.kvs, o.count, o.more = kkvs(out.KVs), out.Count, out.More
+			if op.F == kvList {
+				o.limit = 0 // the pages together
+			}
 		case kvPut:
 			o.kind, o.key, o.val, o.prevKV = kindPut, keyIdx[in.Key], val(in.Value), in.PrevKV
 			if out.Prev != nil {

@@ -40,7 +40,7 @@ func TestKillLeaderKV(t *testing.T) {
 	for _, s := range res.Stats.Ops {
 		ok[s.F] = s.OK
 	}
-	for _, f := range []string{"kv-get", "kv-range", "kv-get-serializable", "kv-range-serializable", "kv-put", "kv-delete", "kv-txn", "kv-compact"} {
+	for _, f := range []string{"kv-get", "kv-range", "kv-list", "kv-get-serializable", "kv-range-serializable", "kv-put", "kv-delete", "kv-txn", "kv-compact"} {
 		if ok[f] == 0 {
 			t.Errorf("no %s succeeded: %v", f, ok)
 		}

@@ -27,6 +27,10 @@ const (
 	KVDelete            = "kv-delete"
 	KVTxn               = "kv-txn"
 	KVCompact           = "kv-compact"
+	// KVList reads the whole prefix page by page (Limit keys a page), the
+	// pages after the first at the first page's revision, as Kubernetes
+	// lists: one operation whose result is the state at that revision.
+	KVList = "kv-list"
 )
 
 // KVPrefix is where the kv workload keeps its keys.
@@ -148,7 +152,7 @@ func (w *kvWorker) next(ctx context.Context) {
 	done := w.do(octx, inv)
 	cancel()
 	done.Process, done.F = w.process, inv.F
-	if inv.F != KVRange && inv.F != KVRangeSerializable && inv.F != KVTxn && inv.F != KVCompact {
+	if inv.F != KVRange && inv.F != KVRangeSerializable && inv.F != KVList && inv.F != KVTxn && inv.F != KVCompact {
 		done.Key = inv.Key
 	}
 	w.k.counts.add(done.Type)
@@ -207,6 +211,8 @@ func (w *kvWorker) generate(inv *history.Event) {
 		inv.KeysOnly = w.rand.IntN(4) == 0
 		if inv.Serializable {
 			inv.F = KVRangeSerializable
+		} else if inv.Limit > 0 && w.rand.IntN(2) == 0 {
+			inv.F = KVList
 		}
 	case n < 65:
 		inv.F = KVPut
@@ -291,6 +297,31 @@ func (w *kvWorker) do(ctx context.Context, inv history.Event) history.Event {
 		e.KVs = kvList(res.Kvs)
 		e.Count, e.More = res.Count, res.More
 		return e
+	case KVList:
+		var e history.Event
+		from := inv.Key
+		for {
+			opts := []clientv3.OpOption{clientv3.WithRange(inv.RangeEnd), clientv3.WithLimit(inv.Limit)}
+			if inv.KeysOnly {
+				opts = append(opts, clientv3.WithKeysOnly())
+			}
+			if e.Revision > 0 {
+				opts = append(opts, clientv3.WithRev(e.Revision))
+			}
+			res, err := w.cli.Get(ctx, from, opts...)
+			if err != nil {
+				return outcome(err, false)
+			}
+			if e.Revision == 0 {
+				e = w.ok(res.Header)
+				e.Count = res.Count
+			}
+			e.KVs = append(e.KVs, kvList(res.Kvs)...)
+			if !res.More || len(res.Kvs) == 0 {
+				return e
+			}
+			from = string(res.Kvs[len(res.Kvs)-1].Key) + "\x00"
+		}
 	case KVPut:
 		var opts []clientv3.OpOption
 		if inv.PrevKV {
@@ -419,7 +450,7 @@ func (w *kvWorker) learn(inv, done history.Event) {
 		for _, kv := range done.KVs {
 			set(kv.Key, &kv)
 		}
-	case KVRange, KVRangeSerializable:
+	case KVRange, KVRangeSerializable, KVList:
 		for _, kv := range done.KVs {
 			if !inv.KeysOnly {
 				set(kv.Key, &kv)
