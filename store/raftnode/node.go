@@ -2,9 +2,13 @@
 // the Ready loop, durability (WAL and snapshot file), snapshots with log
 // compaction, and linearizable reads through ReadIndex.
 //
-// The Ready loop honours the library's contract in this order, for every
-// Ready: persist the snapshot, entries and hard state (fsync), then send
-// messages, then apply the snapshot and committed entries, then Advance.
+// The Ready loop honours the library's contract: a member sends messages
+// only after the entries and hard state they depend on are fsynced, and
+// calls Advance last. Two relaxations, both etcd's and both safe: the
+// leader sends its appends while it writes them itself (it counts toward a
+// quorum only once they are durable), and committed entries, which are
+// durable on a quorum, are applied before the Ready's new entries are
+// written.
 package raftnode
 
 import (
@@ -312,18 +316,22 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		n.tr.Send(rd.Messages)
 	}
 
-	// 1. Persist.
 	if !raft.IsEmptyHardState(rd.HardState) {
 		n.hardState = rd.HardState
+		n.term.Store(rd.HardState.Term)
+		n.commit.Store(rd.HardState.Commit)
 	}
-	if !raft.IsEmptySnap(rd.Snapshot) && n.snapping {
-		// Let our own snapshot land first, so the leader's, which is
-		// newer, is the one left on disk.
-		if err := n.finishSnapshot(<-n.snapDone); err != nil {
-			return err
-		}
-	}
+
+	// A snapshot from the leader is made durable and installed first: the
+	// committed entries of this Ready follow it.
 	if !raft.IsEmptySnap(rd.Snapshot) {
+		if n.snapping {
+			// Let our own snapshot land first, so the leader's, which
+			// is newer, is the one left on disk.
+			if err := n.finishSnapshot(<-n.snapDone); err != nil {
+				return err
+			}
+		}
 		if err := saveSnapshot(n.snapPath, rd.Snapshot); err != nil {
 			return err
 		}
@@ -332,33 +340,9 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		if err := n.wal.Rewrite(rd.Snapshot.Metadata, n.hardState, nil); err != nil {
 			return err
 		}
-	}
-	if err := n.wal.Save(rd.HardState, rd.Entries, rd.MustSync); err != nil {
-		return err
-	}
-	if !raft.IsEmptySnap(rd.Snapshot) {
 		if err := n.storage.ApplySnapshot(rd.Snapshot); err != nil {
 			return fmt.Errorf("apply snapshot to raft storage: %w", err)
 		}
-	}
-	if !raft.IsEmptyHardState(rd.HardState) {
-		if err := n.storage.SetHardState(rd.HardState); err != nil {
-			return fmt.Errorf("set hard state: %w", err)
-		}
-		n.term.Store(rd.HardState.Term)
-		n.commit.Store(rd.HardState.Commit)
-	}
-	if err := n.storage.Append(rd.Entries); err != nil {
-		return fmt.Errorf("append entries to raft storage: %w", err)
-	}
-
-	// 2. Send, now that what the messages promise is durable.
-	if !leading {
-		n.tr.Send(rd.Messages)
-	}
-
-	// 3. Apply.
-	if !raft.IsEmptySnap(rd.Snapshot) {
 		if err := n.sm.Restore(rd.Snapshot.Data); err != nil {
 			return fmt.Errorf("restore state machine from snapshot: %w", err)
 		}
@@ -367,7 +351,42 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		n.setApplied(rd.Snapshot.Metadata.Index)
 		n.log.Info("applied snapshot from leader", "index", rd.Snapshot.Metadata.Index)
 	}
-	for _, e := range rd.CommittedEntries {
+
+	// Committed entries are durable on a quorum already, so they may be
+	// applied (and their clients answered) before this Ready's new entries
+	// reach the disk, as etcd does. The state machine lives in memory and
+	// is rebuilt from the log after a crash, so nothing is lost by it.
+	if err := n.applyEntries(rd.CommittedEntries); err != nil {
+		return err
+	}
+
+	// Persist the new entries and hard state.
+	if err := n.wal.Save(rd.HardState, rd.Entries, rd.MustSync); err != nil {
+		return err
+	}
+	if !raft.IsEmptyHardState(rd.HardState) {
+		if err := n.storage.SetHardState(rd.HardState); err != nil {
+			return fmt.Errorf("set hard state: %w", err)
+		}
+	}
+	if err := n.storage.Append(rd.Entries); err != nil {
+		return fmt.Errorf("append entries to raft storage: %w", err)
+	}
+
+	// Send, now that what the messages promise is durable.
+	if !leading {
+		n.tr.Send(rd.Messages)
+	}
+
+	if err := n.maybeSnapshot(); err != nil {
+		return err
+	}
+	n.raft.Advance()
+	return nil
+}
+
+func (n *Node) applyEntries(ents []raftpb.Entry) error {
+	for _, e := range ents {
 		if e.Index <= n.applied.Load() {
 			continue
 		}
@@ -391,10 +410,6 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		}
 		n.setApplied(e.Index)
 	}
-	if err := n.maybeSnapshot(); err != nil {
-		return err
-	}
-	n.raft.Advance()
 	return nil
 }
 
