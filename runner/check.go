@@ -21,30 +21,39 @@ const visualizationFile = "linearizability.html"
 // under way; a check of the recorded history settles it.
 const unfinished = "the run did not finish"
 
+// checkInput is what a checker may draw on: the run's folder (for its
+// visualization), its configuration, the operations and the fault windows.
+type checkInput struct {
+	dir     string
+	config  rundir.Config
+	ops     []history.Op
+	faults  []history.Window
+	timeout time.Duration
+}
+
 // checks says how each workload's operations are checked.
-var checks = map[string]func(ctx context.Context, dir string, ops []history.Op, timeout time.Duration) checker.Result{
-	"kv": func(ctx context.Context, dir string, ops []history.Op, timeout time.Duration) checker.Result {
-		opt := checker.KVOptions{Timeout: timeout, VisualizationPath: filepath.Join(dir, "linearizability-kv.html")}
-		if r, err := rundir.Read(dir); err == nil {
+var checks = map[string]func(ctx context.Context, in checkInput) checker.Result{
+	"kv": func(ctx context.Context, in checkInput) checker.Result {
+		return checker.KVWith(ctx, in.ops, checker.KVOptions{
+			Timeout:           in.timeout,
+			VisualizationPath: filepath.Join(in.dir, "linearizability-kv.html"),
 			// The compact nemesis compacts at revisions the history does
 			// not record.
-			opt.OtherCompactor = strings.Contains(r.Config.Nemesis, "compact")
-		}
-		return checker.KVWith(ctx, ops, opt)
+			OtherCompactor: strings.Contains(in.config.Nemesis, "compact"),
+		})
 	},
-	"register": func(ctx context.Context, dir string, ops []history.Op, timeout time.Duration) checker.Result {
-		return checker.Register(ctx, ops, timeout, filepath.Join(dir, visualizationFile))
+	"register": func(ctx context.Context, in checkInput) checker.Result {
+		return checker.Register(ctx, in.ops, in.timeout, filepath.Join(in.dir, visualizationFile))
 	},
-	"watch": func(_ context.Context, _ string, ops []history.Op, _ time.Duration) checker.Result {
-		return checker.Watch(ops)
+	"watch": func(_ context.Context, in checkInput) checker.Result {
+		return checker.Watch(in.ops)
 	},
-	"kubernetes": func(_ context.Context, _ string, ops []history.Op, _ time.Duration) checker.Result {
-		return checker.Kubernetes(ops)
+	"kubernetes": func(_ context.Context, in checkInput) checker.Result {
+		return checker.Kubernetes(in.ops)
 	},
-	"lease": func(_ context.Context, dir string, ops []history.Op, _ time.Duration) checker.Result {
+	"lease": func(_ context.Context, in checkInput) checker.Result {
 		// Fault windows extend leases (a new leader renews them all).
-		events, _ := history.ReadFile(filepath.Join(dir, rundir.HistoryFile))
-		return checker.Lease(ops, history.Faults(events), checker.DefaultLeaseSkew)
+		return checker.Lease(in.ops, in.faults, checker.DefaultLeaseSkew)
 	},
 }
 
@@ -68,19 +77,20 @@ func Check(ctx context.Context, dir string, res *rundir.Results) error {
 	}
 	res.Problems = slices.DeleteFunc(res.Problems, func(p string) bool { return strings.HasPrefix(p, unfinished) })
 	res.Checks = nil
+	in := checkInput{dir: dir, config: res.Config, ops: ops, faults: history.Faults(events), timeout: timeout}
 	var verdicts []checker.Verdict
 	for _, w := range strings.Split(res.Config.Workload, ",") {
 		check, ok := checks[w]
 		if !ok {
 			return fmt.Errorf("no checker for workload %q", w)
 		}
-		r := check(ctx, dir, ops, timeout)
+		r := check(ctx, in)
 		res.Checks = append(res.Checks, r)
 		verdicts = append(verdicts, r.Verdict)
 	}
 	res.Verdict = checker.Worst(verdicts...)
 	res.Stats = checker.Summarise(ops)
-	res.Faults = history.Faults(events)
+	res.Faults = in.faults
 	if err := rundir.Write(dir, res); err != nil {
 		return fmt.Errorf("writing results: %w", err)
 	}
