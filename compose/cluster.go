@@ -13,9 +13,11 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/api/types/network"
@@ -70,6 +72,8 @@ type Cluster struct {
 	docker  *client.Client
 	network *testcontainers.DockerNetwork
 	volumes []string
+	// args are the extra server flags, kept for members started again.
+	args []string
 }
 
 // Config says what to start.
@@ -114,7 +118,7 @@ func Up(ctx context.Context, docker *client.Client, cfg Config) (c *Cluster, err
 	if cfg.Nodes < 1 || cfg.Nodes > MaxNodes {
 		return nil, fmt.Errorf("nodes = %d: want 1 to %d", cfg.Nodes, MaxNodes)
 	}
-	c = &Cluster{RunID: cfg.RunID, Target: cfg.Target, Image: cfg.Image, PeerProxy: cfg.PeerProxy, docker: docker}
+	c = &Cluster{RunID: cfg.RunID, Target: cfg.Target, Image: cfg.Image, PeerProxy: cfg.PeerProxy, docker: docker, args: cfg.Args}
 	defer func() {
 		if err != nil {
 			c.Down(context.WithoutCancel(ctx))
@@ -138,7 +142,7 @@ func Up(ctx context.Context, docker *client.Client, cfg Config) (c *Cluster, err
 		initial = append(initial, m.Name+"="+m.PeerURL)
 	}
 	for _, m := range c.Members {
-		if err := c.startMember(ctx, m, strings.Join(initial, ","), labels, cfg.Args); err != nil {
+		if err := c.startMember(ctx, m, strings.Join(initial, ","), "new", labels, cfg.Args); err != nil {
 			return nil, err
 		}
 	}
@@ -176,9 +180,11 @@ func (c *Cluster) createNetwork(ctx context.Context, labels map[string]string) (
 	return netip.Prefix{}, fmt.Errorf("creating the run's network: %w", last)
 }
 
-func (c *Cluster) startMember(ctx context.Context, m *Member, initial string, labels map[string]string, extra []string) error {
-	vol := "faultline-" + c.RunID + "-" + m.Name
-	c.volumes = append(c.volumes, vol)
+func (c *Cluster) startMember(ctx context.Context, m *Member, initial, state string, labels map[string]string, extra []string) error {
+	vol := c.volume(m)
+	if !slices.Contains(c.volumes, vol) {
+		c.volumes = append(c.volumes, vol)
+	}
 	args := []string{
 		"--name", m.Name,
 		"--data-dir", dataDir,
@@ -187,7 +193,7 @@ func (c *Cluster) startMember(ctx context.Context, m *Member, initial string, la
 		"--listen-peer-urls", fmt.Sprintf("http://0.0.0.0:%d", peerPort),
 		"--initial-advertise-peer-urls", m.PeerURL,
 		"--initial-cluster", initial,
-		"--initial-cluster-state", "new",
+		"--initial-cluster-state", state,
 		"--initial-cluster-token", c.RunID,
 	}
 	args = append(args, extra...)
@@ -258,6 +264,36 @@ func (c *Cluster) startMember(ctx context.Context, m *Member, initial string, la
 		return fmt.Errorf("starting member %s: %w", m.Name, err)
 	}
 	return nil
+}
+
+func (c *Cluster) volume(m *Member) string { return "faultline-" + c.RunID + "-" + m.Name }
+
+// Wipe removes a member's container and its data volume, as a machine
+// that died with its disk. Removing what is already gone is no error.
+func (c *Cluster) Wipe(ctx context.Context, m *Member) error {
+	if m.ContainerID != "" {
+		_, err := c.docker.ContainerRemove(ctx, m.ContainerID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+		if err != nil && !errdefs.IsNotFound(err) {
+			return fmt.Errorf("removing %s's container: %w", m.Name, err)
+		}
+		m.ContainerID = ""
+	}
+	_, err := c.docker.VolumeRemove(ctx, c.volume(m), client.VolumeRemoveOptions{Force: true})
+	if err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("removing %s's data: %w", m.Name, err)
+	}
+	return nil
+}
+
+// Rejoin starts a wiped member again with an empty data directory, joining
+// the running cluster (--initial-cluster-state existing) after it was
+// added back through the Cluster API. initial lists the cluster's members
+// as name=peer-URL, the rejoining one included.
+func (c *Cluster) Rejoin(ctx context.Context, m *Member, initial string) error {
+	if m.ContainerID != "" {
+		return fmt.Errorf("rejoining %s: it still has a container; wipe it first", m.Name)
+	}
+	return c.startMember(ctx, m, initial, "existing", map[string]string{LabelRun: c.RunID}, c.args)
 }
 
 // Kill sends SIGKILL to a member: the process dies at once, with no chance

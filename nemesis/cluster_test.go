@@ -132,10 +132,6 @@ func leaderAmong(t *testing.T, ctx context.Context, c *compose.Cluster, ms []*co
 	return leader
 }
 
-func without(ms []*compose.Member, out ...*compose.Member) []*compose.Member {
-	return slices.DeleteFunc(slices.Clone(ms), func(m *compose.Member) bool { return slices.Contains(out, m) })
-}
-
 // dropped returns the IPs the agent drops on m.
 func dropped(t *testing.T, ctx context.Context, c *compose.Cluster, m *compose.Member) []string {
 	t.Helper()
@@ -417,6 +413,44 @@ func TestFaultsOnEtcd(t *testing.T) {
 			t.Fatal(err)
 		}
 		settled(t, ctx, c)
+	})
+
+	t.Run("member-replace", func(t *testing.T) {
+		r := &MemberReplace{}
+		before := map[string]string{}
+		for _, m := range c.Members {
+			before[m.Name] = m.ContainerID
+		}
+		hit, err := r.Start(ctx, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := hit[0]
+		defer func() {
+			if m.ContainerID == before[m.Name] || m.ContainerID == "" {
+				t.Errorf("%s was not replaced by a new container", m.Name)
+			}
+		}()
+		cli, err := c.Client(without(c.Members, m)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cli.Close()
+		list, err := cli.MemberList(ctx)
+		if err != nil || len(list.Members) != 4 {
+			t.Fatalf("after removing %s: %d members, %v", m.Name, len(list.Members), err)
+		}
+		if err := put(ctx, c, without(c.Members, m)...); err != nil {
+			t.Errorf("four members take no writes: %v", err)
+		}
+		if err := r.Heal(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		settled(t, ctx, c)
+		list, err = cli.MemberList(ctx)
+		if err != nil || len(list.Members) != 5 {
+			t.Fatalf("after adding %s back: %d members, %v", m.Name, len(list.Members), err)
+		}
 	})
 
 	// An interrupted run (Ctrl-C) heals the fault it is in before Run

@@ -32,6 +32,10 @@ type Cluster interface {
 	State(ctx context.Context, m *compose.Member) (running, paused bool, err error)
 	// Exec runs a command inside a member (the agent, for network faults).
 	Exec(ctx context.Context, m *compose.Member, cmd ...string) (string, error)
+	// Wipe removes a member's container and data; Rejoin starts it again,
+	// empty, joining the running cluster.
+	Wipe(ctx context.Context, m *compose.Member) error
+	Rejoin(ctx context.Context, m *compose.Member, initial string) error
 	// Client is an etcd client of the given members (all when none), for
 	// admin faults.
 	Client(ms ...*compose.Member) (*clientv3.Client, error)
@@ -80,6 +84,7 @@ var faults = []kind{
 	{"partition-bridge", "two halves that only one member joins", func() Fault { return &Partition{kind: partBridge} }},
 	{"compact", "compact the history at a recent revision (keeps the last 100), under load", func() Fault { return &Compact{Keep: 100} }},
 	{"defrag", "defragment every member's backend, one after another", func() Fault { return &Defrag{} }},
+	{"member-replace", "remove a random member (Cluster API), destroy its data, add it back empty on heal", func() Fault { return &MemberReplace{} }},
 	{"peer-latency", "hold peer traffic 100ms±50ms (members run behind the agent's userspace peer proxy; no netem here)", func() Fault { return &PeerLatency{} }},
 	{"peer-loss", "every member drops 20% of its peers' packets at random (netfilter; no netem here)", func() Fault { return &PeerLoss{} }},
 }

@@ -138,6 +138,14 @@ func (f *fakeCluster) Client(...*compose.Member) (*clientv3.Client, error) {
 	return nil, errors.New("the fake cluster has no etcd")
 }
 
+func (f *fakeCluster) Wipe(context.Context, *compose.Member) error {
+	return errors.New("the fake cluster cannot wipe")
+}
+
+func (f *fakeCluster) Rejoin(context.Context, *compose.Member, string) error {
+	return errors.New("the fake cluster cannot rejoin")
+}
+
 func runFor(t *testing.T, c Cluster, faults []Fault, d time.Duration) []history.Event {
 	t.Helper()
 	var buf bytes.Buffer
