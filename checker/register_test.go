@@ -1,8 +1,6 @@
 package checker
 
 import (
-	"bufio"
-	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -18,85 +16,12 @@ import (
 	"github.com/faultline/faultline/history"
 )
 
-// TestRegisterFixtures checks every history in testdata/register. A file's
-// name starts with the expected verdict (valid- or invalid-). Lines starting
-// with # are comments; "# expect-anomaly: text" requires an anomaly
-// containing text.
+// TestRegisterFixtures checks every history in testdata/register; every
+// invalid one comes with porcupine's visualization.
 func TestRegisterFixtures(t *testing.T) {
-	files, err := filepath.Glob("testdata/register/*.jsonl")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no fixtures: %v", err)
-	}
-	for _, path := range files {
-		name := strings.TrimSuffix(filepath.Base(path), ".jsonl")
-		want, _, _ := strings.Cut(name, "-")
-		t.Run(name, func(t *testing.T) {
-			ops, anomalies := readRegisterFixture(t, path)
-			vis := filepath.Join(t.TempDir(), "register.html")
-			res := Register(t.Context(), ops, time.Minute, vis)
-			t.Logf("%s: %s", res.Verdict, res.Summary)
-			for _, a := range res.Anomalies {
-				t.Logf("anomaly: %s", a)
-			}
-			if res.Verdict != Verdict(want) {
-				t.Fatalf("verdict %s (%s), want %s", res.Verdict, res.Summary, want)
-			}
-			if res.Checker != RegisterChecker {
-				t.Errorf("checker %q, want %q", res.Checker, RegisterChecker)
-			}
-			for _, a := range anomalies {
-				if !slices.ContainsFunc(res.Anomalies, func(got string) bool { return strings.Contains(got, a) }) {
-					t.Errorf("no anomaly contains %q", a)
-				}
-			}
-			st, err := os.Stat(vis)
-			switch res.Verdict {
-			case Invalid:
-				if len(res.Anomalies) == 0 {
-					t.Error("invalid without anomalies")
-				}
-				if res.Visualization != "register.html" {
-					t.Errorf("visualization %q, want register.html", res.Visualization)
-				}
-				if err != nil || st.Size() == 0 {
-					t.Errorf("visualization not written: %v", err)
-				}
-			default:
-				if res.Visualization != "" || err == nil {
-					t.Errorf("visualization written for a valid history")
-				}
-			}
-		})
-	}
-}
-
-func readRegisterFixture(t *testing.T, path string) ([]history.Op, []string) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var events, anomalies []string
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		line := sc.Text()
-		if c, ok := strings.CutPrefix(line, "#"); ok {
-			if a, ok := strings.CutPrefix(strings.TrimSpace(c), "expect-anomaly:"); ok {
-				anomalies = append(anomalies, strings.TrimSpace(a))
-			}
-			continue
-		}
-		events = append(events, line)
-	}
-	evs, err := history.Decode(strings.NewReader(strings.Join(events, "\n")))
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	ops, err := history.Ops(evs)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return ops, anomalies
+	runFixtures(t, "register", RegisterChecker, func(t *testing.T, ops []history.Op, _ []history.Event, vis string) Result {
+		return Register(t.Context(), ops, time.Minute, vis)
+	}, func(string) bool { return true })
 }
 
 // hardRegisterHistory has n concurrent writes and a concurrent read of a
