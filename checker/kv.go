@@ -969,25 +969,7 @@ func (h *kvHistory) model(ctx context.Context) porcupine.Model {
 		},
 		DescribeOperation: func(input, _ any) string { return h.describe(input.(*kvOp)) },
 		DescribeState:     func(state any) string { return h.describeState(state.(*kvState)) },
-		DescribeOperationMetadata: func(m any) string {
-			op := m.(*history.Op)
-			s := fmt.Sprintf("process %d, invoked at %s", op.Process, seconds(op.Invoke.Time))
-			switch {
-			case op.Pending():
-				s += ", never completed"
-			case op.Type() == history.Info:
-				s += fmt.Sprintf(", info at %s", seconds(op.Complete.Time))
-			default:
-				s += fmt.Sprintf(", ok at %s, revision %d", seconds(op.Complete.Time), op.Complete.Revision)
-			}
-			if op.Complete.Member != "" {
-				s += ", member " + op.Complete.Member
-			}
-			if op.Complete.Error != "" {
-				s += ": " + op.Complete.Error
-			}
-			return s
-		},
+		DescribeOperationMetadata: describeOpMetadata,
 	}
 }
 

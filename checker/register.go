@@ -220,22 +220,7 @@ func registerModel(ctx context.Context) porcupine.Model {
 			return s
 		},
 		DescribeState: describeValue,
-		DescribeOperationMetadata: func(m any) string {
-			op := m.(*history.Op)
-			s := fmt.Sprintf("process %d, invoked at %s", op.Process, seconds(op.Invoke.Time))
-			switch {
-			case op.Pending():
-				s += ", never completed"
-			case op.Type() == history.Info:
-				s += fmt.Sprintf(", info at %s", seconds(op.Complete.Time))
-			default:
-				s += fmt.Sprintf(", ok at %s", seconds(op.Complete.Time))
-			}
-			if op.Complete.Error != "" {
-				s += ": " + op.Complete.Error
-			}
-			return s
-		},
+		DescribeOperationMetadata: describeOpMetadata,
 	}
 }
 
@@ -501,4 +486,29 @@ func stopReason(parent context.Context, timeout time.Duration) string {
 		return fmt.Sprintf("checker timed out after %s", timeout)
 	}
 	return "checker ran out of time"
+}
+
+// describeOpMetadata is the hover text of an operation in porcupine's
+// visualization: who ran it, when, how it ended and who served it.
+func describeOpMetadata(m any) string {
+	op := m.(*history.Op)
+	s := fmt.Sprintf("process %d, invoked at %s", op.Process, seconds(op.Invoke.Time))
+	switch {
+	case op.Pending():
+		s += ", never completed"
+	case op.Type() == history.Info:
+		s += fmt.Sprintf(", info at %s", seconds(op.Complete.Time))
+	default:
+		s += fmt.Sprintf(", ok at %s", seconds(op.Complete.Time))
+		if op.Complete.Revision > 0 {
+			s += fmt.Sprintf(", revision %d", op.Complete.Revision)
+		}
+	}
+	if op.Complete.Member != "" {
+		s += ", member " + op.Complete.Member
+	}
+	if op.Complete.Error != "" {
+		s += ": " + op.Complete.Error
+	}
+	return s
 }
