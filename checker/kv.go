@@ -967,8 +967,8 @@ func (h *kvHistory) model(ctx context.Context) porcupine.Model {
 			}
 			return hash
 		},
-		DescribeOperation: func(input, _ any) string { return h.describe(input.(*kvOp)) },
-		DescribeState:     func(state any) string { return h.describeState(state.(*kvState)) },
+		DescribeOperation:         func(input, _ any) string { return h.describe(input.(*kvOp)) },
+		DescribeState:             func(state any) string { return h.describeState(state.(*kvState)) },
 		DescribeOperationMetadata: describeOpMetadata,
 	}
 }

@@ -219,7 +219,7 @@ func registerModel(ctx context.Context) porcupine.Model {
 			}
 			return s
 		},
-		DescribeState: describeValue,
+		DescribeState:             describeValue,
 		DescribeOperationMetadata: describeOpMetadata,
 	}
 }
