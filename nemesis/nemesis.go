@@ -59,6 +59,11 @@ type sizer interface {
 // window). Its time minus the stop event's is the time to recover.
 const Recover = "recover"
 
+// Skip is the F of the event recorded when a fault could not start (no
+// leader to find, a store without the API the fault needs); Error says
+// why. The window passes without a fault.
+const Skip = "skip"
+
 // Final is the Fault name of the final phase's events.
 const Final = "final"
 
@@ -272,6 +277,7 @@ func (n *Nemesis) once(ctx context.Context, f Fault) (healed, alive bool) {
 		// whatever it did half way is undone, and the next window tries
 		// again.
 		slog.Warn("nemesis could not start", "fault", name, "err", err)
+		n.Recorder.Record(history.Event{Type: history.Info, Process: history.Nemesis, F: Skip, Fault: name, Error: err.Error()})
 		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		if err := f.Heal(hctx, n.Cluster); err != nil {
 			slog.Error("nemesis could not undo a fault that failed to start", "fault", name, "err", err)

@@ -381,3 +381,26 @@ func TestRecoveries(t *testing.T) {
 		t.Errorf("time to recover %d %d", got[0].TimeToRecover(), got[1].TimeToRecover())
 	}
 }
+
+// failing cannot start.
+type failing struct{ healed int }
+
+func (*failing) Name() string { return "failing" }
+func (*failing) Start(context.Context, Cluster) ([]*compose.Member, error) {
+	return nil, errors.New("not supported")
+}
+func (f *failing) Heal(context.Context, Cluster) error { f.healed++; return nil }
+
+func TestSkippedFaultIsRecorded(t *testing.T) {
+	f := &failing{}
+	events := runFor(t, newFake(3), []Fault{f}, 120*time.Millisecond)
+	var skips int
+	for _, e := range events {
+		if e.F == Skip && e.Fault == "failing" && e.Error == "not supported" {
+			skips++
+		}
+	}
+	if skips == 0 || f.healed != skips || len(history.Faults(events)) != 0 {
+		t.Fatalf("%d skips, %d heals, windows %v", skips, f.healed, history.Faults(events))
+	}
+}
