@@ -72,10 +72,8 @@ type Kill struct {
 	killed []*compose.Member
 }
 
-func (k *Kill) Name() string     { return "kill-" + k.pick.String() }
-func (k *Kill) minMembers() int  { return k.pick.minMembers() }
-func (p *Pause) minMembers() int { return p.pick.minMembers() }
-func (p *Pause) Name() string    { return "pause-" + p.pick.String() }
+func (k *Kill) Name() string    { return "kill-" + k.pick.String() }
+func (k *Kill) minMembers() int { return k.pick.minMembers() }
 
 func (k *Kill) Start(ctx context.Context, c Cluster) ([]*compose.Member, error) {
 	ms, err := k.pick.choose(ctx, c)
@@ -108,6 +106,9 @@ type Pause struct {
 	pick   pick
 	paused []*compose.Member
 }
+
+func (p *Pause) Name() string    { return "pause-" + p.pick.String() }
+func (p *Pause) minMembers() int { return p.pick.minMembers() }
 
 func (p *Pause) Start(ctx context.Context, c Cluster) ([]*compose.Member, error) {
 	ms, err := p.pick.choose(ctx, c)
