@@ -67,6 +67,9 @@ const (
 	// Recover marks when the cluster was whole again after a heal (or, with
 	// Error set, that it was not in time).
 	Recover = "recover"
+	// Final is the Fault of the final phase's recover event: after the
+	// time limit every fault is healed and the cluster must come back whole.
+	Final = "final"
 	// Leader records who leads, as the members' status calls report it,
 	// each time that changes; Nodes is empty while no member knows a leader.
 	Leader = "leader"

@@ -88,6 +88,10 @@ func Check(ctx context.Context, dir string, res *rundir.Results) error {
 		res.Checks = append(res.Checks, r)
 		verdicts = append(verdicts, r.Verdict)
 	}
+	if r, ok := checker.Recovery(events); ok {
+		res.Checks = append(res.Checks, r)
+		verdicts = append(verdicts, r.Verdict)
+	}
 	res.Verdict = checker.Worst(verdicts...)
 	res.Stats = checker.Summarise(ops)
 	res.Faults = in.faults

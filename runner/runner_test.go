@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -81,6 +82,11 @@ func TestKillLeaderRegister(t *testing.T) {
 	}
 	if len(res.Problems) > 0 {
 		t.Errorf("problems: %v", res.Problems)
+	}
+	if !slices.ContainsFunc(res.Checks, func(c checker.Result) bool {
+		return c.Checker == checker.RecoveryChecker && c.Verdict == checker.Valid
+	}) {
+		t.Errorf("no valid recovery check after the final heal: %+v", res.Checks)
 	}
 	kills := 0
 	for _, w := range res.Faults {

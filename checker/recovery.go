@@ -1,0 +1,35 @@
+package checker
+
+import (
+	"fmt"
+
+	"github.com/faultline/faultline/history"
+)
+
+// RecoveryChecker is the name in Result.Checker.
+const RecoveryChecker = "recovery"
+
+// Recovery judges the final phase: once every fault was healed, the
+// cluster must come back whole (one leader, every member answering, all at
+// the same applied index). A cluster that does not has failed, whatever
+// its operations say. ok is false when the history has no final phase (a
+// run without one, or one interrupted before it).
+func Recovery(events []history.Event) (res Result, ok bool) {
+	var end int64
+	for _, e := range events {
+		if e.Process == history.Nemesis && e.F == history.Recover && e.Fault == history.Final {
+			res, ok = Result{Checker: RecoveryChecker, Verdict: Valid}, true
+			if e.Error != "" {
+				res.Verdict = Invalid
+				res.Summary = e.Error
+				res.Anomalies = []string{fmt.Sprintf("at %s: %s", seconds(e.Time), e.Error)}
+			} else {
+				res.Summary = fmt.Sprintf("the cluster was whole again %s after the final heal", seconds(e.Time-end))
+			}
+		}
+		if e.Process != history.Nemesis {
+			end = max(end, e.Time)
+		}
+	}
+	return res, ok
+}
