@@ -28,7 +28,12 @@ type PeerLoss struct {
 	touched []*compose.Member
 }
 
-func (*PeerLoss) Name() string    { return "peer-loss" }
+func (p *PeerLoss) Name() string {
+	if p.Loss == 0 || p.Loss == DefaultPeerLoss {
+		return "peer-loss"
+	}
+	return fmt.Sprintf("peer-loss=%d", p.Loss)
+}
 func (*PeerLoss) minMembers() int { return 2 }
 
 func (p *PeerLoss) Start(ctx context.Context, c Cluster) ([]*compose.Member, error) {
@@ -94,7 +99,12 @@ type PeerLatency struct {
 // Mechanism says how the fault is made, for the run's record.
 const PeerLatencyMechanism = "userspace TCP proxy in front of each member's peer port (no sch_netem in this kernel)"
 
-func (*PeerLatency) Name() string    { return "peer-latency" }
+func (p *PeerLatency) Name() string {
+	if p.Delay == 0 || p.Delay == DefaultPeerDelay && p.Jitter == DefaultPeerJitter {
+		return "peer-latency"
+	}
+	return fmt.Sprintf("peer-latency=%s:%s", p.Delay, p.Jitter)
+}
 func (*PeerLatency) minMembers() int { return 2 }
 func (*PeerLatency) needsProxy()     {}
 

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -90,8 +91,8 @@ var faults = []kind{
 	{"compact", "compact the history at a recent revision (keeps the last 100), under load", func() Fault { return &Compact{Keep: 100} }},
 	{"defrag", "defragment every member's backend, one after another", func() Fault { return &Defrag{} }},
 	{"member-replace", "remove a random member (Cluster API), destroy its data, add it back empty on heal", func() Fault { return &MemberReplace{} }},
-	{"peer-latency", "hold peer traffic 100ms±50ms (members run behind the agent's userspace peer proxy; no netem here)", func() Fault { return &PeerLatency{} }},
-	{"peer-loss", "every member drops 20% of its peers' packets at random (netfilter; no netem here)", func() Fault { return &PeerLoss{} }},
+	{"peer-latency", "hold peer traffic 100ms±50ms, or peer-latency=DELAY:JITTER (the agent's userspace peer proxy; no netem here)", func() Fault { return &PeerLatency{} }},
+	{"peer-loss", "every member drops 20% (or peer-loss=PCT) of its peers' packets at random (netfilter; no netem here)", func() Fault { return &PeerLoss{} }},
 }
 
 // Names lists the faults --nemesis accepts.
@@ -170,12 +171,41 @@ func parseOne(name string) (Fault, error) {
 	if name == "none" {
 		return nil, errors.New(`"none" cannot be combined with faults`)
 	}
+	name, arg, hasArg := strings.Cut(name, "=")
+	if hasArg {
+		return parseWithArg(name, arg)
+	}
 	i := slices.IndexFunc(faults, func(k kind) bool { return k.name == name })
 	if i < 0 {
 		return nil, fmt.Errorf("unknown nemesis %q: want none, or one or more of %s (comma-separated: they take turns; joined by +: at once)",
 			name, strings.Join(Names(), ", "))
 	}
 	return faults[i].make(), nil
+}
+
+// parseWithArg reads the faults that take a setting: peer-loss=PCT and
+// peer-latency=DELAY or DELAY:JITTER.
+func parseWithArg(name, arg string) (Fault, error) {
+	switch name {
+	case "peer-loss":
+		n, err := strconv.Atoi(strings.TrimSuffix(arg, "%"))
+		if err != nil || n < 1 || n > 100 {
+			return nil, fmt.Errorf("peer-loss=%s: want a percentage from 1 to 100, e.g. peer-loss=30", arg)
+		}
+		return &PeerLoss{Loss: n}, nil
+	case "peer-latency":
+		ds, js, _ := strings.Cut(arg, ":")
+		d, err := time.ParseDuration(ds)
+		j := time.Duration(0)
+		if err == nil && js != "" {
+			j, err = time.ParseDuration(js)
+		}
+		if err != nil || d <= 0 || j < 0 || j > d {
+			return nil, fmt.Errorf("peer-latency=%s: want a delay and optionally a jitter no larger, e.g. peer-latency=200ms:50ms", arg)
+		}
+		return &PeerLatency{Delay: d, Jitter: j}, nil
+	}
+	return nil, fmt.Errorf("%s=%s: only peer-loss=PCT and peer-latency=DELAY[:JITTER] take a setting", name, arg)
 }
 
 // Fits says whether every fault can run against a cluster of n members.

@@ -312,6 +312,24 @@ func TestParse(t *testing.T) {
 	if !NeedsPeerProxy("kill-leader,pause-leader+peer-latency") || NeedsPeerProxy("kill-leader,pause-leader+peer-loss") {
 		t.Error("NeedsPeerProxy does not look inside a+b")
 	}
+	for spec, want := range map[string]string{
+		"peer-loss=35":               "peer-loss=35",
+		"peer-loss=20%":              "peer-loss",
+		"peer-latency=200ms:50ms":    "peer-latency=200ms:50ms",
+		"peer-latency=300ms":         "peer-latency=300ms:0s",
+		"peer-latency=100ms:50ms":    "peer-latency",
+		"peer-loss=10,peer-loss=50%": "peer-loss=10",
+	} {
+		fs, err := Parse(spec)
+		if err != nil || fs[0].Name() != want {
+			t.Errorf("%s: %v %v, want %s", spec, fs, err, want)
+		}
+	}
+	for _, bad := range []string{"peer-loss=0", "peer-loss=101", "peer-loss=x", "peer-latency=-1s", "peer-latency=10ms:20ms", "kill-leader=3", "peer-loss=10,peer-loss=10"} {
+		if _, err := Parse(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
 	if _, err := Parse("kill-leader,clock"); !errors.Is(err, ErrClock) {
 		t.Errorf("clock: %v, want the explanation", err)
 	}
