@@ -332,6 +332,9 @@ func (c *Cluster) Unpause(ctx context.Context, m *Member) error {
 
 // State says whether a member's container runs and whether it is paused.
 func (c *Cluster) State(ctx context.Context, m *Member) (running, paused bool, err error) {
+	if m.ContainerID == "" {
+		return false, false, nil // wiped, or never started
+	}
 	res, err := c.docker.ContainerInspect(ctx, m.ContainerID, client.ContainerInspectOptions{})
 	if err != nil {
 		return false, false, fmt.Errorf("inspecting %s: %w", m.Name, err)

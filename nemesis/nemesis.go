@@ -1,6 +1,19 @@
 // Package nemesis injects faults into a running cluster on a schedule and
 // records when each one started, was healed, and when the cluster had
 // recovered from it.
+//
+// Its events in the history (process "nemesis", fault = the fault's name):
+//
+//	start    the fault is in place; nodes are the members it hit
+//	stop     the fault is healed (error set if the heal failed)
+//	recover  the cluster answers again after the heal: one leader, every
+//	         member answering (error set if not by the end of the quiet
+//	         window); its time minus the stop's is the time to recover.
+//	         Fault "final" is the final phase after the time limit, which
+//	         also waits for every member to reach the same applied index.
+//	skip     a fault could not start (error says why); no window
+//
+// Recoveries pairs stop and recover events for reports.
 package nemesis
 
 import (
