@@ -31,7 +31,7 @@ type fakeCluster struct {
 func newFake(n int) *fakeCluster {
 	f := &fakeCluster{down: map[string]bool{}, paused: map[string]bool{}, rules: map[string][]string{}}
 	for _, name := range memberNames(n) {
-		f.members = append(f.members, &compose.Member{Name: name, IP: "10.0.0." + name[1:]})
+		f.members = append(f.members, &compose.Member{Name: name, IP: "10.0.0." + name[1:], ContainerID: "ctr-" + name})
 	}
 	return f
 }
