@@ -13,7 +13,7 @@
 //	         also waits for every member to reach the same applied index.
 //	skip     a fault could not start (error says why); no window
 //
-// Recoveries pairs stop and recover events for reports.
+// history.Faults pairs them into windows with their time to recover.
 package nemesis
 
 import (
@@ -71,7 +71,7 @@ type sizer interface {
 // Recover is the F of the event recorded when the cluster has recovered
 // from a fault (or, with Error set, when it had not by the end of the quiet
 // window). Its time minus the stop event's is the time to recover.
-const Recover = "recover"
+const Recover = history.Recover
 
 // Skip is the F of the event recorded when a fault could not start (no
 // leader to find, a store without the API the fault needs); Error says
@@ -79,7 +79,7 @@ const Recover = "recover"
 const Skip = "skip"
 
 // Final is the Fault name of the final phase's events.
-const Final = "final"
+const Final = history.Final
 
 // kind is one fault --nemesis accepts, with what it does.
 type kind struct {

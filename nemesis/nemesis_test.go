@@ -372,34 +372,6 @@ func TestTogether(t *testing.T) {
 	}
 }
 
-func TestRecoveries(t *testing.T) {
-	nem := func(f, fault string, at int64, err string) history.Event {
-		return history.Event{Type: history.Info, Process: history.Nemesis, F: f, Fault: fault, Time: at, Error: err}
-	}
-	events := []history.Event{
-		nem(history.Start, "kill-leader", 10, ""),
-		nem(history.Stop, "kill-leader", 20, ""),
-		nem(Recover, "kill-leader", 25, ""),
-		nem(history.Start, "partition-leader", 30, ""),
-		nem(history.Stop, "partition-leader", 40, ""),
-		nem(Recover, "partition-leader", 49, "not recovered"),
-		{Type: history.OK, Process: 3, F: history.Read, Time: 60},
-		nem(Recover, Final, 70, ""),
-	}
-	got := Recoveries(events)
-	want := []Recovery{
-		{Fault: "kill-leader", Stop: 20, Recovered: 25},
-		{Fault: "partition-leader", Stop: 40, Recovered: -1, Error: "not recovered"},
-		{Fault: Final, Stop: 60, Recovered: 70},
-	}
-	if !slices.Equal(got, want) {
-		t.Fatalf("got %+v\nwant %+v", got, want)
-	}
-	if got[0].TimeToRecover() != 5 || got[1].TimeToRecover() != -1 {
-		t.Errorf("time to recover %d %d", got[0].TimeToRecover(), got[1].TimeToRecover())
-	}
-}
-
 // failing cannot start.
 type failing struct{ healed int }
 
