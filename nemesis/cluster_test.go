@@ -503,6 +503,10 @@ func TestPeerLatencyOnEtcd(t *testing.T) {
 	if _, err := p.Start(ctx, c); err != nil {
 		t.Fatal(err)
 	}
+	if p.netem != "netem: absent" && p.netem != "netem: present" {
+		t.Errorf("the agent's netem probe said %q", p.netem)
+	}
+	t.Logf("kernel: %s; mechanism: %s", p.netem, PeerLatencyMechanism)
 	for _, m := range c.Members {
 		if got := dropped(t, ctx, c, m); !slices.Equal(got, []string{"delay 150ms jitter 0s"}) {
 			t.Errorf("%s's agent says %v", m.Name, got)

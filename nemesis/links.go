@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -94,10 +96,12 @@ const (
 type PeerLatency struct {
 	Delay, Jitter time.Duration
 	touched       []*compose.Member
+	// netem is what the agent found out about the kernel's netem, once.
+	netem string
 }
 
 // Mechanism says how the fault is made, for the run's record.
-const PeerLatencyMechanism = "userspace TCP proxy in front of each member's peer port (no sch_netem in this kernel)"
+const PeerLatencyMechanism = "userspace TCP proxy in front of each member's peer port"
 
 func (p *PeerLatency) Name() string {
 	if p.Delay == 0 || p.Delay == DefaultPeerDelay && p.Jitter == DefaultPeerJitter {
@@ -114,6 +118,16 @@ func (p *PeerLatency) Start(ctx context.Context, c Cluster) ([]*compose.Member, 
 		d, j = DefaultPeerDelay, DefaultPeerJitter
 	}
 	ms := c.List()
+	if p.netem == "" && len(ms) > 0 {
+		// Only said, not used: the proxy gives the same behaviour on every
+		// kernel, with or without netem.
+		out, err := c.Exec(ctx, ms[0], compose.AgentPath, "netem")
+		p.netem = strings.TrimSpace(out)
+		if err != nil {
+			p.netem = "netem: unknown (" + err.Error() + ")"
+		}
+		slog.Info("peer-latency", "mechanism", PeerLatencyMechanism, "kernel", p.netem)
+	}
 	errs := make([]error, len(ms))
 	var wg sync.WaitGroup
 	for i, m := range ms {

@@ -14,6 +14,7 @@
 //	                             server, with a proxy in front of its peer port
 //	faultline-agent delay D J    hold every chunk crossing the peer proxy D ± J (0 0: no delay)
 //	faultline-agent check        create and remove a table: does netfilter work here?
+//	faultline-agent netem        does this kernel have the netem qdisc? (adds one to eth0, removes it)
 //	faultline-agent probe ADDR:PORT N
 //	                             try N TCP connections (300ms each) and print how many succeeded
 //
@@ -39,7 +40,7 @@ func main() {
 	}
 }
 
-const usage = "usage: faultline-agent drop [-loss PCT] IP... | heal | list | check | probe ADDR:PORT N | serve -proxy LISTEN=TARGET -- SERVER ARGS... | delay D J"
+const usage = "usage: faultline-agent drop [-loss PCT] IP... | heal | list | check | probe ADDR:PORT N | serve -proxy LISTEN=TARGET -- SERVER ARGS... | delay D J | netem"
 
 func run(args []string) error {
 	if len(args) == 0 {
@@ -115,6 +116,17 @@ func run(args []string) error {
 			}
 		}
 		fmt.Printf("%d/%d\n", ok, n)
+		return nil
+	case "netem":
+		ok, err := netemWorks("eth0")
+		if err != nil {
+			return err
+		}
+		if ok {
+			fmt.Println("netem: present")
+		} else {
+			fmt.Println("netem: absent")
+		}
 		return nil
 	case "check":
 		if err := drop(nil, 100); err != nil {
