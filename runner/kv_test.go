@@ -29,8 +29,8 @@ func TestKillLeaderKV(t *testing.T) {
 	if res.Verdict != checker.Valid {
 		t.Fatalf("verdict %s on healthy etcd: %+v", res.Verdict, res.Checks)
 	}
-	if len(res.Checks) != 1 || res.Checks[0].Checker != checker.KVChecker {
-		t.Fatalf("checks %+v, want one %s", res.Checks, checker.KVChecker)
+	if len(res.Checks) != 2 || res.Checks[0].Checker != checker.KVChecker || res.Checks[1].Checker != checker.RecoveryChecker {
+		t.Fatalf("checks %+v, want %s and %s", res.Checks, checker.KVChecker, checker.RecoveryChecker)
 	}
 	t.Logf("%s: %s (%.1fs)", res.Checks[0].Checker, res.Checks[0].Summary, res.Checks[0].Seconds)
 	if len(res.Problems) > 0 {
@@ -74,7 +74,7 @@ func TestMixRegisterKV(t *testing.T) {
 		names = append(names, c.Checker)
 		t.Logf("%s: %s", c.Checker, c.Summary)
 	}
-	if !slices.Equal(names, []string{checker.RegisterChecker, checker.KVChecker}) {
+	if !slices.Equal(names, []string{checker.RegisterChecker, checker.KVChecker, checker.RecoveryChecker}) {
 		t.Errorf("checkers %v", names)
 	}
 	ok := map[string]int{}

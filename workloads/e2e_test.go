@@ -69,8 +69,8 @@ func TestWorkloadsEndToEnd(t *testing.T) {
 			if res.Verdict != checker.Valid {
 				t.Fatalf("verdict %s on healthy etcd", res.Verdict)
 			}
-			if len(res.Checks) != 1 || res.Checks[0].Checker != tc.checker {
-				t.Errorf("checks %+v, want one by %s", res.Checks, tc.checker)
+			if len(res.Checks) != 2 || res.Checks[0].Checker != tc.checker || res.Checks[1].Checker != checker.RecoveryChecker {
+				t.Errorf("checks %+v, want %s, then %s", res.Checks, tc.checker, checker.RecoveryChecker)
 			}
 			kills := 0
 			for _, w := range res.Faults {
