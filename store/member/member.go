@@ -148,6 +148,29 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 	}
 
 	peerHTTP := &http.Client{Transport: &http.Transport{TLSClientConfig: peerClientTLS}, Timeout: 5 * time.Second}
+	memberDir := filepath.Join(cfg.DataDir, "member")
+	hasData := dirHasData(memberDir)
+	idn, known, err := loadIdentity(memberDir)
+	if err == nil {
+		switch {
+		case known:
+			adopt(cluster, &self, idn, nil)
+		case !hasData && cfg.InitialClusterState == "existing":
+			var table map[uint64][]string
+			if idn, table, err = discover(ctx, peerHTTP, cluster, self); err == nil {
+				adopt(cluster, &self, idn, table)
+				err = saveIdentity(memberDir, idn)
+			}
+		default:
+			err = saveIdentity(memberDir, identity{ID: self.ID, ClusterID: cluster.ID})
+		}
+	}
+	if err != nil {
+		closeAll(peerLns)
+		closeAll(clientLns)
+		closeAll(metricsLns)
+		return nil, err
+	}
 	m.srv = server.New(server.Config{
 		Cluster:                     cluster,
 		Self:                        self,
@@ -156,12 +179,14 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 		ElectionTimeout:             cfg.ElectionTimeout,
 		WatchProgressNotifyInterval: cfg.WatchProgressNotifyInterval,
 		PeerClient:                  peerHTTP,
-		Bugs:                        cfg.Bugs,
-		Logger:                      log,
+		SyncPeers: func(peers map[uint64][]string) {
+			delete(peers, self.ID)
+			m.tr.SyncPeers(peers)
+		},
+		Bugs:   cfg.Bugs,
+		Logger: log,
 	})
 	m.tr = transport.New(cluster.ID, self.ID, peerClientTLS, log)
-	memberDir := filepath.Join(cfg.DataDir, "member")
-	hasData := dirHasData(memberDir)
 	node, err := raftnode.Start(raftnode.Config{
 		ID:             self.ID,
 		Peers:          cluster.IDs(),

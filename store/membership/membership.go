@@ -57,7 +57,7 @@ func Parse(initialCluster, token string) (*Cluster, error) {
 	for _, name := range names {
 		urls := byName[name]
 		sort.Strings(urls)
-		id := memberID(urls, token)
+		id := MemberID(urls, token)
 		if other, dup := ids[id]; dup {
 			return nil, fmt.Errorf("initial cluster: members %s and %s have the same peer URLs", other, name)
 		}
@@ -75,7 +75,10 @@ func Parse(initialCluster, token string) (*Cluster, error) {
 	return c, nil
 }
 
-func memberID(peerURLs []string, token string) uint64 {
+// MemberID derives a member's ID from its sorted peer URLs and the cluster
+// token (plus a salt for members added later, so a re-added member never
+// reuses a removed member's ID).
+func MemberID(peerURLs []string, token string) uint64 {
 	h := sha1.New()
 	h.Write([]byte(strings.Join(peerURLs, "")))
 	h.Write([]byte(token))

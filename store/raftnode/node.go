@@ -46,6 +46,9 @@ type StateMachine interface {
 	Snapshot() func() ([]byte, error)
 	// Restore replaces the state machine with a snapshot's contents.
 	Restore(data []byte) error
+	// ApplyConfChange learns of a committed membership change, after Raft
+	// applied it.
+	ApplyConfChange(index uint64, cc raftpb.ConfChange)
 }
 
 // Transport delivers messages to peers. Send must not block.
@@ -401,6 +404,7 @@ func (n *Node) applyEntries(ents []raftpb.Entry) error {
 				return fmt.Errorf("decode conf change at %d: %w", e.Index, err)
 			}
 			n.confState = *n.raft.ApplyConfChange(cc)
+			n.sm.ApplyConfChange(e.Index, cc)
 		case raftpb.EntryConfChangeV2:
 			var cc raftpb.ConfChangeV2
 			if err := cc.Unmarshal(e.Data); err != nil {
@@ -490,6 +494,11 @@ func (n *Node) finishSnapshot(d snapshotDone) error {
 // Step hands a message from a peer to Raft.
 func (n *Node) Step(ctx context.Context, m raftpb.Message) error {
 	return n.raft.Step(ctx, m)
+}
+
+// ProposeConfChange submits a membership change. It does not wait.
+func (n *Node) ProposeConfChange(ctx context.Context, cc raftpb.ConfChange) error {
+	return n.raft.ProposeConfChange(ctx, cc)
 }
 
 // Propose submits data to the log. It does not wait for the commit.

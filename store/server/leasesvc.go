@@ -150,11 +150,11 @@ func (s *Server) onLeader(ctx context.Context, local func(), path string, out an
 }
 
 func (s *Server) askPeer(ctx context.Context, id uint64, path string, out any) error {
-	for _, m := range s.cfg.Cluster.Members {
-		if m.ID != id || len(m.PeerURLs) == 0 {
-			continue
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.PeerURLs[0]+path, nil)
+	s.mu.RLock()
+	urls := s.peers[id].PeerURLs
+	s.mu.RUnlock()
+	for _, u := range urls {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u+path, nil)
 		if err != nil {
 			return fmt.Errorf("build request: %w", err)
 		}
@@ -197,6 +197,12 @@ func (s *Server) PeerHandler() http.Handler {
 		id, _ := strconv.ParseInt(q.Get("id"), 10, 64)
 		json.NewEncoder(w).Encode(s.renew(id))
 	}))
+	mux.HandleFunc("/kvnode/members", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.RLock()
+		info := MembersInfo{ClusterID: s.cfg.Cluster.ID, Members: s.peerURLs()}
+		s.mu.RUnlock()
+		json.NewEncoder(w).Encode(info)
+	})
 	mux.Handle("/kvnode/lease/ttl", leader(func(w http.ResponseWriter, q url.Values) {
 		id, _ := strconv.ParseInt(q.Get("id"), 10, 64)
 		var info leaseInfo

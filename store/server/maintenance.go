@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"hash/crc32"
+	"sort"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -105,11 +106,19 @@ func (c *Cluster) MemberList(ctx context.Context, r *pb.MemberListRequest) (*pb.
 func (s *Server) memberList() []*pb.Member {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]*pb.Member, 0, len(s.cfg.Cluster.Members))
-	for _, m := range s.cfg.Cluster.Members {
-		pm := &pb.Member{ID: m.ID, PeerURLs: m.PeerURLs}
-		if urls, ok := s.members[m.ID]; ok {
-			pm.Name = m.Name
+	ids := make([]uint64, 0, len(s.peers))
+	for id := range s.peers {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	out := make([]*pb.Member, 0, len(ids))
+	for _, id := range ids {
+		rec := s.peers[id]
+		pm := &pb.Member{ID: id, PeerURLs: rec.PeerURLs}
+		// As etcd: a member that has not started yet has no name and
+		// no client URLs.
+		if urls, ok := s.members[id]; ok {
+			pm.Name = rec.Name
 			pm.ClientURLs = urls
 		}
 		out = append(out, pm)
@@ -124,10 +133,9 @@ func (m *Maintenance) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequest) (
 	if s.node.Leader() != s.cfg.Self.ID {
 		return nil, rpctypes.ErrGRPCNotLeader
 	}
-	known := false
-	for _, mem := range s.cfg.Cluster.Members {
-		known = known || mem.ID == r.TargetID
-	}
+	s.mu.RLock()
+	_, known := s.peers[r.TargetID]
+	s.mu.RUnlock()
 	if !known || r.TargetID == s.cfg.Self.ID {
 		return nil, rpctypes.ErrGRPCBadLeaderTransferee
 	}

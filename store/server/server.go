@@ -77,6 +77,9 @@ type Config struct {
 	// WatchProgressNotifyInterval is how often idle progress_notify
 	// watchers hear the current revision (default 10m, as etcd).
 	WatchProgressNotifyInterval time.Duration
+	// SyncPeers is told the full peer table (ID to peer URLs) whenever
+	// the membership changes, so the transport can follow.
+	SyncPeers func(map[uint64][]string)
 	// PeerClient talks to other members' peer URLs (TLS-aware); nil means
 	// http.DefaultClient.
 	PeerClient *http.Client
@@ -94,6 +97,9 @@ type Server struct {
 	kv      *mvcc.Store
 	leases  *leases
 	members map[uint64][]string // client URLs published through Raft
+	// peers is the replicated voting membership: the initial cluster,
+	// changed by MemberAdd and MemberRemove through Raft.
+	peers   map[uint64]memberRecord
 	applied uint64
 
 	waitMu sync.Mutex
@@ -129,11 +135,15 @@ func New(cfg Config) *Server {
 		kv:      mvcc.New(),
 		leases:  newLeases(),
 		members: map[uint64][]string{},
+		peers:   map[uint64]memberRecord{},
 		waits:   map[uint64]chan result{},
 		started: time.Now(),
 		stopped: make(chan struct{}),
 	}
 	s.watches = newWatchHub(s)
+	for _, m := range cfg.Cluster.Members {
+		s.peers[m.ID] = memberRecord{Name: m.Name, PeerURLs: m.PeerURLs}
+	}
 	// Request IDs start from the member ID and the clock so that IDs of a
 	// previous incarnation, replayed from the log, never match new waiters.
 	s.reqID.Store(uint64(cfg.Self.ID&0xffff)<<48 | (uint64(time.Now().UnixMilli())&(1<<40-1))<<8)
@@ -364,6 +374,10 @@ func (s *Server) applyRequest(r *pb.InternalRaftRequest) result {
 		m := r.ClusterMemberAttrSet
 		if m.MemberAttributes != nil {
 			s.members[m.Member_ID] = append([]string(nil), m.MemberAttributes.ClientUrls...)
+			if rec, ok := s.peers[m.Member_ID]; ok {
+				rec.Name = m.MemberAttributes.Name
+				s.peers[m.Member_ID] = rec
+			}
 		}
 		res = result{struct{}{}, nil}
 	default:
@@ -383,7 +397,7 @@ func (s *Server) applyRequest(r *pb.InternalRaftRequest) result {
 func (s *Server) Snapshot() func() ([]byte, error) {
 	s.mu.RLock()
 	kv := s.kv.Clone()
-	extra, err := json.Marshal(snapshotExtra{Members: s.members, Leases: s.leases.export()})
+	extra, err := json.Marshal(snapshotExtra{Members: s.members, Peers: s.peers, Leases: s.leases.export()})
 	s.mu.RUnlock()
 	return func() ([]byte, error) {
 		if err != nil {
@@ -401,6 +415,7 @@ func (s *Server) Snapshot() func() ([]byte, error) {
 
 type snapshotExtra struct {
 	Members map[uint64][]string
+	Peers   map[uint64]memberRecord
 	Leases  []leaseRecord
 }
 
@@ -424,11 +439,18 @@ func (s *Server) Restore(data []byte) error {
 		extra.Members = map[uint64][]string{}
 	}
 	s.members = extra.Members
+	if extra.Peers != nil {
+		s.peers = extra.Peers
+	}
 	s.leases.restore(extra.Leases)
 	// Watchers skipped the revisions the snapshot jumped over; replay them
 	// from the restored history.
 	s.watches.catchUp()
+	peers := s.peerURLs()
 	s.mu.Unlock()
+	if s.cfg.SyncPeers != nil {
+		s.cfg.SyncPeers(peers)
+	}
 	return nil
 }
 

@@ -63,6 +63,7 @@ type peer struct {
 	id   uint64
 	urls []string
 	q    chan raftpb.Message
+	stop chan struct{}
 }
 
 // New returns a transport for member self of cluster clusterID. tlsConfig may
@@ -96,13 +97,43 @@ func (t *Transport) AddPeer(id uint64, urls []string) {
 	if _, ok := t.peers[id]; ok || id == t.self {
 		return
 	}
-	p := &peer{id: id, urls: urls, q: make(chan raftpb.Message, queueSize)}
+	p := &peer{id: id, urls: urls, q: make(chan raftpb.Message, queueSize), stop: make(chan struct{})}
 	t.peers[id] = p
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
 		t.run(p)
 	}()
+}
+
+// RemovePeer stops sending to peer id.
+func (t *Transport) RemovePeer(id uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if p, ok := t.peers[id]; ok {
+		close(p.stop)
+		delete(t.peers, id)
+	}
+}
+
+// SyncPeers makes the set of peers match want (ID to peer URLs).
+func (t *Transport) SyncPeers(want map[uint64][]string) {
+	t.mu.Lock()
+	var gone []uint64
+	for id := range t.peers {
+		if _, ok := want[id]; !ok {
+			gone = append(gone, id)
+		}
+	}
+	t.mu.Unlock()
+	for _, id := range gone {
+		t.RemovePeer(id)
+	}
+	for id, urls := range want {
+		if len(urls) > 0 {
+			t.AddPeer(id, urls)
+		}
+	}
 }
 
 // SetIsolated drops all traffic to and from peers while on: a network
@@ -147,6 +178,8 @@ func (t *Transport) run(p *peer) {
 	for {
 		select {
 		case <-t.ctx.Done():
+			return
+		case <-p.stop:
 			return
 		case m := <-p.q:
 			batch = append(batch[:0], m)
