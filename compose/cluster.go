@@ -302,7 +302,23 @@ func (c *Cluster) Kill(ctx context.Context, m *Member) error {
 	if _, err := c.docker.ContainerKill(ctx, m.ContainerID, client.ContainerKillOptions{Signal: "KILL"}); err != nil {
 		return fmt.Errorf("killing %s: %w", m.Name, err)
 	}
-	return nil
+	// The engine delivers the signal and returns; the container stops a
+	// moment later. Wait, so that a kill is done when Kill returns.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		running, _, err := c.State(ctx, m)
+		if err != nil || !running {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("killing %s: still running 10s after SIGKILL", m.Name)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("killing %s: %w", m.Name, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // Start restarts a stopped member with the data it had.
