@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,9 +32,6 @@ type Scenario struct {
 	Workload string   `json:"workload"`
 	Nemesis  string   `json:"nemesis"`
 	Args     []string `json:"args,omitempty"`
-	// Only limits the scenario to these targets, for a fault a target
-	// cannot take.
-	Only []string `json:"only,omitempty"`
 }
 
 // readMatrix loads and expands a matrix into run flags, one list per run.
@@ -61,9 +57,6 @@ func readMatrix(path string) (Matrix, [][]string, error) {
 		name, version, _ := strings.Cut(target, "@")
 		for _, n := range m.Nodes {
 			for _, s := range m.Scenarios {
-				if len(s.Only) > 0 && !slices.Contains(s.Only, target) {
-					continue
-				}
 				label := fmt.Sprintf("%s-%dn-%s-%s", strings.ReplaceAll(target, "@", "-"), n, strings.ReplaceAll(s.Workload, ",", "+"), strings.ReplaceAll(s.Nemesis, ",", "+"))
 				a := []string{"--name", label, "--target", name, "--nodes", strconv.Itoa(n),
 					"--workload", s.Workload, "--nemesis", s.Nemesis, "--time-limit", m.TimeLimit}
