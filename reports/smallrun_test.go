@@ -1,0 +1,68 @@
+package reports
+
+import (
+	"html"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/rundir"
+)
+
+// TestReportOfRealRun renders the report of a small real run kept in
+// testdata/smallrun: 8 s of the register workload on 3 etcd members at 60
+// ops/s, the leader killed twice.
+func TestReportOfRealRun(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{rundir.HistoryFile, rundir.ResultsFile} {
+		b, err := os.ReadFile(filepath.Join("testdata", "smallrun", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, f), b, 0o644)
+	}
+	r, err := rundir.Read(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := history.ReadFile(filepath.Join(dir, rundir.HistoryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Write(dir, r, events); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, rundir.ReportFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	for _, want := range []string{
+		`<div class="verdict valid">valid`,
+		html.EscapeString(r.Config.Command),
+		`aria-label="latency of every operation over time"`,
+		`aria-label="throughput over time"`,
+		"linearizable-register", "recovery",
+		"kill-leader n1", "kill-leader n2", // the fault bands
+		`<td>n2</td><td class="num">3</td>`, // n2 took over in term 3
+	} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	// Every inline SVG parses: the two plots and the legend's icons.
+	if n := len(regexp.MustCompile(`<svg viewBox[^>]*aria-label="[^"]+"`).FindAllString(doc, -1)); n != 2 {
+		t.Errorf("%d plots, want latency and throughput", n)
+	}
+	for i, s := range regexp.MustCompile(`(?s)<svg.*?</svg>`).FindAllString(doc, -1) {
+		if err := parseXML(s); err != nil {
+			t.Errorf("svg %d does not parse: %v", i, err)
+		}
+	}
+	if n := strings.Count(doc, "<tr><td>kill-leader</td>"); n != 2 {
+		t.Errorf("%d kill-leader rows in the fault table, want 2", n)
+	}
+}

@@ -1,0 +1,79 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/rundir"
+)
+
+// storedRun copies the small real run kept as the reports' fixture into a
+// fresh run directory, with its history changed by edit.
+func storedRun(t *testing.T, edit func(string) string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, f := range []string{rundir.HistoryFile, rundir.ResultsFile} {
+		b, err := os.ReadFile(filepath.Join("..", "reports", "testdata", "smallrun", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f == rundir.HistoryFile {
+			b = []byte(edit(string(b)))
+		}
+		os.WriteFile(filepath.Join(dir, f), b, 0o644)
+	}
+	return dir
+}
+
+// TestCheckStoredRun is faultline check: a stored real history is checked
+// again offline and its results and report rewritten; the same history
+// with one read's answer changed to a value nobody wrote is invalid.
+func TestCheckStoredRun(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(string) string
+		want checker.Verdict
+	}{
+		{"as recorded", func(s string) string { return s }, checker.Valid},
+		{"a read of a value nobody wrote", func(s string) string {
+			lines := strings.Split(s, "\n")
+			for i, l := range lines {
+				var e history.Event
+				if json.Unmarshal([]byte(l), &e) == nil && e.Type == history.OK && e.F == history.Read {
+					e.Value = "never-written"
+					b, _ := json.Marshal(e)
+					lines[i] = string(b)
+					break
+				}
+			}
+			return strings.Join(lines, "\n")
+		}, checker.Invalid},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := storedRun(t, tc.edit)
+			res, err := rundir.Read(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := Check(context.Background(), dir, res); err != nil {
+				t.Fatal(err)
+			}
+			again, err := rundir.Read(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Verdict != tc.want || again.Verdict != tc.want {
+				t.Fatalf("verdict %s (stored %s), want %s: %+v", res.Verdict, again.Verdict, tc.want, res.Checks)
+			}
+			if fi, err := os.Stat(filepath.Join(dir, rundir.ReportFile)); err != nil || fi.Size() == 0 {
+				t.Fatalf("report not rewritten: %v", err)
+			}
+		})
+	}
+}
