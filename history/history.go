@@ -103,6 +103,10 @@ type Event struct {
 	// Term is the Raft term of a leader event.
 	Term uint64 `json:"term,omitempty"`
 
+	// Mechanism says how a fault was made (a start event's), where there
+	// is more than one way: netfilter, a userspace proxy, netem.
+	Mechanism string `json:"mechanism,omitempty"`
+
 	// Fault and Nodes describe nemesis events: which fault, which members.
 	Fault string   `json:"fault,omitempty"`
 	Nodes []string `json:"nodes,omitempty"`

@@ -64,9 +64,10 @@ func Ops(events []Event) ([]Op, error) {
 
 // Window is one fault: when it started and when it was healed.
 type Window struct {
-	Fault string   `json:"fault"`
-	Nodes []string `json:"nodes,omitempty"`
-	Start int64    `json:"start"`
+	Fault     string   `json:"fault"`
+	Nodes     []string `json:"nodes,omitempty"`
+	Mechanism string   `json:"mechanism,omitempty"`
+	Start     int64    `json:"start"`
 	// Stop is -1 when the history ends with the fault still active.
 	Stop int64 `json:"stop"`
 	// Recovered is when the cluster was seen whole again after the heal;
@@ -90,7 +91,7 @@ func Faults(events []Event) []Window {
 		switch e.F {
 		case Start:
 			open[e.Fault] = len(ws)
-			ws = append(ws, Window{Fault: e.Fault, Nodes: e.Nodes, Start: e.Time, Stop: -1, Recovered: -1})
+			ws = append(ws, Window{Fault: e.Fault, Nodes: e.Nodes, Mechanism: e.Mechanism, Start: e.Time, Stop: -1, Recovered: -1})
 		case Stop:
 			if i, ok := open[e.Fault]; ok {
 				ws[i].Stop = e.Time

@@ -50,11 +50,13 @@ func TestFaults(t *testing.T) {
 	nem := func(f string, at int64, fault, err string) Event {
 		return Event{Type: Info, Process: Nemesis, F: f, Time: at, Fault: fault, Nodes: []string{"n1"}, Error: err}
 	}
+	partition := nem(Start, 30, "pause-leader", "")
+	partition.Mechanism = "docker pause"
 	ws := Faults([]Event{
 		nem(Start, 10, "kill-leader", ""),
 		nem(Stop, 20, "kill-leader", ""),
 		nem(Recover, 25, "kill-leader", ""),
-		nem(Start, 30, "pause-leader", ""),
+		partition,
 		nem(Stop, 40, "pause-leader", ""),
 		nem(Recover, 90, "pause-leader", "not recovered 50.0s after the heal"),
 		nem(Start, 100, "kill-leader", ""),
@@ -62,7 +64,7 @@ func TestFaults(t *testing.T) {
 	})
 	want := []Window{
 		{Fault: "kill-leader", Start: 10, Stop: 20, Recovered: 25},
-		{Fault: "pause-leader", Start: 30, Stop: 40, Recovered: -1, NotRecovered: "not recovered 50.0s after the heal"},
+		{Fault: "pause-leader", Mechanism: "docker pause", Start: 30, Stop: 40, Recovered: -1, NotRecovered: "not recovered 50.0s after the heal"},
 		{Fault: "kill-leader", Start: 100, Stop: -1, Recovered: -1},
 	}
 	if len(ws) != len(want) {
@@ -70,7 +72,7 @@ func TestFaults(t *testing.T) {
 	}
 	for i := range want {
 		w := ws[i]
-		if w.Fault != want[i].Fault || w.Start != want[i].Start || w.Stop != want[i].Stop ||
+		if w.Fault != want[i].Fault || w.Mechanism != want[i].Mechanism || w.Start != want[i].Start || w.Stop != want[i].Stop ||
 			w.Recovered != want[i].Recovered || w.NotRecovered != want[i].NotRecovered {
 			t.Errorf("window %d = %+v, want %+v", i, w, want[i])
 		}

@@ -38,6 +38,8 @@ func (p *PeerLoss) Name() string {
 }
 func (*PeerLoss) minMembers() int { return 2 }
 
+func (*PeerLoss) Mechanism() string { return "netfilter random drop inside each member (no tc netem)" }
+
 func (p *PeerLoss) Start(ctx context.Context, c Cluster) ([]*compose.Member, error) {
 	loss := p.Loss
 	if loss == 0 {
@@ -110,7 +112,10 @@ func (p *PeerLatency) Name() string {
 	return fmt.Sprintf("peer-latency=%s:%s", p.Delay, p.Jitter)
 }
 func (*PeerLatency) minMembers() int { return 2 }
-func (*PeerLatency) needsProxy()     {}
+
+// Mechanism names the proxy and what the agent found of the kernel's netem.
+func (p *PeerLatency) Mechanism() string { return PeerLatencyMechanism + "; " + p.netem }
+func (*PeerLatency) needsProxy()         {}
 
 func (p *PeerLatency) Start(ctx context.Context, c Cluster) ([]*compose.Member, error) {
 	d, j := p.Delay, p.Jitter

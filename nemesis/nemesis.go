@@ -63,6 +63,12 @@ type Fault interface {
 	Heal(ctx context.Context, c Cluster) error
 }
 
+// mechanism is a fault that can be made more than one way and says which
+// way it was, for the history.
+type mechanism interface {
+	Mechanism() string
+}
+
 // sizer is a fault that needs a minimum cluster size.
 type sizer interface {
 	minMembers() int
@@ -329,7 +335,11 @@ func (n *Nemesis) once(ctx context.Context, f Fault) (healed, alive bool) {
 		return false, ctx.Err() == nil
 	}
 	nodes := names(hit)
-	n.Recorder.Record(history.Event{Type: history.Info, Process: history.Nemesis, F: history.Start, Fault: name, Nodes: nodes})
+	e := history.Event{Type: history.Info, Process: history.Nemesis, F: history.Start, Fault: name, Nodes: nodes}
+	if m, ok := f.(mechanism); ok {
+		e.Mechanism = m.Mechanism()
+	}
+	n.Recorder.Record(e)
 	n.set(name+" "+strings.Join(nodes, ","), 1)
 	alive = sleep(ctx, n.jittered(n.Schedule.Duration))
 	n.heal(ctx, f, nodes)

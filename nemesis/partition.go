@@ -38,6 +38,10 @@ func (p *Partition) Name() string {
 	return "partition-" + [...]string{"leader", "random", "halves", "majorities-ring", "bridge"}[p.kind]
 }
 
+func (*Partition) Mechanism() string {
+	return "netfilter drop rules between member addresses inside each member's network namespace"
+}
+
 func (p *Partition) minMembers() int {
 	return [...]int{2, 2, 3, 4, 3}[p.kind]
 }

@@ -134,7 +134,7 @@ type check struct {
 type row struct{ Key, Value string }
 
 type fault struct {
-	Fault, Nodes, Start, Stop, Length string
+	Fault, Mechanism, Nodes, Start, Stop, Length string
 	// Recovery is the time from heal to a whole cluster again.
 	Recovery, NotRecovered string
 	// During counts the operations invoked inside the window that
@@ -266,7 +266,7 @@ func durationText(d rundir.Duration) string {
 }
 
 func faultRow(w history.Window, ops []history.Op) fault {
-	f := fault{Fault: w.Fault, Start: fmt.Sprintf("%.1f s", seconds(w.Start)), Stop: "not healed", Length: "—",
+	f := fault{Fault: w.Fault, Mechanism: w.Mechanism, Start: fmt.Sprintf("%.1f s", seconds(w.Start)), Stop: "not healed", Length: "—",
 		Recovery: "—", NotRecovered: w.NotRecovered}
 	f.During, _ = splitAvailability(ops, []history.Window{w})
 	if w.Recovered >= 0 && w.Stop >= 0 {
