@@ -55,3 +55,14 @@ func runBatch(ctx context.Context, b reports.Batch, dir, results string, tests [
 	}
 	return exitUnknown, nil
 }
+
+// splitRunArgs splits a batch command's arguments at "--": its own flags
+// before, the flags for every run after.
+func splitRunArgs(args []string) (own, run []string) {
+	for i, a := range args {
+		if a == "--" {
+			return args[:i], args[i+1:]
+		}
+	}
+	return args, nil
+}

@@ -52,3 +52,13 @@ func TestRunFlagsDefaults(t *testing.T) {
 		t.Fatalf("defaults: %+v", c)
 	}
 }
+
+func TestSplitRunArgs(t *testing.T) {
+	own, run := splitRunArgs([]string{"--nodes", "3,5", "--", "--workers", "20", "--", "x"})
+	if strings.Join(own, " ") != "--nodes 3,5" || strings.Join(run, " ") != "--workers 20 -- x" {
+		t.Fatalf("own %q, run %q", own, run)
+	}
+	if own, run := splitRunArgs([]string{"--nodes", "3"}); len(own) != 2 || run != nil {
+		t.Fatalf("no --: own %q, run %q", own, run)
+	}
+}

@@ -23,13 +23,8 @@ succeeded during the faults. Flags after -- go to every run.
 `
 
 func compareCmd(ctx context.Context, args []string) (int, error) {
-	var runArgs []string
-	for i, a := range args {
-		if a == "--" {
-			args, runArgs = args[:i], args[i+1:]
-			break
-		}
-	}
+	command := strings.TrimSpace("faultline compare " + strings.Join(args, " "))
+	args, runArgs := splitRunArgs(args)
 	fs := flag.NewFlagSet("faultline compare", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), compareUsage); fs.PrintDefaults() }
 	modes := fs.String("read-consistency", "linearizable,serializable", "read modes to compare, comma-separated")
@@ -61,9 +56,6 @@ func compareCmd(ctx context.Context, args []string) (int, error) {
 	}
 	started := time.Now()
 	dir := filepath.Join(*results, "compare", started.UTC().Format("20060102T150405Z"))
-	b := reports.Batch{Kind: reports.KindCompare, Title: "Read modes compared", Command: "faultline compare " + strings.Join(args, " "), Started: started}
-	if len(runArgs) > 0 {
-		b.Command += " -- " + strings.Join(runArgs, " ")
-	}
+	b := reports.Batch{Kind: reports.KindCompare, Title: "Read modes compared", Command: command, Started: started}
 	return runBatch(ctx, b, dir, *results, tests)
 }

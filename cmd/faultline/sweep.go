@@ -23,13 +23,8 @@ cluster size. Flags after -- go to every run (see faultline run -h).
 `
 
 func sweepCmd(ctx context.Context, args []string) (int, error) {
-	var runArgs []string
-	for i, a := range args {
-		if a == "--" {
-			args, runArgs = args[:i], args[i+1:]
-			break
-		}
-	}
+	command := strings.TrimSpace("faultline sweep " + strings.Join(args, " "))
+	args, runArgs := splitRunArgs(args)
 	fs := flag.NewFlagSet("faultline sweep", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), sweepUsage); fs.PrintDefaults() }
 	nodes := fs.String("nodes", "3,5,7,9", "cluster sizes, comma-separated")
@@ -88,10 +83,7 @@ func sweepCmd(ctx context.Context, args []string) (int, error) {
 		return exitError, errors.New("nothing to sweep: give at least one size, target and nemesis")
 	}
 
-	b := reports.Batch{Kind: reports.KindSweep, Title: "Scale sweep", Command: "faultline sweep " + strings.Join(args, " "), Started: started}
-	if len(runArgs) > 0 {
-		b.Command += " -- " + strings.Join(runArgs, " ")
-	}
+	b := reports.Batch{Kind: reports.KindSweep, Title: "Scale sweep", Command: command, Started: started}
 	return runBatch(ctx, b, dir, *results, tests)
 }
 
