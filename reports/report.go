@@ -113,6 +113,7 @@ type page struct {
 	Ops         []checker.OpStats
 	Seconds     float64
 	Latency     plotted
+	Percentiles plotted
 	Throughput  plotted
 	HasPlots    bool
 	PlotProblem string
@@ -187,6 +188,9 @@ func (pg *page) plot(events []history.Event, faults []history.Window) error {
 		return err
 	}
 	if pg.Throughput, err = throughputPlot(tl); err != nil {
+		return err
+	}
+	if pg.Percentiles, err = percentilePlot(ops); err != nil {
 		return err
 	}
 	pg.HasPlots = true

@@ -45,6 +45,7 @@ func TestReportOfRealRun(t *testing.T) {
 		html.EscapeString(r.Config.Command),
 		`aria-label="latency of every operation over time"`,
 		`aria-label="throughput over time"`,
+		`aria-label="latency percentiles per operation"`,
 		"linearizable-register", "recovery",
 		"kill-leader n1", "kill-leader n2", // the fault bands
 		`<td>n2</td><td class="num">3</td>`, // n2 took over in term 3
@@ -54,8 +55,8 @@ func TestReportOfRealRun(t *testing.T) {
 		}
 	}
 	// Every inline SVG parses: the two plots and the legend's icons.
-	if n := len(regexp.MustCompile(`<svg viewBox[^>]*aria-label="[^"]+"`).FindAllString(doc, -1)); n != 2 {
-		t.Errorf("%d plots, want latency and throughput", n)
+	if n := len(regexp.MustCompile(`<svg viewBox[^>]*aria-label="[^"]+"`).FindAllString(doc, -1)); n != 3 {
+		t.Errorf("%d plots, want latency over time, percentiles and throughput", n)
 	}
 	for i, s := range regexp.MustCompile(`(?s)<svg.*?</svg>`).FindAllString(doc, -1) {
 		if err := parseXML(s); err != nil {
