@@ -140,6 +140,8 @@ func TestReportStaleness(t *testing.T) {
 	}
 	for _, want := range []string{
 		"Serializable reads: how stale",
+		`aria-label="serializable reads: revisions behind"`,
+		`aria-label="serializable reads: milliseconds behind"`,
 		"<tr><td>n2</td><td class=\"num\">1</td><td class=\"num\">1</td>",
 		"<tr><td>n1</td><td class=\"num\">1</td><td class=\"num\">0</td>",
 		"<tr><td>all</td><td class=\"num\">2</td><td class=\"num\">1</td>",

@@ -79,10 +79,28 @@ func Write(dir string, r *rundir.Results, events []history.Event) error {
 	ops, _ := history.Ops(events) // a malformed history is reported by plot
 	if _, st := checker.SerializableReads(ops); st.Reads > 0 {
 		pg.Staleness = stalenessRows(st)
+		var revs, ms []namedDist
+		for _, r := range pg.Staleness {
+			revs = append(revs, namedDist{r.Member, r.Revs})
+			ms = append(ms, namedDist{r.Member, r.Millis})
+		}
+		pg.StaleRevsPlot, _ = distributionPlot("serializable reads: revisions behind", "revisions behind", revs)
+		pg.StaleMsPlot, _ = distributionPlot("serializable reads: milliseconds behind", "ms behind", ms)
 	}
 	pg.WatchLag = watchDelivery(ops)
-	for _, w := range faults {
-		pg.Faults = append(pg.Faults, faultRow(w, ops))
+	if pg.WatchLag.Events > 0 {
+		pg.WatchLagPlot, _ = distributionPlot("watch delivery lag", "lag (ms)", []namedDist{{"every watch event", pg.WatchLag.Millis}})
+	}
+	for i, w := range faults {
+		f := faultRow(w, ops)
+		f.N = i + 1
+		pg.Faults = append(pg.Faults, f)
+	}
+	if len(faults) > 0 && len(ops) > 0 {
+		var err error
+		if pg.RecoveryPlot, pg.AvailPlot, err = windowPlots(faults, ops); err != nil {
+			pg.PlotProblem = err.Error()
+		}
 	}
 	if err := pg.plot(events, faults); err != nil {
 		// A report that says why its plots are missing beats no report.
@@ -121,8 +139,10 @@ type page struct {
 	Leaders     []leaderRow
 	Staleness   []stalenessRow
 	WatchLag    watchLag
-	Logs        []logFile
-	LogsProblem string
+	// Plots beside the tables they draw.
+	RecoveryPlot, AvailPlot, StaleRevsPlot, StaleMsPlot, WatchLagPlot plotted
+	Logs                                                              []logFile
+	LogsProblem                                                       string
 }
 
 type check struct {
@@ -135,6 +155,7 @@ type check struct {
 type row struct{ Key, Value string }
 
 type fault struct {
+	N                                            int
 	Fault, Mechanism, Nodes, Start, Stop, Length string
 	// Recovery is the time from heal to a whole cluster again.
 	Recovery, NotRecovered string

@@ -1,9 +1,11 @@
 package reports
 
 import (
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/history"
 )
 
@@ -31,5 +33,18 @@ func TestWatchDelivery(t *testing.T) {
 	}
 	if lag.Millis.Max != 30 || lag.Millis.P50 != 25 {
 		t.Fatalf("lag %+v, want max 30 ms and median 25 ms", lag.Millis)
+	}
+}
+
+func TestDistributionPlot(t *testing.T) {
+	p, err := distributionPlot("watch delivery lag", "lag (ms)", []namedDist{{"every watch event", checker.Distribute([]float64{1, 2, 3, 40})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := parseXML(string(p.SVG)); err != nil || !strings.Contains(string(p.SVG), `aria-label="watch delivery lag"`) {
+		t.Fatalf("plot does not parse or is unnamed: %v", err)
+	}
+	if len(p.Legend) != 1 || p.Legend[0].Text != "every watch event" {
+		t.Fatalf("legend %+v", p.Legend)
 	}
 }
