@@ -144,6 +144,11 @@ func KVWith(ctx context.Context, ops []history.Op, opt KVOptions) (res Result) {
 	if h.permissive {
 		res.Summary += fmt.Sprintf("; %s of other workloads may change the revision, so revision gaps were allowed", plural(h.counts.foreign, "operation"))
 	}
+	if n, anomalies := kvLeases(ops); len(anomalies) > 0 {
+		res.Verdict = Invalid
+		res.Summary += fmt.Sprintf("; %d of %d values read carry a lease other than the one their put attached", len(anomalies), n)
+		res.Anomalies = append(res.Anomalies, anomalies...)
+	}
 	// Serializable reads and reads of the past are checked here too, so
 	// that the kv workload has one result.
 	if sr, _ := serializableReads(ops, opt.OtherCompactor); sr.Summary != noSerializableReads {

@@ -43,6 +43,10 @@ func KVKey(i int) string { return fmt.Sprintf("%sk%03d", KVPrefix, i) }
 // KVRangeEnd is the end of the range holding every kv key.
 const KVRangeEnd = "/kv0" // '/' + 1 == '0'
 
+// kvLeaseTTL is the kv workload's lease's TTL in seconds: longer than any
+// run, so no key attached to it expires while the checker is watching.
+const kvLeaseTTL = 24 * 60 * 60
+
 // kvProcessBase is where the kv workload's process ids start, apart from
 // every other workload's.
 const kvProcessBase = 400_000
@@ -70,6 +74,9 @@ type KV struct {
 	lastRev atomic.Int64
 	// compacted is the revision of the last compaction that succeeded.
 	compacted atomic.Int64
+	// lease is attached to some puts; it is granted for longer than any
+	// run, so its keys never expire under the workload (0: none granted).
+	lease atomic.Int64
 }
 
 // NewKV returns the kv workload.
@@ -85,6 +92,15 @@ func (k *KV) Counts() *Counts { return &k.counts }
 
 // Run drives one worker per client until ctx is done.
 func (k *KV) Run(ctx context.Context, clients []*clientv3.Client, rec *history.Recorder) {
+	if len(clients) > 0 {
+		// Without a lease (the grant failed, say during an election) the
+		// puts simply go without one.
+		gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if l, err := clients[0].Grant(gctx, kvLeaseTTL); err == nil {
+			k.lease.Store(int64(l.ID))
+		}
+		cancel()
+	}
 	if k.CompactInterval > 0 {
 		k.nextCompact.Store(rec.Since() + int64(k.CompactInterval))
 	}
@@ -219,6 +235,9 @@ func (w *kvWorker) generate(inv *history.Event) {
 		_, inv.Key = w.key()
 		inv.Value = w.value()
 		inv.PrevKV = w.rand.IntN(3) == 0
+		if l := w.k.lease.Load(); l != 0 && w.rand.IntN(3) == 0 {
+			inv.Lease = l
+		}
 	case n < 75:
 		inv.F = KVDelete
 		_, inv.Key = w.key()
@@ -326,6 +345,9 @@ func (w *kvWorker) do(ctx context.Context, inv history.Event) history.Event {
 		var opts []clientv3.OpOption
 		if inv.PrevKV {
 			opts = append(opts, clientv3.WithPrevKV())
+		}
+		if inv.Lease != 0 {
+			opts = append(opts, clientv3.WithLease(clientv3.LeaseID(inv.Lease)))
 		}
 		res, err := w.cli.Put(ctx, inv.Key, inv.Value, opts...)
 		if err != nil {
