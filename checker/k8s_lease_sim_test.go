@@ -16,18 +16,8 @@ import (
 // revision 1 and then watched every revision, and the final read.
 func simulateKubernetes(seed uint64, n, nKeys int) []history.Op {
 	rng := rand.New(rand.NewPCG(seed, seed))
-	var ops []history.Op
-	var now int64
-	op := func(p history.Process, f string, inv, done history.Event) {
-		now += 1000
-		inv.Type, inv.Process, inv.F, inv.Time = history.Invoke, p, f, now
-		now += 1000
-		if done.Type == "" {
-			done.Type = history.OK
-		}
-		done.Process, done.F, done.Time = p, f, now
-		ops = append(ops, history.Op{Process: p, F: f, Invoke: inv, Complete: done})
-	}
+	sim := &simOps{}
+	op := sim.add
 	end := "/registry/pods0"
 	op(50, opK8sList, history.Event{WatchID: "i", Key: k8sPrefix, RangeEnd: end, Limit: 4}, history.Event{WatchID: "i", Revision: 1})
 	state := map[string]history.KV{}
@@ -89,7 +79,7 @@ func simulateKubernetes(seed uint64, n, nKeys int) []history.Op {
 		}
 	}
 	op(99, opK8sRead, history.Event{Key: k8sPrefix, RangeEnd: end}, history.Event{Revision: rev, KVs: final})
-	return ops
+	return sim.ops
 }
 
 // simulateLease records leases of TTL 3 s granted one after another: each

@@ -14,18 +14,8 @@ import (
 // and then where they stopped; then the final read.
 func simulateWatch(seed uint64, nWrites, nKeys, nWatchers int) []history.Op {
 	rng := rand.New(rand.NewPCG(seed, seed))
-	var ops []history.Op
-	var now int64
-	op := func(p history.Process, f string, inv, done history.Event) {
-		now += 1000
-		inv.Type, inv.Process, inv.F, inv.Time = history.Invoke, p, f, now
-		now += 1000
-		if done.Type == "" {
-			done.Type = history.OK
-		}
-		done.Process, done.F, done.Time = p, f, now
-		ops = append(ops, history.Op{Process: p, F: f, Invoke: inv, Complete: done})
-	}
+	sim := &simOps{}
+	op := sim.add
 	type change struct {
 		rev    int64
 		events []history.WatchEvent
@@ -126,5 +116,24 @@ func simulateWatch(seed uint64, nWrites, nKeys, nWatchers int) []history.Op {
 	}
 	op(history.Process(999), opWatchRead, history.Event{Key: watchPrefix, RangeEnd: watchPrefix[:len(watchPrefix)-1] + "0"},
 		history.Event{Key: watchPrefix, Revision: rev, KVs: final})
-	return ops
+	return sim.ops
+}
+
+// simOps records simulated operations one after another, each invoked
+// 1µs after the last completed and taking 1µs; a completion left without
+// a type is ok.
+type simOps struct {
+	ops []history.Op
+	now int64
+}
+
+func (s *simOps) add(p history.Process, f string, inv, done history.Event) {
+	s.now += 1000
+	inv.Type, inv.Process, inv.F, inv.Time = history.Invoke, p, f, s.now
+	s.now += 1000
+	if done.Type == "" {
+		done.Type = history.OK
+	}
+	done.Process, done.F, done.Time = p, f, s.now
+	s.ops = append(s.ops, history.Op{Process: p, F: f, Invoke: inv, Complete: done})
 }
