@@ -76,7 +76,7 @@ func Write(dir string, r *rundir.Results, events []history.Event) error {
 			pg.Leaders = append(pg.Leaders, l)
 		}
 	}
-	ops, _ := history.Ops(events) // a malformed history is reported by plot
+	ops, opsErr := history.Ops(events) // a malformed history is reported by plot
 	if _, st := checker.SerializableReads(ops); st.Reads > 0 {
 		pg.Staleness = stalenessRows(st)
 		var revs, ms []namedDist
@@ -102,7 +102,7 @@ func Write(dir string, r *rundir.Results, events []history.Event) error {
 			pg.PlotProblem = err.Error()
 		}
 	}
-	if err := pg.plot(events, faults); err != nil {
+	if err := pg.plot(ops, opsErr, faults); err != nil {
 		// A report that says why its plots are missing beats no report.
 		pg.PlotProblem = err.Error()
 	}
@@ -196,8 +196,7 @@ type logFile struct {
 	Name, Href, Size string
 }
 
-func (pg *page) plot(events []history.Event, faults []history.Window) error {
-	ops, err := history.Ops(events)
+func (pg *page) plot(ops []history.Op, err error, faults []history.Window) error {
 	if err != nil {
 		return fmt.Errorf("the history cannot be plotted: %w", err)
 	}
