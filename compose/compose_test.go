@@ -72,7 +72,7 @@ func TestKillLeaderAndRestart(t *testing.T) {
 	if err := c.Kill(ctx, old); err != nil {
 		t.Fatal(err)
 	}
-	if up, err := c.Running(ctx, old); err != nil || up {
+	if up, _, err := c.State(ctx, old); err != nil || up {
 		t.Fatalf("killed leader %s still running (err %v)", old.Name, err)
 	}
 	var next *Member

@@ -73,19 +73,49 @@ func Image(ctx context.Context, cli *client.Client, root string, t Target) (stri
 	return ref, nil
 }
 
+// Binary returns the path of t's server built for this machine, for the
+// local runtime: like Image, it is built only when no binary of the same
+// inputs is in the user's cache folder yet.
+func Binary(ctx context.Context, root string, t Target) (string, error) {
+	sum, err := inputsHash(root, t)
+	if err != nil {
+		return "", fmt.Errorf("hashing the %s binary's inputs: %w", t.Name, err)
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("no cache folder for the %s binary: %w", t.Name, err)
+	}
+	dir := filepath.Join(cache, "faultline", "bin")
+	bin := filepath.Join(dir, t.Name+"-"+sum[:16])
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	// Built under another name and renamed, so that a build cut short
+	// never leaves a binary that looks finished.
+	tmp := fmt.Sprintf("%s.%d.tmp", bin, os.Getpid())
+	if err := t.build(ctx, root, tmp); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("building %s: %w", t.Name, err)
+	}
+	return bin, os.Rename(tmp, bin)
+}
+
 // inputsHash digests every file under t.Inputs, plus what else decides the
 // binary: the target's version and the Go toolchain; and what decides the
 // agent: its sources and the modules it is built from.
 func inputsHash(root string, t Target) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s %s %s %s/%s\n", t.Name, t.Version, runtime.Version(), "linux", runtime.GOARCH)
-	mods, err := agentModules(root)
+	mods, dirs, err := agentDeps(root)
 	if err != nil {
 		return "", err
 	}
 	fmt.Fprintf(h, "agent modules: %s\n", mods)
 	var files []string
-	for _, in := range append(slices.Clone(t.Inputs), agentSource) {
+	for _, in := range slices.Concat(t.Inputs, dirs) {
 		err := filepath.WalkDir(filepath.Join(root, in), func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
@@ -181,23 +211,32 @@ func buildAgent(ctx context.Context, root, out string) error {
 	return nil
 }
 
-// agentModules lists the modules (path@version) the agent is built from,
-// so that its image is rebuilt when one of them moves, but not when the
-// main module gains a dependency the agent does not use.
-func agentModules(root string) (string, error) {
-	cmd := exec.Command("go", "list", "-deps", "-f", "{{with .Module}}{{.Path}}@{{.Version}}{{end}}", "./"+agentSource)
+// agentDeps lists what the agent is built from: the modules (path@version)
+// outside this repository, so that its image is rebuilt when one of them
+// moves but not when the main module gains a dependency the agent does not
+// use; and the folders of this repository's packages it imports (its own
+// and compose/proxy), relative to root.
+func agentDeps(root string) (mods string, dirs []string, err error) {
+	cmd := exec.Command("go", "list", "-deps", "-f",
+		"{{with .Module}}{{if .Main}}dir={{$.Dir}}{{else}}{{.Path}}@{{.Version}}{{end}}{{end}}", "./"+agentSource)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 	out, err := cmd.Output()
 	if err != nil {
-		return "", fmt.Errorf("listing the agent's modules: %w", err)
+		return "", nil, fmt.Errorf("listing the agent's dependencies: %w", err)
 	}
-	var mods []string
+	var ms []string
 	for _, l := range strings.Fields(string(out)) {
-		if !slices.Contains(mods, l) {
-			mods = append(mods, l)
+		if d, ok := strings.CutPrefix(l, "dir="); ok {
+			rel, err := filepath.Rel(root, d)
+			if err != nil {
+				return "", nil, err
+			}
+			dirs = append(dirs, rel)
+		} else if !slices.Contains(ms, l) {
+			ms = append(ms, l)
 		}
 	}
-	sort.Strings(mods)
-	return strings.Join(mods, " "), nil
+	sort.Strings(ms)
+	return strings.Join(ms, " "), dirs, nil
 }

@@ -3,6 +3,7 @@ package nemesis
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -152,9 +153,34 @@ func ipsOf(ms []*compose.Member) []string {
 	return out
 }
 
-// TestFaultsOnEtcd applies every fault to one five-member etcd cluster, in
-// turn, and checks what each one does and that its heal leaves the cluster
-// whole, with nothing behind.
+// upLocal boots n members of target as local processes.
+func upLocal(t *testing.T, target compose.Target, n int) *compose.Cluster {
+	t.Helper()
+	ctx := context.Background()
+	wd, _ := os.Getwd()
+	root, err := compose.FindRoot(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := compose.Binary(ctx, root, target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := compose.UpLocal(ctx, compose.Config{RunID: fmt.Sprintf("nemtest%d", time.Now().UnixNano()), Target: target, Binary: bin, Nodes: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Down(context.Background()); err != nil {
+			t.Errorf("tearing down: %v", err)
+		}
+	})
+	return c
+}
+
+// TestFaultsOnEtcd applies every fault to one five-member etcd cluster in
+// containers, in turn, and checks what each one does and that its heal
+// leaves the cluster whole, with nothing behind.
 func TestFaultsOnEtcd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping the container test in -short mode")
@@ -162,7 +188,6 @@ func TestFaultsOnEtcd(t *testing.T) {
 	c := upEtcd(t, 5)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
-
 	t.Run("agent", func(t *testing.T) {
 		for _, m := range c.Members {
 			if out, err := c.Exec(ctx, m, compose.AgentPath, "check"); err != nil {
@@ -170,6 +195,23 @@ func TestFaultsOnEtcd(t *testing.T) {
 			}
 		}
 	})
+	testFaults(t, ctx, c)
+}
+
+// TestFaultsOnLocalKvnode applies the same faults to five kvnode members
+// running as local processes, where the peer proxies make the partitions.
+func TestFaultsOnLocalKvnode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping the cluster test in -short mode")
+	}
+	c := upLocal(t, compose.Kvnode(), 5)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	testFaults(t, ctx, c)
+}
+
+// testFaults applies every fault to c, a five-member cluster, in turn.
+func testFaults(t *testing.T, ctx context.Context, c *compose.Cluster) {
 
 	t.Run("partition-leader", func(t *testing.T) {
 		p := &Partition{kind: partLeader}
@@ -358,7 +400,18 @@ func TestFaultsOnEtcd(t *testing.T) {
 
 	t.Run("peer-loss", func(t *testing.T) {
 		p := &PeerLoss{Loss: 30}
-		if _, err := p.Start(ctx, c); err != nil {
+		_, err := p.Start(ctx, c)
+		if c.Runtime == compose.Local {
+			if !errors.Is(err, compose.ErrLocalLoss) {
+				t.Errorf("peer-loss on local members: %v, want %v", err, compose.ErrLocalLoss)
+			}
+			if err := p.Heal(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			settled(t, ctx, c)
+			return
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 		a, b := c.Members[0], c.Members[1]
@@ -424,7 +477,7 @@ func TestFaultsOnEtcd(t *testing.T) {
 		r := &MemberReplace{}
 		before := map[string]string{}
 		for _, m := range c.Members {
-			before[m.Name] = m.ContainerID
+			before[m.Name] = m.Instance
 		}
 		hit, err := r.Start(ctx, c)
 		if err != nil {
@@ -432,8 +485,8 @@ func TestFaultsOnEtcd(t *testing.T) {
 		}
 		m := hit[0]
 		defer func() {
-			if m.ContainerID == before[m.Name] || m.ContainerID == "" {
-				t.Errorf("%s was not replaced by a new container", m.Name)
+			if m.Instance == before[m.Name] || m.Instance == "" {
+				t.Errorf("%s was not replaced by a new instance (%s before, %s after)", m.Name, before[m.Name], m.Instance)
 			}
 		}()
 		cli, err := c.Client(without(c.Members, m)...)
@@ -496,7 +549,19 @@ func TestPeerLatencyOnEtcd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping the container test in -short mode")
 	}
-	c := upEtcdWith(t, compose.Config{Nodes: 3, PeerProxy: true})
+	testPeerLatency(t, upEtcdWith(t, compose.Config{Nodes: 3, PeerProxy: true}))
+}
+
+// TestPeerLatencyOnLocalKvnode slows the links of three local kvnode
+// members through their peer proxies.
+func TestPeerLatencyOnLocalKvnode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping the cluster test in -short mode")
+	}
+	testPeerLatency(t, upLocal(t, compose.Kvnode(), 3))
+}
+
+func testPeerLatency(t *testing.T, c *compose.Cluster) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	if err := put(ctx, c); err != nil {
@@ -508,7 +573,7 @@ func TestPeerLatencyOnEtcd(t *testing.T) {
 	if _, err := p.Start(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	if p.netem != "netem: absent" && p.netem != "netem: present" {
+	if c.Runtime == compose.Docker && p.netem != "netem: absent" && p.netem != "netem: present" {
 		t.Errorf("the agent's netem probe said %q", p.netem)
 	}
 	t.Logf("kernel: %s; mechanism: %s", p.netem, PeerLatencyMechanism)

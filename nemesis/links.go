@@ -167,9 +167,8 @@ func NeedsPeerProxy(spec string) bool {
 }
 
 func needsProxy(f Fault) bool {
-	if t, ok := f.(*Together); ok {
-		return slices.ContainsFunc(t.Faults, needsProxy)
-	}
-	_, ok := f.(interface{ needsProxy() })
-	return ok
+	return slices.ContainsFunc(parts(f), func(p Fault) bool {
+		_, ok := p.(interface{ needsProxy() })
+		return ok
+	})
 }

@@ -78,7 +78,7 @@ func (r *MemberReplace) Heal(ctx context.Context, c Cluster) error {
 	for _, x := range list.Members {
 		listed = listed || slices.Contains(x.PeerURLs, m.PeerURL)
 	}
-	if listed && m.ContainerID != "" {
+	if listed && m.Instance != "" {
 		// Start never removed it.
 		r.removed = nil
 		return nil

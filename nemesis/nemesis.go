@@ -46,6 +46,8 @@ type Cluster interface {
 	State(ctx context.Context, m *compose.Member) (running, paused bool, err error)
 	// Exec runs a command inside a member (the agent, for network faults).
 	Exec(ctx context.Context, m *compose.Member, cmd ...string) (string, error)
+	// Cuts says how the agent's drop cuts links between members.
+	Cuts() string
 	// Wipe removes a member's container and data; Rejoin starts it again,
 	// empty, joining the running cluster.
 	Wipe(ctx context.Context, m *compose.Member) error
@@ -233,6 +235,23 @@ func Fits(fs []Fault, n int) error {
 	for _, f := range fs {
 		if s, ok := f.(sizer); ok && n < s.minMembers() {
 			errs = append(errs, fmt.Errorf("%s needs at least %d members, the cluster has %d", f.Name(), s.minMembers(), n))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Supported says whether every fault can be made on members of the given
+// runtime (compose.Docker or compose.Local).
+func Supported(fs []Fault, runtime string) error {
+	if runtime != compose.Local {
+		return nil
+	}
+	var errs []error
+	for _, f := range fs {
+		for _, p := range parts(f) {
+			if _, ok := p.(*PeerLoss); ok {
+				errs = append(errs, fmt.Errorf("%s: %w", p.Name(), compose.ErrLocalLoss))
+			}
 		}
 	}
 	return errors.Join(errs...)

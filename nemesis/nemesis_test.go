@@ -31,7 +31,7 @@ type fakeCluster struct {
 func newFake(n int) *fakeCluster {
 	f := &fakeCluster{down: map[string]bool{}, paused: map[string]bool{}, rules: map[string][]string{}}
 	for _, name := range memberNames(n) {
-		f.members = append(f.members, &compose.Member{Name: name, IP: "10.0.0." + name[1:], ContainerID: "ctr-" + name})
+		f.members = append(f.members, &compose.Member{Name: name, IP: "10.0.0." + name[1:], Instance: "ctr-" + name})
 	}
 	return f
 }
@@ -133,6 +133,8 @@ func (f *fakeCluster) Exec(_ context.Context, m *compose.Member, cmd ...string) 
 	}
 	return "", nil
 }
+
+func (f *fakeCluster) Cuts() string { return "the fake's rules" }
 
 func (f *fakeCluster) Client(...*compose.Member) (*clientv3.Client, error) {
 	return nil, errors.New("the fake cluster has no etcd")

@@ -22,25 +22,25 @@ const (
 	partBridge
 )
 
-// Partition cuts links between members by dropping, inside each member's
-// network namespace, the packets that come from the members it must not
-// hear (the agent installs netfilter rules; see cmd/agent). The harness's
-// clients reach members from the host through the bridge's gateway, which
-// is never dropped, so every member stays reachable to them: an isolated
-// leader still takes requests it can no longer commit. Heal removes every
-// rule.
+// Partition cuts links between members: each member drops what comes
+// from the members it must not hear. In containers the agent installs
+// netfilter rules in the member's network namespace (see cmd/agent); for
+// local processes the harness's peer proxies hold those members'
+// connections (see compose). Either way the harness's clients still reach
+// every member: an isolated leader still takes requests it can no longer
+// commit. Heal removes every rule.
 type Partition struct {
 	kind    partKind
 	touched []*compose.Member
+	how     string
 }
 
 func (p *Partition) Name() string {
 	return "partition-" + [...]string{"leader", "random", "halves", "majorities-ring", "bridge"}[p.kind]
 }
 
-func (*Partition) Mechanism() string {
-	return "netfilter drop rules between member addresses inside each member's network namespace"
-}
+// Mechanism is how the cluster the partition started on cuts links.
+func (p *Partition) Mechanism() string { return p.how }
 
 func (p *Partition) minMembers() int {
 	return [...]int{2, 2, 3, 4, 3}[p.kind]
@@ -51,6 +51,7 @@ func (p *Partition) minMembers() int {
 // member, the minority, the bridge, or for the ring every member, in ring
 // order.
 func (p *Partition) Start(ctx context.Context, c Cluster) ([]*compose.Member, error) {
+	p.how = c.Cuts()
 	ms := c.List()
 	byName := map[string]*compose.Member{}
 	for _, m := range ms {

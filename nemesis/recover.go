@@ -77,7 +77,7 @@ func HealAll(ctx context.Context, c Cluster) error {
 			errs = append(errs, err)
 		case paused:
 			errs = append(errs, c.Unpause(ctx, m))
-		case !running && m.ContainerID == "":
+		case !running && m.Instance == "":
 			errs = append(errs, fmt.Errorf("%s was removed (member-replace) and never rejoined", m.Name))
 		case !running:
 			errs = append(errs, c.Start(ctx, m))

@@ -18,6 +18,14 @@ type Together struct {
 	started int
 }
 
+// parts returns the faults f is made of: those of a Together, else f.
+func parts(f Fault) []Fault {
+	if t, ok := f.(*Together); ok {
+		return t.Faults
+	}
+	return []Fault{f}
+}
+
 func (t *Together) Name() string {
 	var ns []string
 	for _, f := range t.Faults {

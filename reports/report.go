@@ -272,7 +272,9 @@ func configRows(c rundir.Config) []row {
 		{"check timeout", durationText(c.CheckTimeout)},
 		{"read consistency", c.ReadMode},
 		{"client mode", c.ClientMode},
+		{"runtime", runtimeText(c.Runtime)},
 		{"image", c.ImageReference},
+		{"binary", c.Binary},
 	}
 	for i := range rows {
 		if rows[i].Value == "" {
@@ -280,6 +282,15 @@ func configRows(c rundir.Config) []row {
 		}
 	}
 	return rows
+}
+
+// runtimeText says where the members ran; runs from before there was a
+// choice ran in containers.
+func runtimeText(r string) string {
+	if r == "local" {
+		return "local (processes of the machine that ran the test)"
+	}
+	return "docker (containers on a private network)"
 }
 
 func durationText(d rundir.Duration) string {

@@ -48,6 +48,11 @@ type Config struct {
 	ClientMode     string   `json:"client_mode"`
 	Members        []Member `json:"members,omitempty"`
 	ImageReference string   `json:"image,omitempty"`
+	// Runtime is where the members ran: docker (also when empty, as in
+	// runs from before there was a choice) or local.
+	Runtime string `json:"runtime,omitempty"`
+	// Binary is the server the local runtime ran.
+	Binary string `json:"binary,omitempty"`
 
 	// CompactInterval is how often the kv workload compacts; 0 never.
 	CompactInterval Duration `json:"compact_interval,omitempty"`

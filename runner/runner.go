@@ -59,22 +59,15 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 	cfg := t.Config
 	setup := func(err error) error { return fmt.Errorf("%w: %w", ErrSetup, err) }
 
-	docker, err := compose.NewDocker(ctx)
-	if err != nil {
-		return nil, "", setup(err)
-	}
-	defer docker.Close()
-
 	target, err := compose.ParseTarget(cfg.Target, cfg.Version)
 	if err != nil {
 		return nil, "", setup(err)
 	}
-	t.say("building the %s image (reused when its inputs are unchanged)", strings.TrimSpace(target.Name+" "+target.Version))
-	image, err := compose.Image(ctx, docker, t.Source, target)
+	up, release, err := t.prepare(ctx, target, &cfg)
 	if err != nil {
 		return nil, "", setup(err)
 	}
-	cfg.ImageReference = image
+	defer release()
 
 	started := time.Now()
 	dir, err := rundir.NewDir(t.Results, cfg.Name, started)
@@ -89,12 +82,16 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 
 	runID := compose.NewRunID()
 	cfg.RunID = runID
-	t.say("starting %d %s members (run %s)", cfg.Nodes, target.Name, runID)
+	where := "containers"
+	if cfg.Runtime == compose.Local {
+		where = "local processes"
+	}
+	t.say("starting %d %s members as %s (run %s)", cfg.Nodes, target.Name, where, runID)
 	var args []string
 	if cfg.UnsafeBug != "" {
 		args = append(args, "--unsafe-bug="+cfg.UnsafeBug)
 	}
-	cluster, err := compose.Up(ctx, docker, compose.Config{RunID: runID, Target: target, Image: image, Nodes: cfg.Nodes, Args: args,
+	cluster, err := up(compose.Config{RunID: runID, Target: target, Nodes: cfg.Nodes, Args: args,
 		PeerProxy: nemesis.NeedsPeerProxy(cfg.Nemesis)})
 	if err != nil {
 		return nil, dir, setup(err)
@@ -145,6 +142,40 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 		t.say("warning: updating the run index: %v", err)
 	}
 	return res, dir, nil
+}
+
+// prepare builds what the runtime runs (an image, or a binary for local
+// processes), records it in cfg, and returns how to start the cluster,
+// and release, to be called once the cluster is down.
+func (t Test) prepare(ctx context.Context, target compose.Target, cfg *rundir.Config) (up func(compose.Config) (*compose.Cluster, error), release func(), err error) {
+	name := strings.TrimSpace(target.Name + " " + target.Version)
+	if cfg.Runtime == compose.Local {
+		t.say("building %s (reused when its inputs are unchanged)", name)
+		bin, err := compose.Binary(ctx, t.Source, target)
+		if err != nil {
+			return nil, nil, err
+		}
+		cfg.Binary = bin
+		return func(cc compose.Config) (*compose.Cluster, error) {
+			cc.Binary = bin
+			return compose.UpLocal(ctx, cc)
+		}, func() {}, nil
+	}
+	docker, err := compose.NewDocker(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	t.say("building the %s image (reused when its inputs are unchanged)", name)
+	image, err := compose.Image(ctx, docker, t.Source, target)
+	if err != nil {
+		docker.Close()
+		return nil, nil, err
+	}
+	cfg.ImageReference = image
+	return func(cc compose.Config) (*compose.Cluster, error) {
+		cc.Image = image
+		return compose.Up(ctx, docker, cc)
+	}, func() { docker.Close() }, nil
 }
 
 // drive runs the workload and the nemesis for the time limit, then heals

@@ -5,15 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/faultline/faultline/compose/proxy"
 )
 
 // controlSocket is the abstract unix socket the serving agent listens on
@@ -21,35 +21,9 @@ import (
 // writable directory.
 var controlSocket = "@faultline-agent"
 
-// link is the current peer link setting: every chunk of bytes crossing the
-// proxy, either way, is held back delay ± jitter (never reordered).
-type link struct {
-	mu            sync.Mutex
-	delay, jitter time.Duration
-}
-
-func (l *link) get() (time.Duration, time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.delay, l.jitter
-}
-
-func (l *link) set(d, j time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.delay, l.jitter = d, j
-}
-
-func (l *link) hold() time.Duration {
-	d, j := l.get()
-	if j > 0 {
-		d += time.Duration(rand.Int64N(int64(2*j+1))) - j
-	}
-	return max(d, 0)
-}
-
-func (l *link) String() string {
-	d, j := l.get()
+// describe is the proxy's link setting as the control socket reports it.
+func describe(p *proxy.Proxy) string {
+	d, j := p.Delay()
 	return fmt.Sprintf("delay %s jitter %s", d, j)
 }
 
@@ -65,17 +39,17 @@ func serve(args []string) error {
 	if !ok {
 		return fmt.Errorf("-proxy %q: want LISTEN=TARGET, e.g. 0.0.0.0:2380=127.0.0.1:2381", args[1])
 	}
-	l := &link{}
+	p := &proxy.Proxy{Target: target}
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return fmt.Errorf("peer proxy: %w", err)
 	}
-	go proxy(ln, target, l)
+	go p.Serve(ln)
 	ctl, err := net.Listen("unix", controlSocket)
 	if err != nil {
 		return fmt.Errorf("control socket: %w", err)
 	}
-	go control(ctl, l)
+	go control(ctl, p)
 
 	cmd := exec.Command(args[3], args[4:]...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
@@ -97,70 +71,9 @@ func serve(args []string) error {
 	return err
 }
 
-// proxy forwards every connection to target through l.
-func proxy(ln net.Listener, target string, l *link) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		go func() {
-			defer c.Close()
-			t, err := net.DialTimeout("tcp", target, 5*time.Second)
-			if err != nil {
-				return
-			}
-			defer t.Close()
-			done := make(chan struct{}, 2)
-			go func() { pipe(t, c, l); done <- struct{}{} }()
-			go func() { pipe(c, t, l); done <- struct{}{} }()
-			<-done // one way ended: end both
-		}()
-	}
-}
-
-// pipe copies src to dst, holding each chunk back as l says, in order.
-func pipe(dst, src net.Conn, l *link) {
-	type chunk struct {
-		b  []byte
-		at time.Time
-	}
-	ch := make(chan chunk, 256)
-	go func() {
-		defer close(ch)
-		var last time.Time
-		for {
-			buf := make([]byte, 32<<10)
-			n, err := src.Read(buf)
-			if n > 0 {
-				at := time.Now().Add(l.hold())
-				if at.Before(last) {
-					at = last
-				}
-				last = at
-				ch <- chunk{buf[:n], at}
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	for c := range ch {
-		if w := time.Until(c.at); w > 0 {
-			time.Sleep(w)
-		}
-		if _, err := dst.Write(c.b); err != nil {
-			src.Close()
-			for range ch {
-			}
-			return
-		}
-	}
-}
-
 // control answers one-line commands on the control socket: "delay D J",
 // "clear", "show".
-func control(ln net.Listener, l *link) {
+func control(ln net.Listener, p *proxy.Proxy) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -182,15 +95,15 @@ func control(ln net.Listener, l *link) {
 					fmt.Fprintf(c, "error: delay %s %s: want two non-negative durations\n", f[1], f[2])
 					return
 				}
-				l.set(d, j)
+				p.SetDelay(d, j)
 			case len(f) == 1 && f[0] == "clear":
-				l.set(0, 0)
+				p.SetDelay(0, 0)
 			case len(f) == 1 && f[0] == "show":
 			default:
 				fmt.Fprintf(c, "error: unknown command %q\n", strings.TrimSpace(line))
 				return
 			}
-			fmt.Fprintf(c, "ok %s\n", l)
+			fmt.Fprintf(c, "ok %s\n", describe(p))
 		}()
 	}
 }

@@ -34,6 +34,7 @@ func runFlags(args []string, out io.Writer) (runner.Test, error) {
 	)
 	fs.StringVar(&cfg.Target, "target", "etcd", "store under test: etcd or kvnode")
 	fs.StringVar(&cfg.Version, "etcd-version", compose.DefaultEtcdVersion, "etcd release to build and test (v3.5.x, v3.6.x)")
+	fs.StringVar(&cfg.Runtime, "runtime", compose.Docker, "where members run: docker (containers on a private network) or local (processes of this machine, Linux)")
 	fs.StringVar(&cfg.UnsafeBug, "unsafe-bug", "", "kvnode only: inject a known bug (e.g. stale-read) to see the checkers catch it")
 	fs.IntVar(&cfg.Nodes, "nodes", 3, "cluster members, 1 to 9")
 	fs.StringVar(&cfg.Workload, "workload", "register", "workloads, comma-separated: "+strings.Join(workloads.Names(), ", "))
@@ -83,9 +84,10 @@ func runFlags(args []string, out io.Writer) (runner.Test, error) {
 	}
 	if faults, err := nemesis.Parse(cfg.Nemesis); err != nil {
 		problems = append(problems, "--nemesis: "+err.Error())
-	} else if err := nemesis.Fits(faults, cfg.Nodes); err != nil {
+	} else if err := errors.Join(nemesis.Fits(faults, cfg.Nodes), nemesis.Supported(faults, cfg.Runtime)); err != nil {
 		problems = append(problems, "--nemesis: "+err.Error())
 	}
+	check(cfg.Runtime != compose.Docker && cfg.Runtime != compose.Local, "--runtime %q: want docker or local", cfg.Runtime)
 	check(!slices.Contains([]string{"linearizable", "serializable", "mixed"}, cfg.ReadMode),
 		"--read-consistency %q: want linearizable, serializable or mixed", cfg.ReadMode)
 	check(cfg.ClientMode != "balanced" && cfg.ClientMode != "pinned", "--client-mode %q: want balanced or pinned", cfg.ClientMode)

@@ -27,6 +27,9 @@ func TestRunFlags(t *testing.T) {
 		{[]string{"--name", "../x"}, "want a plain folder name"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
 		{[]string{"--nodes", "three"}, "invalid value"},
+		{[]string{"--runtime", "local", "--nemesis", "partition-leader,pause-random+peer-latency"}, ""},
+		{[]string{"--runtime", "vm"}, `--runtime "vm": want docker or local`},
+		{[]string{"--runtime", "local", "--nemesis", "kill-leader+peer-loss"}, "peer-loss: needs --runtime docker"},
 	} {
 		test, err := runFlags(tc.args, io.Discard)
 		switch {
@@ -48,7 +51,7 @@ func TestRunFlagsDefaults(t *testing.T) {
 	c := test.Config
 	if c.Target != "etcd" || c.Version != "v3.5.17" || c.Nodes != 3 || c.Workers != 10 ||
 		time.Duration(c.TimeLimit) != time.Minute || time.Duration(c.NemesisEvery) != 10*time.Second ||
-		c.Name != "etcd-register-kill-leader" || c.Command != "faultline run" {
+		c.Name != "etcd-register-kill-leader" || c.Command != "faultline run" || c.Runtime != "docker" {
 		t.Fatalf("defaults: %+v", c)
 	}
 }

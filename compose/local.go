@@ -1,0 +1,431 @@
+package compose
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/faultline/faultline/compose/proxy"
+)
+
+// local runs each member as a process of this machine, with a loopback
+// address of its own (127.R.S.11+i, R and S random per run: on Linux all
+// of 127/8 is loopback), its data in a folder of the run, its output
+// appended to a log file there, and a proxy in front of its peer port.
+//
+// Local processes share one network stack, so no packet filter can cut
+// the link between two of them; the proxies do it instead. Each proxy
+// knows which member a connection comes from (the kernel says which
+// process holds the dialling socket), so a partition cuts exactly the
+// links between the members it separates, while clients still reach
+// every member. A proxy cannot lose a share of a TCP stream's packets
+// without corrupting it, so peer-loss needs containers.
+type local struct {
+	binary string
+	dir    string
+
+	mu      sync.Mutex
+	members []*Member
+	procs   map[string]*process
+	proxies map[string]*proxy.Proxy
+	lns     []net.Listener
+	// drops holds, per member, the members it drops (the agent's "drop").
+	drops map[string][]string
+}
+
+// process is one run of a member's server.
+type process struct {
+	cmd    *exec.Cmd
+	args   []string
+	done   chan struct{} // closed when it has exited
+	paused bool
+}
+
+func (p *process) running() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// ErrLocalLoss says why peer-loss needs containers.
+var ErrLocalLoss = errors.New("needs --runtime docker: local processes share one network stack, " +
+	"and a proxy cannot drop a share of a TCP stream's packets without corrupting the stream")
+
+// UpLocal starts cfg.Nodes members of cfg.Binary as local processes and
+// waits until the cluster is ready. On error, whatever was started is
+// stopped and removed again.
+func UpLocal(ctx context.Context, cfg Config) (c *Cluster, err error) {
+	if goruntime.GOOS != "linux" {
+		return nil, errors.New("--runtime local needs Linux (members get loopback addresses of their own, and the peer proxies ask /proc which member dialled); use --runtime docker")
+	}
+	if cfg.Nodes < 1 || cfg.Nodes > MaxNodes {
+		return nil, fmt.Errorf("nodes = %d: want 1 to %d", cfg.Nodes, MaxNodes)
+	}
+	if _, err := os.Stat(cfg.Binary); err != nil {
+		return nil, fmt.Errorf("the %s server to run: %w", cfg.Target.Name, err)
+	}
+	dir, err := os.MkdirTemp("", "faultline-local-"+cfg.RunID+"-")
+	if err != nil {
+		return nil, err
+	}
+	r := &local{binary: cfg.Binary, dir: dir, procs: map[string]*process{}, proxies: map[string]*proxy.Proxy{}, drops: map[string][]string{}}
+	c = &Cluster{RunID: cfg.RunID, Target: cfg.Target, Runtime: Local, run: r, extra: cfg.Args}
+	defer func() {
+		if err != nil {
+			c.Down(context.WithoutCancel(ctx))
+			c = nil
+		}
+	}()
+	base := [4]byte{127, byte(1 + rand.IntN(254)), byte(rand.IntN(256)), 0}
+	for i := range cfg.Nodes {
+		ip := base
+		ip[3] = byte(11 + i)
+		m := &Member{Name: fmt.Sprintf("n%d", i+1), IP: netip.AddrFrom4(ip).String()}
+		m.ClientURL = fmt.Sprintf("http://%s:%d", m.IP, clientPort)
+		m.PeerURL = fmt.Sprintf("http://%s:%d", m.IP, peerPort)
+		c.Members = append(c.Members, m)
+		if err := r.serveProxy(m); err != nil {
+			return nil, err
+		}
+	}
+	r.members = c.Members
+	if err := c.boot(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// serveProxy puts m's peer proxy on its advertised peer address.
+func (r *local) serveProxy(m *Member) error {
+	ln, err := net.Listen("tcp", fmt.Sprintf("%s:%d", m.IP, peerPort))
+	if err != nil {
+		return fmt.Errorf("%s's peer proxy: %w", m.Name, err)
+	}
+	p := &proxy.Proxy{Target: fmt.Sprintf("%s:%d", m.IP, proxiedPeerPort), Source: r.source}
+	r.lns = append(r.lns, ln)
+	r.proxies[m.Name] = p
+	go p.Serve(ln)
+	return nil
+}
+
+func (r *local) dataDir(m *Member) string { return filepath.Join(r.dir, m.Name) }
+
+func (r *local) listen(m *Member) (client, peer string) {
+	return fmt.Sprintf("%s:%d", m.IP, clientPort), fmt.Sprintf("%s:%d", m.IP, proxiedPeerPort)
+}
+
+func (r *local) start(_ context.Context, m *Member, args []string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.launch(m, args)
+}
+
+// launch runs m's server; r.mu is held.
+func (r *local) launch(m *Member, args []string) error {
+	log, err := os.OpenFile(r.logFile(m), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(r.binary, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	// Its own process group keeps a Ctrl-C at the terminal from reaching
+	// the members (the harness stops them itself, after healing), and the
+	// death signal stops them should the harness die first.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		return err
+	}
+	p := &process{cmd: cmd, args: args, done: make(chan struct{})}
+	go func() {
+		cmd.Wait()
+		log.Close()
+		close(p.done)
+	}()
+	r.procs[m.Name] = p
+	m.Instance = "pid " + strconv.Itoa(cmd.Process.Pid)
+	return nil
+}
+
+func (r *local) logFile(m *Member) string { return filepath.Join(r.dir, m.Name+".log") }
+
+func (r *local) proc(m *Member) (*process, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.procs[m.Name]
+	if p == nil {
+		return nil, errors.New("never started")
+	}
+	return p, nil
+}
+
+func (r *local) kill(ctx context.Context, m *Member) error {
+	p, err := r.proc(m)
+	if err != nil {
+		return err
+	}
+	if !p.running() {
+		return nil
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return err
+	}
+	select {
+	case <-p.done:
+		r.mu.Lock()
+		p.paused = false
+		r.mu.Unlock()
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *local) restart(_ context.Context, m *Member) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.procs[m.Name]
+	if p == nil {
+		return errors.New("never started")
+	}
+	if p.running() {
+		return errors.New("it is running")
+	}
+	return r.launch(m, p.args)
+}
+
+func (r *local) pause(_ context.Context, m *Member) error { return r.signal(m, syscall.SIGSTOP, true) }
+
+func (r *local) unpause(_ context.Context, m *Member) error {
+	return r.signal(m, syscall.SIGCONT, false)
+}
+
+func (r *local) signal(m *Member, sig syscall.Signal, paused bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.procs[m.Name]
+	if p == nil || !p.running() {
+		return errors.New("it is not running")
+	}
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		return err
+	}
+	p.paused = paused
+	return nil
+}
+
+func (r *local) state(_ context.Context, m *Member) (running, paused bool, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.procs[m.Name]
+	if p == nil || !p.running() {
+		return false, false, nil
+	}
+	return true, p.paused, nil
+}
+
+func (r *local) wipe(ctx context.Context, m *Member) error {
+	if err := r.kill(ctx, m); err != nil && m.Instance != "" {
+		return err
+	}
+	return os.RemoveAll(r.dataDir(m))
+}
+
+func (r *local) saveLog(_ context.Context, m *Member, path string) error {
+	f, err := os.Open(r.logFile(m))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return writeFile(path, f)
+}
+
+func (r *local) down(ctx context.Context) error {
+	var errs []error
+	for _, m := range r.members {
+		if err := r.kill(ctx, m); err != nil && m.Instance != "" {
+			errs = append(errs, fmt.Errorf("stopping %s: %w", m.Name, err))
+		}
+	}
+	r.mu.Lock()
+	for _, ln := range r.lns {
+		ln.Close()
+	}
+	for _, p := range r.proxies {
+		p.Close()
+	}
+	r.mu.Unlock()
+	errs = append(errs, os.RemoveAll(r.dir))
+	return errors.Join(errs...)
+}
+
+func (r *local) cuts() string {
+	return "the harness's proxy in front of each member's peer port holds the connections of members cut off (it asks /proc which member dialled)"
+}
+
+// exec does what the agent would inside a container, on the member's peer
+// proxy: drop (cut the links to these members, both ways: a TCP link is
+// dead when either end drops the other's packets), delay, heal, list. The
+// nemesis speaks to both runtimes in the agent's words.
+func (r *local) exec(_ context.Context, m *Member, cmd []string) (string, error) {
+	if len(cmd) < 2 || cmd[0] != AgentPath {
+		return "", errors.New("local members run no programs but the agent's network verbs")
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.proxies[m.Name]
+	switch verb, args := cmd[1], cmd[2:]; verb {
+	case "drop":
+		if len(args) > 0 && args[0] == "-loss" {
+			return "", ErrLocalLoss
+		}
+		var from []string
+		for _, ip := range args {
+			i := slices.IndexFunc(r.members, func(o *Member) bool { return o.IP == ip })
+			if i < 0 {
+				return "", fmt.Errorf("drop %s: no member has that address", ip)
+			}
+			from = append(from, r.members[i].Name)
+		}
+		r.drops[m.Name] = from
+		r.cut()
+	case "heal":
+		delete(r.drops, m.Name)
+		r.cut()
+		p.SetDelay(0, 0)
+	case "delay":
+		if len(args) != 2 {
+			return "", errors.New("usage: delay D J")
+		}
+		d, err1 := time.ParseDuration(args[0])
+		j, err2 := time.ParseDuration(args[1])
+		if err := errors.Join(err1, err2); err != nil || d < 0 || j < 0 {
+			return "", fmt.Errorf("delay %s %s: want two non-negative durations", args[0], args[1])
+		}
+		p.SetDelay(d, j)
+		return fmt.Sprintf("delay %s jitter %s\n", d, j), nil
+	case "list":
+		var b strings.Builder
+		for _, name := range r.drops[m.Name] {
+			i := slices.IndexFunc(r.members, func(o *Member) bool { return o.Name == name })
+			fmt.Fprintln(&b, r.members[i].IP)
+		}
+		if d, j := p.Delay(); d != 0 || j != 0 {
+			fmt.Fprintf(&b, "delay %s jitter %s\n", d, j)
+		}
+		return b.String(), nil
+	case "netem":
+		return "netem: not used (local members: the harness's peer proxies)\n", nil
+	case "check":
+		return "", nil
+	default:
+		return "", fmt.Errorf("the local runtime has no agent command %q", verb)
+	}
+	return "", nil
+}
+
+// cut sets every proxy's cut sources from the drops; r.mu is held.
+func (r *local) cut() {
+	for _, m := range r.members {
+		var off []string
+		for _, o := range r.members {
+			if slices.Contains(r.drops[m.Name], o.Name) || slices.Contains(r.drops[o.Name], m.Name) {
+				off = append(off, o.Name)
+			}
+		}
+		r.proxies[m.Name].SetCut(off)
+	}
+}
+
+// source names the member whose process dialled c, the connection a proxy
+// accepted: the kernel's socket table gives the dialling socket's inode,
+// and the member whose process holds that inode among its file
+// descriptors is the one. "" when none does (the harness itself, or a
+// member that died since).
+func (r *local) source(c net.Conn) string {
+	inode, err := socketInode(c.RemoteAddr(), c.LocalAddr())
+	if err != nil {
+		return ""
+	}
+	want := "socket:[" + inode + "]"
+	r.mu.Lock()
+	pids := map[string]int{}
+	for name, p := range r.procs {
+		if p.running() {
+			pids[name] = p.cmd.Process.Pid
+		}
+	}
+	r.mu.Unlock()
+	for name, pid := range pids {
+		fds := fmt.Sprintf("/proc/%d/fd", pid)
+		ents, err := os.ReadDir(fds)
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if l, err := os.Readlink(filepath.Join(fds, e.Name())); err == nil && l == want {
+				return name
+			}
+		}
+	}
+	return ""
+}
+
+// socketInode finds, in /proc/net/tcp, the inode of the IPv4 socket bound
+// to local and connected to remote.
+func socketInode(local, remote net.Addr) (string, error) {
+	l, err1 := procAddr(local)
+	rm, err2 := procAddr(remote)
+	if err := errors.Join(err1, err2); err != nil {
+		return "", err
+	}
+	f, err := os.Open("/proc/net/tcp")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		// sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+		fs := strings.Fields(sc.Text())
+		if len(fs) >= 10 && fs[1] == l && fs[2] == rm {
+			return fs[9], nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return "", err
+	}
+	return "", fmt.Errorf("no socket %s -> %s", local, remote)
+}
+
+// procAddr writes an IPv4 TCP address as /proc/net/tcp does: the address's
+// four bytes as one little-endian hex word, then the port in hex.
+func procAddr(a net.Addr) (string, error) {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return "", err
+	}
+	ip := ap.Addr().Unmap()
+	if !ip.Is4() {
+		return "", fmt.Errorf("%s is not IPv4", a)
+	}
+	b := ip.As4()
+	return fmt.Sprintf("%02X%02X%02X%02X:%04X", b[3], b[2], b[1], b[0], ap.Port()), nil
+}
