@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,6 +104,16 @@ type Config struct {
 	// slow the links between members. Off, the server is the entrypoint
 	// and peers talk to it directly. Local members always have a proxy.
 	PeerProxy bool
+}
+
+// newMember is member i (from 0), n<i+1>, at address .11+i of the /24
+// that base is in.
+func newMember(base [4]byte, i int) *Member {
+	base[3] = byte(11 + i)
+	m := &Member{Name: fmt.Sprintf("n%d", i+1), IP: netip.AddrFrom4(base).String()}
+	m.ClientURL = fmt.Sprintf("http://%s:%d", m.IP, clientPort)
+	m.PeerURL = fmt.Sprintf("http://%s:%d", m.IP, peerPort)
+	return m
 }
 
 // boot starts every member of a new cluster and waits until it is ready.

@@ -83,12 +83,7 @@ func Up(ctx context.Context, docker *client.Client, cfg Config) (c *Cluster, err
 		return nil, err
 	}
 	for i := range cfg.Nodes {
-		ip := prefix.Addr().As4()
-		ip[3] = byte(11 + i)
-		m := &Member{Name: fmt.Sprintf("n%d", i+1), IP: netip.AddrFrom4(ip).String()}
-		m.ClientURL = fmt.Sprintf("http://%s:%d", m.IP, clientPort)
-		m.PeerURL = fmt.Sprintf("http://%s:%d", m.IP, peerPort)
-		c.Members = append(c.Members, m)
+		c.Members = append(c.Members, newMember(prefix.Addr().As4(), i))
 	}
 	if err := c.boot(ctx); err != nil {
 		return nil, err

@@ -95,11 +95,7 @@ func UpLocal(ctx context.Context, cfg Config) (c *Cluster, err error) {
 	}()
 	base := [4]byte{127, byte(1 + rand.IntN(254)), byte(rand.IntN(256)), 0}
 	for i := range cfg.Nodes {
-		ip := base
-		ip[3] = byte(11 + i)
-		m := &Member{Name: fmt.Sprintf("n%d", i+1), IP: netip.AddrFrom4(ip).String()}
-		m.ClientURL = fmt.Sprintf("http://%s:%d", m.IP, clientPort)
-		m.PeerURL = fmt.Sprintf("http://%s:%d", m.IP, peerPort)
+		m := newMember(base, i)
 		c.Members = append(c.Members, m)
 		if err := r.serveProxy(m); err != nil {
 			return nil, err

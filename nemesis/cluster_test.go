@@ -45,16 +45,24 @@ func upEtcdWith(t *testing.T, cfg compose.Config) *compose.Cluster {
 		t.Fatal(err)
 	}
 	cfg.RunID, cfg.Target, cfg.Image = fmt.Sprintf("nemtest%d", time.Now().UnixNano()), target, ref
-	c, err := compose.Up(ctx, docker, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.Down(context.Background()); err != nil {
-			t.Errorf("tearing down: %v", err)
+	return upped(t)(compose.Up(ctx, docker, cfg))
+}
+
+// upped fails the test when a cluster did not come up, and takes it down
+// when the test ends.
+func upped(t *testing.T) func(*compose.Cluster, error) *compose.Cluster {
+	return func(c *compose.Cluster, err error) *compose.Cluster {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
-	return c
+		t.Cleanup(func() {
+			if err := c.Down(context.Background()); err != nil {
+				t.Errorf("tearing down: %v", err)
+			}
+		})
+		return c
+	}
 }
 
 // settled heals what is left, waits for one leader with every member at
@@ -166,16 +174,7 @@ func upLocal(t *testing.T, target compose.Target, n int) *compose.Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := compose.UpLocal(ctx, compose.Config{RunID: fmt.Sprintf("nemtest%d", time.Now().UnixNano()), Target: target, Binary: bin, Nodes: n})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.Down(context.Background()); err != nil {
-			t.Errorf("tearing down: %v", err)
-		}
-	})
-	return c
+	return upped(t)(compose.UpLocal(ctx, compose.Config{RunID: fmt.Sprintf("nemtest%d", time.Now().UnixNano()), Target: target, Binary: bin, Nodes: n}))
 }
 
 // TestFaultsOnEtcd applies every fault to one five-member etcd cluster in
