@@ -425,3 +425,34 @@ func procAddr(a net.Addr) (string, error) {
 	b := ip.As4()
 	return fmt.Sprintf("%02X%02X%02X%02X:%04X", b[3], b[2], b[1], b[0], ap.Port()), nil
 }
+
+// CleanLocal removes the folders of local runs whose members no longer
+// run (a harness killed before its teardown leaves one; its members died
+// with it), and returns how many it removed. A folder whose members still
+// run belongs to a live run and stays.
+func CleanLocal() (int, error) {
+	dirs, err := filepath.Glob(filepath.Join(os.TempDir(), "faultline-local-*"))
+	if err != nil {
+		return 0, err
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	var cmdlines []string
+	for _, p := range procs {
+		if b, err := os.ReadFile(p); err == nil {
+			cmdlines = append(cmdlines, string(b))
+		}
+	}
+	n := 0
+	var errs []error
+	for _, d := range dirs {
+		if slices.ContainsFunc(cmdlines, func(cl string) bool { return strings.Contains(cl, d+string(filepath.Separator)) }) {
+			continue
+		}
+		if err := os.RemoveAll(d); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
+}

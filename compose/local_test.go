@@ -3,6 +3,7 @@ package compose
 import (
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -62,5 +63,35 @@ func TestProcAddr(t *testing.T) {
 	}
 	if _, err := procAddr(&net.TCPAddr{IP: net.ParseIP("::1"), Port: 1}); err == nil {
 		t.Error("an IPv6 address was taken for IPv4")
+	}
+}
+
+// TestCleanLocal removes the folder of a dead local run and keeps the one
+// whose member still runs.
+func TestCleanLocal(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
+	dead := filepath.Join(os.TempDir(), "faultline-local-dead-1")
+	live := filepath.Join(os.TempDir(), "faultline-local-live-2")
+	for _, d := range []string{dead, live} {
+		if err := os.MkdirAll(filepath.Join(d, "n1"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A member's command line names its data folder.
+	member := exec.Command("sh", "-c", "sleep 30", "--data-dir", filepath.Join(live, "n1"))
+	if err := member.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { member.Process.Kill(); member.Wait() }()
+
+	n, err := CleanLocal()
+	if err != nil || n != 1 {
+		t.Errorf("CleanLocal removed %d folders (%v), want 1", n, err)
+	}
+	if _, err := os.Stat(dead); !os.IsNotExist(err) {
+		t.Errorf("the dead run's folder is still there: %v", err)
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("the live run's folder is gone: %v", err)
 	}
 }

@@ -181,6 +181,11 @@ func cleanCmd(ctx context.Context, args []string) (int, error) {
 	if len(args) > 0 {
 		return exitError, errors.New("usage: faultline clean (it takes no arguments)")
 	}
+	dirs, err := compose.CleanLocal()
+	fmt.Fprintf(os.Stderr, "removed %d folders of local runs\n", dirs)
+	if err != nil {
+		return exitError, err
+	}
 	docker, err := compose.NewDocker(ctx)
 	if err != nil {
 		return exitError, err
