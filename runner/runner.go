@@ -69,6 +69,11 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 	if err != nil {
 		return nil, "", setup(err)
 	}
+	faults, err := nemesis.Parse(cfg.Nemesis)
+	if err != nil {
+		return nil, "", setup(err)
+	}
+	sched := nemesis.Turns(faults, time.Duration(cfg.NemesisEvery), time.Duration(cfg.NemesisFor))
 	t.say("building the %s image (reused when its inputs are unchanged)", strings.TrimSpace(target.Name+" "+target.Version))
 	image, err := compose.Image(ctx, docker, t.Source, target)
 	if err != nil {
@@ -125,7 +130,7 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 		return nil, dir, setup(err)
 	}
 	rec := history.NewRecorder(hf)
-	if err := t.drive(ctx, cluster, rec); err != nil {
+	if err := t.drive(ctx, cluster, rec, sched); err != nil {
 		return nil, dir, err
 	}
 	down()
@@ -147,9 +152,9 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 	return res, dir, nil
 }
 
-// drive runs the workload and the nemesis for the time limit, then heals
-// and waits for the cluster to come back.
-func (t Test) drive(ctx context.Context, cluster *compose.Cluster, rec *history.Recorder) error {
+// drive runs the workload and the nemesis (on sched) for the time limit,
+// then heals and waits for the cluster to come back.
+func (t Test) drive(ctx context.Context, cluster *compose.Cluster, rec *history.Recorder, sched nemesis.Schedule) error {
 	cfg := t.Config
 	ids := map[uint64]string{}
 	for _, m := range cluster.Members {
@@ -174,14 +179,9 @@ func (t Test) drive(ctx context.Context, cluster *compose.Cluster, rec *history.
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrSetup, err)
 	}
-	faults, err := nemesis.Parse(cfg.Nemesis)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrSetup, err)
-	}
 	var nem *nemesis.Nemesis
-	if len(faults) > 0 {
-		nem = &nemesis.Nemesis{Faults: faults, Cluster: cluster, Recorder: rec,
-			Schedule: nemesis.Schedule{Interval: time.Duration(cfg.NemesisEvery), Duration: time.Duration(cfg.NemesisFor), Jitter: nemesis.DefaultJitter}}
+	if len(sched.Steps) > 0 {
+		nem = &nemesis.Nemesis{Schedule: sched, Cluster: cluster, Recorder: rec}
 	}
 
 	t.say("running %s for %s with nemesis %s", cfg.Workload, time.Duration(cfg.TimeLimit), cfg.Nemesis)
