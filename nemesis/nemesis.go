@@ -137,6 +137,14 @@ var ErrClock = errors.New("clock faults are not possible here: every member cont
 	"and a kernel has one wall clock, so skewing one member's clock would skew the host's and every other member's " +
 	"(real clock faults need one VM per member)")
 
+// UnknownError is a fault name Parse does not know.
+type UnknownError struct{ Name string }
+
+func (e *UnknownError) Error() string {
+	return fmt.Sprintf("unknown nemesis %q: want none, or one or more of %s (comma-separated: they take turns; joined by +: at once)",
+		e.Name, strings.Join(Names(), ", "))
+}
+
 // Parse returns the faults a --nemesis value asks for: one name, or several
 // separated by commas, taken in turn, one per fault window. Names joined
 // by "+" (partition-leader+pause-random) are one fault window with all of
@@ -196,8 +204,7 @@ func parseOne(name string) (Fault, error) {
 	}
 	i := slices.IndexFunc(faults, func(k kind) bool { return k.name == name })
 	if i < 0 {
-		return nil, fmt.Errorf("unknown nemesis %q: want none, or one or more of %s (comma-separated: they take turns; joined by +: at once)",
-			name, strings.Join(Names(), ", "))
+		return nil, &UnknownError{Name: name}
 	}
 	return faults[i].make(), nil
 }

@@ -69,11 +69,10 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 	if err != nil {
 		return nil, "", setup(err)
 	}
-	faults, err := nemesis.Parse(cfg.Nemesis)
+	sched, err := nemesisSchedule(cfg)
 	if err != nil {
 		return nil, "", setup(err)
 	}
-	sched := nemesis.Turns(faults, time.Duration(cfg.NemesisEvery), time.Duration(cfg.NemesisFor))
 	t.say("building the %s image (reused when its inputs are unchanged)", strings.TrimSpace(target.Name+" "+target.Version))
 	image, err := compose.Image(ctx, docker, t.Source, target)
 	if err != nil {
@@ -100,7 +99,7 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 		args = append(args, "--unsafe-bug="+cfg.UnsafeBug)
 	}
 	cluster, err := compose.Up(ctx, docker, compose.Config{RunID: runID, Target: target, Image: image, Nodes: cfg.Nodes, Args: args,
-		PeerProxy: nemesis.NeedsPeerProxy(cfg.Nemesis)})
+		PeerProxy: needsPeerProxy(cfg)})
 	if err != nil {
 		return nil, dir, setup(err)
 	}
@@ -184,7 +183,11 @@ func (t Test) drive(ctx context.Context, cluster *compose.Cluster, rec *history.
 		nem = &nemesis.Nemesis{Schedule: sched, Cluster: cluster, Recorder: rec}
 	}
 
-	t.say("running %s for %s with nemesis %s", cfg.Workload, time.Duration(cfg.TimeLimit), cfg.Nemesis)
+	what := cfg.Nemesis
+	if cfg.Schedule != nil {
+		what = fmt.Sprintf("schedule %s (%s)", cfg.ScheduleFile, cfg.Nemesis)
+	}
+	t.say("running %s for %s with nemesis %s", cfg.Workload, time.Duration(cfg.TimeLimit), what)
 	rctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.TimeLimit))
 	defer cancel()
 	var wg sync.WaitGroup
