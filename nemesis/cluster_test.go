@@ -514,8 +514,8 @@ func testFaults(t *testing.T, ctx context.Context, c *compose.Cluster) {
 	// returns, and records the stop.
 	t.Run("interrupted", func(t *testing.T) {
 		var buf bytes.Buffer
-		n := &Nemesis{Faults: []Fault{&Partition{kind: partRandom}, &Pause{pick: pickRandom}}, Cluster: c,
-			Recorder: history.NewRecorder(&buf), Schedule: Schedule{Interval: 100 * time.Millisecond, Duration: time.Minute}}
+		n := &Nemesis{Schedule: Turns([]Fault{&Partition{kind: partRandom}, &Pause{pick: pickRandom}}, 100*time.Millisecond, time.Minute),
+			Cluster: c, Recorder: history.NewRecorder(&buf)}
 		rctx, rcancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { n.Run(rctx); close(done) }()

@@ -139,6 +139,14 @@ var ErrClock = errors.New("clock faults are not possible here: every member cont
 	"and a kernel has one wall clock, so skewing one member's clock would skew the host's and every other member's " +
 	"(real clock faults need one VM per member)")
 
+// UnknownError is a fault name Parse does not know.
+type UnknownError struct{ Name string }
+
+func (e *UnknownError) Error() string {
+	return fmt.Sprintf("unknown nemesis %q: want none, or one or more of %s (comma-separated: they take turns; joined by +: at once)",
+		e.Name, strings.Join(Names(), ", "))
+}
+
 // Parse returns the faults a --nemesis value asks for: one name, or several
 // separated by commas, taken in turn, one per fault window. Names joined
 // by "+" (partition-leader+pause-random) are one fault window with all of
@@ -198,8 +206,7 @@ func parseOne(name string) (Fault, error) {
 	}
 	i := slices.IndexFunc(faults, func(k kind) bool { return k.name == name })
 	if i < 0 {
-		return nil, fmt.Errorf("unknown nemesis %q: want none, or one or more of %s (comma-separated: they take turns; joined by +: at once)",
-			name, strings.Join(Names(), ", "))
+		return nil, &UnknownError{Name: name}
 	}
 	return faults[i].make(), nil
 }
@@ -257,23 +264,42 @@ func Supported(fs []Fault, runtime string) error {
 	return errors.Join(errs...)
 }
 
-// DefaultJitter is the Schedule.Jitter of a run: each window is up to 20%
-// shorter or longer than asked.
+// DefaultJitter is the Schedule.Jitter of --nemesis runs and of schedule
+// files that set none: each window is up to 20% shorter or longer than
+// asked.
 const DefaultJitter = 0.2
 
-// Schedule alternates quiet and fault windows: Interval of quiet, then a
-// fault for Duration, then heal. Jitter spreads each window by up to
-// that fraction either way, so faults do not fall in lockstep with
-// anything periodic in the store.
-type Schedule struct {
-	Interval time.Duration
-	Duration time.Duration
-	Jitter   float64
+// Step is one fault window of a schedule: Quiet of quiet, then Fault for
+// For, then heal.
+type Step struct {
+	Fault Fault
+	Quiet time.Duration
+	For   time.Duration
 }
 
-// Nemesis runs faults on a schedule, one at a time, taking Faults in turn.
+// Schedule is the steps a Nemesis takes, in order; with Repeat it starts
+// over after the last one until the run ends, without it the nemesis stays
+// quiet after the last. Jitter spreads each window by up to that fraction
+// either way, so faults do not fall in lockstep with anything periodic in
+// the store.
+type Schedule struct {
+	Steps  []Step
+	Repeat bool
+	Jitter float64
+}
+
+// Turns is the schedule of --nemesis a,b: the faults take turns, each
+// after interval of quiet and lasting duration, over and over.
+func Turns(faults []Fault, interval, duration time.Duration) Schedule {
+	s := Schedule{Repeat: true, Jitter: DefaultJitter}
+	for _, f := range faults {
+		s.Steps = append(s.Steps, Step{Fault: f, Quiet: interval, For: duration})
+	}
+	return s
+}
+
+// Nemesis runs faults on a schedule, one window at a time.
 type Nemesis struct {
-	Faults   []Fault
 	Schedule Schedule
 	Cluster  Cluster
 	Recorder *history.Recorder
@@ -281,7 +307,6 @@ type Nemesis struct {
 	mu       sync.Mutex
 	state    string
 	count    int
-	next     int
 	recovery time.Duration
 }
 
@@ -306,38 +331,42 @@ func (n *Nemesis) Count() int {
 	return n.count
 }
 
-// Run injects faults until ctx is done, and heals the current one before
+// Run takes the schedule's steps until ctx is done (or, without Repeat,
+// until the last step is over), and heals the current fault before
 // returning even then, so that the cluster is whole again for the final
 // reads. After each heal it measures how long the cluster takes to recover
-// (within the quiet window that follows) and records it.
+// within the quiet that follows (after the last step of a schedule that
+// does not repeat: within that step's own quiet length) and records it.
 func (n *Nemesis) Run(ctx context.Context) {
-	if len(n.Faults) == 0 {
-		return
-	}
-	if !sleep(ctx, n.jittered(n.Schedule.Interval)) {
-		return
-	}
-	for {
-		f := n.Faults[n.next%len(n.Faults)]
-		n.next++
-		healed, alive := n.once(ctx, f)
-		if !alive {
-			return
-		}
-		quiet := n.jittered(n.Schedule.Interval)
+	steps := n.Schedule.Steps
+	var last Fault // healed in the step before; the quiet now starting times its recovery
+	for i := 0; len(steps) > 0 && (n.Schedule.Repeat || i < len(steps)); i++ {
+		step := steps[i%len(steps)]
+		quiet := n.jittered(step.Quiet)
 		end := time.Now().Add(quiet)
-		if healed {
-			n.awaitRecovery(ctx, f.Name(), quiet)
+		if last != nil {
+			n.awaitRecovery(ctx, last.Name(), quiet)
 		}
 		if !sleep(ctx, time.Until(end)) {
 			return
 		}
+		healed, alive := n.once(ctx, step.Fault, n.jittered(step.For))
+		if !alive {
+			return
+		}
+		last = nil
+		if healed {
+			last = step.Fault
+		}
+	}
+	if last != nil {
+		n.awaitRecovery(ctx, last.Name(), n.jittered(steps[len(steps)-1].Quiet))
 	}
 }
 
-// once runs one fault window. healed says whether a fault was started and
-// healed; alive is false when ctx ended the window.
-func (n *Nemesis) once(ctx context.Context, f Fault) (healed, alive bool) {
+// once runs one fault window of the given length. healed says whether a
+// fault was started and healed; alive is false when ctx ended the window.
+func (n *Nemesis) once(ctx context.Context, f Fault, length time.Duration) (healed, alive bool) {
 	name := f.Name()
 	hit, err := f.Start(ctx, n.Cluster)
 	if err != nil {
@@ -360,7 +389,7 @@ func (n *Nemesis) once(ctx context.Context, f Fault) (healed, alive bool) {
 	}
 	n.Recorder.Record(e)
 	n.set(name+" "+strings.Join(nodes, ","), 1)
-	alive = sleep(ctx, n.jittered(n.Schedule.Duration))
+	alive = sleep(ctx, length)
 	n.heal(ctx, f, nodes)
 	return true, alive
 }

@@ -151,8 +151,9 @@ func (f *fakeCluster) Rejoin(context.Context, *compose.Member, string) error {
 func runFor(t *testing.T, c Cluster, faults []Fault, d time.Duration) []history.Event {
 	t.Helper()
 	var buf bytes.Buffer
-	n := &Nemesis{Faults: faults, Cluster: c, Recorder: history.NewRecorder(&buf),
-		Schedule: Schedule{Interval: 20 * time.Millisecond, Duration: 30 * time.Millisecond}}
+	s := Turns(faults, 20*time.Millisecond, 30*time.Millisecond)
+	s.Jitter = 0
+	n := &Nemesis{Schedule: s, Cluster: c, Recorder: history.NewRecorder(&buf)}
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	n.Run(ctx)

@@ -16,8 +16,10 @@ import (
 	"net/url"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/faultline/faultline/checker"
@@ -255,7 +257,14 @@ func configRows(c rundir.Config) []row {
 	if c.Rate > 0 {
 		rate = strconv.FormatFloat(c.Rate, 'f', -1, 64) + " ops/s"
 	}
-	rows := []row{
+	windows := []row{
+		{"nemesis interval", durationText(c.NemesisEvery)},
+		{"nemesis duration", durationText(c.NemesisFor)},
+	}
+	if c.Schedule != nil {
+		windows = []row{{"nemesis schedule", scheduleText(c.ScheduleFile, *c.Schedule)}}
+	}
+	rows := slices.Concat([]row{
 		{"target", target},
 		{"nodes", strconv.Itoa(c.Nodes)},
 		{"workload", c.Workload},
@@ -267,15 +276,14 @@ func configRows(c rundir.Config) []row {
 		{"rate", rate},
 		{"time limit", durationText(c.TimeLimit)},
 		{"op timeout", durationText(c.OpTimeout)},
-		{"nemesis interval", durationText(c.NemesisEvery)},
-		{"nemesis duration", durationText(c.NemesisFor)},
+	}, windows, []row{
 		{"check timeout", durationText(c.CheckTimeout)},
 		{"read consistency", c.ReadMode},
 		{"client mode", c.ClientMode},
 		{"runtime", runtimeText(c.Runtime)},
 		{"image", c.ImageReference},
 		{"binary", c.Binary},
-	}
+	})
 	for i := range rows {
 		if rows[i].Value == "" {
 			rows[i].Value = "—"
@@ -291,6 +299,24 @@ func runtimeText(r string) string {
 		return "local (processes of the machine that ran the test)"
 	}
 	return "docker (containers on a private network)"
+}
+
+// scheduleText is a schedule on one line: its file, each step as quiet
+// then fault for its length, whether it repeats, and the jitter.
+func scheduleText(file string, s rundir.Schedule) string {
+	var steps []string
+	for _, st := range s.Steps {
+		steps = append(steps, fmt.Sprintf("%s quiet, %s for %s", time.Duration(st.Quiet), st.Fault, time.Duration(st.For)))
+	}
+	once := "repeated"
+	if !s.Repeat {
+		once = "once"
+	}
+	text := fmt.Sprintf("%s (%s, jitter ±%.3g%%)", strings.Join(steps, "; "), once, s.Jitter*100)
+	if file != "" {
+		text = filepath.Base(file) + ": " + text
+	}
+	return text
 }
 
 func durationText(d rundir.Duration) string {

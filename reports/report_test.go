@@ -317,3 +317,35 @@ func TestLogTicks(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigRowsSchedule: a run from a schedule file shows its steps where
+// a --nemesis run shows the interval and duration.
+func TestConfigRowsSchedule(t *testing.T) {
+	value := func(rows []row, key string) (string, bool) {
+		for _, r := range rows {
+			if r.Key == key {
+				return r.Value, true
+			}
+		}
+		return "", false
+	}
+	c := rundir.Config{Nemesis: "kill-leader", NemesisEvery: rundir.Duration(10 * time.Second), NemesisFor: rundir.Duration(5 * time.Second)}
+	if v, _ := value(configRows(c), "nemesis interval"); v != "10s" {
+		t.Errorf("nemesis interval %q", v)
+	}
+	if _, ok := value(configRows(c), "nemesis schedule"); ok {
+		t.Error("a --nemesis run shows a schedule")
+	}
+	c = rundir.Config{Nemesis: "kill-leader,pause-random", ScheduleFile: "ci/schedules/two.json", Schedule: &rundir.Schedule{Jitter: 0.15, Steps: []rundir.Step{
+		{Fault: "kill-leader", Quiet: rundir.Duration(10 * time.Second), For: rundir.Duration(5 * time.Second)},
+		{Fault: "pause-random", Quiet: rundir.Duration(3 * time.Second), For: rundir.Duration(8 * time.Second)},
+	}}}
+	rows := configRows(c)
+	want := "two.json: 10s quiet, kill-leader for 5s; 3s quiet, pause-random for 8s (once, jitter ±15%)"
+	if v, _ := value(rows, "nemesis schedule"); v != want {
+		t.Errorf("nemesis schedule %q, want %q", v, want)
+	}
+	if _, ok := value(rows, "nemesis interval"); ok {
+		t.Error("a schedule run shows the unused --nemesis-interval")
+	}
+}

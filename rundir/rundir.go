@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/faultline/faultline/checker"
@@ -56,6 +58,44 @@ type Config struct {
 
 	// CompactInterval is how often the kv workload compacts; 0 never.
 	CompactInterval Duration `json:"compact_interval,omitempty"`
+
+	// Schedule, when set, is what ran instead of Nemesis, NemesisEvery and
+	// NemesisFor: the --nemesis-schedule file ScheduleFile, defaults filled
+	// in. It is itself a valid schedule file, so the run can be repeated
+	// without the original. Nemesis then lists the schedule's faults, for
+	// the run index and the checkers that ask what ran.
+	ScheduleFile string    `json:"nemesis_schedule_file,omitempty"`
+	Schedule     *Schedule `json:"nemesis_schedule,omitempty"`
+}
+
+// Schedule is a nemesis schedule: Steps in order, from the first again
+// after the last while Repeat, each window spread by up to Jitter (a
+// fraction) either way.
+type Schedule struct {
+	Repeat bool    `json:"repeat"`
+	Jitter float64 `json:"jitter"`
+	Steps  []Step  `json:"steps"`
+}
+
+// Step is one fault window: Quiet of quiet (in which the previous fault's
+// time to recover is measured), then Fault (one --nemesis item, such as
+// kill-leader, a+b or peer-latency=200ms) for For, then heal.
+type Step struct {
+	Fault string   `json:"fault"`
+	Quiet Duration `json:"quiet"`
+	For   Duration `json:"for"`
+}
+
+// Faults lists the faults of the steps, each once, in the order they
+// first come: kill-leader,pause-random.
+func (s Schedule) Faults() string {
+	var out []string
+	for _, st := range s.Steps {
+		if !slices.Contains(out, st.Fault) {
+			out = append(out, st.Fault)
+		}
+	}
+	return strings.Join(out, ",")
 }
 
 // Member is one member of the cluster under test.

@@ -3,6 +3,7 @@ package rundir
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -50,5 +51,31 @@ func TestResultsRoundTrip(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, ResultsFile), []byte(`{"config":{"time_limit":"soon"}}`), 0o644)
 	if _, err := Read(dir); err == nil {
 		t.Fatal("a bad duration was accepted")
+	}
+}
+
+// TestScheduleRoundTrip: a run's schedule survives results.json, and a
+// results.json from before schedules reads as a run without one.
+func TestScheduleRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	s := &Schedule{Repeat: true, Jitter: 0.2, Steps: []Step{
+		{Fault: "kill-leader", Quiet: Duration(10 * time.Second), For: Duration(5 * time.Second)},
+		{Fault: "kill-random+pause-leader", Quiet: Duration(time.Second), For: Duration(1500 * time.Millisecond)},
+		{Fault: "kill-leader", Quiet: Duration(time.Second), For: Duration(time.Second)},
+	}}
+	if err := Write(dir, &Results{Config: Config{Name: "x", Nemesis: s.Faults(), ScheduleFile: "s.json", Schedule: s}}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := Read(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(out.Config.Schedule, s) || out.Config.ScheduleFile != "s.json" || out.Config.Nemesis != "kill-leader,kill-random+pause-leader" {
+		t.Fatalf("read back %+v from %q, nemesis %q", out.Config.Schedule, out.Config.ScheduleFile, out.Config.Nemesis)
+	}
+	os.WriteFile(filepath.Join(dir, ResultsFile), []byte(`{"config":{"name":"old","nemesis":"kill-leader","nemesis_interval":"10s"}}`), 0o644)
+	out, err = Read(dir)
+	if err != nil || out.Config.Schedule != nil || out.Config.ScheduleFile != "" {
+		t.Fatalf("an old results.json: %+v, %v", out, err)
 	}
 }

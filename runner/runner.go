@@ -63,6 +63,10 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 	if err != nil {
 		return nil, "", setup(err)
 	}
+	sched, err := nemesisSchedule(cfg)
+	if err != nil {
+		return nil, "", setup(err)
+	}
 	up, release, err := t.prepare(ctx, target, &cfg)
 	if err != nil {
 		return nil, "", setup(err)
@@ -92,7 +96,7 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 		args = append(args, "--unsafe-bug="+cfg.UnsafeBug)
 	}
 	cluster, err := up(compose.Config{RunID: runID, Target: target, Nodes: cfg.Nodes, Args: args,
-		PeerProxy: nemesis.NeedsPeerProxy(cfg.Nemesis)})
+		PeerProxy: needsPeerProxy(cfg)})
 	if err != nil {
 		return nil, dir, setup(err)
 	}
@@ -122,7 +126,7 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 		return nil, dir, setup(err)
 	}
 	rec := history.NewRecorder(hf)
-	if err := t.drive(ctx, cluster, rec); err != nil {
+	if err := t.drive(ctx, cluster, rec, sched); err != nil {
 		return nil, dir, err
 	}
 	down()
@@ -178,9 +182,9 @@ func (t Test) prepare(ctx context.Context, target compose.Target, cfg *rundir.Co
 	}, func() { docker.Close() }, nil
 }
 
-// drive runs the workload and the nemesis for the time limit, then heals
-// and waits for the cluster to come back.
-func (t Test) drive(ctx context.Context, cluster *compose.Cluster, rec *history.Recorder) error {
+// drive runs the workload and the nemesis (on sched) for the time limit,
+// then heals and waits for the cluster to come back.
+func (t Test) drive(ctx context.Context, cluster *compose.Cluster, rec *history.Recorder, sched nemesis.Schedule) error {
 	cfg := t.Config
 	ids := map[uint64]string{}
 	for _, m := range cluster.Members {
@@ -205,17 +209,16 @@ func (t Test) drive(ctx context.Context, cluster *compose.Cluster, rec *history.
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrSetup, err)
 	}
-	faults, err := nemesis.Parse(cfg.Nemesis)
-	if err != nil {
-		return fmt.Errorf("%w: %w", ErrSetup, err)
-	}
 	var nem *nemesis.Nemesis
-	if len(faults) > 0 {
-		nem = &nemesis.Nemesis{Faults: faults, Cluster: cluster, Recorder: rec,
-			Schedule: nemesis.Schedule{Interval: time.Duration(cfg.NemesisEvery), Duration: time.Duration(cfg.NemesisFor), Jitter: nemesis.DefaultJitter}}
+	if len(sched.Steps) > 0 {
+		nem = &nemesis.Nemesis{Schedule: sched, Cluster: cluster, Recorder: rec}
 	}
 
-	t.say("running %s for %s with nemesis %s", cfg.Workload, time.Duration(cfg.TimeLimit), cfg.Nemesis)
+	what := cfg.Nemesis
+	if cfg.Schedule != nil {
+		what = fmt.Sprintf("schedule %s (%s)", cfg.ScheduleFile, cfg.Nemesis)
+	}
+	t.say("running %s for %s with nemesis %s", cfg.Workload, time.Duration(cfg.TimeLimit), what)
 	rctx, cancel := context.WithTimeout(ctx, time.Duration(cfg.TimeLimit))
 	defer cancel()
 	var wg sync.WaitGroup

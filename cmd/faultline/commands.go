@@ -42,6 +42,10 @@ func runFlags(args []string, out io.Writer) (runner.Test, error) {
 	fs.DurationVar(&timeLimit, "time-limit", 60*time.Second, "how long the workload runs")
 	fs.DurationVar(&every, "nemesis-interval", 10*time.Second, "quiet time before each fault (±20% jitter); the time to recover is measured in it")
 	fs.DurationVar(&dur, "nemesis-duration", 5*time.Second, "how long each fault lasts before it is healed (±20% jitter)")
+	fs.StringVar(&cfg.ScheduleFile, "nemesis-schedule", "", "a JSON `file` of fault windows taken in order, instead of --nemesis, --nemesis-interval and --nemesis-duration;\n"+
+		"e.g. ci/schedules/mixed.json: "+`{"repeat": true, "jitter": 0.2, "steps": [{"fault": "partition-leader", "quiet": "10s", "for": "5s"}, ...]}`+"\n"+
+		"each step waits quiet, injects fault (one --nemesis item: a, a+b or a=setting) for for, then heals; durations such as 10s or 1m30s;\n"+
+		"repeat (default true) starts over after the last step; jitter (default 0.2, from 0 to under 1) spreads each window either way")
 	fs.IntVar(&cfg.Workers, "workers", 10, "concurrent clients, each with its own etcd client")
 	fs.IntVar(&cfg.Keys, "keys", 8, "keys in use at once")
 	fs.IntVar(&cfg.OpsPerKey, "ops-per-key", 1000, "operations on one key before a fresh key replaces it; bounds the checker's work per key")
@@ -52,7 +56,7 @@ func runFlags(args []string, out io.Writer) (runner.Test, error) {
 	fs.StringVar(&cfg.ClientMode, "client-mode", "balanced", "balanced: each worker's client may use every member; pinned: each worker talks to one member only")
 	var compact time.Duration
 	fs.DurationVar(&compact, "compact-interval", 0, "kv workload: compact at a recent revision this often; 0 never")
-	fs.StringVar(&cfg.Name, "name", "", "test name, the folder under --results (default target-workload-nemesis)")
+	fs.StringVar(&cfg.Name, "name", "", "test name, the folder under --results (default target-workload-nemesis, or target-workload-<schedule file name>)")
 	fs.StringVar(&results, "results", "results", "where run directories are written")
 	if err := fs.Parse(args); err != nil {
 		return runner.Test{}, err
@@ -82,7 +86,32 @@ func runFlags(args []string, out io.Writer) (runner.Test, error) {
 	if _, err := workloads.New(cfg.Workload, workloads.Options{}); err != nil {
 		problems = append(problems, "--workload: "+err.Error())
 	}
-	if faults, err := nemesis.Parse(cfg.Nemesis); err != nil {
+	explicit := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+	if explicit["nemesis-schedule"] {
+		var clash []string
+		for _, name := range []string{"nemesis", "nemesis-interval", "nemesis-duration"} {
+			if explicit[name] {
+				clash = append(clash, "--"+name)
+			}
+		}
+		check(len(clash) > 0, "--nemesis-schedule sets the faults and their windows, so it cannot be combined with %s: give the schedule file or those flags, not both",
+			strings.Join(clash, ", "))
+		if cfg.ScheduleFile == "" {
+			problems = append(problems, "--nemesis-schedule: want the path of a schedule file, such as ci/schedules/mixed.json")
+		} else if s, err := runner.ReadSchedule(cfg.ScheduleFile, cfg.Nodes); err != nil {
+			problems = append(problems, "--nemesis-schedule: "+err.Error())
+		} else {
+			// The schedule replaces the flags' nemesis; their defaults did not run.
+			cfg.Schedule, cfg.Nemesis = s, s.Faults()
+			cfg.NemesisEvery, cfg.NemesisFor = 0, 0
+			if faults, err := nemesis.Parse(cfg.Nemesis); err == nil {
+				if err := nemesis.Supported(faults, cfg.Runtime); err != nil {
+					problems = append(problems, "--nemesis-schedule: "+err.Error())
+				}
+			}
+		}
+	} else if faults, err := nemesis.Parse(cfg.Nemesis); err != nil {
 		problems = append(problems, "--nemesis: "+err.Error())
 	} else if err := errors.Join(nemesis.Fits(faults, cfg.Nodes), nemesis.Supported(faults, cfg.Runtime)); err != nil {
 		problems = append(problems, "--nemesis: "+err.Error())
@@ -96,8 +125,8 @@ func runFlags(args []string, out io.Writer) (runner.Test, error) {
 		check(cfg.Workers < n, "--workers %d: %d workloads need at least one worker each", cfg.Workers, n)
 	}
 	check(timeLimit <= 0, "--time-limit %s: want a positive duration such as 60s", timeLimit)
-	check(cfg.Nemesis != "none" && every <= 0, "--nemesis-interval %s: want a positive duration such as 10s", every)
-	check(cfg.Nemesis != "none" && dur <= 0, "--nemesis-duration %s: want a positive duration such as 5s", dur)
+	check(cfg.ScheduleFile == "" && cfg.Nemesis != "none" && every <= 0, "--nemesis-interval %s: want a positive duration such as 10s", every)
+	check(cfg.ScheduleFile == "" && cfg.Nemesis != "none" && dur <= 0, "--nemesis-duration %s: want a positive duration such as 5s", dur)
 	check(cfg.Workers < 1 || cfg.Workers > 1000, "--workers %d: want 1 to 1000", cfg.Workers)
 	check(cfg.Keys < 1, "--keys %d: want at least 1", cfg.Keys)
 	check(cfg.OpsPerKey < 1, "--ops-per-key %d: want at least 1", cfg.OpsPerKey)
@@ -109,7 +138,11 @@ func runFlags(args []string, out io.Writer) (runner.Test, error) {
 		return runner.Test{}, errors.New(strings.Join(problems, "\n  "))
 	}
 	if cfg.Name == "" {
-		cfg.Name = cfg.Target + "-" + cfg.Workload + "-" + cfg.Nemesis
+		nem := cfg.Nemesis
+		if cfg.Schedule != nil {
+			nem = strings.TrimSuffix(filepath.Base(cfg.ScheduleFile), filepath.Ext(cfg.ScheduleFile))
+		}
+		cfg.Name = cfg.Target + "-" + cfg.Workload + "-" + nem
 	}
 	cfg.Command = strings.TrimSpace("faultline run " + strings.Join(args, " "))
 

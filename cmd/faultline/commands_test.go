@@ -2,6 +2,8 @@ package main
 
 import (
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -63,5 +65,55 @@ func TestSplitRunArgs(t *testing.T) {
 	}
 	if own, run := splitRunArgs([]string{"--nodes", "3"}); len(own) != 2 || run != nil {
 		t.Fatalf("no --: own %q, run %q", own, run)
+	}
+}
+
+func TestRunFlagsSchedule(t *testing.T) {
+	const example = "../../ci/schedules/mixed.json"
+	test, err := runFlags([]string{"--nemesis-schedule", example, "--nodes", "5"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := test.Config
+	if c.Schedule == nil || len(c.Schedule.Steps) != 3 || !c.Schedule.Repeat || c.Schedule.Jitter != 0.2 ||
+		c.Schedule.Steps[1].Fault != "kill-random+pause-leader" || time.Duration(c.Schedule.Steps[2].For) != 6*time.Second {
+		t.Fatalf("schedule %+v", c.Schedule)
+	}
+	if c.ScheduleFile != example || c.Nemesis != "partition-leader,kill-random+pause-leader,peer-latency=200ms:50ms" ||
+		c.NemesisEvery != 0 || c.NemesisFor != 0 || c.Name != "etcd-register-mixed" {
+		t.Fatalf("config %+v", c)
+	}
+
+	ring := filepath.Join(t.TempDir(), "ring.json")
+	if err := os.WriteFile(ring, []byte(`{"steps": [{"fault": "partition-majorities-ring", "quiet": "5s", "for": "5s"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lossy := filepath.Join(t.TempDir(), "lossy.json")
+	if err := os.WriteFile(lossy, []byte(`{"steps": [{"fault": "kill-leader+peer-loss", "quiet": "5s", "for": "5s"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args    []string
+		wantErr string // empty: the flags are accepted
+	}{
+		{[]string{"--nemesis-schedule", ring, "--nodes", "5", "--name", "ring"}, ""},
+		{[]string{"--nemesis-schedule", ring}, "--nemesis-schedule: " + ring + ": step 1: fault \"partition-majorities-ring\": partition-majorities-ring needs at least 4 members, the cluster has 3"},
+		{[]string{"--nemesis-schedule", example, "--nemesis", "kill-leader"}, "cannot be combined with --nemesis: give the schedule file or those flags, not both"},
+		{[]string{"--nemesis-interval", "5s", "--nemesis-schedule", example}, "cannot be combined with --nemesis-interval:"},
+		{[]string{"--nemesis-schedule", example, "--nemesis-duration", "5s"}, "cannot be combined with --nemesis-duration:"},
+		{[]string{"--nemesis-schedule", example, "--nemesis", "none", "--nemesis-interval", "1s", "--nemesis-duration", "1s"},
+			"cannot be combined with --nemesis, --nemesis-interval, --nemesis-duration:"},
+		{[]string{"--nemesis-schedule", ""}, "--nemesis-schedule: want the path of a schedule file"},
+		{[]string{"--nemesis-schedule", example, "--runtime", "local"}, ""},
+		{[]string{"--nemesis-schedule", lossy, "--runtime", "local"}, "--nemesis-schedule: peer-loss: needs --runtime docker"},
+		{[]string{"--nemesis-schedule", "no-such.json"}, "--nemesis-schedule: no-such.json: reading the schedule: no such file or directory"},
+	} {
+		_, err := runFlags(tc.args, io.Discard)
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("%v: %v", tc.args, err)
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("%v: error %v, want one saying %q", tc.args, err, tc.wantErr)
+		}
 	}
 }

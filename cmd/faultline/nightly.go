@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -28,9 +29,12 @@ type Matrix struct {
 }
 
 // Scenario is one workload under one nemesis, with any other run flags.
+// Schedule, instead of Nemesis, names a --nemesis-schedule file, relative
+// to the matrix file.
 type Scenario struct {
 	Workload string   `json:"workload"`
-	Nemesis  string   `json:"nemesis"`
+	Nemesis  string   `json:"nemesis,omitempty"`
+	Schedule string   `json:"schedule,omitempty"`
 	Args     []string `json:"args,omitempty"`
 }
 
@@ -52,14 +56,24 @@ func readMatrix(path string) (Matrix, [][]string, error) {
 	if _, err := time.ParseDuration(m.TimeLimit); err != nil {
 		return Matrix{}, nil, fmt.Errorf("%s: time_limit %q: want a duration such as 30s", path, m.TimeLimit)
 	}
+	for i, s := range m.Scenarios {
+		if (s.Nemesis == "") == (s.Schedule == "") {
+			return Matrix{}, nil, fmt.Errorf("%s: scenario %d: want either nemesis or schedule", path, i+1)
+		}
+	}
 	var runs [][]string
 	for _, target := range m.Targets {
 		name, version, _ := strings.Cut(target, "@")
 		for _, n := range m.Nodes {
 			for _, s := range m.Scenarios {
-				label := fmt.Sprintf("%s-%dn-%s-%s", strings.ReplaceAll(target, "@", "-"), n, strings.ReplaceAll(s.Workload, ",", "+"), strings.ReplaceAll(s.Nemesis, ",", "+"))
-				a := []string{"--name", label, "--target", name, "--nodes", strconv.Itoa(n),
-					"--workload", s.Workload, "--nemesis", s.Nemesis, "--time-limit", m.TimeLimit}
+				nem, nemArgs := s.Nemesis, []string{"--nemesis", s.Nemesis}
+				if s.Schedule != "" {
+					file := filepath.Join(filepath.Dir(path), s.Schedule)
+					nem, nemArgs = strings.TrimSuffix(filepath.Base(file), filepath.Ext(file)), []string{"--nemesis-schedule", file}
+				}
+				label := fmt.Sprintf("%s-%dn-%s-%s", strings.ReplaceAll(target, "@", "-"), n, strings.ReplaceAll(s.Workload, ",", "+"), strings.ReplaceAll(nem, ",", "+"))
+				a := slices.Concat([]string{"--name", label, "--target", name, "--nodes", strconv.Itoa(n),
+					"--workload", s.Workload}, nemArgs, []string{"--time-limit", m.TimeLimit})
 				if version != "" {
 					a = append(a, "--etcd-version", version)
 				}

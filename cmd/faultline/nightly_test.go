@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -29,6 +30,9 @@ func TestNightlyMatrix(t *testing.T) {
 		}
 		names[test.Config.Name] = true
 	}
+	if !slices.ContainsFunc(runs, func(a []string) bool { return slices.Contains(a, "../../ci/schedules/mixed.json") }) {
+		t.Error("no scenario runs the example schedule, named relative to the matrix")
+	}
 	versions := map[string]bool{}
 	for _, target := range m.Targets {
 		if name, v, ok := strings.Cut(target, "@"); ok && name == "etcd" {
@@ -46,6 +50,8 @@ func TestReadMatrixErrors(t *testing.T) {
 		{`{"targets":["etcd"],"nodes":[3],"time_limit":"soon","scenarios":[{"workload":"register","nemesis":"none"}]}`, "time_limit"},
 		{`{"targets":["etcd"],"nodes":[3],"time_limit":"1s","scenarios":[{"workload":"register","nemesis":"none"}],"extra":1}`, "unknown field"},
 		{`{"targets":`, "unexpected EOF"},
+		{`{"targets":["etcd"],"nodes":[3],"time_limit":"1s","scenarios":[{"workload":"kv","nemesis":"none","schedule":"s.json"}]}`, "scenario 1: want either nemesis or schedule"},
+		{`{"targets":["etcd"],"nodes":[3],"time_limit":"1s","scenarios":[{"workload":"kv"}]}`, "scenario 1: want either nemesis or schedule"},
 	} {
 		p := filepath.Join(t.TempDir(), "m.json")
 		os.WriteFile(p, []byte(tc.body), 0o644)
