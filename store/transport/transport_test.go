@@ -118,19 +118,27 @@ func (r *recorder) waitFor(t *testing.T, what string, cond func(*recorder) bool)
 	}
 }
 
-func TestStreamDeliversInOrder(t *testing.T) {
+// pair is member 1 (send) with a stream to member 2 (recv), each with a
+// recorder as its Raft.
+func pair(t *testing.T) (recv *Transport, got *recorder, send *Transport, sent *recorder) {
+	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	recv := New(7, 2, nil, log)
-	got := newRecorder()
+	recv = New(7, 2, nil, log)
+	got = newRecorder()
 	recv.SetRaft(got)
 	srv := httptest.NewServer(recv.Handler())
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 
-	send := New(7, 1, nil, log)
-	sent := newRecorder()
+	send = New(7, 1, nil, log)
+	sent = newRecorder()
 	send.SetRaft(sent)
-	defer send.Close()
+	t.Cleanup(send.Close)
 	send.AddPeer(2, []string{srv.URL})
+	return recv, got, send, sent
+}
+
+func TestStreamDeliversInOrder(t *testing.T) {
+	_, got, send, sent := pair(t)
 
 	const n = 2000
 	for i := range n {
@@ -160,18 +168,7 @@ func TestStreamDeliversInOrder(t *testing.T) {
 }
 
 func TestStreamRecoversFromIsolation(t *testing.T) {
-	log := slog.New(slog.DiscardHandler)
-	recv := New(7, 2, nil, log)
-	got := newRecorder()
-	recv.SetRaft(got)
-	srv := httptest.NewServer(recv.Handler())
-	defer srv.Close()
-
-	send := New(7, 1, nil, log)
-	sent := newRecorder()
-	send.SetRaft(sent)
-	defer send.Close()
-	send.AddPeer(2, []string{srv.URL})
+	recv, got, send, sent := pair(t)
 
 	send.Send([]raftpb.Message{{Type: raftpb.MsgHeartbeat, From: 1, To: 2}})
 	got.waitFor(t, "the first message", func(r *recorder) bool { return len(r.msgs) == 1 })
