@@ -152,6 +152,9 @@ func TestKvnodeBugs(t *testing.T) {
 		want                   checker.Verdict
 	}{
 		{"", "register", "kill-leader", checker.Valid},
+		// Links cut by packet drops: kvnode's peer streams must come back
+		// once the partition heals (dials lost in it must not hang on).
+		{"", "register", "partition-leader", checker.Valid},
 		// Followers answer "linearizable" reads from their own, lagging state.
 		{"stale-read", "register", "none", checker.Invalid},
 		// A put is acknowledged before it commits: a new leader may never

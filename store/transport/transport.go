@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -52,6 +53,8 @@ const (
 	stallTimeout = 3 * time.Second
 	// snapshotTimeout bounds sending one snapshot.
 	snapshotTimeout = time.Minute
+	// dialTimeout bounds connecting to a peer.
+	dialTimeout = time.Second
 	// retryInterval is the pause between attempts to open a stream.
 	retryInterval = 100 * time.Millisecond
 )
@@ -101,6 +104,12 @@ func New(clusterID, self uint64, tlsConfig *tls.Config, log *slog.Logger) *Trans
 		stop:      cancel,
 		client: &http.Client{
 			Transport: &http.Transport{
+				// A connection attempt made while the peer is cut off is
+				// lost; the kernel would retry it for two minutes,
+				// backing off, long after the link healed. Give up soon
+				// and let the stream try again with a fresh attempt.
+				DialContext:         (&net.Dialer{Timeout: dialTimeout, KeepAlive: 15 * time.Second}).DialContext,
+				TLSHandshakeTimeout: dialTimeout,
 				TLSClientConfig:     tlsConfig,
 				MaxIdleConnsPerHost: 4,
 				IdleConnTimeout:     time.Minute,
