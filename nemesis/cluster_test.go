@@ -445,6 +445,11 @@ func testFaults(t *testing.T, ctx context.Context, c *compose.Cluster) {
 	})
 
 	t.Run("compact", func(t *testing.T) {
+		// The fault before may have left an election behind it: wait for
+		// the first write rather than fail on one that timed out.
+		if _, err := waitFor(ctx, 20*time.Second, func() (bool, error) { err := put(ctx, c); return err == nil, err }); err != nil {
+			t.Fatal(err)
+		}
 		for range 20 {
 			if err := put(ctx, c); err != nil {
 				t.Fatal(err)
