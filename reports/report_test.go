@@ -27,6 +27,20 @@ const rerun = `faultline run --target kvnode --nodes 3 --workload register --nem
 // windows: a few hundred read/write/cas ops, slow and failing while the
 // leader is down, a few timeouts (info) and one op the history never
 // completed.
+
+// writeReport writes the run report of r into dir and returns the page.
+func writeReport(t *testing.T, dir string, r *rundir.Results, events []history.Event) string {
+	t.Helper()
+	if err := Write(dir, r, events); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, rundir.ReportFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 func sampleHistory() []history.Event {
 	rng := rand.New(rand.NewPCG(1, 2))
 	const sec = int64(time.Second)
@@ -154,14 +168,7 @@ func TestWrite(t *testing.T) {
 				}
 			}
 			r := sampleResults(t, events, verdict)
-			if err := Write(dir, r, events); err != nil {
-				t.Fatal(err)
-			}
-			b, err := os.ReadFile(filepath.Join(dir, rundir.ReportFile))
-			if err != nil {
-				t.Fatal(err)
-			}
-			doc := string(b)
+			doc := writeReport(t, dir, r, events)
 
 			mustContain := []string{
 				`<div class="verdict ` + string(verdict) + `">` + string(verdict),
@@ -255,14 +262,7 @@ func TestWriteWithoutHistory(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			r := sampleResults(t, nil, checker.Unknown)
-			if err := Write(dir, r, events); err != nil {
-				t.Fatal(err)
-			}
-			b, err := os.ReadFile(filepath.Join(dir, rundir.ReportFile))
-			if err != nil {
-				t.Fatal(err)
-			}
-			doc := string(b)
+			doc := writeReport(t, dir, r, events)
 			for _, s := range []string{"No plots: ", "No member logs were saved", html.EscapeString(rerun)} {
 				if !strings.Contains(doc, s) {
 					t.Errorf("report lacks %q", s)

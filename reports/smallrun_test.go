@@ -32,14 +32,7 @@ func TestReportOfRealRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Write(dir, r, events); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(dir, rundir.ReportFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc := string(b)
+	doc := writeReport(t, dir, r, events)
 	for _, want := range []string{
 		`<div class="verdict valid">valid`,
 		html.EscapeString(r.Config.Command),

@@ -45,10 +45,7 @@ func TestKillLeaderKV(t *testing.T) {
 			t.Errorf("no %s succeeded: %v", f, ok)
 		}
 	}
-	events, err := history.ReadFile(filepath.Join(dir, rundir.HistoryFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	events := readHistory(t, dir)
 	if !slices.ContainsFunc(events, func(e history.Event) bool { return e.Type == history.OK && e.Serializable }) {
 		t.Error("no serializable read succeeded")
 	}
@@ -123,10 +120,7 @@ func TestPartitionedMemberStaleReads(t *testing.T) {
 	if res.Verdict != checker.Valid {
 		t.Fatalf("verdict %s on healthy etcd: %+v", res.Verdict, res.Checks)
 	}
-	events, err := history.ReadFile(filepath.Join(dir, rundir.HistoryFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	events := readHistory(t, dir)
 	ops, err := history.Ops(events)
 	if err != nil {
 		t.Fatal(err)

@@ -69,6 +69,16 @@ func run(t *testing.T, test Test) (*rundir.Results, string) {
 	return res, dir
 }
 
+// readHistory reads the history a run wrote.
+func readHistory(t *testing.T, dir string) []history.Event {
+	t.Helper()
+	events, err := history.ReadFile(filepath.Join(dir, rundir.HistoryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return events
+}
+
 // TestKillLeaderRegister is the short end-to-end test: three etcd members
 // in containers, the register workload for 20 s, the leader killed every
 // few seconds. Healthy etcd must come out valid, with the kills recorded
@@ -112,10 +122,7 @@ func TestKillLeaderRegister(t *testing.T) {
 			t.Errorf("%s missing or empty: %v", f, err)
 		}
 	}
-	events, err := history.ReadFile(filepath.Join(dir, rundir.HistoryFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	events := readHistory(t, dir)
 	if len(events) < 2*all.OK {
 		t.Errorf("history has %d events for %d ok operations", len(events), all.OK)
 	}

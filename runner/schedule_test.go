@@ -180,10 +180,7 @@ func TestScheduleFileRun(t *testing.T) {
 	if res.Verdict != checker.Valid {
 		t.Fatalf("verdict %s on healthy etcd: %+v", res.Verdict, res.Checks)
 	}
-	events, err := history.ReadFile(filepath.Join(dir, rundir.HistoryFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	events := readHistory(t, dir)
 	var started []string
 	for _, e := range events {
 		if e.Process == history.Nemesis && e.F == history.Start {
