@@ -37,7 +37,7 @@ func main() {
 // line still starts it. Their values are logged.
 var ignoredFlags = []string{
 	"quota-backend-bytes", "auto-compaction-mode", "auto-compaction-retention", "logger", "log-outputs",
-	"enable-pprof", "strict-reconfig-check", "pre-vote", "socket-reuse-port", "socket-reuse-address",
+	"strict-reconfig-check", "pre-vote", "socket-reuse-port", "socket-reuse-address",
 	"max-txn-ops", "max-snapshots", "max-wals", "enable-v2", "v2-deprecation",
 	"experimental-initial-corrupt-check", "listen-client-http-urls",
 	"experimental-compact-hash-check-enabled", "feature-gates", "auth-token", "backend-batch-interval",
@@ -66,6 +66,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		maxRequestBytes = fs.Int("max-request-bytes", 1572864, "maximum client request size in bytes")
 		progressEvery   = fs.Duration("watch-progress-notify-interval", 10*time.Minute, "interval of progress notifications to idle watchers that asked for them")
 		logLevel        = fs.String("log-level", "info", "log level: debug, info, warn, error")
+		enablePprof     = fs.Bool("enable-pprof", false, "serve runtime profiles under /debug/pprof on the client and metrics URLs")
 		bugs            = fs.String("unsafe-bug", "", "comma-separated bugs to inject on purpose: "+strings.Join(server.BugNames, ", "))
 		clientTLS       member.TLSInfo
 		peerTLS         member.TLSInfo
@@ -117,6 +118,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		HeartbeatInterval:      time.Duration(*heartbeatMS) * time.Millisecond,
 		ElectionTimeout:        time.Duration(*electionMS) * time.Millisecond,
 		MaxRequestBytes:        *maxRequestBytes,
+		EnablePprof:            *enablePprof,
 		ClientTLS:              clientTLS,
 		PeerTLS:                peerTLS,
 		Logger:                 log,

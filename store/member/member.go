@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"sort"
@@ -48,6 +49,9 @@ type Config struct {
 	HeartbeatInterval        time.Duration
 	ElectionTimeout          time.Duration
 	MaxRequestBytes          int
+	// EnablePprof serves net/http/pprof under /debug/pprof/, as etcd's
+	// --enable-pprof does.
+	EnablePprof bool
 	// WatchProgressNotifyInterval: see server.Config.
 	WatchProgressNotifyInterval time.Duration
 	ClientTLS                   TLSInfo
@@ -348,6 +352,13 @@ func (m *Member) httpMux() *http.ServeMux {
 		json.NewEncoder(w).Encode(map[string]string{"etcdserver": version.Version, "etcdcluster": version.Cluster(version.Version) + ".0"})
 	})
 	mux.Handle("/metrics", metricsHandler(m))
+	if m.cfg.EnablePprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 
