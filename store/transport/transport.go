@@ -1,13 +1,21 @@
 // Package transport carries Raft messages between kvnode members over HTTP.
 //
-// Each peer has one sender goroutine and a bounded queue, so messages to one
-// peer stay in order and a slow or unreachable peer never blocks Raft: when
-// its queue is full, messages are dropped and Raft retransmits as it would
-// after any loss. A request body is a batch of length-prefixed
-// raftpb.Message encodings.
+// Each peer gets one long-lived streaming POST: its body is an endless
+// sequence of length-prefixed raftpb.Message encodings, written as Raft
+// produces them and stepped by the receiver as they arrive, as etcd's
+// stream transport does. A request and response per batch would make every
+// hop wait for the previous batch's answer and pay a request's overhead.
+// Snapshots, which are large and whose delivery Raft must be told of, go as
+// separate one-message POSTs.
+//
+// Messages to one peer stay in order and a slow or unreachable peer never
+// blocks Raft: its queue is bounded, and when it is full, or the stream
+// breaks, messages are dropped and Raft retransmits as it would after any
+// loss.
 package transport
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -17,6 +25,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -33,6 +42,17 @@ const (
 	headerFrom    = "X-Kvnode-From"
 	queueSize     = 4096
 	maxBatchBytes = 8 << 20
+	// maxMessageBytes bounds one message's length field, so a corrupt one
+	// cannot make the receiver allocate gigabytes.
+	maxMessageBytes = 512 << 20
+	// stallTimeout is how long a write to a peer may stay stuck (its TCP
+	// window closed: the peer is partitioned away or paused) before the
+	// stream is dropped and Raft hears the peer is unreachable.
+	stallTimeout = 3 * time.Second
+	// snapshotTimeout bounds sending one snapshot.
+	snapshotTimeout = time.Minute
+	// retryInterval is the pause between attempts to open a stream.
+	retryInterval = 100 * time.Millisecond
 )
 
 // Raft is the part of the local node the transport talks to.
@@ -52,11 +72,12 @@ type Transport struct {
 
 	isolated atomic.Bool
 
-	mu    sync.Mutex
-	peers map[uint64]*peer
-	wg    sync.WaitGroup
-	ctx   context.Context
-	stop  context.CancelFunc
+	mu     sync.Mutex
+	peers  map[uint64]*peer
+	closed bool
+	wg     sync.WaitGroup
+	ctx    context.Context
+	stop   context.CancelFunc
 }
 
 type peer struct {
@@ -94,7 +115,7 @@ func (t *Transport) SetRaft(r Raft) { t.raft = r }
 func (t *Transport) AddPeer(id uint64, urls []string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, ok := t.peers[id]; ok || id == t.self {
+	if _, ok := t.peers[id]; ok || id == t.self || t.closed {
 		return
 	}
 	p := &peer{id: id, urls: urls, q: make(chan raftpb.Message, queueSize), stop: make(chan struct{})}
@@ -142,14 +163,25 @@ func (t *Transport) SetIsolated(on bool) { t.isolated.Store(on) }
 
 // Send queues messages; it never blocks.
 func (t *Transport) Send(msgs []raftpb.Message) {
-	if t.isolated.Load() {
+	if t.isolated.Load() || len(msgs) == 0 {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
 		return
 	}
 	for _, m := range msgs {
-		t.mu.Lock()
 		p := t.peers[m.To]
-		t.mu.Unlock()
 		if p == nil {
+			continue
+		}
+		if m.Type == raftpb.MsgSnap {
+			t.wg.Add(1)
+			go func() {
+				defer t.wg.Done()
+				t.sendSnapshot(p, m)
+			}()
 			continue
 		}
 		select {
@@ -157,9 +189,6 @@ func (t *Transport) Send(msgs []raftpb.Message) {
 		default:
 			if t.raft != nil {
 				t.raft.ReportUnreachable(m.To)
-				if m.Type == raftpb.MsgSnap {
-					t.raft.ReportSnapshot(m.To, false)
-				}
 			}
 		}
 	}
@@ -167,92 +196,234 @@ func (t *Transport) Send(msgs []raftpb.Message) {
 
 // Close stops all senders and waits for them.
 func (t *Transport) Close() {
+	t.mu.Lock()
+	t.closed = true
+	t.mu.Unlock()
 	t.stop()
 	t.wg.Wait()
 	t.client.CloseIdleConnections()
 }
 
+// run keeps a stream to p open until the peer is removed or the transport
+// closed, moving to the peer's next URL after a failure.
 func (t *Transport) run(p *peer) {
-	var batch []raftpb.Message
-	next := 0
-	for {
+	for next := 0; ; next++ {
+		err := t.stream(p, p.urls[next%len(p.urls)])
+		if t.ctx.Err() != nil {
+			return
+		}
+		select {
+		case <-p.stop:
+			return
+		default:
+		}
+		t.log.Debug("stream to peer ended", "peer", fmt.Sprintf("%x", p.id), "err", err)
+		t.raft.ReportUnreachable(p.id)
+		// What was queued behind the broken stream is as good as lost:
+		// a new stream carries what Raft sends from now on, not a backlog.
+	drop:
+		for {
+			select {
+			case <-p.q:
+			default:
+				break drop
+			}
+		}
 		select {
 		case <-t.ctx.Done():
 			return
 		case <-p.stop:
 			return
-		case m := <-p.q:
-			batch = append(batch[:0], m)
-		}
-		size := batch[0].Size()
-	drain:
-		for size < maxBatchBytes {
-			select {
-			case m := <-p.q:
-				batch = append(batch, m)
-				size += m.Size()
-			default:
-				break drain
-			}
-		}
-		url := p.urls[next%len(p.urls)]
-		if err := t.post(url, batch); err != nil {
-			next++
-			if t.ctx.Err() != nil {
-				return
-			}
-			t.log.Debug("sending to peer failed", "peer", fmt.Sprintf("%x", p.id), "err", err)
-			t.raft.ReportUnreachable(p.id)
-			for _, m := range batch {
-				if m.Type == raftpb.MsgSnap {
-					t.raft.ReportSnapshot(p.id, false)
-				}
-			}
-			continue
-		}
-		for _, m := range batch {
-			if m.Type == raftpb.MsgSnap {
-				t.raft.ReportSnapshot(p.id, true)
-			}
+		case <-time.After(retryInterval):
 		}
 	}
 }
 
-func (t *Transport) post(url string, batch []raftpb.Message) error {
-	var buf bytes.Buffer
-	for i := range batch {
-		data, err := batch[i].Marshal()
-		if err != nil {
-			return fmt.Errorf("encode message: %w", err)
+var errPeerRemoved = errors.New("peer removed")
+
+// stream sends p's queue as one request body until something fails.
+func (t *Transport) stream(p *peer, url string) error {
+	ctx, cancel := context.WithCancel(t.ctx)
+	body := &streamBody{ctx: ctx, p: p}
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	wg.Go(func() {
+		tick := time.NewTicker(stallTimeout / 4)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if body.stalled() {
+					t.log.Debug("stream to peer stalled", "peer", fmt.Sprintf("%x", p.id))
+					cancel()
+					return
+				}
+			}
 		}
-		var n [4]byte
-		binary.BigEndian.PutUint32(n[:], uint32(len(data)))
-		buf.Write(n[:])
-		buf.Write(data)
-	}
-	// A peer that is partitioned away must not hold this sender for long:
-	// Raft will resend what matters.
-	ctx, cancel := context.WithTimeout(t.ctx, 3*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+Path, &buf)
+	})
+	resp, err := t.do(ctx, url, body, -1)
 	if err != nil {
-		return fmt.Errorf("build request: %w", err)
+		return err
 	}
+	return fmt.Errorf("peer answered %s", resp.Status)
+}
+
+// streamBody is a request body that never ends: each Read hands out the
+// messages queued for the peer, encoded, waiting for one if there are none.
+type streamBody struct {
+	ctx context.Context
+	p   *peer
+	buf []byte // encoded messages
+	off int    // how much of buf has been read
+
+	// handedOut is when Read last returned bytes, or 0 while Read waits
+	// for messages: between the two the transport is writing them.
+	handedOut atomic.Int64
+}
+
+func (b *streamBody) Read(out []byte) (int, error) {
+	b.handedOut.Store(0)
+	if b.off == len(b.buf) {
+		if err := b.fill(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(out, b.buf[b.off:])
+	b.off += n
+	b.handedOut.Store(time.Now().UnixNano())
+	return n, nil
+}
+
+// fill waits for a message and encodes it with whatever else is queued.
+func (b *streamBody) fill() error {
+	var m raftpb.Message
+	select {
+	case m = <-b.p.q:
+	case <-b.ctx.Done():
+		return b.ctx.Err()
+	case <-b.p.stop:
+		return errPeerRemoved
+	}
+	b.buf, b.off = b.buf[:0], 0
+	for {
+		var err error
+		if b.buf, err = appendMessage(b.buf, &m); err != nil {
+			return err
+		}
+		if len(b.buf) >= maxBatchBytes {
+			return nil
+		}
+		select {
+		case m = <-b.p.q:
+		default:
+			return nil
+		}
+	}
+}
+
+// stalled reports whether bytes handed out have not been written for
+// stallTimeout.
+func (b *streamBody) stalled() bool {
+	at := b.handedOut.Load()
+	return at != 0 && time.Since(time.Unix(0, at)) > stallTimeout
+}
+
+// sendSnapshot posts one MsgSnap and tells Raft how it went. It has a
+// request of its own: a snapshot can take long to send, and Raft waits to
+// hear that it arrived.
+func (t *Transport) sendSnapshot(p *peer, m raftpb.Message) {
+	ctx, cancel := context.WithTimeout(t.ctx, snapshotTimeout)
+	defer cancel()
+	data, err := appendMessage(nil, &m)
+	ok := false
+	if err == nil {
+		for _, url := range p.urls {
+			var resp *http.Response
+			if resp, err = t.do(ctx, url, bytes.NewReader(data), int64(len(data))); err == nil {
+				if ok = resp.StatusCode == http.StatusNoContent; ok {
+					break
+				}
+				err = fmt.Errorf("peer answered %s", resp.Status)
+			}
+			if ctx.Err() != nil {
+				break
+			}
+		}
+	}
+	if !ok {
+		t.log.Warn("sending snapshot to peer failed", "peer", fmt.Sprintf("%x", p.id), "err", err)
+		t.raft.ReportUnreachable(p.id)
+	}
+	t.raft.ReportSnapshot(p.id, ok)
+}
+
+// do posts body (of length n, -1 if unknown) to url and returns the
+// response, its body drained and closed.
+func (t *Transport) do(ctx context.Context, url string, body io.Reader, n int64) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+Path, body)
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	req.ContentLength = n
 	req.Header.Set(headerCluster, strconv.FormatUint(t.clusterID, 16))
 	req.Header.Set(headerFrom, strconv.FormatUint(t.self, 16))
 	resp, err := t.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("post to %s: %w", url, err)
+		return nil, fmt.Errorf("post to %s: %w", url, err)
 	}
-	defer resp.Body.Close()
-	io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode != http.StatusNoContent {
-		return fmt.Errorf("post to %s: status %s", url, resp.Status)
-	}
-	return nil
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	resp.Body.Close()
+	return resp, nil
 }
 
-// Handler returns the HTTP handler for incoming messages.
+// appendMessage appends m's encoding, prefixed with its length.
+func appendMessage(buf []byte, m *raftpb.Message) ([]byte, error) {
+	n := m.Size()
+	start := len(buf)
+	buf = slices.Grow(buf, 4+n)[:start+4+n]
+	binary.BigEndian.PutUint32(buf[start:], uint32(n))
+	if _, err := m.MarshalTo(buf[start+4:]); err != nil {
+		return buf[:start], fmt.Errorf("encode message: %w", err)
+	}
+	return buf, nil
+}
+
+// readMessage reads one message written by appendMessage, using *scratch
+// as its buffer (the decoded message does not keep it). A body that ends
+// cleanly between two messages gives io.EOF.
+func readMessage(r *bufio.Reader, scratch *[]byte) (raftpb.Message, error) {
+	var m raftpb.Message
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return m, err
+	}
+	n := binary.BigEndian.Uint32(hdr[:])
+	if n > maxMessageBytes {
+		return m, fmt.Errorf("message length %d is over the limit", n)
+	}
+	if uint32(cap(*scratch)) < n {
+		*scratch = make([]byte, n)
+	}
+	data := (*scratch)[:n]
+	if _, err := io.ReadFull(r, data); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return m, fmt.Errorf("read message: %w", err)
+	}
+	if err := m.Unmarshal(data); err != nil {
+		return m, fmt.Errorf("decode message: %w", err)
+	}
+	return m, nil
+}
+
+// Handler returns the HTTP handler for incoming messages: a stream, or a
+// single snapshot, stepped into Raft message by message as it arrives.
 func (t *Transport) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -267,42 +438,28 @@ func (t *Transport) Handler() http.Handler {
 			http.Error(w, "cluster ID mismatch", http.StatusPreconditionFailed)
 			return
 		}
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			http.Error(w, "read body", http.StatusBadRequest)
-			return
-		}
-		msgs, err := decodeBatch(body)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		for _, m := range msgs {
+		// Without this the server would read the rest of the body (the
+		// whole stream) before it sends an early answer.
+		http.NewResponseController(w).EnableFullDuplex()
+		br := bufio.NewReaderSize(r.Body, 64<<10)
+		var scratch []byte
+		for {
+			m, err := readMessage(br, &scratch)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			if t.isolated.Load() {
+				http.Error(w, "isolated", http.StatusServiceUnavailable)
+				return
+			}
 			if err := t.raft.Step(r.Context(), m); err != nil {
 				t.log.Debug("step peer message", "err", err)
 			}
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-}
-
-func decodeBatch(body []byte) ([]raftpb.Message, error) {
-	var msgs []raftpb.Message
-	for len(body) > 0 {
-		if len(body) < 4 {
-			return nil, errors.New("truncated message length")
-		}
-		n := binary.BigEndian.Uint32(body)
-		body = body[4:]
-		if uint64(n) > uint64(len(body)) {
-			return nil, errors.New("truncated message")
-		}
-		var m raftpb.Message
-		if err := m.Unmarshal(body[:n]); err != nil {
-			return nil, fmt.Errorf("decode message: %w", err)
-		}
-		msgs = append(msgs, m)
-		body = body[n:]
-	}
-	return msgs, nil
 }

@@ -1,36 +1,199 @@
 package transport
 
 import (
-	"encoding/binary"
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"sync"
 	"testing"
+	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
 )
 
-func encode(msgs []raftpb.Message) []byte {
+func encode(t testing.TB, msgs []raftpb.Message) []byte {
 	var buf []byte
-	for _, m := range msgs {
-		data, _ := m.Marshal()
-		buf = binary.BigEndian.AppendUint32(buf, uint32(len(data)))
-		buf = append(buf, data...)
+	for i := range msgs {
+		var err error
+		if buf, err = appendMessage(buf, &msgs[i]); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return buf
 }
 
-func TestDecodeBatch(t *testing.T) {
-	in := []raftpb.Message{{Type: raftpb.MsgApp, To: 2, From: 1, Term: 3, Entries: []raftpb.Entry{{Index: 1, Term: 3, Data: []byte("x")}}}, {Type: raftpb.MsgHeartbeat, To: 2}}
-	out, err := decodeBatch(encode(in))
-	if err != nil || len(out) != 2 || out[0].Entries[0].Index != 1 || out[1].Type != raftpb.MsgHeartbeat {
-		t.Fatalf("decode = %+v, %v", out, err)
-	}
-	if _, err := decodeBatch(encode(in)[:10]); err == nil {
-		t.Errorf("truncated batch accepted")
+func decodeAll(data []byte) ([]raftpb.Message, error) {
+	r := bufio.NewReader(bytes.NewReader(data))
+	var out []raftpb.Message
+	var scratch []byte
+	for {
+		m, err := readMessage(r, &scratch)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, m)
 	}
 }
 
-func FuzzDecodeBatch(f *testing.F) {
-	f.Add(encode([]raftpb.Message{{Type: raftpb.MsgApp, To: 2}}))
+func TestReadMessage(t *testing.T) {
+	in := []raftpb.Message{{Type: raftpb.MsgApp, To: 2, From: 1, Term: 3, Entries: []raftpb.Entry{{Index: 1, Term: 3, Data: []byte("x")}}}, {Type: raftpb.MsgHeartbeat, To: 2}}
+	out, err := decodeAll(encode(t, in))
+	if err != nil || len(out) != 2 || out[0].Entries[0].Index != 1 || string(out[0].Entries[0].Data) != "x" || out[1].Type != raftpb.MsgHeartbeat {
+		t.Fatalf("decode = %+v, %v", out, err)
+	}
+	if _, err := decodeAll(encode(t, in)[:10]); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("truncated stream: err = %v, want unexpected EOF", err)
+	}
+}
+
+func FuzzReadMessage(f *testing.F) {
+	f.Add(encode(f, []raftpb.Message{{Type: raftpb.MsgApp, To: 2}}))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		decodeBatch(data) // must not panic
+		decodeAll(data) // must not panic
 	})
+}
+
+// recorder is a Raft that keeps what it is given.
+type recorder struct {
+	mu          sync.Mutex
+	msgs        []raftpb.Message
+	unreachable int
+	snapshots   []bool
+	got         chan struct{}
+}
+
+func newRecorder() *recorder { return &recorder{got: make(chan struct{}, 1)} }
+
+func (r *recorder) Step(ctx context.Context, m raftpb.Message) error {
+	r.mu.Lock()
+	r.msgs = append(r.msgs, m)
+	r.mu.Unlock()
+	select {
+	case r.got <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (r *recorder) ReportUnreachable(id uint64) {
+	r.mu.Lock()
+	r.unreachable++
+	r.mu.Unlock()
+}
+
+func (r *recorder) ReportSnapshot(id uint64, ok bool) {
+	r.mu.Lock()
+	r.snapshots = append(r.snapshots, ok)
+	r.mu.Unlock()
+	select {
+	case r.got <- struct{}{}:
+	default:
+	}
+}
+
+// waitFor waits until cond holds for r.
+func (r *recorder) waitFor(t *testing.T, what string, cond func(*recorder) bool) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		r.mu.Lock()
+		ok := cond(r)
+		r.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-r.got:
+		case <-time.After(10 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+func TestStreamDeliversInOrder(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	recv := New(7, 2, nil, log)
+	got := newRecorder()
+	recv.SetRaft(got)
+	srv := httptest.NewServer(recv.Handler())
+	defer srv.Close()
+
+	send := New(7, 1, nil, log)
+	sent := newRecorder()
+	send.SetRaft(sent)
+	defer send.Close()
+	send.AddPeer(2, []string{srv.URL})
+
+	const n = 2000
+	for i := range n {
+		send.Send([]raftpb.Message{{Type: raftpb.MsgApp, From: 1, To: 2, Index: uint64(i)}})
+		if i%100 == 0 {
+			time.Sleep(time.Millisecond) // let several batches form
+		}
+	}
+	got.waitFor(t, "all messages", func(r *recorder) bool { return len(r.msgs) == n })
+	got.mu.Lock()
+	for i, m := range got.msgs {
+		if m.Index != uint64(i) {
+			t.Fatalf("message %d has index %d: out of order", i, m.Index)
+		}
+	}
+	got.mu.Unlock()
+
+	send.Send([]raftpb.Message{{Type: raftpb.MsgSnap, From: 1, To: 2, Snapshot: &raftpb.Snapshot{Data: []byte("state")}}})
+	sent.waitFor(t, "snapshot report", func(r *recorder) bool { return len(r.snapshots) == 1 })
+	if !sent.snapshots[0] {
+		t.Errorf("snapshot reported as failed")
+	}
+	got.waitFor(t, "the snapshot", func(r *recorder) bool { return len(r.msgs) == n+1 })
+	if m := got.msgs[n]; m.Type != raftpb.MsgSnap || string(m.Snapshot.Data) != "state" {
+		t.Errorf("received %v, want the snapshot", m.Type)
+	}
+}
+
+func TestStreamRecoversFromIsolation(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	recv := New(7, 2, nil, log)
+	got := newRecorder()
+	recv.SetRaft(got)
+	srv := httptest.NewServer(recv.Handler())
+	defer srv.Close()
+
+	send := New(7, 1, nil, log)
+	sent := newRecorder()
+	send.SetRaft(sent)
+	defer send.Close()
+	send.AddPeer(2, []string{srv.URL})
+
+	send.Send([]raftpb.Message{{Type: raftpb.MsgHeartbeat, From: 1, To: 2}})
+	got.waitFor(t, "the first message", func(r *recorder) bool { return len(r.msgs) == 1 })
+
+	// The receiver cuts the stream; the sender notices on its next
+	// message, tells Raft, and opens a new stream once the cut heals.
+	recv.SetIsolated(true)
+	send.Send([]raftpb.Message{{Type: raftpb.MsgHeartbeat, From: 1, To: 2}})
+	sent.waitFor(t, "unreachable report", func(r *recorder) bool { return r.unreachable > 0 })
+	recv.SetIsolated(false)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		send.Send([]raftpb.Message{{Type: raftpb.MsgHeartbeat, From: 1, To: 2, Commit: 99}})
+		got.mu.Lock()
+		last := got.msgs[len(got.msgs)-1]
+		got.mu.Unlock()
+		if last.Commit == 99 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no message arrived after the isolation ended")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
