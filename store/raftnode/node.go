@@ -4,11 +4,12 @@
 //
 // The Ready loop honours the library's contract: a member sends messages
 // only after the entries and hard state they depend on are fsynced, and
-// calls Advance last. Two relaxations, both etcd's and both safe: the
-// leader sends its appends while it writes them itself (it counts toward a
-// quorum only once they are durable), and committed entries, which are
-// durable on a quorum, are applied before the Ready's new entries are
-// written.
+// calls Advance last. Three relaxations, all safe: the leader sends its
+// appends while it writes them itself (it counts toward a quorum only once
+// they are durable); committed entries, which are durable on a quorum, are
+// applied before the Ready's new entries are written (both as etcd does);
+// and a follower forwards proposals and read requests to the leader at
+// once, as they carry no term and promise nothing about its log.
 package raftnode
 
 import (
@@ -109,6 +110,8 @@ type Node struct {
 	readSeq    atomic.Uint64
 
 	leaderCh chan struct{} // closed and replaced on leader change
+
+	forwarded []raftpb.Message // sendForwarded's scratch space
 
 	snapping bool              // a snapshot is being written in the background
 	snapDone chan snapshotDone // its result
@@ -315,8 +318,11 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	// toward a quorum only after Advance, i.e. once persisted. Everyone
 	// else persists first.
 	leading := n.leader.Load() == n.cfg.ID
+	msgs := rd.Messages
 	if leading {
-		n.tr.Send(rd.Messages)
+		n.tr.Send(msgs)
+	} else {
+		msgs = n.sendForwarded(msgs)
 	}
 
 	if !raft.IsEmptyHardState(rd.HardState) {
@@ -378,7 +384,7 @@ func (n *Node) handleReady(rd raft.Ready) error {
 
 	// Send, now that what the messages promise is durable.
 	if !leading {
-		n.tr.Send(rd.Messages)
+		n.tr.Send(msgs)
 	}
 
 	if err := n.maybeSnapshot(); err != nil {
@@ -386,6 +392,26 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	}
 	n.raft.Advance()
 	return nil
+}
+
+// sendForwarded sends the proposals and read requests a follower forwards
+// to the leader at once and returns the other messages. Raft gives those
+// two no term and they promise nothing about this member's log, so they
+// need not wait for its disk; holding them back would add a disk write to
+// every write and read that reaches a follower.
+func (n *Node) sendForwarded(msgs []raftpb.Message) []raftpb.Message {
+	n.forwarded = n.forwarded[:0]
+	rest := msgs[:0]
+	for _, m := range msgs {
+		if m.Type == raftpb.MsgProp || m.Type == raftpb.MsgReadIndex {
+			n.forwarded = append(n.forwarded, m)
+		} else {
+			rest = append(rest, m)
+		}
+	}
+	n.tr.Send(n.forwarded)
+	clear(n.forwarded) // do not keep the entries alive
+	return rest
 }
 
 func (n *Node) applyEntries(ents []raftpb.Entry) error {
