@@ -19,7 +19,7 @@ func BenchmarkEncode(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		data, err := s.Encode()
+		data, err := s.Encode(nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
+	"slices"
 	"sort"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -11,9 +13,26 @@ import (
 
 var errShort = errors.New("mvcc: snapshot truncated")
 
-// Encode serialises the whole store, history included, for a Raft snapshot.
-func (s *Store) Encode() ([]byte, error) {
-	buf := binary.AppendUvarint(nil, uint64(s.rev))
+// Encode appends the whole store, history included, to buf for a Raft
+// snapshot. It sizes the encoding first and grows buf once: a store holds
+// every version of every key, and growing and copying tens of megabytes
+// step by step, while the member serves writes, is what made snapshots
+// costly.
+func (s *Store) Encode(buf []byte) ([]byte, error) {
+	size := uvarintLen(uint64(s.rev)) + uvarintLen(uint64(s.compactRev)) + uvarintLen(uint64(s.tree.Len()))
+	s.tree.Ascend(func(h *history) bool {
+		size += uvarintLen(uint64(len(h.key))) + len(h.key) + uvarintLen(uint64(len(h.versions)))
+		for _, v := range h.versions {
+			size += uvarintLen(uint64(v.main)) + uvarintLen(uint64(v.sub)) + 1
+			if v.kv != nil {
+				n := v.kv.Size()
+				size += uvarintLen(uint64(n)+1) - 1 + n
+			}
+		}
+		return true
+	})
+	buf = slices.Grow(buf, size)
+	buf = binary.AppendUvarint(buf, uint64(s.rev))
 	buf = binary.AppendUvarint(buf, uint64(s.compactRev))
 	buf = binary.AppendUvarint(buf, uint64(s.tree.Len()))
 	var err error
@@ -28,12 +47,13 @@ func (s *Store) Encode() ([]byte, error) {
 				buf = binary.AppendUvarint(buf, 0)
 				continue
 			}
-			var data []byte
-			if data, err = v.kv.Marshal(); err != nil {
+			n := v.kv.Size()
+			buf = binary.AppendUvarint(buf, uint64(n)+1)
+			start := len(buf)
+			buf = buf[:start+n]
+			if _, err = v.kv.MarshalToSizedBuffer(buf[start:]); err != nil {
 				return false
 			}
-			buf = binary.AppendUvarint(buf, uint64(len(data))+1)
-			buf = append(buf, data...)
 		}
 		return true
 	})
@@ -42,6 +62,8 @@ func (s *Store) Encode() ([]byte, error) {
 	}
 	return buf, nil
 }
+
+func uvarintLen(x uint64) int { return (bits.Len64(x|1) + 6) / 7 }
 
 type decoder struct {
 	buf []byte

@@ -122,7 +122,7 @@ func TestRangeAndCompact(t *testing.T) {
 		t.Errorf("events since 7 = %v, %v", evs, err)
 	}
 
-	data, err := s.Encode()
+	data, err := s.Encode(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func FuzzDecodeSnapshot(f *testing.F) {
 	s := New()
 	put(s, "a", "1")
 	del(s, "a")
-	data, _ := s.Encode()
+	data, _ := s.Encode(nil)
 	f.Add(data)
 	f.Add([]byte{1, 2, 3})
 	f.Fuzz(func(t *testing.T, data []byte) {

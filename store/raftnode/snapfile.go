@@ -14,17 +14,20 @@ import (
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-// saveSnapshot writes snap durably: a CRC-32C followed by the marshaled
-// snapshot, replaced atomically.
+// saveSnapshot writes snap durably, replaced atomically: a CRC-32C of the
+// rest, the length of the metadata, the metadata, then the data. The data,
+// which can be tens of megabytes, is written as it is rather than copied
+// into one marshaled message.
 func saveSnapshot(path string, snap raftpb.Snapshot) error {
-	data, err := snap.Marshal()
+	meta, err := snap.Metadata.Marshal()
 	if err != nil {
-		return fmt.Errorf("encode snapshot: %w", err)
+		return fmt.Errorf("encode snapshot metadata: %w", err)
 	}
-	buf := make([]byte, 4+len(data))
-	binary.LittleEndian.PutUint32(buf, crc32.Checksum(data, crcTable))
-	copy(buf[4:], data)
-	return wal.WriteFileSync(path, buf)
+	head := binary.AppendUvarint(make([]byte, 4, 4+binary.MaxVarintLen64+len(meta)), uint64(len(meta)))
+	head = append(head, meta...)
+	sum := crc32.Update(crc32.Checksum(head[4:], crcTable), crcTable, snap.Data)
+	binary.LittleEndian.PutUint32(head, sum)
+	return wal.WriteFileSync(path, head, snap.Data)
 }
 
 // loadSnapshot reads the snapshot at path; a missing file is an empty snapshot.
@@ -40,8 +43,14 @@ func loadSnapshot(path string) (raftpb.Snapshot, error) {
 	if len(buf) < 4 || crc32.Checksum(buf[4:], crcTable) != binary.LittleEndian.Uint32(buf) {
 		return snap, fmt.Errorf("snapshot %s: checksum mismatch", path)
 	}
-	if err := snap.Unmarshal(buf[4:]); err != nil {
+	n, k := binary.Uvarint(buf[4:])
+	if k <= 0 || n > uint64(len(buf)-4-k) {
+		return snap, fmt.Errorf("snapshot %s: bad metadata length", path)
+	}
+	meta := buf[4+k : 4+k+int(n)]
+	if err := snap.Metadata.Unmarshal(meta); err != nil {
 		return snap, fmt.Errorf("decode snapshot %s: %w", path, err)
 	}
+	snap.Data = buf[4+k+int(n):]
 	return snap, nil
 }

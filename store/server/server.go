@@ -393,7 +393,9 @@ func (s *Server) applyRequest(r *pb.InternalRaftRequest) result {
 
 // Snapshot implements raftnode.StateMachine: it captures the state now, in
 // O(1) for the key space, and returns the encoder for the Raft node to run
-// off its Ready loop.
+// off its Ready loop. The encoding is the length of the extras, the extras,
+// then the key space, which is by far the largest part and so is encoded
+// straight into the result.
 func (s *Server) Snapshot() func() ([]byte, error) {
 	s.mu.RLock()
 	kv := s.kv.Clone()
@@ -403,13 +405,8 @@ func (s *Server) Snapshot() func() ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("encode snapshot extras: %w", err)
 		}
-		data, err := kv.Encode()
-		if err != nil {
-			return nil, err
-		}
-		buf := binary.AppendUvarint(make([]byte, 0, len(data)+len(extra)+10), uint64(len(data)))
-		buf = append(buf, data...)
-		return append(buf, extra...), nil
+		buf := binary.AppendUvarint(nil, uint64(len(extra)))
+		return kv.Encode(append(buf, extra...))
 	}
 }
 
@@ -425,13 +422,13 @@ func (s *Server) Restore(data []byte) error {
 	if k <= 0 || uint64(len(data)-k) < n {
 		return errors.New("snapshot: truncated")
 	}
-	kv, err := mvcc.Decode(data[k : k+int(n)])
+	var extra snapshotExtra
+	if err := json.Unmarshal(data[k:k+int(n)], &extra); err != nil {
+		return fmt.Errorf("snapshot extras: %w", err)
+	}
+	kv, err := mvcc.Decode(data[k+int(n):])
 	if err != nil {
 		return fmt.Errorf("snapshot: %w", err)
-	}
-	var extra snapshotExtra
-	if err := json.Unmarshal(data[k+int(n):], &extra); err != nil {
-		return fmt.Errorf("snapshot extras: %w", err)
 	}
 	s.mu.Lock()
 	s.kv = kv

@@ -14,8 +14,6 @@
 package wal
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -369,19 +367,34 @@ func (w *WAL) Close() error {
 	return w.f.Close()
 }
 
-func writeFileSync(path string, data []byte) error {
+// syncEvery bounds how much of a large file is written between fsyncs. A
+// snapshot is tens of megabytes; flushed by one fsync at the end, it holds
+// the disk long enough to stall the log's own fsyncs, which every write
+// waits for.
+const syncEvery = 4 << 20
+
+func writeFileSync(path string, parts ...[]byte) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", path, err)
 	}
-	w := bufio.NewWriter(f)
-	if _, err := io.Copy(w, bytes.NewReader(data)); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
+	unsynced := 0
+	for _, p := range parts {
+		for len(p) > 0 {
+			n := min(len(p), syncEvery-unsynced)
+			if _, err := f.Write(p[:n]); err != nil {
+				f.Close()
+				return fmt.Errorf("write %s: %w", path, err)
+			}
+			p = p[n:]
+			if unsynced += n; unsynced == syncEvery {
+				if err := f.Sync(); err != nil {
+					f.Close()
+					return fmt.Errorf("sync %s: %w", path, err)
+				}
+				unsynced = 0
+			}
+		}
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
@@ -390,10 +403,11 @@ func writeFileSync(path string, data []byte) error {
 	return f.Close()
 }
 
-// WriteFileSync writes data to path durably via a temporary file and rename.
-func WriteFileSync(path string, data []byte) error {
+// WriteFileSync writes the concatenated parts to path durably via a
+// temporary file and rename.
+func WriteFileSync(path string, parts ...[]byte) error {
 	tmp := path + ".tmp"
-	if err := writeFileSync(tmp, data); err != nil {
+	if err := writeFileSync(tmp, parts...); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
