@@ -31,6 +31,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 )
 
@@ -208,7 +209,17 @@ func (t *Transport) Close() {
 // closed, moving to the peer's next URL after a failure.
 func (t *Transport) run(p *peer) {
 	for next := 0; ; next++ {
-		err := t.stream(p, p.urls[next%len(p.urls)])
+		// A stream opens with a message to send, so a peer nobody talks
+		// to (one follower to another) costs no connection.
+		var first raftpb.Message
+		select {
+		case first = <-p.q:
+		case <-t.ctx.Done():
+			return
+		case <-p.stop:
+			return
+		}
+		err := t.stream(p, p.urls[next%len(p.urls)], first)
 		if t.ctx.Err() != nil {
 			return
 		}
@@ -242,9 +253,9 @@ func (t *Transport) run(p *peer) {
 var errPeerRemoved = errors.New("peer removed")
 
 // stream sends p's queue as one request body until something fails.
-func (t *Transport) stream(p *peer, url string) error {
+func (t *Transport) stream(p *peer, url string, first raftpb.Message) error {
 	ctx, cancel := context.WithCancel(t.ctx)
-	body := &streamBody{ctx: ctx, p: p}
+	body := &streamBody{ctx: ctx, p: p, first: &first}
 	var wg sync.WaitGroup
 	defer func() {
 		cancel()
@@ -276,10 +287,11 @@ func (t *Transport) stream(p *peer, url string) error {
 // streamBody is a request body that never ends: each Read hands out the
 // messages queued for the peer, encoded, waiting for one if there are none.
 type streamBody struct {
-	ctx context.Context
-	p   *peer
-	buf []byte // encoded messages
-	off int    // how much of buf has been read
+	ctx   context.Context
+	p     *peer
+	first *raftpb.Message // sent before anything from the queue
+	buf   []byte          // encoded messages
+	off   int             // how much of buf has been read
 
 	// handedOut is when Read last returned bytes, or 0 while Read waits
 	// for messages: between the two the transport is writing them.
@@ -302,12 +314,16 @@ func (b *streamBody) Read(out []byte) (int, error) {
 // fill waits for a message and encodes it with whatever else is queued.
 func (b *streamBody) fill() error {
 	var m raftpb.Message
-	select {
-	case m = <-b.p.q:
-	case <-b.ctx.Done():
-		return b.ctx.Err()
-	case <-b.p.stop:
-		return errPeerRemoved
+	if b.first != nil {
+		m, b.first = *b.first, nil
+	} else {
+		select {
+		case m = <-b.p.q:
+		case <-b.ctx.Done():
+			return b.ctx.Err()
+		case <-b.p.stop:
+			return errPeerRemoved
+		}
 	}
 	b.buf, b.off = b.buf[:0], 0
 	for {
@@ -455,6 +471,9 @@ func (t *Transport) Handler() http.Handler {
 			if t.isolated.Load() {
 				http.Error(w, "isolated", http.StatusServiceUnavailable)
 				return
+			}
+			if raft.IsLocalMsg(m.Type) {
+				continue // only this member's own storage threads send these
 			}
 			if err := t.raft.Step(r.Context(), m); err != nil {
 				t.log.Debug("step peer message", "err", err)
