@@ -282,7 +282,7 @@ func (w *WAL) Save(hs raftpb.HardState, ents []raftpb.Entry, sync bool) error {
 		return fmt.Errorf("write wal: %w", err)
 	}
 	if sync {
-		if err := w.f.Sync(); err != nil {
+		if err := fdatasync(w.f); err != nil {
 			return fmt.Errorf("sync wal: %w", err)
 		}
 	}
