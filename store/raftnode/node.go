@@ -7,9 +7,10 @@
 // calls Advance last. Three relaxations, all safe: the leader sends its
 // appends while it writes them itself (it counts toward a quorum only once
 // they are durable); committed entries, which are durable on a quorum, are
-// applied before the Ready's new entries are written (both as etcd does);
-// and a follower forwards proposals and read requests to the leader at
-// once, as they carry no term and promise nothing about its log.
+// applied by a goroutine of their own, in log order, while the Ready's new
+// entries are written (both as etcd does); and a follower forwards
+// proposals and read requests to the leader at once, as they carry no term
+// and promise nothing about its log.
 package raftnode
 
 import (
@@ -38,7 +39,7 @@ var ErrReadTimeout = errors.New("raftnode: read index timed out")
 
 // StateMachine is what the log drives.
 type StateMachine interface {
-	// Apply applies one committed normal entry. It runs on the Ready loop,
+	// Apply applies one committed normal entry. It runs on one goroutine,
 	// in log order, exactly once per entry per process lifetime.
 	Apply(index uint64, data []byte)
 	// Snapshot captures the state machine as of the last applied entry
@@ -80,6 +81,10 @@ type Config struct {
 
 const defaultCatchUpEntries = 5000
 
+// applyQueue is how many Readys' committed entries may wait for applyLoop
+// before the Ready loop waits for it.
+const applyQueue = 256
+
 // Node is one running Raft member.
 type Node struct {
 	cfg     Config
@@ -91,9 +96,11 @@ type Node struct {
 	log     *slog.Logger
 
 	snapPath  string
-	snapIndex uint64
-	hardState raftpb.HardState // last persisted
-	confState raftpb.ConfState
+	snapIndex atomic.Uint64
+	hardState raftpb.HardState // last persisted; the Ready loop's
+	confState raftpb.ConfState // applyLoop's
+
+	applyq chan applyJob // to applyLoop, in log order
 
 	applied atomic.Uint64
 	commit  atomic.Uint64
@@ -113,7 +120,7 @@ type Node struct {
 
 	forwarded []raftpb.Message // sendForwarded's scratch space
 
-	snapping bool              // a snapshot is being written in the background
+	snapping atomic.Bool       // a snapshot is being written in the background
 	snapDone chan snapshotDone // its result
 
 	done chan struct{}
@@ -159,6 +166,7 @@ func Start(cfg Config, sm StateMachine, tr Transport) (*Node, error) {
 		readStates: make(chan raft.ReadState, 64),
 		leaderCh:   make(chan struct{}),
 		snapDone:   make(chan snapshotDone, 1),
+		applyq:     make(chan applyJob, applyQueue),
 		done:       make(chan struct{}),
 	}
 	existing := wal.Exists(filepath.Join(cfg.Dir, "wal"))
@@ -209,7 +217,7 @@ func Start(cfg Config, sm StateMachine, tr Transport) (*Node, error) {
 			w.Close()
 			return nil, fmt.Errorf("restore state machine: %w", err)
 		}
-		n.snapIndex = snap.Metadata.Index
+		n.snapIndex.Store(snap.Metadata.Index)
 		n.confState = snap.Metadata.ConfState
 		n.applied.Store(snap.Metadata.Index)
 		rc.Applied = snap.Metadata.Index
@@ -247,19 +255,31 @@ func Start(cfg Config, sm StateMachine, tr Transport) (*Node, error) {
 // Run drives Raft until ctx is done, then stops it and closes the WAL.
 func (n *Node) Run(ctx context.Context) error {
 	defer close(n.done)
-	readCtx, cancelRead := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		n.readLoop(readCtx)
-	}()
+	applyErr := make(chan error, 1)
+	wg.Go(func() {
+		if err := n.applyLoop(ctx); err != nil {
+			applyErr <- err
+			cancel()
+		}
+	})
+	wg.Go(func() { n.readLoop(ctx) })
 	err := n.loop(ctx)
-	if n.snapping {
+	cancel()
+	wg.Wait()
+	select {
+	case aerr := <-applyErr:
+		n.log.Error("applying committed entries failed; stopping", "err", aerr)
+		if err == nil {
+			err = aerr
+		}
+	default:
+	}
+	if n.snapping.Load() {
 		<-n.snapDone // the writer must not outlive the node
 	}
-	cancelRead()
-	wg.Wait()
 	n.raft.Stop()
 	if cerr := n.wal.Close(); cerr != nil && err == nil {
 		err = cerr
@@ -288,7 +308,7 @@ func (n *Node) loop(ctx context.Context) error {
 				return err
 			}
 		case rd := <-n.raft.Ready():
-			if err := n.handleReady(rd); err != nil {
+			if err := n.handleReady(ctx, rd); err != nil {
 				n.log.Error("raft ready loop failed; stopping", "err", err)
 				return err
 			}
@@ -296,7 +316,7 @@ func (n *Node) loop(ctx context.Context) error {
 	}
 }
 
-func (n *Node) handleReady(rd raft.Ready) error {
+func (n *Node) handleReady(ctx context.Context, rd raft.Ready) error {
 	if rd.SoftState != nil {
 		if old := n.leader.Swap(rd.SoftState.Lead); old != rd.SoftState.Lead {
 			n.log.Info("leader changed", "leader", fmt.Sprintf("%x", rd.SoftState.Lead), "state", rd.SoftState.RaftState.String())
@@ -334,7 +354,7 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	// A snapshot from the leader is made durable and installed first: the
 	// committed entries of this Ready follow it.
 	if !raft.IsEmptySnap(rd.Snapshot) {
-		if n.snapping {
+		if n.snapping.Load() {
 			// Let our own snapshot land first, so the leader's, which
 			// is newer, is the one left on disk.
 			if err := n.finishSnapshot(<-n.snapDone); err != nil {
@@ -352,21 +372,26 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		if err := n.storage.ApplySnapshot(rd.Snapshot); err != nil {
 			return fmt.Errorf("apply snapshot to raft storage: %w", err)
 		}
-		if err := n.sm.Restore(rd.Snapshot.Data); err != nil {
-			return fmt.Errorf("restore state machine from snapshot: %w", err)
+		n.snapIndex.Store(rd.Snapshot.Metadata.Index)
+		if !n.enqueueApply(ctx, applyJob{snap: &rd.Snapshot}) {
+			return nil
 		}
-		n.snapIndex = rd.Snapshot.Metadata.Index
-		n.confState = rd.Snapshot.Metadata.ConfState
-		n.setApplied(rd.Snapshot.Metadata.Index)
-		n.log.Info("applied snapshot from leader", "index", rd.Snapshot.Metadata.Index)
 	}
 
 	// Committed entries are durable on a quorum already, so they may be
-	// applied (and their clients answered) before this Ready's new entries
-	// reach the disk, as etcd does. The state machine lives in memory and
-	// is rebuilt from the log after a crash, so nothing is lost by it.
-	if err := n.applyEntries(rd.CommittedEntries); err != nil {
-		return err
+	// applied (and their clients answered) while this Ready's new entries
+	// are written, as etcd does. The state machine lives in memory and is
+	// rebuilt from the log after a crash, so nothing is lost by it.
+	var confApplied chan struct{}
+	if len(rd.CommittedEntries) > 0 {
+		j := applyJob{ents: rd.CommittedEntries}
+		if hasConfChange(rd.CommittedEntries) {
+			confApplied = make(chan struct{})
+			j.done = confApplied
+		}
+		if !n.enqueueApply(ctx, j) {
+			return nil
+		}
 	}
 
 	// Persist the new entries and hard state.
@@ -382,15 +407,87 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		return fmt.Errorf("append entries to raft storage: %w", err)
 	}
 
+	// A membership change must be in force before this member sends or
+	// steps anything more, or it could count votes or acknowledgements
+	// against the old membership (etcd waits alike).
+	if confApplied != nil {
+		select {
+		case <-confApplied:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+
 	// Send, now that what the messages promise is durable.
 	if !leading {
 		n.tr.Send(msgs)
 	}
-
-	if err := n.maybeSnapshot(); err != nil {
-		return err
-	}
 	n.raft.Advance()
+	return nil
+}
+
+func hasConfChange(ents []raftpb.Entry) bool {
+	for _, e := range ents {
+		if e.Type == raftpb.EntryConfChange || e.Type == raftpb.EntryConfChangeV2 {
+			return true
+		}
+	}
+	return false
+}
+
+// applyJob is work for applyLoop: committed entries, or a snapshot from the
+// leader to restore the state machine from. done, if set, is closed once
+// the job is applied.
+type applyJob struct {
+	ents []raftpb.Entry
+	snap *raftpb.Snapshot
+	done chan struct{}
+}
+
+func (n *Node) enqueueApply(ctx context.Context, j applyJob) bool {
+	select {
+	case n.applyq <- j:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// applyLoop applies committed entries and snapshots from the leader in log
+// order, pipelined with the Ready loop's disk writes, and starts a snapshot
+// of our own when enough has been applied.
+func (n *Node) applyLoop(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case j := <-n.applyq:
+			var err error
+			if j.snap != nil {
+				err = n.restore(*j.snap)
+			} else {
+				err = n.applyEntries(j.ents)
+			}
+			if j.done != nil {
+				close(j.done)
+			}
+			if err == nil {
+				err = n.maybeSnapshot()
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (n *Node) restore(snap raftpb.Snapshot) error {
+	if err := n.sm.Restore(snap.Data); err != nil {
+		return fmt.Errorf("restore state machine from snapshot: %w", err)
+	}
+	n.confState = snap.Metadata.ConfState
+	n.setApplied(snap.Metadata.Index)
+	n.log.Info("applied snapshot from leader", "index", snap.Metadata.Index)
 	return nil
 }
 
@@ -453,19 +550,24 @@ func (n *Node) setApplied(i uint64) {
 
 // maybeSnapshot starts a snapshot in the background once enough entries have
 // been applied since the last one. Encoding and writing it can take long
-// for a big key space; the Ready loop keeps going meanwhile.
+// for a big key space; applying goes on meanwhile.
 func (n *Node) maybeSnapshot() error {
 	applied := n.applied.Load()
-	if n.snapping || n.cfg.SnapshotCount == 0 || applied-n.snapIndex < n.cfg.SnapshotCount {
+	if n.snapping.Load() || n.cfg.SnapshotCount == 0 || applied-n.snapIndex.Load() < n.cfg.SnapshotCount {
 		return nil
 	}
 	term, err := n.storage.Term(applied)
+	if errors.Is(err, raft.ErrCompacted) || errors.Is(err, raft.ErrUnavailable) {
+		// A newer snapshot from the leader is installed, or the Ready
+		// loop has not added the entry to the storage yet: try later.
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("term of applied index %d: %w", applied, err)
 	}
 	encode := n.sm.Snapshot()
 	meta := raftpb.SnapshotMetadata{Index: applied, Term: term, ConfState: n.confState}
-	n.snapping = true
+	n.snapping.Store(true)
 	go func() {
 		data, err := encode()
 		snap := raftpb.Snapshot{Data: data, Metadata: meta}
@@ -477,15 +579,15 @@ func (n *Node) maybeSnapshot() error {
 	return nil
 }
 
-// finishSnapshot runs on the Ready loop once a snapshot is durable: it
-// starts the log after it and compacts Raft's in-memory log.
+// finishSnapshot runs on the Ready loop, which owns the WAL, once a snapshot
+// is durable: it starts the log after it and compacts Raft's in-memory log.
 func (n *Node) finishSnapshot(d snapshotDone) error {
-	n.snapping = false
+	n.snapping.Store(false)
 	if d.err != nil {
 		return d.err
 	}
 	index := d.snap.Metadata.Index
-	if index <= n.snapIndex {
+	if index <= n.snapIndex.Load() {
 		return nil // a newer snapshot from the leader got there first
 	}
 	if _, err := n.storage.CreateSnapshot(index, &d.snap.Metadata.ConfState, d.snap.Data); err != nil {
@@ -512,7 +614,7 @@ func (n *Node) finishSnapshot(d snapshotDone) error {
 			return fmt.Errorf("compact raft log: %w", err)
 		}
 	}
-	n.snapIndex = index
+	n.snapIndex.Store(index)
 	n.log.Info("saved snapshot and compacted the log", "index", index, "bytes", len(d.snap.Data))
 	return nil
 }
