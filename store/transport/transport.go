@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 	"strconv"
@@ -52,8 +53,17 @@ const (
 	stallTimeout = 3 * time.Second
 	// snapshotTimeout bounds sending one snapshot.
 	snapshotTimeout = time.Minute
+	// dialTimeout bounds connecting to a peer. A connection attempt made
+	// while the peer is cut off is lost, and the kernel would retry it for
+	// two minutes, backing off, long after the link healed.
+	dialTimeout = time.Second
 	// retryInterval is the pause between attempts to open a stream.
 	retryInterval = 100 * time.Millisecond
+	// proposalQueue and proposalWait bound the forwarded proposals waiting
+	// for this member to know a leader: beyond them a proposal is dropped,
+	// and the client that made it times out as after any lost message.
+	proposalQueue = 1024
+	proposalWait  = 2 * time.Second
 )
 
 // Raft is the part of the local node the transport talks to.
@@ -72,6 +82,13 @@ type Transport struct {
 	log       *slog.Logger
 
 	isolated atomic.Bool
+
+	// proposals carries proposals forwarded by peers (MsgProp) from the
+	// streams that brought them to Raft. Raft takes a proposal only once
+	// it knows a leader, so stepping one can wait out an election; done on
+	// the stream, that wait would hold up the very message that names the
+	// leader, and the member would never learn it.
+	proposals chan raftpb.Message
 
 	mu     sync.Mutex
 	peers  map[uint64]*peer
@@ -92,24 +109,30 @@ type peer struct {
 // be nil for plain HTTP.
 func New(clusterID, self uint64, tlsConfig *tls.Config, log *slog.Logger) *Transport {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Transport{
+	t := &Transport{
 		clusterID: clusterID,
 		self:      self,
 		log:       log,
+		proposals: make(chan raftpb.Message, proposalQueue),
 		peers:     map[uint64]*peer{},
 		ctx:       ctx,
 		stop:      cancel,
 		client: &http.Client{
 			Transport: &http.Transport{
+				DialContext:         (&net.Dialer{Timeout: dialTimeout, KeepAlive: 15 * time.Second}).DialContext,
+				TLSHandshakeTimeout: dialTimeout,
 				TLSClientConfig:     tlsConfig,
 				MaxIdleConnsPerHost: 4,
 				IdleConnTimeout:     time.Minute,
 			},
 		},
 	}
+	t.wg.Go(t.stepProposals)
+	return t
 }
 
-// SetRaft connects the transport to the local node; call before Start.
+// SetRaft connects the transport to the local node; call before serving
+// Handler.
 func (t *Transport) SetRaft(r Raft) { t.raft = r }
 
 // AddPeer starts a sender for peer id at urls.
@@ -191,6 +214,23 @@ func (t *Transport) Send(msgs []raftpb.Message) {
 			if t.raft != nil {
 				t.raft.ReportUnreachable(m.To)
 			}
+		}
+	}
+}
+
+// stepProposals steps forwarded proposals into Raft, one at a time, until
+// the transport closes.
+func (t *Transport) stepProposals() {
+	for {
+		select {
+		case m := <-t.proposals:
+			ctx, cancel := context.WithTimeout(t.ctx, proposalWait)
+			if err := t.raft.Step(ctx, m); err != nil {
+				t.log.Debug("dropped a forwarded proposal", "err", err)
+			}
+			cancel()
+		case <-t.ctx.Done():
+			return
 		}
 	}
 }
@@ -474,6 +514,14 @@ func (t *Transport) Handler() http.Handler {
 			}
 			if raft.IsLocalMsg(m.Type) {
 				continue // only this member's own storage threads send these
+			}
+			if m.Type == raftpb.MsgProp {
+				select {
+				case t.proposals <- m:
+				default:
+					t.log.Debug("dropped a forwarded proposal: too many wait for a leader")
+				}
+				continue
 			}
 			if err := t.raft.Step(r.Context(), m); err != nil {
 				t.log.Debug("step peer message", "err", err)

@@ -197,3 +197,51 @@ func TestStreamRecoversFromIsolation(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// leaderless is a Raft that knows no leader: like raft.Node, it holds a
+// proposal until it learns one (here: until lead is closed).
+type leaderless struct {
+	*recorder
+	lead chan struct{}
+}
+
+func (l leaderless) Step(ctx context.Context, m raftpb.Message) error {
+	if m.Type == raftpb.MsgProp {
+		select {
+		case <-l.lead:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return l.recorder.Step(ctx, m)
+}
+
+func TestForwardedProposalDoesNotHoldUpTheStream(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	recv := New(7, 2, nil, log)
+	defer recv.Close()
+	got := leaderless{newRecorder(), make(chan struct{})}
+	recv.SetRaft(got)
+	srv := httptest.NewServer(recv.Handler())
+	defer srv.Close()
+
+	send := New(7, 1, nil, log)
+	send.SetRaft(newRecorder())
+	defer send.Close()
+	send.AddPeer(2, []string{srv.URL})
+
+	// A proposal forwarded to a member that lost its leader, then the
+	// heartbeat of the new leader: the heartbeat must get through, or the
+	// member never learns the leader its proposal waits for.
+	send.Send([]raftpb.Message{{Type: raftpb.MsgProp, From: 1, To: 2, Entries: []raftpb.Entry{{Data: []byte("x")}}}})
+	send.Send([]raftpb.Message{{Type: raftpb.MsgHeartbeat, From: 1, To: 2, Term: 5}})
+	got.waitFor(t, "the heartbeat behind a waiting proposal", func(r *recorder) bool { return len(r.msgs) == 1 })
+	if m := got.msgs[0]; m.Type != raftpb.MsgHeartbeat {
+		t.Fatalf("first message stepped is %v, want the heartbeat", m.Type)
+	}
+	close(got.lead)
+	got.waitFor(t, "the proposal once a leader is known", func(r *recorder) bool { return len(r.msgs) == 2 })
+	if m := got.msgs[1]; m.Type != raftpb.MsgProp || string(m.Entries[0].Data) != "x" {
+		t.Errorf("second message stepped is %v, want the proposal", m.Type)
+	}
+}
