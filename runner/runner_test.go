@@ -160,7 +160,9 @@ func TestKvnodeBugs(t *testing.T) {
 	}{
 		{"", "register", "kill-leader", checker.Valid},
 		// Links cut by packet drops: kvnode's peer streams must come back
-		// once the partition heals (dials lost in it must not hang on).
+		// once the partition heals (dials lost in it must not hang on), and
+		// a proposal forwarded to the cut-off member must not hold up the
+		// stream that brings it the new leader's heartbeats.
 		{"", "register", "partition-leader", checker.Valid},
 		// Followers answer "linearizable" reads from their own, lagging state.
 		{"stale-read", "register", "none", checker.Invalid},
