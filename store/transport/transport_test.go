@@ -118,19 +118,28 @@ func (r *recorder) waitFor(t *testing.T, what string, cond func(*recorder) bool)
 	}
 }
 
-func TestStreamDeliversInOrder(t *testing.T) {
+// connect starts member 2, whose Raft is r, and member 1 sending to it. It
+// returns both and what member 1's Raft is told.
+func connect(t *testing.T, r Raft) (send, recv *Transport, sent *recorder) {
 	log := slog.New(slog.DiscardHandler)
-	recv := New(7, 2, nil, log)
-	got := newRecorder()
-	recv.SetRaft(got)
+	recv = New(7, 2, nil, log)
+	recv.SetRaft(r)
 	srv := httptest.NewServer(recv.Handler())
-	defer srv.Close()
-
-	send := New(7, 1, nil, log)
-	sent := newRecorder()
+	send = New(7, 1, nil, log)
+	sent = newRecorder()
 	send.SetRaft(sent)
-	defer send.Close()
 	send.AddPeer(2, []string{srv.URL})
+	t.Cleanup(func() {
+		send.Close()
+		srv.Close()
+		recv.Close()
+	})
+	return send, recv, sent
+}
+
+func TestStreamDeliversInOrder(t *testing.T) {
+	got := newRecorder()
+	send, _, sent := connect(t, got)
 
 	const n = 2000
 	for i := range n {
@@ -160,18 +169,8 @@ func TestStreamDeliversInOrder(t *testing.T) {
 }
 
 func TestStreamRecoversFromIsolation(t *testing.T) {
-	log := slog.New(slog.DiscardHandler)
-	recv := New(7, 2, nil, log)
 	got := newRecorder()
-	recv.SetRaft(got)
-	srv := httptest.NewServer(recv.Handler())
-	defer srv.Close()
-
-	send := New(7, 1, nil, log)
-	sent := newRecorder()
-	send.SetRaft(sent)
-	defer send.Close()
-	send.AddPeer(2, []string{srv.URL})
+	send, recv, sent := connect(t, got)
 
 	send.Send([]raftpb.Message{{Type: raftpb.MsgHeartbeat, From: 1, To: 2}})
 	got.waitFor(t, "the first message", func(r *recorder) bool { return len(r.msgs) == 1 })
@@ -217,18 +216,8 @@ func (l leaderless) Step(ctx context.Context, m raftpb.Message) error {
 }
 
 func TestForwardedProposalDoesNotHoldUpTheStream(t *testing.T) {
-	log := slog.New(slog.DiscardHandler)
-	recv := New(7, 2, nil, log)
-	defer recv.Close()
 	got := leaderless{newRecorder(), make(chan struct{})}
-	recv.SetRaft(got)
-	srv := httptest.NewServer(recv.Handler())
-	defer srv.Close()
-
-	send := New(7, 1, nil, log)
-	send.SetRaft(newRecorder())
-	defer send.Close()
-	send.AddPeer(2, []string{srv.URL})
+	send, _, _ := connect(t, got)
 
 	// A proposal forwarded to a member that lost its leader, then the
 	// heartbeat of the new leader: the heartbeat must get through, or the
