@@ -582,7 +582,10 @@ func (n *Node) maybeSnapshot() error {
 // finishSnapshot runs on the Ready loop, which owns the WAL, once a snapshot
 // is durable: it starts the log after it and compacts Raft's in-memory log.
 func (n *Node) finishSnapshot(d snapshotDone) error {
-	n.snapping.Store(false)
+	// Only once snapIndex has moved may applyLoop start the next one;
+	// cleared earlier, it would see the old index and at once encode the
+	// whole key space again.
+	defer n.snapping.Store(false)
 	if d.err != nil {
 		return d.err
 	}
