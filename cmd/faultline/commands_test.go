@@ -34,15 +34,25 @@ func TestRunFlags(t *testing.T) {
 		{[]string{"--runtime", "local", "--nemesis", "kill-leader+peer-loss"}, "peer-loss: needs --runtime docker"},
 	} {
 		test, err := runFlags(tc.args, io.Discard)
-		switch {
-		case tc.wantErr == "" && err != nil:
-			t.Errorf("%v: %v", tc.args, err)
-		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
-			t.Errorf("%v: error %v, want one saying %q", tc.args, err, tc.wantErr)
-		case err == nil && test.Source == "":
+		if checkErr(t, tc.args, err, tc.wantErr) && test.Source == "" {
 			t.Errorf("%v: no source checkout found", tc.args)
 		}
 	}
+}
+
+// checkErr reports a test error unless err is nil when want is empty, or
+// says want; it returns whether the arguments were accepted as wanted.
+func checkErr(t *testing.T, args []string, err error, want string) bool {
+	t.Helper()
+	switch {
+	case want == "" && err != nil:
+		t.Errorf("%v: %v", args, err)
+	case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+		t.Errorf("%v: error %v, want one saying %q", args, err, want)
+	default:
+		return err == nil
+	}
+	return false
 }
 
 func TestRunFlagsDefaults(t *testing.T) {
@@ -109,11 +119,6 @@ func TestRunFlagsSchedule(t *testing.T) {
 		{[]string{"--nemesis-schedule", "no-such.json"}, "--nemesis-schedule: no-such.json: reading the schedule: no such file or directory"},
 	} {
 		_, err := runFlags(tc.args, io.Discard)
-		switch {
-		case tc.wantErr == "" && err != nil:
-			t.Errorf("%v: %v", tc.args, err)
-		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
-			t.Errorf("%v: error %v, want one saying %q", tc.args, err, tc.wantErr)
-		}
+		checkErr(t, tc.args, err, tc.wantErr)
 	}
 }
