@@ -44,6 +44,10 @@ const (
 	headerFrom    = "X-Kvnode-From"
 	queueSize     = 4096
 	maxBatchBytes = 8 << 20
+	// writeBuffer holds one chunk of a stream whole (a chunk is what one
+	// Read of the body returns, at most 32 KB), so the chunk goes to the
+	// connection in one write instead of being split at 4 KB.
+	writeBuffer = 64 << 10
 	// maxMessageBytes bounds one message's length field, so a corrupt one
 	// cannot make the receiver allocate gigabytes.
 	maxMessageBytes = 512 << 20
@@ -124,6 +128,7 @@ func New(clusterID, self uint64, tlsConfig *tls.Config, log *slog.Logger) *Trans
 				TLSClientConfig:     tlsConfig,
 				MaxIdleConnsPerHost: 4,
 				IdleConnTimeout:     time.Minute,
+				WriteBufferSize:     writeBuffer,
 			},
 		},
 	}
