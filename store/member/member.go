@@ -63,6 +63,10 @@ type Config struct {
 // grpcOverheadBytes is the headroom etcd gives gRPC over --max-request-bytes.
 const grpcOverheadBytes = 512 * 1024
 
+// streamWorkers is how many goroutines serve gRPC requests: enough for
+// every request of a few hundred busy clients to find one free.
+const streamWorkers = 256
+
 // Member is a running member.
 type Member struct {
 	cfg     Config
@@ -240,6 +244,10 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 		grpc.MaxRecvMsgSize(cfg.maxRequestBytes() + grpcOverheadBytes),
 		grpc.MaxSendMsgSize(1<<31 - 1),
 		grpc.MaxConcurrentStreams(1 << 20),
+		// Requests run on long-lived workers rather than a new
+		// goroutine each, which would grow its stack afresh for every
+		// put; a request finding every worker busy gets a goroutine.
+		grpc.NumStreamWorkers(streamWorkers),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	}
 	if clientTLS != nil {
