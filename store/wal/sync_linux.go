@@ -29,3 +29,19 @@ func fdatasync(f *os.File) error {
 	}
 	return nil
 }
+
+// preallocate grows f from size old to size new with allocated blocks that
+// read as zeroes. A file system that cannot allocate ahead gets a sparse
+// file instead: the log still works, its writes just allocate as they go.
+func preallocate(f *os.File, old, new int64) error {
+	for {
+		err := syscall.Fallocate(int(f.Fd()), 0, old, new-old)
+		if errors.Is(err, syscall.EINTR) {
+			continue
+		}
+		if errors.Is(err, syscall.EOPNOTSUPP) {
+			return f.Truncate(new)
+		}
+		return err
+	}
+}

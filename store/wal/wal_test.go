@@ -34,10 +34,16 @@ func TestSaveAndReplay(t *testing.T) {
 	// Raft overwrites an uncommitted suffix in a new term.
 	must(t, w.Save(raftpb.HardState{Term: 2, Vote: 2, Commit: 4}, ents(4, 6, 2), true))
 	must(t, w.Close())
+	if fi, err := os.Stat(filepath.Join(dir, fileName)); err != nil || fi.Size() < preallocStep {
+		t.Errorf("log file not preallocated: %v, %v", fi, err)
+	}
 
 	_, st, err = Open(dir, Options{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if st.Truncated != 0 {
+		t.Errorf("preallocated space taken for a torn tail: %d bytes dropped", st.Truncated)
 	}
 	if st.HardState.Term != 2 || st.HardState.Commit != 4 {
 		t.Errorf("hard state = %+v", st.HardState)
@@ -82,9 +88,12 @@ func TestTornTailAndCorruption(t *testing.T) {
 		{"intact", full, 3, false, false},
 		{"cut mid record", full[:len(full)-3], 3, false, true},
 		{"cut mid header", full[:len(oneRecord)+4], 1, false, true},
-		{"zeroed tail", append(append([]byte(nil), full...), make([]byte, 100)...), 3, false, true},
+		{"preallocated space", zeroes(full, 100), 3, false, false},
+		{"cut mid record before preallocated space", zeroes(full[:len(full)-3], 100), 3, false, true},
 		{"flipped byte in last record", flip(full, len(full)-1), 3, false, true},
+		{"flipped byte in last record before preallocated space", zeroes(flip(full, len(full)-1), 100), 3, false, true},
 		{"flipped byte in first record", flip(full, len(oneRecord)-1), 0, true, false},
+		{"flipped byte in first record before preallocated space", zeroes(flip(full, len(oneRecord)-1), 100), 0, true, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -136,6 +145,11 @@ func TestLostFsyncLosesBufferedRecords(t *testing.T) {
 	if len(st.Entries) != 0 {
 		t.Errorf("lost-fsync bug kept %d entries across a crash", len(st.Entries))
 	}
+}
+
+// zeroes returns b followed by n zero bytes.
+func zeroes(b []byte, n int) []byte {
+	return append(append([]byte(nil), b...), make([]byte, n)...)
 }
 
 func flip(b []byte, i int) []byte {
