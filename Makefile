@@ -55,7 +55,7 @@ nightly: build
 	./$(FAULTLINE) nightly --matrix ci/nightly.json
 
 # kvnode against etcd: put throughput and p50/p99 latency, 3 members,
-# 64 clients, 256-byte values, medians of 3 alternating rounds, and ratios.
+# 64 clients, 256-byte values, medians of 5 alternating rounds, and ratios.
 bench: build
 	./$(FAULTLINE) bench --targets kvnode,etcd --nodes 3 --clients 64 --value-size 256
 

@@ -40,7 +40,7 @@ func benchCmd(ctx context.Context, args []string) (int, error) {
 	fs.DurationVar(&load.Warmup, "warmup", 3*time.Second, "unmeasured time before each round")
 	fs.DurationVar(&load.Duration, "duration", 10*time.Second, "measured time of each round")
 	fs.DurationVar(&load.Timeout, "timeout", 5*time.Second, "timeout of one put")
-	rounds := fs.Int("rounds", 3, "rounds per target; medians are reported")
+	rounds := fs.Int("rounds", 5, "rounds per target; medians are reported")
 	if err := fs.Parse(args); err != nil {
 		return exitError, err
 	}
