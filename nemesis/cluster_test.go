@@ -398,7 +398,7 @@ func testFaults(t *testing.T, ctx context.Context, c *compose.Cluster) {
 	})
 
 	t.Run("peer-loss", func(t *testing.T) {
-		p := &PeerLoss{Loss: 30}
+		p := &PeerLoss{}
 		_, err := p.Start(ctx, c)
 		if c.Runtime == compose.Local {
 			if !errors.Is(err, compose.ErrLocalLoss) {
@@ -414,11 +414,11 @@ func testFaults(t *testing.T, ctx context.Context, c *compose.Cluster) {
 			t.Fatal(err)
 		}
 		a, b := c.Members[0], c.Members[1]
-		if got := dropped(t, ctx, c, a); len(got) != 4 || !slices.Contains(got, b.IP+" 30%") {
-			t.Errorf("%s's rules %v, want 30%% of each of the 4 others", a.Name, got)
+		if got := dropped(t, ctx, c, a); len(got) != 4 || !slices.Contains(got, fmt.Sprintf("%s %d%%", b.IP, DefaultPeerLoss)) {
+			t.Errorf("%s's rules %v, want %d%% of each of the 4 others", a.Name, got, DefaultPeerLoss)
 		}
 		// A connection needs its SYN through b's rule and the SYN-ACK
-		// through a's: about half of them make it at the first try.
+		// through a's: most, not all, make it at the first try.
 		out, err := c.Exec(ctx, a, compose.AgentPath, "probe", b.IP+":2380", "60")
 		if err != nil {
 			t.Fatal(err)
@@ -429,10 +429,13 @@ func testFaults(t *testing.T, ctx context.Context, c *compose.Cluster) {
 		}
 		t.Logf("%d of %d connections from %s to %s got through", ok, tries, a.Name, b.Name)
 		if ok == 0 || ok >= tries*9/10 {
-			t.Errorf("%d of %d connections got through 30%% loss each way", ok, tries)
+			t.Errorf("%d of %d connections got through %d%% loss each way", ok, tries, DefaultPeerLoss)
 		}
-		// The cluster keeps working over lossy links.
-		if _, err := waitFor(ctx, 20*time.Second, func() (bool, error) { err := put(ctx, c); return err == nil, err }); err != nil {
+		// The cluster keeps working over lossy links, if slowly: TCP
+		// backs off on every lost segment, and a heartbeat held up long
+		// enough starts an election: etcd has gone 9 s between two writes
+		// here at 20% loss, 13 s at 30%.
+		if _, err := waitFor(ctx, time.Minute, func() (bool, error) { err := put(ctx, c); return err == nil, err }); err != nil {
 			t.Errorf("no writes over lossy links: %v", err)
 		}
 		if err := p.Heal(ctx, c); err != nil {
