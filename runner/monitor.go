@@ -10,11 +10,13 @@ import (
 	"github.com/faultline/faultline/history"
 )
 
-// watchLeader polls every member's status until ctx is done and records a
-// leader event whenever the leader the members report changes, including
-// to none (an election in progress, or no member answering). ids names the
+// watchLeader polls every member's status until stop is closed or ctx is
+// done, and records a leader event whenever the leader the members report
+// changes, including to none (an election in progress, or no member
+// answering). On stop it records the leader once more, changed or not, so
+// the history ends with the leader the cluster settled on. ids names the
 // members by their ids.
-func watchLeader(ctx context.Context, c *compose.Cluster, ids map[uint64]string, rec *history.Recorder) {
+func watchLeader(ctx context.Context, stop <-chan struct{}, c *compose.Cluster, ids map[uint64]string, rec *history.Recorder) {
 	clients := make([]*clientv3.Client, len(c.Members))
 	for i, m := range c.Members {
 		cli, err := c.Client(m)
@@ -26,22 +28,29 @@ func watchLeader(ctx context.Context, c *compose.Cluster, ids map[uint64]string,
 	}
 	var last, lastTerm uint64
 	first := true
+	observe := func(always bool) {
+		leader, term := pollLeader(ctx, c, clients)
+		if !always && !first && leader == last && term <= lastTerm {
+			return
+		}
+		e := history.Event{Type: history.Info, Process: history.Nemesis, F: history.Leader, Term: term}
+		if leader != 0 {
+			e.Nodes = []string{ids[leader]}
+		}
+		if ctx.Err() == nil {
+			rec.Record(e)
+		}
+		first, last, lastTerm = false, leader, term
+	}
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		leader, term := pollLeader(ctx, c, clients)
-		if first || leader != last || term > lastTerm {
-			e := history.Event{Type: history.Info, Process: history.Nemesis, F: history.Leader, Term: term}
-			if leader != 0 {
-				e.Nodes = []string{ids[leader]}
-			}
-			if ctx.Err() == nil {
-				rec.Record(e)
-			}
-			first, last, lastTerm = false, leader, term
-		}
+		observe(false)
 		select {
 		case <-ctx.Done():
+			return
+		case <-stop:
+			observe(true)
 			return
 		case <-tick.C:
 		}

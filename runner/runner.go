@@ -226,7 +226,15 @@ func (t Test) drive(ctx context.Context, cluster *compose.Cluster, rec *history.
 	if nem != nil {
 		wg.Go(func() { nem.Run(rctx) })
 	}
-	wg.Go(func() { watchLeader(rctx, cluster, ids, rec) })
+	// The leader watch goes on through the final phase: a leader killed
+	// near the end is replaced only then.
+	leaderStop := make(chan struct{})
+	var lw sync.WaitGroup
+	lw.Go(func() { watchLeader(ctx, leaderStop, cluster, ids, rec) })
+	defer func() {
+		close(leaderStop)
+		lw.Wait()
+	}()
 	stop := make(chan struct{})
 	var sg sync.WaitGroup
 	if t.Progress != nil {

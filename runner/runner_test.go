@@ -126,18 +126,42 @@ func TestKillLeaderRegister(t *testing.T) {
 	if len(events) < 2*all.OK {
 		t.Errorf("history has %d events for %d ok operations", len(events), all.OK)
 	}
-	// Every kill of the leader hands leadership to another member, and the
-	// leader watch sees it.
-	var leaders []string
-	for _, e := range events {
-		if e.Process == history.Nemesis && e.F == history.Leader && len(e.Nodes) == 1 {
-			if len(leaders) == 0 || leaders[len(leaders)-1] != e.Nodes[0] {
-				leaders = append(leaders, e.Nodes[0])
+	// Every kill of the leader makes the members elect one in a higher
+	// term, and the leader watch, which runs until the cluster settled
+	// after the final heal, sees it.
+	for _, w := range res.Faults {
+		if w.Fault != "kill-leader" {
+			continue
+		}
+		var before uint64
+		elected := false
+		for _, e := range events {
+			if e.Process != history.Nemesis || e.F != history.Leader {
+				continue
+			}
+			if e.Time <= w.Start {
+				before = max(before, e.Term)
+			} else if e.Term > before && len(e.Nodes) == 1 {
+				elected = true
 			}
 		}
+		if !elected {
+			t.Errorf("no leader seen in a term after %d once %v was killed at %d", before, w.Nodes, w.Start)
+		}
 	}
-	if len(leaders) < kills+1 {
-		t.Errorf("leader watch saw leaders %v across %d kills of the leader", leaders, kills)
+
+	// The history ends with the leader the cluster settled on.
+	settledAt, lastLeader := -1, -1
+	for i, e := range events {
+		switch {
+		case e.F == history.Recover && e.Fault == history.Final:
+			settledAt = i
+		case e.Process == history.Nemesis && e.F == history.Leader && len(e.Nodes) == 1:
+			lastLeader = i
+		}
+	}
+	if settledAt < 0 || lastLeader < settledAt {
+		t.Errorf("the last leader seen (event %d) is not after the cluster settled (event %d)", lastLeader, settledAt)
 	}
 
 	left, err := compose.CleanCount(ctx, docker, res.Config.RunID)
