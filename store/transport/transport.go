@@ -487,6 +487,11 @@ func readMessage(r *bufio.Reader, scratch *[]byte) (raftpb.Message, error) {
 // single snapshot, stepped into Raft message by message as it arrives.
 func (t *Transport) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Before any answer: otherwise the server reads up to 256 KB of
+		// the body before it sends one, even a refusal, and a stream of
+		// heartbeats takes hours to get there, so a stream opened while
+		// this member is isolated would hang instead of being refused.
+		http.NewResponseController(w).EnableFullDuplex()
 		if r.Method != http.MethodPost {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
@@ -499,9 +504,6 @@ func (t *Transport) Handler() http.Handler {
 			http.Error(w, "cluster ID mismatch", http.StatusPreconditionFailed)
 			return
 		}
-		// Without this the server would read the rest of the body (the
-		// whole stream) before it sends an early answer.
-		http.NewResponseController(w).EnableFullDuplex()
 		br := bufio.NewReaderSize(r.Body, 64<<10)
 		var scratch []byte
 		for {

@@ -176,23 +176,33 @@ func TestStreamRecoversFromIsolation(t *testing.T) {
 	got.waitFor(t, "the first message", func(r *recorder) bool { return len(r.msgs) == 1 })
 
 	// The receiver cuts the stream; the sender notices on its next
-	// message, tells Raft, and opens a new stream once the cut heals.
+	// message and tells Raft. The streams it opens while the cut lasts are
+	// turned away at once too, rather than left waiting for an answer.
 	recv.SetIsolated(true)
-	send.Send([]raftpb.Message{{Type: raftpb.MsgHeartbeat, From: 1, To: 2}})
-	sent.waitFor(t, "unreachable report", func(r *recorder) bool { return r.unreachable > 0 })
+	sendUntil(t, send, 0, "a second unreachable report", func() bool {
+		sent.mu.Lock()
+		defer sent.mu.Unlock()
+		return sent.unreachable >= 2
+	})
+	// Once the cut heals, a new stream carries messages again.
 	recv.SetIsolated(false)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		send.Send([]raftpb.Message{{Type: raftpb.MsgHeartbeat, From: 1, To: 2, Commit: 99}})
+	sendUntil(t, send, 99, "a message after the isolation ended", func() bool {
 		got.mu.Lock()
-		last := got.msgs[len(got.msgs)-1]
-		got.mu.Unlock()
-		if last.Commit == 99 {
-			break
-		}
+		defer got.mu.Unlock()
+		return got.msgs[len(got.msgs)-1].Commit == 99
+	})
+}
+
+// sendUntil sends send's peer a heartbeat carrying commit every 20 ms
+// until cond holds, and fails after 10 s.
+func sendUntil(t *testing.T, send *Transport, commit uint64, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatal("no message arrived after the isolation ended")
+			t.Fatalf("timed out waiting for %s", what)
 		}
+		send.Send([]raftpb.Message{{Type: raftpb.MsgHeartbeat, From: 1, To: 2, Commit: commit}})
 		time.Sleep(20 * time.Millisecond)
 	}
 }
