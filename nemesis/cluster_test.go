@@ -110,6 +110,14 @@ func put(ctx context.Context, c *compose.Cluster, ms ...*compose.Member) error {
 	return err
 }
 
+// writes waits (at most limit) for a put through ms to succeed. One put
+// that timed out on a loaded machine, or in an election a fault set off,
+// proves nothing; no write for the whole limit does.
+func writes(ctx context.Context, c *compose.Cluster, limit time.Duration, ms ...*compose.Member) error {
+	_, err := waitFor(ctx, limit, func() (bool, error) { err := put(ctx, c, ms...); return err == nil, err })
+	return err
+}
+
 // leaderAmong waits until the given members agree on a leader among
 // themselves, and returns it.
 func leaderAmong(t *testing.T, ctx context.Context, c *compose.Cluster, ms []*compose.Member) *compose.Member {
@@ -230,7 +238,7 @@ func testFaults(t *testing.T, ctx context.Context, c *compose.Cluster) {
 		}
 		nl := leaderAmong(t, ctx, c, rest)
 		t.Logf("old leader %s isolated, new leader %s", old.Name, nl.Name)
-		if err := put(ctx, c, rest...); err != nil {
+		if err := writes(ctx, c, 20*time.Second, rest...); err != nil {
 			t.Errorf("the majority does not take writes: %v", err)
 		}
 		if err := read(ctx, c, old, false); err == nil {
@@ -318,13 +326,8 @@ func testFaults(t *testing.T, ctx context.Context, c *compose.Cluster) {
 			}
 		}
 		// Each half and the bridge make a majority: the cluster keeps (or
-		// soon finds) a leader and takes writes. One put that times out on a
-		// loaded machine, or during an election the partition set off,
-		// proves nothing; twenty seconds without one does.
-		if _, err := waitFor(ctx, 20*time.Second, func() (bool, error) {
-			err := put(ctx, c)
-			return err == nil, err
-		}); err != nil {
+		// soon finds) a leader and takes writes.
+		if err := writes(ctx, c, 20*time.Second); err != nil {
 			t.Errorf("no writes through the bridge: %v", err)
 		}
 		if err := p.Heal(ctx, c); err != nil {
@@ -372,7 +375,7 @@ func testFaults(t *testing.T, ctx context.Context, c *compose.Cluster) {
 			}
 		}
 		leaderAmong(t, ctx, c, without(c.Members, hit...))
-		if err := put(ctx, c, without(c.Members, hit...)...); err != nil {
+		if err := writes(ctx, c, 20*time.Second, without(c.Members, hit...)...); err != nil {
 			t.Errorf("the surviving majority takes no writes: %v", err)
 		}
 		if err := k.Heal(ctx, c); err != nil {
@@ -435,7 +438,7 @@ func testFaults(t *testing.T, ctx context.Context, c *compose.Cluster) {
 		// backs off on every lost segment, and a heartbeat held up long
 		// enough starts an election: etcd has gone 9 s between two writes
 		// here at 20% loss, 13 s at 30%.
-		if _, err := waitFor(ctx, time.Minute, func() (bool, error) { err := put(ctx, c); return err == nil, err }); err != nil {
+		if err := writes(ctx, c, time.Minute); err != nil {
 			t.Errorf("no writes over lossy links: %v", err)
 		}
 		if err := p.Heal(ctx, c); err != nil {
@@ -448,13 +451,11 @@ func testFaults(t *testing.T, ctx context.Context, c *compose.Cluster) {
 	})
 
 	t.Run("compact", func(t *testing.T) {
-		// The fault before may have left an election behind it: wait for
-		// the first write rather than fail on one that timed out.
-		if _, err := waitFor(ctx, 20*time.Second, func() (bool, error) { err := put(ctx, c); return err == nil, err }); err != nil {
-			t.Fatal(err)
-		}
+		// Twenty revisions to compact. The fault before may have left an
+		// election behind it, and a loaded machine slows etcd down: a put
+		// that timed out is tried again rather than failing the test.
 		for range 20 {
-			if err := put(ctx, c); err != nil {
+			if err := writes(ctx, c, 20*time.Second); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -505,7 +506,7 @@ func testFaults(t *testing.T, ctx context.Context, c *compose.Cluster) {
 		if err != nil || len(list.Members) != 4 {
 			t.Fatalf("after removing %s: %d members, %v", m.Name, len(list.Members), err)
 		}
-		if err := put(ctx, c, without(c.Members, m)...); err != nil {
+		if err := writes(ctx, c, 20*time.Second, without(c.Members, m)...); err != nil {
 			t.Errorf("four members take no writes: %v", err)
 		}
 		if err := r.Heal(ctx, c); err != nil {
@@ -571,7 +572,7 @@ func TestPeerLatencyOnLocalKvnode(t *testing.T) {
 func testPeerLatency(t *testing.T, c *compose.Cluster) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	if err := put(ctx, c); err != nil {
+	if err := writes(ctx, c, 20*time.Second); err != nil {
 		t.Fatalf("no writes through the proxies: %v", err)
 	}
 
