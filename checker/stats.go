@@ -15,6 +15,9 @@ type Stats struct {
 	// Seconds is the span of the history, first invocation to last completion.
 	Seconds float64   `json:"seconds"`
 	Ops     []OpStats `json:"ops"`
+	// Staleness is how far behind the serializable reads were; nil when
+	// there were none.
+	Staleness *Staleness `json:"staleness,omitempty"`
 }
 
 // OpStats counts one operation's outcomes and measures its latency.
@@ -97,5 +100,8 @@ func Summarise(ops []history.Op) Stats {
 		}
 		return st.Ops[i].F < st.Ops[j].F
 	})
+	if _, stale := SerializableReads(ops); stale.Reads > 0 {
+		st.Staleness = &stale
+	}
 	return st
 }

@@ -66,10 +66,8 @@ func compareColumn(dir, rel string) (modeColumn, error) {
 		}
 	}
 	col.DuringFault, col.Quiet = splitAvailability(reads, history.Faults(events))
-	// The kv checker has judged these reads already; this is only for the
-	// numbers.
-	if _, st := checker.SerializableReads(ops); st.Reads > 0 {
-		col.Serializable, col.Staleness = true, st
+	if st := r.Stats.Staleness; st != nil {
+		col.Serializable, col.Staleness = true, *st
 		col.StalePercent = 100 * float64(st.Stale) / float64(st.Reads)
 	}
 	return col, nil

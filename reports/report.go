@@ -79,8 +79,8 @@ func Write(dir string, r *rundir.Results, events []history.Event) error {
 		}
 	}
 	ops, opsErr := history.Ops(events) // a malformed history is reported by plot
-	if _, st := checker.SerializableReads(ops); st.Reads > 0 {
-		pg.Staleness = stalenessRows(st)
+	if st := r.Stats.Staleness; st != nil {
+		pg.Staleness = stalenessRows(*st)
 		var revs, ms []namedDist
 		for _, r := range pg.Staleness {
 			revs = append(revs, namedDist{r.Member, r.Revs})

@@ -130,4 +130,11 @@ func TestPartitionedMemberStaleReads(t *testing.T) {
 	if st.Reads == 0 || st.Revisions.Max < 10 {
 		t.Errorf("a member cut off for 5 s should have served reads at least 10 revisions behind: %+v", st)
 	}
+	stored, err := rundir.Read(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := stored.Stats.Staleness; got == nil || got.Reads != st.Reads || got.Stale != st.Stale || got.Revisions != st.Revisions {
+		t.Errorf("results.json holds staleness %+v, want %+v", got, st)
+	}
 }
