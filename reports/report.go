@@ -69,9 +69,13 @@ func Write(dir string, r *rundir.Results, events []history.Event) error {
 	if len(faults) == 0 {
 		faults = r.Faults
 	}
+	settled := false
 	for _, e := range events {
-		if e.Process == history.Nemesis && e.F == history.Leader {
-			l := leaderRow{Time: fmt.Sprintf("%.1f s", seconds(e.Time)), Leader: "none", Term: e.Term}
+		switch {
+		case e.F == history.Recover && e.Fault == history.Final:
+			settled = true
+		case e.Process == history.Nemesis && e.F == history.Leader:
+			l := leaderRow{Time: fmt.Sprintf("%.1f s", seconds(e.Time)), Leader: "none", Term: e.Term, Settled: settled}
 			if len(e.Nodes) > 0 {
 				l.Leader = e.Nodes[0]
 			}
@@ -188,10 +192,12 @@ func stalenessRows(st checker.Staleness) []stalenessRow {
 	return append(rows, stalenessRow{Member: "all", Reads: st.Reads, Stale: st.Stale, Revs: st.Revisions, Millis: st.Millis})
 }
 
-// leaderRow is one change of leader.
+// leaderRow is one change of leader, or the leader the cluster settled
+// on after the final heal.
 type leaderRow struct {
 	Time, Leader string
 	Term         uint64
+	Settled      bool
 }
 
 type logFile struct {

@@ -110,6 +110,10 @@ func sampleHistory() []history.Event {
 			events = append(events, history.Event{Type: history.Invoke, Process: p, F: history.Write, Time: t, Key: "k0", Value: "9"})
 		}
 	}
+	// The final heal at the end, and the leader the cluster settled on.
+	events = append(events,
+		history.Event{Type: history.Info, Process: history.Nemesis, F: history.Recover, Time: 20 * sec, Fault: history.Final},
+		history.Event{Type: history.Info, Process: history.Nemesis, F: history.Leader, Time: 20*sec + sec/10, Term: 7, Nodes: []string{"n3"}})
 	// The history file is ordered by time.
 	slices.SortStableFunc(events, func(a, b history.Event) int { return cmp.Compare(a.Time, b.Time) })
 	return events
@@ -179,6 +183,7 @@ func TestWrite(t *testing.T) {
 				`<td class="num">1.5 s</td>`, // time to recover
 				`<tr><td class="num">6.0 s</td><td>n3</td><td class="num">7</td></tr>`,
 				`<tr><td class="num">13.1 s</td><td>none</td>`,
+				`<tr><td class="num">20.1 s</td><td>n3 <span class="muted">(after the final heal)</span></td><td class="num">7</td></tr>`,
 				`href="./logs/n1.log"`,
 				`href="./logs/n3%20%231.log"`,
 			}
