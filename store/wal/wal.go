@@ -117,8 +117,7 @@ func Open(dir string, opts Options) (*WAL, State, error) {
 		return nil, State{}, fmt.Errorf("replay %s: %w", path, err)
 	}
 	size := int64(len(data))
-	if torn := bytes.TrimRight(data[good:], "\x00"); len(torn) > 0 {
-		st.Truncated = int64(len(torn))
+	if st.Truncated > 0 {
 		opts.Logger.Warn("truncating torn wal tail", "path", path, "bytes", st.Truncated)
 		if err := f.Truncate(good); err != nil {
 			f.Close()
@@ -138,15 +137,16 @@ func Open(dir string, opts Options) (*WAL, State, error) {
 }
 
 // Decode replays an encoded log. It returns the state and the length of the
-// valid prefix; bytes after it are a torn tail. Damage followed by valid-looking
-// data is reported as ErrCorrupt.
+// valid prefix; bytes after it are a torn tail (State.Truncated long) and
+// zeroes. Damage followed by valid-looking data is reported as ErrCorrupt.
 func Decode(data []byte) (State, int64, error) {
 	var st State
 	off := 0
 	for off < len(data) {
 		rest := data[off:]
 		if len(rest) < headerSize {
-			return st, int64(off), nil // a header cut short at the end
+			st.Truncated = tornLen(rest) // a header cut short at the end
+			return st, int64(off), nil
 		}
 		n := binary.LittleEndian.Uint32(rest[0:4])
 		sum := binary.LittleEndian.Uint32(rest[4:8])
@@ -155,12 +155,17 @@ func Decode(data []byte) (State, int64, error) {
 		}
 		if int(n) > len(rest)-8 {
 			// The record runs past the end of the file: a write cut short.
+			st.Truncated = tornLen(rest)
 			return st, int64(off), nil
 		}
 		body := rest[8 : 8+n]
 		if crc32.Checksum(body, crcTable) != sum {
 			// Only zeroes after it: the last record is torn.
-			return st, int64(off), tornOrCorrupt(rest[8+n:], off)
+			if err := tornOrCorrupt(rest[8+n:], off); err != nil {
+				return st, int64(off), err
+			}
+			st.Truncated = tornLen(rest[:8+n])
+			return st, int64(off), nil
 		}
 		if err := st.apply(body[0], body[1:]); err != nil {
 			return st, int64(off), fmt.Errorf("record at offset %d: %w", off, err)
@@ -180,6 +185,10 @@ func tornOrCorrupt(after []byte, off int) error {
 	}
 	return nil
 }
+
+// tornLen is the length of a torn write, b, without the zeroes of free
+// space that may follow it.
+func tornLen(b []byte) int64 { return int64(len(bytes.TrimRight(b, "\x00"))) }
 
 func (st *State) apply(typ byte, payload []byte) error {
 	switch typ {

@@ -178,11 +178,11 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if good > int64(len(data)) {
-			t.Fatalf("valid prefix %d longer than input %d", good, len(data))
+		if good+st.Truncated > int64(len(data)) {
+			t.Fatalf("valid prefix %d and torn tail %d longer than input %d", good, st.Truncated, len(data))
 		}
 		st2, good2, err := Decode(data[:good])
-		if err != nil || good2 != good || len(st2.Entries) != len(st.Entries) {
+		if err != nil || good2 != good || len(st2.Entries) != len(st.Entries) || st2.Truncated != 0 {
 			t.Fatalf("prefix does not re-decode: %v, %d vs %d", err, good2, good)
 		}
 	})
