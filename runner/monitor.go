@@ -27,10 +27,9 @@ func watchLeader(ctx context.Context, stop <-chan struct{}, c *compose.Cluster, 
 		clients[i] = cli
 	}
 	var last, lastTerm uint64
-	first := true
 	observe := func(always bool) {
 		leader, term := pollLeader(ctx, c, clients)
-		if !always && !first && leader == last && term <= lastTerm {
+		if !always && leader == last && term <= lastTerm {
 			return
 		}
 		e := history.Event{Type: history.Info, Process: history.Nemesis, F: history.Leader, Term: term}
@@ -40,12 +39,12 @@ func watchLeader(ctx context.Context, stop <-chan struct{}, c *compose.Cluster, 
 		if ctx.Err() == nil {
 			rec.Record(e)
 		}
-		first, last, lastTerm = false, leader, term
+		last, lastTerm = leader, term
 	}
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
+	observe(true)
 	for {
-		observe(false)
 		select {
 		case <-ctx.Done():
 			return
@@ -53,6 +52,7 @@ func watchLeader(ctx context.Context, stop <-chan struct{}, c *compose.Cluster, 
 			observe(true)
 			return
 		case <-tick.C:
+			observe(false)
 		}
 	}
 }
