@@ -265,6 +265,8 @@ type Status struct {
 	// it applied; a settled cluster has them equal on every member.
 	RaftIndex    uint64
 	AppliedIndex uint64
+	// Version is the release the member says it runs, e.g. "3.6.16".
+	Version string
 }
 
 // IsLeader reports whether the member believes it leads.
@@ -282,7 +284,7 @@ func (c *Cluster) Status(ctx context.Context, m *Member) (Status, error) {
 		return Status{}, fmt.Errorf("status of %s: %w", m.Name, err)
 	}
 	return Status{Member: m, ID: res.Header.MemberId, Leader: res.Leader, Term: res.RaftTerm, Revision: res.Header.Revision,
-		RaftIndex: res.RaftIndex, AppliedIndex: res.RaftAppliedIndex}, nil
+		RaftIndex: res.RaftIndex, AppliedIndex: res.RaftAppliedIndex, Version: res.Version}, nil
 }
 
 // Leader returns the member that every answering member agrees leads.
@@ -310,16 +312,17 @@ func (c *Cluster) Leader(ctx context.Context) (*Member, error) {
 	return leader, nil
 }
 
-// WaitReady waits until every member answers a status call and one leader
-// exists.
+// WaitReady waits until every member answers a status call, runs the
+// release the target claims, and one leader exists. A member of another
+// release fails it at once: waiting does not mend a wrong build.
 func (c *Cluster) WaitReady(ctx context.Context, limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	var last error
 	for {
 		last = c.ready(ctx)
-		if last == nil {
-			return nil
+		if last == nil || errors.Is(last, errWrongRelease) {
+			return last
 		}
 		select {
 		case <-ctx.Done():
@@ -332,9 +335,12 @@ func (c *Cluster) WaitReady(ctx context.Context, limit time.Duration) error {
 func (c *Cluster) ready(ctx context.Context) error {
 	for _, m := range c.Members {
 		sctx, cancel := context.WithTimeout(ctx, time.Second)
-		_, err := c.Status(sctx, m)
+		st, err := c.Status(sctx, m)
 		cancel()
 		if err != nil {
+			return err
+		}
+		if err := c.Target.checkVersion(m.Name, st.Version); err != nil {
 			return err
 		}
 	}

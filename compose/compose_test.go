@@ -2,8 +2,10 @@ package compose
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,14 +24,16 @@ func docker(t *testing.T) *client.Client {
 	return cli
 }
 
-func etcdImage(t *testing.T, cli *client.Client) (Target, string) {
+// etcdImage builds the image of etcd at version ("" for the default), or
+// finds it built.
+func etcdImage(t *testing.T, cli *client.Client, version string) (Target, string) {
 	t.Helper()
 	wd, _ := os.Getwd()
 	root, err := FindRoot(wd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	target, err := Etcd("")
+	target, err := Etcd(version)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,7 +49,7 @@ func etcdImage(t *testing.T, cli *client.Client) (Target, string) {
 // and checks that Down leaves nothing of the run behind.
 func TestKillLeaderAndRestart(t *testing.T) {
 	cli := docker(t)
-	target, ref := etcdImage(t, cli)
+	target, ref := etcdImage(t, cli, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
@@ -122,5 +126,46 @@ func TestKillLeaderAndRestart(t *testing.T) {
 	}
 	if left != (Removed{}) {
 		t.Fatalf("Down left %+v behind", left)
+	}
+}
+
+// TestEtcdReleases builds an older and a newer etcd release than the
+// default and boots one member of each: it must say it runs exactly the
+// release asked for. A target that claims another release than its image
+// holds is refused at boot. The first run builds both (minutes); later
+// runs find the images.
+func TestEtcdReleases(t *testing.T) {
+	cli := docker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	images := map[string]string{}
+	for _, version := range []string{"v3.5.7", "v3.7.3"} {
+		target, ref := etcdImage(t, cli, version)
+		images[version] = ref
+		c, err := Up(ctx, cli, Config{RunID: fmt.Sprintf("test%d", time.Now().UnixNano()), Target: target, Image: ref, Nodes: 1})
+		if err != nil {
+			t.Fatalf("etcd %s: %v", version, err)
+		}
+		st, err := c.Status(ctx, c.Members[0])
+		c.Down(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := strings.TrimPrefix(version, "v"); st.Version != want {
+			t.Errorf("the image of etcd %s runs %s", version, st.Version)
+		}
+	}
+
+	claim, err := Etcd("v3.5.7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Up(ctx, cli, Config{RunID: fmt.Sprintf("test%d", time.Now().UnixNano()), Target: claim, Image: images["v3.7.3"], Nodes: 1})
+	if err == nil {
+		c.Down(context.Background())
+		t.Fatal("a v3.5.7 cluster of etcd 3.7.3 became ready")
+	}
+	if !errors.Is(err, errWrongRelease) || !strings.Contains(err.Error(), `"3.7.3"`) || !strings.Contains(err.Error(), "v3.5.7") {
+		t.Errorf("a v3.5.7 cluster of etcd 3.7.3: %v, want errWrongRelease naming both", err)
 	}
 }

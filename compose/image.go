@@ -205,7 +205,7 @@ const (
 )
 
 func buildAgent(ctx context.Context, root, out string) error {
-	if err := goCmd(ctx, root, "build", "-trimpath", "-o", out, "./"+agentSource); err != nil {
+	if _, err := goCmd(ctx, root, "build", "-trimpath", "-o", out, "./"+agentSource); err != nil {
 		return fmt.Errorf("building the agent: %w", err)
 	}
 	return nil

@@ -1,8 +1,12 @@
 package compose
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,9 +14,10 @@ import (
 	"strings"
 )
 
-// DefaultEtcdVersion is the etcd release built when none is asked for. It
-// is the version pinned in compose/targets/etcd/go.mod.
-const DefaultEtcdVersion = "v3.5.17"
+// DefaultEtcdVersion is the etcd release built when none is asked for: the
+// newest v3.6 patch release. compose/targets/etcd/go.mod pins it too, for
+// editors and go vet; builds make their own module (buildEtcd).
+const DefaultEtcdVersion = "v3.6.16"
 
 // Target is what runs inside each member: a static binary, built on the
 // host from Go sources, placed in a FROM scratch image.
@@ -32,14 +37,14 @@ type Target struct {
 
 var semver = regexp.MustCompile(`^v3\.\d+\.\d+(-[0-9A-Za-z.]+)?$`)
 
-// Etcd is real etcd at version (e.g. v3.5.17, v3.6.6), compiled from etcd's
-// own module imported as a library by compose/targets/etcd.
+// Etcd is real etcd at version (e.g. v3.5.35, v3.6.16, v3.7.3), compiled
+// from etcd's own modules imported as a library by compose/targets/etcd.
 func Etcd(version string) (Target, error) {
 	if version == "" {
 		version = DefaultEtcdVersion
 	}
 	if !semver.MatchString(version) {
-		return Target{}, fmt.Errorf("etcd version %q: want a release such as %s or v3.6.6", version, DefaultEtcdVersion)
+		return Target{}, fmt.Errorf("etcd version %q: want a release such as v3.5.35, %s or v3.7.3", version, DefaultEtcdVersion)
 	}
 	return Target{
 		Name:    "etcd",
@@ -52,6 +57,20 @@ func Etcd(version string) (Target, error) {
 	}, nil
 }
 
+// errWrongRelease marks a member that runs another release than its
+// target claims.
+var errWrongRelease = errors.New("a member runs another release than the one asked for")
+
+// checkVersion returns an error naming the member and both versions when
+// the release it reports running (Maintenance Status, e.g. "3.5.7") is
+// not t's. A target that claims no version (kvnode) accepts any.
+func (t Target) checkVersion(member, running string) error {
+	if t.Version == "" || strings.TrimPrefix(t.Version, "v") == running {
+		return nil
+	}
+	return fmt.Errorf("%w: %s reports %s %q, not %s", errWrongRelease, member, t.Name, running, t.Version)
+}
+
 // Kvnode is faultline's reference store, built from this repository.
 func Kvnode() Target {
 	return Target{
@@ -59,7 +78,8 @@ func Kvnode() Target {
 		Binary: "kvnode",
 		Inputs: []string{"store", "cmd/kvnode", "go.mod", "go.sum"},
 		build: func(ctx context.Context, root, out string) error {
-			return goCmd(ctx, root, "build", "-trimpath", "-o", out, "./cmd/kvnode")
+			_, err := goCmd(ctx, root, "build", "-trimpath", "-o", out, "./cmd/kvnode")
+			return err
 		},
 	}
 }
@@ -76,46 +96,133 @@ func ParseTarget(name, version string) (Target, error) {
 	return Target{}, fmt.Errorf("unknown target %q: want etcd or kvnode", name)
 }
 
-// buildEtcd compiles the pinned module, or, for another version, a copy of
-// it with the etcd requirement moved to that version.
+// buildEtcd compiles src/main.go in a module made afresh for version. It
+// requires that release's server and pins every go.etcd.io module (api,
+// client, pkg, raft, bbolt) at the version the release's own server go.mod
+// names, so the binary is that release and not its server on a neighbour's
+// libraries. A pin that the build did not keep fails it.
 func buildEtcd(ctx context.Context, src, version, out string) error {
-	dir := src
-	if version != DefaultEtcdVersion {
-		tmp, err := os.MkdirTemp("", "faultline-etcd-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(tmp)
-		for _, f := range []string{"main.go", "go.mod", "go.sum"} {
-			b, err := os.ReadFile(filepath.Join(src, f))
-			if err != nil {
-				return err
-			}
-			if err := os.WriteFile(filepath.Join(tmp, f), b, 0o644); err != nil {
-				return err
-			}
-		}
-		if err := goCmd(ctx, tmp, "get", "go.etcd.io/etcd/server/v3@"+version); err != nil {
-			return fmt.Errorf("etcd %s is not a release the Go module proxy knows, or does not build: %w", version, err)
-		}
-		if err := goCmd(ctx, tmp, "mod", "tidy"); err != nil {
-			return err
-		}
-		dir = tmp
+	tmp, err := os.MkdirTemp("", "faultline-etcd-")
+	if err != nil {
+		return err
 	}
-	return goCmd(ctx, dir, "build", "-trimpath", "-o", out, ".")
+	defer os.RemoveAll(tmp)
+	dl, err := goCmd(ctx, tmp, "mod", "download", "-json", etcdServer+"@"+version)
+	if err != nil {
+		return fmt.Errorf("etcd %s is not a release the Go module proxy knows: %w", version, err)
+	}
+	var release struct{ GoMod string }
+	if err := json.Unmarshal(dl, &release); err != nil {
+		return fmt.Errorf("reading go mod download's answer for etcd %s: %w", version, err)
+	}
+	pins, err := etcdRequirements(ctx, release.GoMod)
+	if err != nil {
+		return err
+	}
+	pins = append([]module{{Path: etcdServer, Version: version}}, pins...)
+	main, err := os.ReadFile(filepath.Join(src, "main.go"))
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "main.go"), main, 0o644); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "go.mod"), buildModule(pins), 0o644); err != nil {
+		return err
+	}
+	if _, err := goCmd(ctx, tmp, "mod", "tidy"); err != nil {
+		return fmt.Errorf("etcd %s does not build: %w", version, err)
+	}
+	args := []string{"list", "-m", "-json"}
+	for _, p := range pins {
+		args = append(args, p.Path)
+	}
+	listed, err := goCmd(ctx, tmp, args...)
+	if err != nil {
+		return err
+	}
+	if err := unraised(version, pins, listed); err != nil {
+		return err
+	}
+	_, err = goCmd(ctx, tmp, "build", "-trimpath", "-o", out, ".")
+	return err
 }
 
-// goCmd runs the go tool for a static linux binary.
-func goCmd(ctx context.Context, dir string, args ...string) error {
+const etcdServer = "go.etcd.io/etcd/server/v3"
+
+// module is a module path and version, as go mod edit -json and go list
+// -m -json print them.
+type module struct{ Path, Version string }
+
+// etcdRequirements reads the go.mod file at path and returns what it
+// requires of etcd's own modules, those under go.etcd.io.
+func etcdRequirements(ctx context.Context, path string) ([]module, error) {
+	b, err := goCmd(ctx, filepath.Dir(path), "mod", "edit", "-json", filepath.Base(path))
+	if err != nil {
+		return nil, err
+	}
+	var mod struct{ Require []module }
+	if err := json.Unmarshal(b, &mod); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	var etcd []module
+	for _, r := range mod.Require {
+		if strings.HasPrefix(r.Path, "go.etcd.io/") {
+			etcd = append(etcd, r)
+		}
+	}
+	return etcd, nil
+}
+
+// buildModule is the go.mod of an etcd build: the module of
+// compose/targets/etcd, requiring pins.
+func buildModule(pins []module) []byte {
+	var b bytes.Buffer
+	b.WriteString("module github.com/faultline/faultline/compose/targets/etcd\n\ngo 1.26\n\nrequire (\n")
+	for _, p := range pins {
+		fmt.Fprintf(&b, "\t%s %s\n", p.Path, p.Version)
+	}
+	b.WriteString(")\n")
+	return b.Bytes()
+}
+
+// unraised checks the versions go list -m -json printed (listed) against
+// pins: minimal version selection raises a module when some other
+// dependency asks for a newer one, and then the binary is not the release.
+func unraised(release string, pins []module, listed []byte) error {
+	got := map[string]string{}
+	dec := json.NewDecoder(bytes.NewReader(listed))
+	for {
+		var m module
+		if err := dec.Decode(&m); err == io.EOF {
+			break
+		} else if err != nil {
+			return fmt.Errorf("reading go list -m: %w", err)
+		}
+		got[m.Path] = m.Version
+	}
+	var errs []error
+	for _, p := range pins {
+		if got[p.Path] != p.Version {
+			errs = append(errs, fmt.Errorf("etcd %s requires %s %s, but the build resolved it to %q", release, p.Path, p.Version, got[p.Path]))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// goCmd runs the go tool for a static linux binary and returns its
+// standard output; an error carries all it printed.
+func goCmd(ctx context.Context, dir string, args ...string) ([]byte, error) {
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-	out, err := cmd.CombinedOutput()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		return fmt.Errorf("go %s in %s: %w\n%s", strings.Join(args, " "), dir, err, out)
+		return nil, fmt.Errorf("go %s in %s: %w\n%s%s", strings.Join(args, " "), dir, err, out, stderr.Bytes())
 	}
-	return nil
+	return out, nil
 }
 
 // FindRoot returns the faultline repository root: the nearest directory at
