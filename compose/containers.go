@@ -66,16 +66,16 @@ type containers struct {
 
 // Up starts cfg.Nodes members in containers and waits until the cluster is
 // ready. On error, whatever was created is removed again.
-func Up(ctx context.Context, docker *client.Client, cfg Config) (c *Cluster, err error) {
+func Up(ctx context.Context, docker *client.Client, cfg Config) (_ *Cluster, err error) {
 	if cfg.Nodes < 1 || cfg.Nodes > MaxNodes {
 		return nil, fmt.Errorf("nodes = %d: want 1 to %d", cfg.Nodes, MaxNodes)
 	}
 	r := &containers{runID: cfg.RunID, image: cfg.Image, binary: cfg.Target.Binary, peerProxy: cfg.PeerProxy, docker: docker}
-	c = &Cluster{RunID: cfg.RunID, Target: cfg.Target, Runtime: Docker, run: r, extra: cfg.Args}
+	c := &Cluster{RunID: cfg.RunID, Target: cfg.Target, Runtime: Docker, run: r, extra: cfg.Args}
+	// c, not the result, which a failing return has already made nil.
 	defer func() {
 		if err != nil {
 			c.Down(context.WithoutCancel(ctx))
-			c = nil
 		}
 	}()
 	prefix, err := r.createNetwork(ctx)

@@ -71,7 +71,7 @@ var ErrLocalLoss = errors.New("needs --runtime docker: local processes share one
 // UpLocal starts cfg.Nodes members of cfg.Binary as local processes and
 // waits until the cluster is ready. On error, whatever was started is
 // stopped and removed again.
-func UpLocal(ctx context.Context, cfg Config) (c *Cluster, err error) {
+func UpLocal(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	if goruntime.GOOS != "linux" {
 		return nil, errors.New("--runtime local needs Linux (members get loopback addresses of their own, and the peer proxies ask /proc which member dialled); use --runtime docker")
 	}
@@ -86,11 +86,11 @@ func UpLocal(ctx context.Context, cfg Config) (c *Cluster, err error) {
 		return nil, err
 	}
 	r := &local{binary: cfg.Binary, dir: dir, procs: map[string]*process{}, proxies: map[string]*proxy.Proxy{}, drops: map[string][]string{}}
-	c = &Cluster{RunID: cfg.RunID, Target: cfg.Target, Runtime: Local, run: r, extra: cfg.Args}
+	c := &Cluster{RunID: cfg.RunID, Target: cfg.Target, Runtime: Local, run: r, extra: cfg.Args}
+	// c, not the result, which a failing return has already made nil.
 	defer func() {
 		if err != nil {
 			c.Down(context.WithoutCancel(ctx))
-			c = nil
 		}
 	}()
 	base := [4]byte{127, byte(1 + rand.IntN(254)), byte(rand.IntN(256)), 0}
