@@ -20,7 +20,7 @@ func TestMedianAndRatios(t *testing.T) {
 	etcd, _ := compose.Etcd("")
 	var out strings.Builder
 	printBench(&out, []compose.Target{compose.Kvnode(), etcd}, [][]bench.Result{kv, et}, bench.Load{Clients: 64, Conns: 8, ValueSize: 256, Duration: 10 * time.Second}, 3)
-	for _, want := range []string{"kvnode / etcd v3.5.17 (medians): throughput 2.00x, p50 0.62x, p99 0.50x", "median", "64 clients over 8 connections"} {
+	for _, want := range []string{"kvnode / etcd v3.6.16 (medians): throughput 2.00x, p50 0.62x, p99 0.50x", "median", "64 clients over 8 connections"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}

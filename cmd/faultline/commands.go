@@ -33,7 +33,7 @@ func runFlags(args []string, out io.Writer) (runner.Test, error) {
 		timeLimit, opTimeout, every, dur, checkTimeout time.Duration
 	)
 	fs.StringVar(&cfg.Target, "target", "etcd", "store under test: etcd or kvnode")
-	fs.StringVar(&cfg.Version, "etcd-version", compose.DefaultEtcdVersion, "etcd release to build and test (v3.5.x, v3.6.x)")
+	fs.StringVar(&cfg.Version, "etcd-version", compose.DefaultEtcdVersion, "etcd release to build and test (v3.5.x, v3.6.x, v3.7.x); every etcd module is built at that release, and a member that reports another fails the run")
 	fs.StringVar(&cfg.Runtime, "runtime", compose.Docker, "where members run: docker (containers on a private network) or local (processes of this machine, Linux)")
 	fs.StringVar(&cfg.UnsafeBug, "unsafe-bug", "", "kvnode only: inject a known bug (e.g. stale-read) to see the checkers catch it")
 	fs.IntVar(&cfg.Nodes, "nodes", 3, "cluster members, 1 to 9")

@@ -61,7 +61,7 @@ func TestRunFlagsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := test.Config
-	if c.Target != "etcd" || c.Version != "v3.5.17" || c.Nodes != 3 || c.Workers != 10 ||
+	if c.Target != "etcd" || c.Version != "v3.6.16" || c.Nodes != 3 || c.Workers != 10 ||
 		time.Duration(c.TimeLimit) != time.Minute || time.Duration(c.NemesisEvery) != 10*time.Second ||
 		c.Name != "etcd-register-kill-leader" || c.Command != "faultline run" || c.Runtime != "docker" {
 		t.Fatalf("defaults: %+v", c)
