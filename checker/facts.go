@@ -23,11 +23,11 @@ func opFacts(op *history.Op, st *streams) {
 	switch op.F {
 	case opWatchPut, opWatchTxn, opWatchDelete:
 		watchWriteFacts(op, st)
-	case opK8sCreate, opK8sGet, opK8sUpdate, opK8sDelete, opK8sList:
+	case opK8sCreate, opK8sGet, opK8sUpdate, opK8sDelete, opK8sList, opK8sRead:
 		k8sFacts(op, st)
 	case kvPut, kvDelete, kvTxn:
 		kvWriteFacts(op, st)
-	case kvGet, kvRange, kvGetSerializable, kvRangeSerializable, kvList, opLeaseRead:
+	case kvGet, kvRange, kvGetSerializable, kvRangeSerializable, kvList, opLeaseRead, opWatchRead:
 		readFacts(op, st)
 	case opLeasePut, opRegisterPut:
 		putFacts(op, st, op.Complete.Type == history.OK)
