@@ -42,7 +42,6 @@ func Kubernetes(ops []history.Op) Result {
 	lists := map[string]*informerList{}
 	st := newStreams(streamConfig{
 		checker: KubernetesChecker, open: opK8sWatchOpen, recv: opK8sWatchRecv, finalRead: opK8sRead, prefix: k8sPrefix,
-		facts: k8sFacts,
 		initial: func(watch string) (int64, map[string]history.KV, bool) {
 			l := lists[watch]
 			if l == nil || !l.complete {
@@ -88,13 +87,10 @@ func Kubernetes(ops []history.Op) Result {
 }
 
 // k8sFacts turns the kubernetes workload's writes and reads into facts.
-func k8sFacts(op *history.Op, add func(fact), value func(v string, w valueWrite)) {
-	if !strings.HasPrefix(op.F, "k8s-") {
-		return // another workload's operation
-	}
+func k8sFacts(op *history.Op, st *streams) {
 	inv, c := op.Invoke, op.Complete
 	for _, kv := range c.KVs {
-		add(fact{rev: kv.ModRevision, key: kv.Key, ev: history.WatchEvent{Type: "put", KV: kv}, source: opSource{op, describeWriteOp}, full: true})
+		st.addFact(fact{rev: kv.ModRevision, key: kv.Key, ev: history.WatchEvent{Type: "put", KV: kv}, source: opSource{op, describeWriteOp}, full: true})
 	}
 	switch op.F {
 	case opK8sCreate, opK8sUpdate:
@@ -105,12 +101,14 @@ func k8sFacts(op *history.Op, add func(fact), value func(v string, w valueWrite)
 		w := valueWrite{key: inv.Key, typ: typ, op: op, describe: describeK8sOp}
 		if typ == history.OK {
 			w.rev = c.Revision
-			add(fact{rev: c.Revision, key: inv.Key, ev: history.WatchEvent{Type: "put", KV: history.KV{Key: inv.Key, Value: inv.Value, ModRevision: c.Revision}}, source: opSource{op, describeK8sOp}})
+			st.addFact(fact{rev: c.Revision, key: inv.Key, ev: history.WatchEvent{Type: "put", KV: history.KV{Key: inv.Key, Value: inv.Value, ModRevision: c.Revision}}, source: opSource{op, describeK8sOp}})
+			st.wholly(c.Revision)
 		}
-		value(inv.Value, w)
+		st.addValue(inv.Value, w)
 	case opK8sDelete:
 		if c.Type == history.OK && c.Succeeded {
-			add(fact{rev: c.Revision, key: inv.Key, ev: history.WatchEvent{Type: "delete", KV: history.KV{Key: inv.Key, ModRevision: c.Revision}}, source: opSource{op, describeK8sOp}})
+			st.addFact(fact{rev: c.Revision, key: inv.Key, ev: history.WatchEvent{Type: "delete", KV: history.KV{Key: inv.Key, ModRevision: c.Revision}}, source: opSource{op, describeK8sOp}})
+			st.wholly(c.Revision)
 		}
 	}
 }

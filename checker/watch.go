@@ -50,29 +50,29 @@ const (
 func Watch(ops []history.Op) Result {
 	return checkStreams(ops, streamConfig{
 		checker: WatchChecker, open: opWatchOpen, recv: opWatchRecv, finalRead: opWatchRead, prefix: watchPrefix,
-		facts: watchWriteFacts,
 	})
 }
 
 // watchWriteFacts turns the watch workload's writes into facts.
-func watchWriteFacts(op *history.Op, add func(fact), value func(v string, w valueWrite)) {
+func watchWriteFacts(op *history.Op, st *streams) {
 	inv, c := op.Invoke, op.Complete
 	switch op.F {
 	case opWatchPut:
-		value(inv.Value, valueWrite{key: inv.Key, rev: okRev(op), typ: c.Type, op: op, describe: describeWriteOp})
-		if c.Type == history.OK {
-			add(fact{rev: c.Revision, key: inv.Key, ev: history.WatchEvent{Type: "put", KV: history.KV{Key: inv.Key, Value: inv.Value, ModRevision: c.Revision}}, source: opSource{op, describeWriteOp}})
-		}
+		putFacts(op, st, c.Type == history.OK)
 	case opWatchTxn:
 		for _, kv := range inv.KVs {
-			value(kv.Value, valueWrite{key: kv.Key, rev: okRev(op), typ: c.Type, op: op, describe: describeWriteOp})
+			st.addValue(kv.Value, valueWrite{key: kv.Key, rev: okRev(op), typ: c.Type, op: op, describe: describeWriteOp})
 			if c.Type == history.OK {
-				add(fact{rev: c.Revision, key: kv.Key, ev: history.WatchEvent{Type: "put", KV: history.KV{Key: kv.Key, Value: kv.Value, ModRevision: c.Revision}}, source: opSource{op, describeWriteOp}})
+				st.addPut(op, kv.Key, kv.Value, c.Revision)
 			}
+		}
+		if c.Type == history.OK {
+			st.wholly(c.Revision)
 		}
 	case opWatchDelete:
 		if c.Type == history.OK && c.Deleted > 0 {
-			add(fact{rev: c.Revision, key: inv.Key, ev: history.WatchEvent{Type: "delete", KV: history.KV{Key: inv.Key, ModRevision: c.Revision}}, source: opSource{op, describeWriteOp}})
+			st.addDelete(op, inv.Key, c.Revision)
+			st.wholly(c.Revision)
 		}
 	}
 }
@@ -94,14 +94,14 @@ func describeWriteOp(op history.Op) string {
 	return s
 }
 
-// streamConfig says which operations of a history are watch sessions, which
-// are writes and which is the final read.
+// streamConfig says which operations of a history are watch sessions and
+// which is the final read; every other operation is evidence of what the
+// keyspace went through (see opFacts).
 type streamConfig struct {
 	checker    string
 	open, recv string
 	finalRead  string
 	prefix     string
-	facts      func(op *history.Op, add func(fact), value func(v string, w valueWrite))
 	// initial gives the revision a watcher's view starts from and its
 	// state just before (an informer's list); nil means revision 1 and
 	// nothing.
@@ -131,6 +131,9 @@ type valueWrite struct {
 	typ      history.Type
 	op       *history.Op
 	describe func(history.Op) string
+	// alone marks a plain put: wherever its value turns up, it was the
+	// only change at that revision.
+	alone bool
 }
 
 func (w valueWrite) String() string { return w.describe(*w.op) }
@@ -226,7 +229,7 @@ func describeRange(key, end string) string {
 	switch {
 	case end == "":
 		return "key " + quoteKey(key)
-	case end == "\x00" && (key == "\x00" || key == ""):
+	case allKeys(key, end):
 		return "all keys"
 	case end == "\x00":
 		return "keys from " + quoteKey(key)
@@ -234,6 +237,9 @@ func describeRange(key, end string) string {
 		return fmt.Sprintf("range [%s, %s)", quoteKey(key), quoteKey(end))
 	}
 }
+
+// allKeys reports whether [key, end) is the whole keyspace.
+func allKeys(key, end string) bool { return end == "\x00" && (key == "\x00" || key == "") }
 
 func quoteKey(k string) string { return fmt.Sprintf("%q", k) }
 
@@ -295,6 +301,7 @@ type streams struct {
 	facts    map[factKey]*fact
 	sorted   []*fact            // by revision, then key
 	byKey    map[string][]*fact // by revision
+	deletes  map[string][]*fact // the deletes of byKey
 	values   map[string]valueWrite
 	sessions []*session
 	watchers [][]*session // sessions per logical watcher, in order
@@ -306,12 +313,24 @@ type streams struct {
 	compact  bool // a compaction happened: prev_kv may be missing
 	found    anomalies
 	nEvents  int
+	// whole lists revisions one known operation wrote, all of whose
+	// changes are facts.
+	whole []int64
+	// known is every revision whose changes are all facts: the whole ones
+	// and those a watcher of the whole keyspace covered.
+	known revisions
+	// views is what each logical watcher covered, for the keys it watched.
+	views []view
+	// unsure counts events whose create flag or prev_kv could not be
+	// compared with the key's previous event, because the history does not
+	// show all that happened to the key in between.
+	unsure int
 	// finalChecked counts the watchers compared with the final read.
 	finalChecked int
 }
 
 func newStreams(cfg streamConfig) *streams {
-	return &streams{cfg: cfg, facts: map[factKey]*fact{}, byKey: map[string][]*fact{}, values: map[string]valueWrite{}}
+	return &streams{cfg: cfg, facts: map[factKey]*fact{}, byKey: map[string][]*fact{}, deletes: map[string][]*fact{}, values: map[string]valueWrite{}}
 }
 
 // addFact records what some source says happened at (rev, key), reporting
@@ -428,13 +447,7 @@ func (st *streams) parse(ops []history.Op) {
 				}
 			}
 		default:
-			if st.cfg.facts != nil {
-				st.cfg.facts(op, st.addFact, func(v string, w valueWrite) {
-					if v != "" {
-						st.values[v] = w
-					}
-				})
-			}
+			opFacts(op, st)
 		}
 	}
 	st.unknowns += st.leased
@@ -466,7 +479,57 @@ func (st *streams) parse(ops []history.Op) {
 	})
 	for _, f := range st.sorted {
 		st.byKey[f.key] = append(st.byKey[f.key], f)
+		if f.ev.Type == "delete" {
+			st.deletes[f.key] = append(st.deletes[f.key], f)
+		}
 	}
+	st.resolveUnknownPuts()
+	st.cover()
+}
+
+// view is the revisions a logical watcher covered for its range of keys.
+type view struct {
+	key, end string
+	revs     revisions
+}
+
+// cover works out which stretches of revisions the history knows
+// completely: for every key, those a watcher of that key covered; for all
+// keys, the revisions whole operations wrote and those a watcher of the
+// whole keyspace covered.
+func (st *streams) cover() {
+	known := make([]revRange, 0, len(st.whole))
+	for _, r := range st.whole {
+		known = append(known, revRange{r, r})
+	}
+	for _, ss := range st.watchers {
+		var rs []revRange
+		for _, s := range ss {
+			if start := s.effectiveStart(); start > 0 {
+				rs = append(rs, revRange{start, s.covered()})
+			}
+		}
+		s0 := ss[0]
+		st.views = append(st.views, view{key: s0.key, end: s0.end, revs: mergeRevisions(rs)})
+		if allKeys(s0.key, s0.end) {
+			known = append(known, rs...)
+		}
+	}
+	st.known = mergeRevisions(known)
+}
+
+// complete reports whether the history shows everything that happened to
+// key after revision a and before revision b.
+func (st *streams) complete(key string, a, b int64) bool {
+	if st.known.covers(a+1, b-1) {
+		return true
+	}
+	for _, v := range st.views {
+		if inRange(key, v.key, v.end) && v.revs.covers(a+1, b-1) {
+			return true
+		}
+	}
+	return false
 }
 
 func (st *streams) endOrRespond(s *session, c history.Event) {
@@ -486,12 +549,26 @@ func (st *streams) endOrRespond(s *session, c history.Event) {
 	}
 }
 
+// covered is the revision through which the session claims to have
+// delivered everything: its last event or progress notification.
+func (s *session) covered() int64 {
+	c := s.effectiveStart() - 1
+	for _, r := range s.resps {
+		if r.progress {
+			c = max(c, r.rev)
+		}
+		for _, e := range r.events {
+			c = max(c, e.KV.ModRevision)
+		}
+	}
+	return c
+}
+
 // checkSession checks the guarantees one session gives on its own and
 // returns the revision through which it claims to have delivered
 // everything.
-func (st *streams) checkSession(s *session) (covered int64) {
+func (st *streams) checkSession(s *session) int64 {
 	start := s.effectiveStart()
-	covered = start - 1
 	var last int64 // last event revision delivered
 	var lastProgress int64
 	seen := map[factKey]bool{}
@@ -506,7 +583,6 @@ func (st *streams) checkSession(s *session) (covered int64) {
 					s.name(), seconds(r.time), r.rev, st.maxAck, st.unknowns)
 			}
 			lastProgress = max(lastProgress, r.rev)
-			covered = max(covered, r.rev)
 			continue
 		}
 		for ei, e := range r.events {
@@ -538,10 +614,9 @@ func (st *streams) checkSession(s *session) (covered int64) {
 			}
 			st.checkEvent(s, where, e)
 			last = max(last, rev)
-			covered = max(covered, rev)
 		}
 	}
-	return covered
+	return s.covered()
 }
 
 // checkEvent checks one event against what the history says about its key.
@@ -563,18 +638,18 @@ func (st *streams) checkEvent(s *session, where eventLoc, e history.WatchEvent) 
 			st.found.add("create flag", "%s: create_revision %d and version %d do not agree (version 1 is a create at its own revision)", where, kv.CreateRevision, kv.Version)
 		}
 	}
+	// prev is the last event on key the history shows; sure says it is
+	// the key's previous event, with nothing unknown in between. Whatever
+	// compares the event with its previous one needs sure; what compares
+	// it with an event it names, or with one the history shows between,
+	// does not.
 	prev := st.previous(key, rev)
-	isCreate := e.Type == "put" && e.KV.Version == 1
-	if prev != nil && e.Type == "put" {
-		switch {
-		case prev.ev.Type == "put" && isCreate:
-			st.found.add("create flag", "%s: reported as a create (version 1) but the key existed: %s put it at revision %d", where, prev.source, prev.rev)
-		case prev.ev.Type == "delete" && !isCreate:
-			st.found.add("create flag", "%s: reported as a modify (version %d) but the key was deleted at revision %d (%s)", where, e.KV.Version, prev.rev, prev.source)
-		case prev.ev.Type == "put" && prev.full && (e.KV.Version != prev.ev.KV.Version+1 || e.KV.CreateRevision != prev.ev.KV.CreateRevision):
-			st.found.add("create flag", "%s: version %d create_revision %d does not follow the previous put at revision %d (version %d, create_revision %d, %s)",
-				where, e.KV.Version, e.KV.CreateRevision, prev.rev, prev.ev.KV.Version, prev.ev.KV.CreateRevision, prev.source)
-		}
+	sure := prev != nil && st.complete(key, prev.rev, rev)
+	if prev != nil && !sure && (e.Type == "put" || s.prevKV) {
+		st.unsure++
+	}
+	if e.Type == "put" {
+		st.checkCreateFlag(where, e, prev, sure)
 	}
 	if !s.prevKV {
 		if e.PrevKV != nil {
@@ -582,21 +657,55 @@ func (st *streams) checkEvent(s *session, where eventLoc, e history.WatchEvent) 
 		}
 		return
 	}
-	p := e.PrevKV
+	st.checkPrevKV(where, e, prev, sure)
+}
+
+// checkCreateFlag checks a put's version and create_revision against the
+// key's earlier events.
+func (st *streams) checkCreateFlag(where eventLoc, e history.WatchEvent, prev *fact, sure bool) {
+	kv := e.KV
+	isCreate := kv.Version == 1
+	d := st.lastDelete(kv.Key, kv.ModRevision)
 	switch {
-	case p == nil:
+	case sure && prev.ev.Type == "put" && isCreate:
+		st.found.add("create flag", "%s: reported as a create (version 1) but the key existed: %s put it at revision %d", where, prev.source, prev.rev)
+	case sure && prev.ev.Type == "delete" && !isCreate:
+		st.found.add("create flag", "%s: reported as a modify (version %d) but the key was deleted at revision %d (%s)", where, kv.Version, prev.rev, prev.source)
+	case isCreate:
+	case d != nil && d.rev >= kv.CreateRevision:
+		st.found.add("create flag", "%s: a modify of the key created at revision %d, but the key was deleted at revision %d (%s)", where, kv.CreateRevision, d.rev, d.source)
+	case prev == nil || prev.ev.Type != "put" || !prev.full || prev.rev < kv.CreateRevision:
+		// Nothing shown of this incarnation of the key.
+	case kv.CreateRevision != prev.ev.KV.CreateRevision || kv.Version <= prev.ev.KV.Version || (sure && kv.Version != prev.ev.KV.Version+1):
+		st.found.add("create flag", "%s: version %d create_revision %d does not follow the put at revision %d (version %d, create_revision %d, %s)",
+			where, kv.Version, kv.CreateRevision, prev.rev, prev.ev.KV.Version, prev.ev.KV.CreateRevision, prev.source)
+	}
+}
+
+// checkPrevKV checks an event's prev_kv: the key as it was just before.
+func (st *streams) checkPrevKV(where eventLoc, e history.WatchEvent, prev *fact, sure bool) {
+	rev, key := e.KV.ModRevision, e.KV.Key
+	isCreate := e.Type == "put" && e.KV.Version == 1
+	p := e.PrevKV
+	if p == nil {
 		if !isCreate && !st.compact && (prev == nil || prev.ev.Type == "put") {
 			st.found.add("prev_kv", "%s: no prev_kv on a %s, and nothing was compacted (previous: %s)", where, eventKind(e), describePrev(prev))
 		}
+		return
+	}
+	named := st.facts[factKey{p.ModRevision, key}]
+	switch {
 	case isCreate:
 		st.found.add("prev_kv", "%s: a create carries prev_kv %s", where, describeKV(p))
 	case p.Key != key || p.ModRevision >= rev:
 		st.found.add("prev_kv", "%s: prev_kv %s of key %s is not before the event", where, describeKV(p), quoteKey(p.Key))
-	case prev != nil && prev.rev != p.ModRevision:
+	case prev != nil && prev.rev > p.ModRevision:
+		st.found.add("prev_kv", "%s: prev_kv is %s, but the key changed after it: %s at revision %d (%s)", where, describeKV(p), describeEvent(prev.ev), prev.rev, prev.source)
+	case named != nil && (named.ev.Type != "put" || named.ev.KV.Value != p.Value ||
+		(named.full && (named.ev.KV.Version != p.Version || named.ev.KV.CreateRevision != p.CreateRevision))):
+		st.found.add("prev_kv", "%s: prev_kv is %s, but revision %d was %s (%s)", where, describeKV(p), named.rev, describeEvent(named.ev), named.source)
+	case sure && prev.rev != p.ModRevision:
 		st.found.add("prev_kv", "%s: prev_kv is %s, but the key's previous event is %s at revision %d (%s)", where, describeKV(p), describeEvent(prev.ev), prev.rev, prev.source)
-	case prev != nil && (prev.ev.Type != "put" || prev.ev.KV.Value != p.Value ||
-		(prev.full && (prev.ev.KV.Version != p.Version || prev.ev.KV.CreateRevision != p.CreateRevision))):
-		st.found.add("prev_kv", "%s: prev_kv is %s, but revision %d was %s (%s)", where, describeKV(p), prev.rev, describeEvent(prev.ev), prev.source)
 	}
 }
 
@@ -612,6 +721,16 @@ func describePrev(f *fact) string {
 		return "unknown"
 	}
 	return fmt.Sprintf("%s at revision %d by %s", describeEvent(f.ev), f.rev, f.source)
+}
+
+// lastDelete is the last known delete of key before rev.
+func (st *streams) lastDelete(key string, rev int64) *fact {
+	ds := st.deletes[key]
+	i := sort.Search(len(ds), func(i int) bool { return ds[i].rev >= rev })
+	if i == 0 {
+		return nil
+	}
+	return ds[i-1]
 }
 
 // previous is the last fact about key before rev.
@@ -795,6 +914,9 @@ func (st *streams) result() Result {
 	what := fmt.Sprintf("%s, %s, %s, %s delivered, %s known",
 		plural(len(st.watchers), "watcher"), plural(len(st.sessions), "session"), plural(nResp, "response"),
 		plural(st.nEvents, "event"), plural(len(st.facts), "event"))
+	if st.unsure > 0 {
+		what += fmt.Sprintf("; %s not comparable with the key's previous event, which the history does not show with nothing unknown between", plural(st.unsure, "event"))
+	}
 	if st.final == nil {
 		what += "; no final read"
 	} else {
