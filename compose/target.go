@@ -50,7 +50,9 @@ func Etcd(version string) (Target, error) {
 		Name:    "etcd",
 		Version: version,
 		Binary:  "etcd",
-		Inputs:  []string{"compose/targets/etcd"},
+		// target.go holds how etcd is built: a change there must not
+		// reuse an image built the old way.
+		Inputs: []string{"compose/targets/etcd", "compose/target.go"},
 		build: func(ctx context.Context, root, out string) error {
 			return buildEtcd(ctx, filepath.Join(root, "compose/targets/etcd"), version, out)
 		},
