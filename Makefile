@@ -65,7 +65,8 @@ bench: build
 serve: build
 	./$(FAULTLINE) serve
 
-# Removes every container, network and volume a run left behind.
+# Removes the containers, networks, volumes and local folders of runs whose
+# harness is gone; live runs stay (./bin/faultline clean --all takes them too).
 clean: build
 	./$(FAULTLINE) clean
 	rm -rf bin

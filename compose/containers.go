@@ -25,6 +25,9 @@ import (
 const (
 	// LabelRun names the run a container, network or volume belongs to.
 	LabelRun = "faultline.run"
+	// LabelOwner names the harness process that made it, so that
+	// faultline clean can tell a live run from one its harness left behind.
+	LabelOwner = "faultline.owner"
 	// LabelImage marks images faultline built, with the target's name.
 	LabelImage = "faultline.image"
 )
@@ -91,7 +94,9 @@ func Up(ctx context.Context, docker *client.Client, cfg Config) (_ *Cluster, err
 	return c, nil
 }
 
-func (r *containers) labels() map[string]string { return map[string]string{LabelRun: r.runID} }
+func (r *containers) labels() map[string]string {
+	return map[string]string{LabelRun: r.runID, LabelOwner: harness().String()}
+}
 
 // createNetwork makes the run's bridge network. Fixed member addresses need
 // a subnet we chose, so pick a random /24 and try again if it overlaps one

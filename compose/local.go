@@ -81,7 +81,7 @@ func UpLocal(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	if _, err := os.Stat(cfg.Binary); err != nil {
 		return nil, fmt.Errorf("the %s server to run: %w", cfg.Target.Name, err)
 	}
-	dir, err := os.MkdirTemp("", "faultline-local-"+cfg.RunID+"-")
+	dir, err := newLocalDir(cfg.RunID)
 	if err != nil {
 		return nil, err
 	}
@@ -426,14 +426,42 @@ func procAddr(a net.Addr) (string, error) {
 	return fmt.Sprintf("%02X%02X%02X%02X:%04X", b[3], b[2], b[1], b[0], ap.Port()), nil
 }
 
-// CleanLocal removes the folders of local runs whose members no longer
-// run (a harness killed before its teardown leaves one; its members died
-// with it), and returns how many it removed. A folder whose members still
-// run belongs to a live run and stays.
-func CleanLocal() (int, error) {
-	dirs, err := filepath.Glob(filepath.Join(os.TempDir(), "faultline-local-*"))
+// localPrefix starts the name of a local run's folder:
+// faultline-local-<run id>-<harness pid>.<start>-<random>, so that the
+// folder says which harness owns it from the moment it exists.
+const localPrefix = "faultline-local-"
+
+func newLocalDir(runID string) (string, error) {
+	return os.MkdirTemp("", localPrefix+runID+"-"+harness().pidStart()+"-")
+}
+
+// parseLocalDir splits a local run's folder name into the run id and the
+// owner label; folders of an older faultline name no owner.
+func parseLocalDir(name string) (runID, ownerLabel string) {
+	rest := strings.TrimPrefix(name, localPrefix)
+	if i := strings.LastIndexByte(rest, '-'); i >= 0 {
+		rest = rest[:i]
+	}
+	i := strings.LastIndexByte(rest, '-')
+	if i < 0 {
+		return rest, ""
+	}
+	label := rest[i+1:] + "@" + harness().host
+	if _, ok := parseOwner(label); !ok {
+		return rest, ""
+	}
+	return rest[:i], label
+}
+
+// CleanLocal removes the folders of local runs whose harness is gone (a
+// harness killed before its teardown leaves one; its members died with
+// it), of the runs named (all when none is), and says what it did with
+// each. A live run's folder stays, and so does, even with all, a folder
+// one of whose members still runs.
+func CleanLocal(all bool, runIDs ...string) ([]Swept, error) {
+	dirs, err := filepath.Glob(filepath.Join(os.TempDir(), localPrefix+"*"))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	var cmdlines []string
@@ -442,17 +470,25 @@ func CleanLocal() (int, error) {
 			cmdlines = append(cmdlines, string(b))
 		}
 	}
-	n := 0
+	var runs []Swept
 	var errs []error
 	for _, d := range dirs {
-		if slices.ContainsFunc(cmdlines, func(cl string) bool { return strings.Contains(cl, d+string(filepath.Separator)) }) {
+		id, label := parseLocalDir(filepath.Base(d))
+		if len(runIDs) > 0 && !slices.Contains(runIDs, id) {
 			continue
 		}
-		if err := os.RemoveAll(d); err != nil {
-			errs = append(errs, err)
-			continue
+		s := Swept{RunID: id, Dir: d}
+		s.Kept, s.Why = decide(label, all)
+		switch {
+		case s.Kept:
+		case slices.ContainsFunc(cmdlines, func(cl string) bool { return strings.Contains(cl, d+string(filepath.Separator)) }):
+			// Deleting files under a running member would free nothing
+			// and break whatever still uses them.
+			s.Kept, s.Why = true, "a member still runs in it"
+		default:
+			errs = append(errs, os.RemoveAll(d))
 		}
-		n++
+		runs = append(runs, s)
 	}
-	return n, errors.Join(errs...)
+	return runs, errors.Join(errs...)
 }

@@ -66,32 +66,56 @@ func TestProcAddr(t *testing.T) {
 	}
 }
 
-// TestCleanLocal removes the folder of a dead local run and keeps the one
-// whose member still runs.
+// TestCleanLocal removes the folders of local runs whose harness exited,
+// and of older runs (no owner in the name) none of whose members runs; it
+// keeps a live harness's folder even while none of its members runs (as
+// after kill-all), and any folder a member still runs in.
 func TestCleanLocal(t *testing.T) {
 	t.Setenv("TMPDIR", t.TempDir())
-	dead := filepath.Join(os.TempDir(), "faultline-local-dead-1")
-	live := filepath.Join(os.TempDir(), "faultline-local-live-2")
-	for _, d := range []string{dead, live} {
+	dir := func(name string) string { return filepath.Join(os.TempDir(), localPrefix+name) }
+	dead, _ := parseOwner(exited(t))
+	liveDir, err := newLocalDir("live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		deadDir   = dir("dead-" + dead.pidStart() + "-2")
+		oldDir    = dir("old-3")
+		memberDir = dir("member-" + dead.pidStart() + "-4")
+	)
+	for _, d := range []string{liveDir, deadDir, oldDir, memberDir} {
 		if err := os.MkdirAll(filepath.Join(d, "n1"), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// A member's command line names its data folder.
-	member := exec.Command("sh", "-c", "sleep 30", "--data-dir", filepath.Join(live, "n1"))
+	member := exec.Command("sh", "-c", "sleep 30", "--data-dir", filepath.Join(memberDir, "n1"))
 	if err := member.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { member.Process.Kill(); member.Wait() }()
 
-	n, err := CleanLocal()
-	if err != nil || n != 1 {
-		t.Errorf("CleanLocal removed %d folders (%v), want 1", n, err)
+	exists := func(d string) bool { _, err := os.Stat(d); return err == nil }
+	runs, err := CleanLocal(false)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := os.Stat(dead); !os.IsNotExist(err) {
-		t.Errorf("the dead run's folder is still there: %v", err)
+	want := map[string]bool{"live": true, "dead": false, "old": false, "member": true}
+	for _, s := range runs {
+		if s.Kept != want[s.RunID] || exists(s.Dir) != s.Kept {
+			t.Errorf("run %s (%s): kept %v (%s), folder there %v; want kept %v", s.RunID, s.Dir, s.Kept, s.Why, exists(s.Dir), want[s.RunID])
+		}
 	}
-	if _, err := os.Stat(live); err != nil {
-		t.Errorf("the live run's folder is gone: %v", err)
+	if len(runs) != len(want) {
+		t.Errorf("found %+v, want the runs %v", runs, want)
+	}
+
+	// --all takes the live harness's folder too, but not the one a member
+	// still runs in; run ids limit it to those runs.
+	if runs, err := CleanLocal(true, "live"); err != nil || len(runs) != 1 || runs[0].Kept || exists(liveDir) {
+		t.Errorf("CleanLocal(all, live) = %+v, %v; the folder is there: %v", runs, err, exists(liveDir))
+	}
+	if runs, err := CleanLocal(true); err != nil || len(runs) != 1 || !runs[0].Kept || !exists(memberDir) {
+		t.Errorf("CleanLocal(all) = %+v, %v; want the folder a member runs in kept", runs, err)
 	}
 }

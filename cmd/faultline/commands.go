@@ -210,12 +210,26 @@ func report(res *rundir.Results, dir string) int {
 	return exitUnknown
 }
 
+const cleanUsage = `usage: faultline clean [--all] [run-id ...]
+
+Removes what runs left behind when their harness was killed before its
+teardown: their containers, networks and volumes, and the folders of local
+runs. A run whose harness still runs (another run on this machine, a CI job
+beside yours) is kept and said so; so is a run whose harness is on another
+host, since this one cannot check it. Runs made by a faultline from before
+harnesses were recorded count as dead. Run ids limit it to those runs.
+Built images stay: they are a cache.
+`
+
 func cleanCmd(ctx context.Context, args []string) (int, error) {
-	if len(args) > 0 {
-		return exitError, errors.New("usage: faultline clean (it takes no arguments)")
+	fs := flag.NewFlagSet("faultline clean", flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), cleanUsage); fs.PrintDefaults() }
+	all := fs.Bool("all", false, "also remove the containers, networks and volumes of live runs (a local folder stays while a member runs in it)")
+	if err := fs.Parse(args); err != nil {
+		return exitError, err
 	}
-	dirs, err := compose.CleanLocal()
-	fmt.Fprintf(os.Stderr, "removed %d folders of local runs\n", dirs)
+	local, err := compose.CleanLocal(*all, fs.Args()...)
+	sayCleaned(local)
 	if err != nil {
 		return exitError, err
 	}
@@ -224,10 +238,32 @@ func cleanCmd(ctx context.Context, args []string) (int, error) {
 		return exitError, err
 	}
 	defer docker.Close()
-	n, err := compose.CleanCount(ctx, docker, "")
-	fmt.Fprintf(os.Stderr, "removed %d containers, %d networks, %d volumes\n", n.Containers, n.Networks, n.Volumes)
+	runs, err := compose.CleanStale(ctx, docker, *all, fs.Args()...)
+	sayCleaned(runs)
+	if len(local)+len(runs) == 0 {
+		fmt.Fprintln(os.Stderr, "no run left anything behind")
+	}
 	if err != nil {
 		return exitError, err
 	}
 	return exitValid, nil
+}
+
+// sayCleaned says what clean did with each run it found.
+func sayCleaned(runs []compose.Swept) {
+	for _, r := range runs {
+		did := "removed"
+		if r.Kept {
+			did = "kept"
+		}
+		switch {
+		case r.Dir != "":
+			fmt.Fprintf(os.Stderr, "%s local run %s, folder %s: %s\n", did, r.RunID, r.Dir, r.Why)
+		case r.Kept:
+			fmt.Fprintf(os.Stderr, "kept run %s: %s\n", r.RunID, r.Why)
+		default:
+			fmt.Fprintf(os.Stderr, "removed run %s (%d containers, %d networks, %d volumes): %s\n",
+				r.RunID, r.Containers, r.Networks, r.Volumes, r.Why)
+		}
+	}
 }

@@ -24,7 +24,7 @@ const usage = `faultline: Jepsen-style tests for etcd-like stores
 usage:
   faultline run [flags]        run a test; see faultline run -h
   faultline check <run-dir>    re-check a stored history and rewrite its report
-  faultline clean              remove every container, network and volume runs left behind
+  faultline clean [--all]      remove what dead runs left behind (containers, networks, volumes); live runs stay
   faultline sweep [flags]      the same test at 3, 5, 7, 9 members: latency against cluster size
   faultline compare [flags]    linearizable and serializable reads side by side under a partition
   faultline nightly [flags]    the nightly gate: every scenario of ci/nightly.json; fails on any anomaly
