@@ -108,7 +108,7 @@ func TestProcStartZombie(t *testing.T) {
 // live run untouched and serving.
 func TestCleanStale(t *testing.T) {
 	cli := docker(t)
-	target, ref := etcdImage(t, cli)
+	target, ref := etcdImage(t, cli, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
