@@ -108,74 +108,35 @@ func TestSnapshotCatchUp(t *testing.T) {
 	sameHashes(ctx, t, c, last.Header.Revision)
 }
 
-// sameHashes waits until every member can hash at rev and checks that all
-// of them give the same hash and compaction revision.
+// sameHashes checks that every member gives the same hash and compaction
+// revision at rev.
 func sameHashes(ctx context.Context, t *testing.T, c *cluster, rev int64) {
 	t.Helper()
-	var first *clientv3.HashKVResponse
+	hrs := hashes(ctx, t, c, rev)
+	for i, hr := range hrs[1:] {
+		if hr.Hash != hrs[0].Hash || hr.CompactRevision != hrs[0].CompactRevision {
+			t.Errorf("member %d hashes revision %d as %x (compacted at %d), member 0 as %x (compacted at %d)",
+				i+1, rev, hr.Hash, hr.CompactRevision, hrs[0].Hash, hrs[0].CompactRevision)
+		}
+	}
+}
+
+// hashes waits until every member can hash at rev and returns their
+// answers, in member order.
+func hashes(ctx context.Context, t *testing.T, c *cluster, rev int64) []*clientv3.HashKVResponse {
+	t.Helper()
+	var out []*clientv3.HashKVResponse
 	for i, cfg := range c.cfgs {
 		url := cfg.AdvertiseClientURLs[0]
 		cli := c.client(url)
-		var hr *clientv3.HashKVResponse
-		var err error
-		for hr, err = cli.HashKV(ctx, url, rev); err != nil && ctx.Err() == nil; hr, err = cli.HashKV(ctx, url, rev) {
+		hr, err := cli.HashKV(ctx, url, rev)
+		for ; err != nil && ctx.Err() == nil; hr, err = cli.HashKV(ctx, url, rev) {
 			time.Sleep(50 * time.Millisecond) // still catching up
 		}
 		if err != nil {
 			t.Fatalf("member %d: hash at %d: %v", i, rev, err)
 		}
-		if first == nil {
-			first = hr
-			continue
-		}
-		if hr.Hash != first.Hash || hr.CompactRevision != first.CompactRevision {
-			t.Errorf("member %d hashes revision %d as %x (compacted at %d), member 0 as %x (compacted at %d)",
-				i, rev, hr.Hash, hr.CompactRevision, first.Hash, first.CompactRevision)
-		}
+		out = append(out, hr)
 	}
-}
-
-// A watcher on a member that catches up through a snapshot still sees every
-// event, in order.
-func TestWatchAcrossSnapshot(t *testing.T) {
-	c := newCluster(t, 3, func(i int, cfg *member.Config) {
-		cfg.SnapshotCount = 20
-		cfg.SnapshotCatchUpEntries = 5
-	})
-	ctx := testCtx(t)
-	leader := c.waitLeader(ctx)
-	f := (leader + 1) % 3
-	fcli := c.client(c.cfgs[f].AdvertiseClientURLs[0])
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	wc := fcli.Watch(wctx, "s/", clientv3.WithPrefix(), clientv3.WithCreatedNotify())
-	<-wc
-	c.members[f].Isolate(true)
-	cli := c.client(c.cfgs[leader].AdvertiseClientURLs[0])
-	const n = 100
-	for i := 0; i < n; i++ {
-		if _, err := cli.Put(ctx, fmt.Sprintf("s/%03d", i), "v"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c.members[f].Isolate(false)
-	var got []string
-	for len(got) < n {
-		select {
-		case wr := <-wc:
-			if err := wr.Err(); err != nil {
-				t.Fatal(err)
-			}
-			for _, e := range wr.Events {
-				got = append(got, string(e.Kv.Key))
-			}
-		case <-ctx.Done():
-			t.Fatalf("got %d of %d events", len(got), n)
-		}
-	}
-	for i, k := range got {
-		if want := fmt.Sprintf("s/%03d", i); k != want {
-			t.Fatalf("event %d is %s, want %s", i, k, want)
-		}
-	}
+	return out
 }
