@@ -56,14 +56,7 @@ func TestHashIsStable(t *testing.T) {
 	if hash(t, s, 7) != before {
 		t.Error("writes after the hash revision changed the hash")
 	}
-	data, err := s.Encode(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	restored, err := Decode(data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	restored := roundTrip(t, s)
 	if hash(t, restored, 0) != hash(t, s, 0) || hash(t, restored, 7) != before {
 		t.Error("a store restored from a snapshot hashes differently")
 	}
