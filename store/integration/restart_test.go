@@ -140,3 +140,48 @@ func hashes(ctx context.Context, t *testing.T, c *cluster, rev int64) []*clientv
 	}
 	return out
 }
+
+// A watcher on a member that catches up through a snapshot still sees every
+// event, in order.
+func TestWatchAcrossSnapshot(t *testing.T) {
+	c := newCluster(t, 3, func(i int, cfg *member.Config) {
+		cfg.SnapshotCount = 20
+		cfg.SnapshotCatchUpEntries = 5
+	})
+	ctx := testCtx(t)
+	leader := c.waitLeader(ctx)
+	f := (leader + 1) % 3
+	fcli := c.client(c.cfgs[f].AdvertiseClientURLs[0])
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wc := fcli.Watch(wctx, "s/", clientv3.WithPrefix(), clientv3.WithCreatedNotify())
+	<-wc
+	c.members[f].Isolate(true)
+	cli := c.client(c.cfgs[leader].AdvertiseClientURLs[0])
+	const n = 100
+	for i := 0; i < n; i++ {
+		if _, err := cli.Put(ctx, fmt.Sprintf("s/%03d", i), "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.members[f].Isolate(false)
+	var got []string
+	for len(got) < n {
+		select {
+		case wr := <-wc:
+			if err := wr.Err(); err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range wr.Events {
+				got = append(got, string(e.Kv.Key))
+			}
+		case <-ctx.Done():
+			t.Fatalf("got %d of %d events", len(got), n)
+		}
+	}
+	for i, k := range got {
+		if want := fmt.Sprintf("s/%03d", i); k != want {
+			t.Fatalf("event %d is %s, want %s", i, k, want)
+		}
+	}
+}
