@@ -73,6 +73,10 @@ const (
 	// Leader records who leads, as the members' status calls report it,
 	// each time that changes; Nodes is empty while no member knows a leader.
 	Leader = "leader"
+	// HashKV records, after the final phase, one member's hash of its keys
+	// at Revision, with its CompactRevision and Hash (or, with Error set,
+	// that it could not be asked); Member names it.
+	HashKV = "hashkv"
 )
 
 // Event is one line of history.jsonl.
@@ -134,8 +138,11 @@ type Event struct {
 	Progress bool `json:"progress,omitempty"`
 	Created  bool `json:"created,omitempty"`
 	// CompactRevision is set when a watch was cancelled because its
-	// revision was compacted.
+	// revision was compacted, and on a hashkv event to the member's
+	// compaction revision.
 	CompactRevision int64 `json:"compact_revision,omitempty"`
+	// Hash is a member's HashKV answer (a hashkv event's).
+	Hash uint32 `json:"hash,omitempty"`
 	// KVs are the key-values a range read returned, in key order.
 	KVs []KV `json:"kvs,omitempty"`
 	// Limit and More describe a paginated range read.

@@ -92,6 +92,13 @@ func Check(ctx context.Context, dir string, res *rundir.Results) error {
 		res.Checks = append(res.Checks, r)
 		verdicts = append(verdicts, r.Verdict)
 	}
+	var members []string
+	for _, m := range res.Config.Members {
+		members = append(members, m.Name)
+	}
+	agree := checker.Agree(events, members)
+	res.Checks = append(res.Checks, agree)
+	verdicts = append(verdicts, agree.Verdict)
 	res.Verdict = checker.Worst(verdicts...)
 	res.Stats = checker.Summarise(ops)
 	res.Faults = in.faults

@@ -255,6 +255,9 @@ func (t Test) drive(ctx context.Context, cluster *compose.Cluster, rec *history.
 	} else if nem != nil {
 		t.say("healed; the cluster settled in %.1fs", took.Seconds())
 	}
+	// While the cluster is still up, every member's keys, history included,
+	// at one revision; the members-agree checker compares them.
+	nemesis.Hashes(ctx, cluster, rec, 30*time.Second)
 	return nil
 }
 

@@ -69,8 +69,8 @@ func TestWorkloadsEndToEnd(t *testing.T) {
 			if res.Verdict != checker.Valid {
 				t.Fatalf("verdict %s on healthy etcd", res.Verdict)
 			}
-			if len(res.Checks) != 2 || res.Checks[0].Checker != tc.checker || res.Checks[1].Checker != checker.RecoveryChecker {
-				t.Errorf("checks %+v, want %s, then %s", res.Checks, tc.checker, checker.RecoveryChecker)
+			if len(res.Checks) != 3 || res.Checks[0].Checker != tc.checker || res.Checks[1].Checker != checker.RecoveryChecker || res.Checks[2].Checker != checker.AgreeChecker {
+				t.Errorf("checks %+v, want %s, then %s and %s", res.Checks, tc.checker, checker.RecoveryChecker, checker.AgreeChecker)
 			}
 			kills := 0
 			for _, w := range res.Faults {

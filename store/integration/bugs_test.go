@@ -227,3 +227,73 @@ func TestLeaseEarlyBug(t *testing.T) {
 		}
 	})
 }
+
+// With divergent-compact, the member with the highest ID keeps the history
+// a compaction dropped on the others: reads of the current state agree,
+// its hash and compaction revision do not.
+func TestDivergentCompactBug(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		t.Run(fmt.Sprint("on=", on), func(t *testing.T) {
+			var tweak func(int, *member.Config)
+			if on {
+				tweak = withBug("divergent-compact")
+			}
+			c := newCluster(t, 3, tweak)
+			ctx := testCtx(t)
+			c.waitLeader(ctx)
+			cli := c.client()
+			for i := range 10 {
+				if _, err := cli.Put(ctx, "k", fmt.Sprint(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := cli.Compact(ctx, 8); err != nil {
+				t.Fatal(err)
+			}
+			// A member that has the write after the compaction has applied it.
+			last, err := cli.Put(ctx, "after", "x")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, cfg := range c.cfgs {
+				mc := c.client(cfg.AdvertiseClientURLs[0])
+				for {
+					gr, err := mc.Get(ctx, "after", clientv3.WithSerializable())
+					if err == nil && gr.Count == 1 || ctx.Err() != nil {
+						break
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+			hrs := hashes(ctx, t, c, last.Header.Revision)
+			var got []string
+			for _, hr := range hrs {
+				got = append(got, fmt.Sprintf("%x compacted at %d", hr.Hash, hr.CompactRevision))
+			}
+			highest := 0
+			for i, hr := range hrs {
+				if hr.Header.MemberId > hrs[highest].Header.MemberId {
+					highest = i
+				}
+			}
+			var differ []int
+			for i, hr := range hrs {
+				if hr.Hash != hrs[(highest+1)%3].Hash || hr.CompactRevision != hrs[(highest+1)%3].CompactRevision {
+					differ = append(differ, i)
+				}
+			}
+			switch {
+			case on && fmt.Sprint(differ) != fmt.Sprint([]int{highest}):
+				t.Errorf("members %v differ from the others, want only %d, the highest ID: %v", differ, highest, got)
+			case !on && len(differ) > 0:
+				t.Errorf("members %v differ from the others without the bug: %v", differ, got)
+			}
+			for i, cfg := range c.cfgs {
+				gr, err := c.client(cfg.AdvertiseClientURLs[0]).Get(ctx, "k", clientv3.WithSerializable())
+				if err != nil || string(gr.Kvs[0].Value) != "9" {
+					t.Errorf("member %d reads k as %v, %v", i, gr, err)
+				}
+			}
+		})
+	}
+}

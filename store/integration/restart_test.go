@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -38,6 +39,7 @@ func TestRestartWithData(t *testing.T) {
 	if gr.Header.Revision != last.Header.Revision {
 		t.Errorf("revision after restart = %d, want %d", gr.Header.Revision, last.Header.Revision)
 	}
+	sameHashes(ctx, t, c, last.Header.Revision)
 	for i := range c.cfgs {
 		sr, err := c.client(c.cfgs[i].AdvertiseClientURLs[0]).Get(ctx, "last", clientv3.WithSerializable())
 		if err == nil && sr.Count == 1 {
@@ -71,22 +73,72 @@ func TestSnapshotCatchUp(t *testing.T) {
 	if _, err := cli.Compact(ctx, 50); err != nil {
 		t.Fatal(err)
 	}
+	// Versions after the compaction, overwrites and a tombstone, are in
+	// the hash; enough of them that the snapshot the member catches up
+	// from holds some.
+	for i := 50; i < 80; i++ {
+		if _, err := cli.Put(ctx, fmt.Sprintf("k%03d", i), "again"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := cli.Delete(ctx, "k060"); err != nil {
+		t.Fatal(err)
+	}
+	last, err := cli.Put(ctx, "k061", "again")
+	if err != nil {
+		t.Fatal(err)
+	}
 	c.start(lagging)
 	lc := c.client(c.cfgs[lagging].AdvertiseClientURLs[0])
 	gr, err := lc.Get(ctx, "k", clientv3.WithPrefix(), clientv3.WithCountOnly())
-	if err != nil || gr.Count != 100 {
+	if err != nil || gr.Count != 99 {
 		t.Fatalf("lagging member after catch-up: %+v, %v", gr, err)
 	}
 	if _, err := lc.Get(ctx, "k000", clientv3.WithRev(10)); err == nil {
 		t.Errorf("read below the compaction revision succeeded on the restored member")
 	}
+	sameHashes(ctx, t, c, last.Header.Revision)
 	c.stop(lagging)
 	c.start(lagging)
 	lc = c.client(c.cfgs[lagging].AdvertiseClientURLs[0])
 	gr, err = lc.Get(ctx, "k", clientv3.WithPrefix(), clientv3.WithCountOnly())
-	if err != nil || gr.Count != 100 {
+	if err != nil || gr.Count != 99 {
 		t.Fatalf("restored member after its own restart: %+v, %v", gr, err)
 	}
+	sameHashes(ctx, t, c, last.Header.Revision)
+}
+
+// sameHashes checks that every member gives the same hash and compaction
+// revision at rev.
+func sameHashes(ctx context.Context, t *testing.T, c *cluster, rev int64) {
+	t.Helper()
+	hrs := hashes(ctx, t, c, rev)
+	for i, hr := range hrs[1:] {
+		if hr.Hash != hrs[0].Hash || hr.CompactRevision != hrs[0].CompactRevision {
+			t.Errorf("member %d hashes revision %d as %x (compacted at %d), member 0 as %x (compacted at %d)",
+				i+1, rev, hr.Hash, hr.CompactRevision, hrs[0].Hash, hrs[0].CompactRevision)
+		}
+	}
+}
+
+// hashes waits until every member can hash at rev and returns their
+// answers, in member order.
+func hashes(ctx context.Context, t *testing.T, c *cluster, rev int64) []*clientv3.HashKVResponse {
+	t.Helper()
+	var out []*clientv3.HashKVResponse
+	for i, cfg := range c.cfgs {
+		url := cfg.AdvertiseClientURLs[0]
+		cli := c.client(url)
+		hr, err := cli.HashKV(ctx, url, rev)
+		for ; err != nil && ctx.Err() == nil; hr, err = cli.HashKV(ctx, url, rev) {
+			time.Sleep(50 * time.Millisecond) // still catching up
+		}
+		if err != nil {
+			t.Fatalf("member %d: hash at %d: %v", i, rev, err)
+		}
+		out = append(out, hr)
+	}
+	return out
 }
 
 // A watcher on a member that catches up through a snapshot still sees every

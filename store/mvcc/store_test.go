@@ -19,6 +19,20 @@ func del(s *Store, k string) int64 {
 	return s.Rev()
 }
 
+// roundTrip is s as a member restored from a snapshot of it holds it.
+func roundTrip(t *testing.T, s *Store) *Store {
+	t.Helper()
+	data, err := s.Encode(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 func get(t *testing.T, s *Store, k string, rev int64) (string, int64, int64, int64, bool) {
 	t.Helper()
 	res, err := s.Range([]byte(k), nil, RangeOptions{Rev: rev})
@@ -122,14 +136,7 @@ func TestRangeAndCompact(t *testing.T) {
 		t.Errorf("events since 7 = %v, %v", evs, err)
 	}
 
-	data, err := s.Encode(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s2, err := Decode(data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s2 := roundTrip(t, s)
 	if s2.Rev() != s.Rev() || s2.CompactRev() != 6 || s2.KeyCount() != s.KeyCount() {
 		t.Errorf("decoded store rev %d compact %d keys %d", s2.Rev(), s2.CompactRev(), s2.KeyCount())
 	}

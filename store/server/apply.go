@@ -93,10 +93,24 @@ func (s *Server) applyDelete(t *mvcc.Txn, d *pb.DeleteRangeRequest) *pb.DeleteRa
 }
 
 func (s *Server) applyCompact(c *pb.CompactionRequest) result {
+	if s.cfg.Bugs.DivergentCompact && s.highestID() {
+		return result{&pb.CompactionResponse{Header: &pb.ResponseHeader{Revision: s.kv.Rev()}}, nil}
+	}
 	if err := s.kv.Compact(c.Revision); err != nil {
 		return result{nil, toGRPC(err)}
 	}
 	return result{&pb.CompactionResponse{Header: &pb.ResponseHeader{Revision: s.kv.Rev()}}, nil}
+}
+
+// highestID says whether this member has the highest ID of the voting
+// membership.
+func (s *Server) highestID() bool {
+	for id := range s.peers {
+		if id > s.cfg.Self.ID {
+			return false
+		}
+	}
+	return true
 }
 
 // applyTxn evaluates every compare (nested ones included) against the state

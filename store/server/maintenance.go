@@ -2,14 +2,11 @@ package server
 
 import (
 	"context"
-	"hash/crc32"
 	"sort"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/etcd/api/v3/version"
-
-	"github.com/faultline/faultline/store/mvcc"
 )
 
 // Maintenance implements the parts of etcd's Maintenance service that
@@ -54,8 +51,8 @@ func (m *Maintenance) Defragment(ctx context.Context, r *pb.DefragmentRequest) (
 	return &pb.DefragmentResponse{Header: m.s.header(nil)}, nil
 }
 
-// HashKV hashes every key version up to a revision, so members can be
-// compared for divergence.
+// HashKV hashes the key versions between the compaction revision and a
+// revision (see mvcc.Store.Hash), so members can be compared for divergence.
 func (m *Maintenance) HashKV(ctx context.Context, r *pb.HashKVRequest) (*pb.HashKVResponse, error) {
 	s := m.s
 	s.mu.RLock()
@@ -64,21 +61,13 @@ func (m *Maintenance) HashKV(ctx context.Context, r *pb.HashKVRequest) (*pb.Hash
 	if rev == 0 {
 		rev = s.kv.Rev()
 	}
-	res, err := s.kv.Range([]byte{0}, []byte{0}, mvcc.RangeOptions{Rev: rev})
+	h, err := s.kv.Hash(rev)
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
-	for _, kv := range res.KVs {
-		data, err := kv.Marshal()
-		if err != nil {
-			return nil, err
-		}
-		h.Write(data)
-	}
 	return &pb.HashKVResponse{
 		Header:          s.header(nil),
-		Hash:            h.Sum32(),
+		Hash:            h,
 		CompactRevision: s.kv.CompactRev(),
 		HashRevision:    rev,
 	}, nil

@@ -37,10 +37,13 @@ type Bugs struct {
 	WatchDrop       bool // an occasional watch event is not delivered
 	WatchDup        bool // an occasional watch event is delivered twice
 	LeaseEarly      bool // leases expire at a third of their TTL
+	// The member with the highest ID does not apply compactions: it keeps
+	// history the others dropped, which reads of current state never show.
+	DivergentCompact bool
 }
 
 // BugNames lists the valid --unsafe-bug values.
-var BugNames = []string{"stale-read", "ack-before-commit", "lost-fsync", "watch-drop", "watch-dup", "lease-early"}
+var BugNames = []string{"stale-read", "ack-before-commit", "lost-fsync", "watch-drop", "watch-dup", "lease-early", "divergent-compact"}
 
 // Set turns on the bug called name.
 func (b *Bugs) Set(name string) error {
@@ -57,6 +60,8 @@ func (b *Bugs) Set(name string) error {
 		b.WatchDup = true
 	case "lease-early":
 		b.LeaseEarly = true
+	case "divergent-compact":
+		b.DivergentCompact = true
 	default:
 		return fmt.Errorf("unknown bug %q (known: %v)", name, BugNames)
 	}
@@ -458,7 +463,8 @@ func (b Bugs) Names() []string {
 		var c Bugs
 		c.Set(n)
 		if (c.StaleRead && b.StaleRead) || (c.AckBeforeCommit && b.AckBeforeCommit) || (c.LostFsync && b.LostFsync) ||
-			(c.WatchDrop && b.WatchDrop) || (c.WatchDup && b.WatchDup) || (c.LeaseEarly && b.LeaseEarly) {
+			(c.WatchDrop && b.WatchDrop) || (c.WatchDup && b.WatchDup) || (c.LeaseEarly && b.LeaseEarly) ||
+			(c.DivergentCompact && b.DivergentCompact) {
 			out = append(out, n)
 		}
 	}
