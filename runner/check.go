@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -92,6 +93,13 @@ func Check(ctx context.Context, dir string, res *rundir.Results) error {
 		res.Checks = append(res.Checks, r)
 		verdicts = append(verdicts, r.Verdict)
 	}
+	var members []string
+	for _, m := range res.Config.Members {
+		members = append(members, m.Name)
+	}
+	logs := checker.Logs(os.DirFS(dir), rundir.LogsDir, members, events)
+	res.Checks = append(res.Checks, logs)
+	verdicts = append(verdicts, logs.Verdict)
 	res.Verdict = checker.Worst(verdicts...)
 	res.Stats = checker.Summarise(ops)
 	res.Faults = in.faults
