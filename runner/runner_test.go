@@ -181,22 +181,29 @@ func TestKvnodeBugs(t *testing.T) {
 	for _, tc := range []struct {
 		bug, workload, nemesis string
 		want                   checker.Verdict
+		// by, when set, is the checker that must reach want.
+		by string
 	}{
-		{"", "register", "kill-leader", checker.Valid},
+		{"", "register", "kill-leader", checker.Valid, ""},
 		// Links cut by packet drops: kvnode's peer streams must come back
 		// once the partition heals (dials lost in it must not hang on), and
 		// a proposal forwarded to the cut-off member must not hold up the
 		// stream that brings it the new leader's heartbeats.
-		{"", "register", "partition-leader", checker.Valid},
+		{"", "register", "partition-leader", checker.Valid, ""},
 		// Followers answer "linearizable" reads from their own, lagging state.
-		{"stale-read", "register", "none", checker.Invalid},
+		{"stale-read", "register", "none", checker.Invalid, ""},
 		// A put is acknowledged before it commits: a new leader may never
 		// have it, or give its revision to another write.
-		{"ack-before-commit", "kv", "kill-leader", checker.Invalid},
-		{"watch-drop", "watch", "none", checker.Invalid},
-		{"watch-dup", "watch", "none", checker.Invalid},
+		{"ack-before-commit", "kv", "kill-leader", checker.Invalid, ""},
+		{"watch-drop", "watch", "none", checker.Invalid, ""},
+		{"watch-dup", "watch", "none", checker.Invalid, ""},
 		// Leases expire while they are still being kept alive.
-		{"lease-early", "lease", "none", checker.Invalid},
+		{"lease-early", "lease", "none", checker.Invalid, ""},
+		// Compactions are no trouble in a healthy member's log.
+		{"", "kv", "compact", checker.Valid, checker.LogsChecker},
+		// Members panic applying a compaction; only their logs say why
+		// (no existing switch makes a member log trouble).
+		{"panic-on-compact", "kv", "compact", checker.Invalid, checker.LogsChecker},
 	} {
 		name := tc.bug
 		if name == "" {
@@ -213,6 +220,9 @@ func TestKvnodeBugs(t *testing.T) {
 				if c.Verdict == checker.Invalid && len(c.Anomalies) == 0 {
 					t.Errorf("%s says invalid without evidence", c.Checker)
 				}
+			}
+			if tc.by != "" && !slices.ContainsFunc(res.Checks, func(c checker.Result) bool { return c.Checker == tc.by && c.Verdict == tc.want }) {
+				t.Errorf("%s did not say %s: %+v", tc.by, tc.want, res.Checks)
 			}
 		})
 	}

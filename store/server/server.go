@@ -37,10 +37,11 @@ type Bugs struct {
 	WatchDrop       bool // an occasional watch event is not delivered
 	WatchDup        bool // an occasional watch event is delivered twice
 	LeaseEarly      bool // leases expire at a third of their TTL
+	PanicOnCompact  bool // the member panics when it applies a compaction
 }
 
 // BugNames lists the valid --unsafe-bug values.
-var BugNames = []string{"stale-read", "ack-before-commit", "lost-fsync", "watch-drop", "watch-dup", "lease-early"}
+var BugNames = []string{"stale-read", "ack-before-commit", "lost-fsync", "watch-drop", "watch-dup", "lease-early", "panic-on-compact"}
 
 // Set turns on the bug called name.
 func (b *Bugs) Set(name string) error {
@@ -57,6 +58,8 @@ func (b *Bugs) Set(name string) error {
 		b.WatchDup = true
 	case "lease-early":
 		b.LeaseEarly = true
+	case "panic-on-compact":
+		b.PanicOnCompact = true
 	default:
 		return fmt.Errorf("unknown bug %q (known: %v)", name, BugNames)
 	}
@@ -458,7 +461,8 @@ func (b Bugs) Names() []string {
 		var c Bugs
 		c.Set(n)
 		if (c.StaleRead && b.StaleRead) || (c.AckBeforeCommit && b.AckBeforeCommit) || (c.LostFsync && b.LostFsync) ||
-			(c.WatchDrop && b.WatchDrop) || (c.WatchDup && b.WatchDup) || (c.LeaseEarly && b.LeaseEarly) {
+			(c.WatchDrop && b.WatchDrop) || (c.WatchDup && b.WatchDup) || (c.LeaseEarly && b.LeaseEarly) ||
+			(c.PanicOnCompact && b.PanicOnCompact) {
 			out = append(out, n)
 		}
 	}
