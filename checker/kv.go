@@ -97,13 +97,12 @@ func KVWith(ctx context.Context, ops []history.Op, opt KVOptions) (res Result) {
 		defer cancel()
 	}
 	res = Result{Checker: KVChecker}
-	h := buildKV(ops)
 	defer func() { res.Seconds = time.Since(start).Seconds() }()
-	if len(h.ops) == 0 {
-		res.Verdict = Valid
-		res.Summary = "no kv operations to check"
+	if why := nothingToCheck(ops, "kv", isKVOp); why != "" {
+		res.Verdict, res.Summary = Unknown, why
 		return res
 	}
+	h := buildKV(ops)
 	verdict, info := h.check(ctx, false)
 	switch verdict {
 	case Valid:
@@ -322,7 +321,7 @@ func buildKV(ops []history.Op) *kvHistory {
 					addKey(kv.Key)
 				}
 			}
-		case op.F == history.Read || op.F == history.Write || op.F == history.CAS:
+		case isRegisterOp(op.F):
 			foreign = append(foreign, op)
 		default:
 			h.counts.foreign++

@@ -22,6 +22,14 @@ const (
 	opLeaseRead      = "lease-read"
 )
 
+func isLeaseOp(f string) bool {
+	switch f {
+	case opLeaseGrant, opLeasePut, opLeaseKeepAlive, opLeaseRevoke, opLeaseRead:
+		return true
+	}
+	return false
+}
+
 // DefaultLeaseSkew is how late past its TTL a lease may still expire:
 // etcd checks expiry every half second and revokes through Raft.
 const DefaultLeaseSkew = 2 * time.Second
@@ -49,6 +57,11 @@ func Lease(ops []history.Op, faults []history.Window, skew time.Duration) Result
 		skew = DefaultLeaseSkew
 	}
 	res := Result{Checker: LeaseChecker}
+	if why := nothingToCheck(ops, "lease", isLeaseOp); why != "" {
+		res.Verdict, res.Summary = Unknown, why
+		res.Seconds = time.Since(start).Seconds()
+		return res
+	}
 	type renewal struct {
 		inv, comp int64
 		ttl       int64

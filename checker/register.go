@@ -40,6 +40,11 @@ func Register(ctx context.Context, ops []history.Op, timeout time.Duration, visu
 		defer cancel()
 	}
 	res := Result{Checker: RegisterChecker}
+	if why := nothingToCheck(ops, "register", isRegisterOp); why != "" {
+		res.Verdict, res.Summary = Unknown, why
+		res.Seconds = time.Since(start).Seconds()
+		return res
+	}
 	checks, counts := registerKeys(ops)
 	// Keys are independent (a register per key), so checking each on its own
 	// is exact, lets the verdict name the failing keys, and keeps memory to
@@ -226,6 +231,8 @@ func registerModel(ctx context.Context) porcupine.Model {
 
 type registerCounts struct{ checked, info, other int }
 
+func isRegisterOp(f string) bool { return f == history.Read || f == history.Write || f == history.CAS }
+
 // registerKeys turns the operations that constrain the registers into
 // porcupine operations, grouped by key in key order.
 func registerKeys(ops []history.Op) ([]keyCheck, registerCounts) {
@@ -246,7 +253,7 @@ func registerKeys(ops []history.Op) ([]keyCheck, registerCounts) {
 	for i := range ops {
 		op := &ops[i]
 		switch {
-		case op.F != history.Read && op.F != history.Write && op.F != history.CAS:
+		case !isRegisterOp(op.F):
 			n.other++
 			continue
 		case op.Type() == history.Fail:

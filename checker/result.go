@@ -2,6 +2,12 @@
 // porcupine, and the statistics every report shows.
 package checker
 
+import (
+	"fmt"
+
+	"github.com/faultline/faultline/history"
+)
+
 // Verdict is a checker's conclusion about a history.
 type Verdict string
 
@@ -41,4 +47,29 @@ type Result struct {
 	Visualization string `json:"visualization,omitempty"`
 	// Seconds is how long the check took.
 	Seconds float64 `json:"seconds"`
+}
+
+// nothingToCheck says why a checker has nothing to judge: the history holds
+// no operation of its workload (is picks them by name), or none that
+// completed ok. Failed operations did not happen and info ones may never
+// have, so neither can break a guarantee on its own: calling such a history
+// valid would pass a run in which the workload never reached the store. It
+// returns "" when there is something to check.
+func nothingToCheck(ops []history.Op, workload string, is func(f string) bool) string {
+	var n, ok int
+	for _, op := range ops {
+		if is(op.F) {
+			n++
+			if op.Type() == history.OK {
+				ok++
+			}
+		}
+	}
+	switch {
+	case n == 0:
+		return fmt.Sprintf("no %s operations in the history: nothing to check", workload)
+	case ok == 0:
+		return fmt.Sprintf("none of %s completed ok: nothing to check", plural(n, workload+" operation"))
+	}
+	return ""
 }

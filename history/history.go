@@ -114,6 +114,10 @@ type Event struct {
 	// Fault and Nodes describe nemesis events: which fault, which members.
 	Fault string   `json:"fault,omitempty"`
 	Nodes []string `json:"nodes,omitempty"`
+	// Crash, on a start event, names the members the fault crashes on
+	// purpose (a failpoint that panics), so that the logs checker counts
+	// their crashes as expected rather than as bugs.
+	Crash []string `json:"crash,omitempty"`
 
 	// Watch, range and lease operations (watch, kubernetes and lease
 	// workloads).

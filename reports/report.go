@@ -153,9 +153,27 @@ type page struct {
 
 type check struct {
 	Name, Verdict, Summary string
-	Anomalies              []string
+	Anomalies              []anomaly
 	More                   int
 	VisHref, Vis           string
+}
+
+// anomaly is one piece of a checker's evidence. One that quotes a member
+// log ("logs/n1.log:12: …", as the logs checker names lines) links the log
+// from Where, the file and line; a browser cannot open a plain text file
+// at a line, so the line number is only named.
+type anomaly struct{ Where, Href, Text string }
+
+func newAnomaly(a string) anomaly {
+	file, rest, ok := strings.Cut(a, ":")
+	if !ok || !strings.HasPrefix(file, rundir.LogsDir+"/") || !strings.HasSuffix(file, ".log") {
+		return anomaly{Text: a}
+	}
+	where := file
+	if n, after, ok := strings.Cut(rest, ":"); ok && n != "" && strings.Trim(n, "0123456789") == "" {
+		where, rest = file+":"+n, after
+	}
+	return anomaly{Where: where, Href: relHref(file), Text: ":" + rest}
 }
 
 type row struct{ Key, Value string }
@@ -235,11 +253,11 @@ func verdictClass(v checker.Verdict) string {
 }
 
 func checkRow(c checker.Result) check {
-	out := check{Name: c.Checker, Verdict: verdictClass(c.Verdict), Summary: c.Summary, Anomalies: c.Anomalies}
-	if len(out.Anomalies) > maxAnomalies {
-		out.More = len(out.Anomalies) - maxAnomalies
-		out.Anomalies = out.Anomalies[:maxAnomalies]
+	out := check{Name: c.Checker, Verdict: verdictClass(c.Verdict), Summary: c.Summary}
+	for _, a := range c.Anomalies[:min(len(c.Anomalies), maxAnomalies)] {
+		out.Anomalies = append(out.Anomalies, newAnomaly(a))
 	}
+	out.More = len(c.Anomalies) - len(out.Anomalies)
 	if c.Visualization != "" {
 		out.Vis = filepath.ToSlash(c.Visualization)
 		out.VisHref = relHref(out.Vis)

@@ -154,6 +154,8 @@ func sampleResults(t *testing.T, events []history.Event, verdict checker.Verdict
 		r.Checks[0].Anomalies = []string{"k1: read 3 at 7.412 s (process 2)", "k1: write 4 ok at 7.300 s (process 1)"}
 		r.Checks[0].Visualization = "porcupine/linearizability.html"
 		r.Problems = []string{"n2 did not rejoin within 10s after the last heal"}
+		r.Checks = append(r.Checks, checker.Result{Checker: checker.LogsChecker, Verdict: verdict, Summary: "member logs show trouble: n2: 1 panic line",
+			Anomalies: []string{"logs/n2.log:12: panic: panic: boom <nil>"}})
 	}
 	return r
 }
@@ -194,7 +196,9 @@ func TestWrite(t *testing.T) {
 				mustContain = append(mustContain,
 					`<a href="./porcupine/linearizability.html">`,
 					html.EscapeString(r.Checks[0].Anomalies[0]),
-					html.EscapeString(r.Problems[0]))
+					html.EscapeString(r.Problems[0]),
+					// The line of a member log links that log.
+					`<li><a href="./logs/n2.log">logs/n2.log:12</a>: panic: panic: boom &lt;nil&gt;</li>`)
 			}
 			for _, s := range mustContain {
 				if !strings.Contains(doc, s) {

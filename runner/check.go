@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -99,6 +100,9 @@ func Check(ctx context.Context, dir string, res *rundir.Results) error {
 	agree := checker.Agree(events, members)
 	res.Checks = append(res.Checks, agree)
 	verdicts = append(verdicts, agree.Verdict)
+	logs := checker.Logs(os.DirFS(dir), rundir.LogsDir, members, events)
+	res.Checks = append(res.Checks, logs)
+	verdicts = append(verdicts, logs.Verdict)
 	res.Verdict = checker.Worst(verdicts...)
 	res.Stats = checker.Summarise(ops)
 	res.Faults = in.faults

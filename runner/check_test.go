@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -15,8 +16,9 @@ import (
 )
 
 // storedRun copies the small real run kept as the reports' fixture into a
-// fresh run directory, with its history changed by edit.
-func storedRun(t *testing.T, edit func(string) string) string {
+// fresh run directory, with its history changed by edit, and gives it the
+// member logs of a healthy etcd run, with tail added to n2's.
+func storedRun(t *testing.T, edit func(string) string, tail string) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, f := range []string{rundir.HistoryFile, rundir.ResultsFile} {
@@ -28,6 +30,17 @@ func storedRun(t *testing.T, edit func(string) string) string {
 			b = []byte(edit(string(b)))
 		}
 		os.WriteFile(filepath.Join(dir, f), b, 0o644)
+	}
+	os.Mkdir(filepath.Join(dir, rundir.LogsDir), 0o755)
+	for _, m := range []string{"n1", "n2", "n3"} {
+		b, err := os.ReadFile(filepath.Join("..", "checker", "testdata", "logs", "valid-etcd-v3.5.17", m+".log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m == "n2" {
+			b = append(b, tail...)
+		}
+		os.WriteFile(filepath.Join(dir, rundir.LogsDir, m+".log"), b, 0o644)
 	}
 	return dir
 }
@@ -49,16 +62,18 @@ func withHashes(hashes ...uint32) func(string) string {
 // again offline and its results and report rewritten. As recorded, before
 // members were asked for their hashes, the members-agree check cannot tell;
 // with the hashes they agree and the history is valid; with a hash changed,
-// or one read's answer changed to a value nobody wrote, it is invalid.
+// one read's answer changed to a value nobody wrote, or a member log that
+// shows a panic, it is invalid.
 func TestCheckStoredRun(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		edit func(string) string
+		log  string
 		want checker.Verdict
 	}{
-		{"as recorded", func(s string) string { return s }, checker.Unknown},
-		{"with the members' hashes", withHashes(7, 7, 7), checker.Valid},
-		{"with a member's hash different", withHashes(7, 7, 8), checker.Invalid},
+		{"as recorded", func(s string) string { return s }, "", checker.Unknown},
+		{"with the members' hashes", withHashes(7, 7, 7), "", checker.Valid},
+		{"with a member's hash different", withHashes(7, 7, 8), "", checker.Invalid},
 		{"a read of a value nobody wrote", func(s string) string {
 			lines := strings.Split(s, "\n")
 			for i, l := range lines {
@@ -71,10 +86,11 @@ func TestCheckStoredRun(t *testing.T) {
 				}
 			}
 			return withHashes(7, 7, 7)(strings.Join(lines, "\n"))
-		}, checker.Invalid},
+		}, "", checker.Invalid},
+		{"a member that panicked", withHashes(7, 7, 7), "panic: boom\n\ngoroutine 1 [running]:\n", checker.Invalid},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := storedRun(t, tc.edit)
+			dir := storedRun(t, tc.edit, tc.log)
 			res, err := rundir.Read(dir)
 			if err != nil {
 				t.Fatal(err)
@@ -88,6 +104,10 @@ func TestCheckStoredRun(t *testing.T) {
 			}
 			if res.Verdict != tc.want || again.Verdict != tc.want {
 				t.Fatalf("verdict %s (stored %s), want %s: %+v", res.Verdict, again.Verdict, tc.want, res.Checks)
+			}
+			logs := slices.IndexFunc(again.Checks, func(c checker.Result) bool { return c.Checker == checker.LogsChecker })
+			if logs < 0 || (again.Checks[logs].Verdict == checker.Invalid) != (tc.log != "") {
+				t.Fatalf("the logs check is missing or wrong: %+v", again.Checks)
 			}
 			if fi, err := os.Stat(filepath.Join(dir, rundir.ReportFile)); err != nil || fi.Size() == 0 {
 				t.Fatalf("report not rewritten: %v", err)

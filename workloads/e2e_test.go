@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -69,8 +70,12 @@ func TestWorkloadsEndToEnd(t *testing.T) {
 			if res.Verdict != checker.Valid {
 				t.Fatalf("verdict %s on healthy etcd", res.Verdict)
 			}
-			if len(res.Checks) != 3 || res.Checks[0].Checker != tc.checker || res.Checks[1].Checker != checker.RecoveryChecker || res.Checks[2].Checker != checker.AgreeChecker {
-				t.Errorf("checks %+v, want %s, then %s and %s", res.Checks, tc.checker, checker.RecoveryChecker, checker.AgreeChecker)
+			var checks []string
+			for _, c := range res.Checks {
+				checks = append(checks, c.Checker)
+			}
+			if want := []string{tc.checker, checker.RecoveryChecker, checker.AgreeChecker, checker.LogsChecker}; !slices.Equal(checks, want) {
+				t.Fatalf("checks %v, want %v", checks, want)
 			}
 			kills := 0
 			for _, w := range res.Faults {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"fmt"
 	"sort"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -95,6 +96,12 @@ func (s *Server) applyDelete(t *mvcc.Txn, d *pb.DeleteRangeRequest) *pb.DeleteRa
 func (s *Server) applyCompact(c *pb.CompactionRequest) result {
 	if s.cfg.Bugs.DivergentCompact && s.highestID() {
 		return result{&pb.CompactionResponse{Header: &pb.ResponseHeader{Revision: s.kv.Rev()}}, nil}
+	}
+	if s.cfg.Bugs.PanicOnCompact {
+		// A crash on a committed entry: every member applies it, and
+		// replays it on restart, so it crashes again. The history sees only
+		// timeouts; the member logs see the panic.
+		panic(fmt.Sprintf("unsafe bug panic-on-compact: applying the compaction at revision %d", c.Revision))
 	}
 	if err := s.kv.Compact(c.Revision); err != nil {
 		return result{nil, toGRPC(err)}

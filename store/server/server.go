@@ -40,10 +40,11 @@ type Bugs struct {
 	// The member with the highest ID does not apply compactions: it keeps
 	// history the others dropped, which reads of current state never show.
 	DivergentCompact bool
+	PanicOnCompact   bool // the member panics when it applies a compaction
 }
 
 // BugNames lists the valid --unsafe-bug values.
-var BugNames = []string{"stale-read", "ack-before-commit", "lost-fsync", "watch-drop", "watch-dup", "lease-early", "divergent-compact"}
+var BugNames = []string{"stale-read", "ack-before-commit", "lost-fsync", "watch-drop", "watch-dup", "lease-early", "divergent-compact", "panic-on-compact"}
 
 // Set turns on the bug called name.
 func (b *Bugs) Set(name string) error {
@@ -62,6 +63,8 @@ func (b *Bugs) Set(name string) error {
 		b.LeaseEarly = true
 	case "divergent-compact":
 		b.DivergentCompact = true
+	case "panic-on-compact":
+		b.PanicOnCompact = true
 	default:
 		return fmt.Errorf("unknown bug %q (known: %v)", name, BugNames)
 	}
@@ -464,7 +467,7 @@ func (b Bugs) Names() []string {
 		c.Set(n)
 		if (c.StaleRead && b.StaleRead) || (c.AckBeforeCommit && b.AckBeforeCommit) || (c.LostFsync && b.LostFsync) ||
 			(c.WatchDrop && b.WatchDrop) || (c.WatchDup && b.WatchDup) || (c.LeaseEarly && b.LeaseEarly) ||
-			(c.DivergentCompact && b.DivergentCompact) {
+			(c.DivergentCompact && b.DivergentCompact) || (c.PanicOnCompact && b.PanicOnCompact) {
 			out = append(out, n)
 		}
 	}
