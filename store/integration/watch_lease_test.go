@@ -123,18 +123,12 @@ func TestLease(t *testing.T) {
 	// Talk to a follower, so keepalives are forwarded to the leader.
 	cli := c.client(c.cfgs[(leader+1)%3].AdvertiseClientURLs[0])
 
-	short, err := cli.Grant(ctx, 1)
+	// The client renews the kept lease every third of its TTL, so it
+	// lapses only if renewals stall for five seconds. With the minimum TTL
+	// (a second here) it lapsed whenever a loaded machine held up the
+	// first renewal, or any, for a second.
+	kept, err := cli.Grant(ctx, 5)
 	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cli.Put(ctx, "eph", "1", clientv3.WithLease(short.ID)); err != nil {
-		t.Fatal(err)
-	}
-	kept, err := cli.Grant(ctx, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cli.Put(ctx, "kept", "1", clientv3.WithLease(kept.ID)); err != nil {
 		t.Fatal(err)
 	}
 	kctx, kcancel := context.WithCancel(ctx)
@@ -147,12 +141,24 @@ func TestLease(t *testing.T) {
 		for range ka {
 		}
 	}()
+	if _, err := cli.Put(ctx, "kept", "1", clientv3.WithLease(kept.ID)); err != nil {
+		t.Fatal(err)
+	}
+	// Granted after the kept lease and for a second longer, the
+	// unrefreshed one expires after the kept one would have without its
+	// renewals: once its key is gone, an unrenewed kept lease has been
+	// revoked too, however slow the machine.
+	short, err := cli.Grant(ctx, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(ctx, "eph", "1", clientv3.WithLease(short.ID)); err != nil {
+		t.Fatal(err)
+	}
 	ttl, err := cli.TimeToLive(ctx, kept.ID, clientv3.WithAttachedKeys())
-	if err != nil || len(ttl.Keys) != 1 || ttl.GrantedTTL < 1 {
+	if err != nil || len(ttl.Keys) != 1 || ttl.GrantedTTL != 5 {
 		t.Fatalf("time to live = %+v, %v", ttl, err)
 	}
-	// The unrefreshed lease expires (the minimum TTL is a few seconds) and
-	// takes its key along; the refreshed one stays.
 	for {
 		gr, err := cli.Get(ctx, "eph")
 		if err != nil {

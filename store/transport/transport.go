@@ -493,15 +493,15 @@ func (t *Transport) Handler() http.Handler {
 		// this member is isolated would hang instead of being refused.
 		http.NewResponseController(w).EnableFullDuplex()
 		if r.Method != http.MethodPost {
-			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			refuse(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
 		if t.isolated.Load() {
-			http.Error(w, "isolated", http.StatusServiceUnavailable)
+			refuse(w, "isolated", http.StatusServiceUnavailable)
 			return
 		}
 		if got := r.Header.Get(headerCluster); got != strconv.FormatUint(t.clusterID, 16) {
-			http.Error(w, "cluster ID mismatch", http.StatusPreconditionFailed)
+			refuse(w, "cluster ID mismatch", http.StatusPreconditionFailed)
 			return
 		}
 		br := bufio.NewReaderSize(r.Body, 64<<10)
@@ -512,11 +512,11 @@ func (t *Transport) Handler() http.Handler {
 				break
 			}
 			if err != nil {
-				http.Error(w, err.Error(), http.StatusBadRequest)
+				refuse(w, err.Error(), http.StatusBadRequest)
 				return
 			}
 			if t.isolated.Load() {
-				http.Error(w, "isolated", http.StatusServiceUnavailable)
+				refuse(w, "isolated", http.StatusServiceUnavailable)
 				return
 			}
 			if raft.IsLocalMsg(m.Type) {
@@ -536,4 +536,16 @@ func (t *Transport) Handler() http.Handler {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+}
+
+// refuse answers a request whose body is left unread, and closes the
+// connection after the answer. With full duplex on, net/http would drain
+// the body after the handler returned and, reaching its end, start
+// watching for the next request on the connection after it stopped
+// looking; waiting for that request then panics on the concurrent read
+// (golang/go#68560) and kills the connection under the next request a
+// peer sent on it, a stream say, and the messages it carried.
+func refuse(w http.ResponseWriter, msg string, code int) {
+	w.Header().Set("Connection", "close")
+	http.Error(w, msg, code)
 }

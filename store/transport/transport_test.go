@@ -5,9 +5,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -242,5 +247,57 @@ func TestForwardedProposalDoesNotHoldUpTheStream(t *testing.T) {
 	got.waitFor(t, "the proposal once a leader is known", func(r *recorder) bool { return len(r.msgs) == 2 })
 	if m := got.msgs[1]; m.Type != raftpb.MsgProp || string(m.Entries[0].Data) != "x" {
 		t.Errorf("second message stepped is %v, want the proposal", m.Type)
+	}
+}
+
+// TestRefusalLeavesTheServerSound refuses requests whose bodies the handler
+// does not read: a snapshot, sent whole, and a stream its sender ends after
+// the answer. net/http must not panic over the body left behind (see
+// refuse).
+func TestRefusalLeavesTheServerSound(t *testing.T) {
+	snap := encode(t, []raftpb.Message{{Type: raftpb.MsgSnap, From: 1, To: 2, Snapshot: &raftpb.Snapshot{Data: []byte("state")}}})
+	heartbeat := encode(t, []raftpb.Message{{Type: raftpb.MsgHeartbeat, From: 1, To: 2}})
+	for _, tc := range []struct {
+		name       string
+		header     string
+		body, rest string // sent before and after the answer
+	}{
+		{"snapshot", fmt.Sprintf("Content-Length: %d", len(snap)), string(snap), ""},
+		{"stream", "Transfer-Encoding: chunked", fmt.Sprintf("%x\r\n%s\r\n", len(heartbeat), heartbeat), "0\r\n\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			recv := New(7, 2, nil, slog.New(slog.DiscardHandler))
+			recv.SetRaft(newRecorder())
+			recv.SetIsolated(true)
+			defer recv.Close()
+			var errs bytes.Buffer
+			srv := httptest.NewUnstartedServer(recv.Handler())
+			srv.Config.ErrorLog = log.New(&errs, "", 0)
+			srv.Start()
+
+			conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: kvnode\r\n%s: 7\r\n%s\r\n\r\n%s", Path, headerCluster, tc.header, tc.body)
+			br := bufio.NewReader(conn)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp.StatusCode != http.StatusServiceUnavailable {
+				t.Errorf("isolated member answered %s, want 503", resp.Status)
+			}
+			io.WriteString(conn, tc.rest)
+			// Until the server hangs up, or is done with the request and
+			// waits for the next.
+			conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+			io.Copy(io.Discard, br)
+			srv.Close() // waits for the connection's goroutine, so for its log
+			if strings.Contains(errs.String(), "panic") {
+				t.Errorf("server log: %s", errs.String())
+			}
+		})
 	}
 }
