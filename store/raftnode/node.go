@@ -337,18 +337,20 @@ func (n *Node) handleReady(ctx context.Context, rd raft.Ready) error {
 	// (Raft thesis 10.2.1, as etcd does): the library counts the leader
 	// toward a quorum only after Advance, i.e. once persisted. Everyone
 	// else persists first.
+	// The commit index is known here before any follower hears of it, so
+	// a leader that waits until it applied CommitIndex has applied all a
+	// follower may have applied and answered a client about.
+	if !raft.IsEmptyHardState(rd.HardState) {
+		n.hardState = rd.HardState
+		n.term.Store(rd.HardState.Term)
+		n.commit.Store(rd.HardState.Commit)
+	}
 	leading := n.leader.Load() == n.cfg.ID
 	msgs := rd.Messages
 	if leading {
 		n.tr.Send(msgs)
 	} else {
 		msgs = n.sendForwarded(msgs)
-	}
-
-	if !raft.IsEmptyHardState(rd.HardState) {
-		n.hardState = rd.HardState
-		n.term.Store(rd.HardState.Term)
-		n.commit.Store(rd.HardState.Commit)
 	}
 
 	// A snapshot from the leader is made durable and installed first: the

@@ -131,6 +131,9 @@ func (s *Server) onLeader(ctx context.Context, local func(), path string, out an
 	for {
 		lead := s.node.Leader()
 		if lead == s.cfg.Self.ID {
+			if err := s.caughtUp(ctx); err != nil {
+				return s.ctxErr(ctx, err)
+			}
 			local()
 			return nil
 		}
@@ -147,6 +150,15 @@ func (s *Server) onLeader(ctx context.Context, local func(), path string, out an
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// caughtUp waits until the leader has applied every entry it knows to be
+// committed. Leases live in the applied state, and a grant made through a
+// follower can be applied and acknowledged there before here: answering a
+// renewal of it with "not found" makes the client give the lease up (etcd
+// fixed the same, etcd-io/etcd#6978).
+func (s *Server) caughtUp(ctx context.Context) error {
+	return s.node.WaitApplied(ctx, s.node.CommitIndex())
 }
 
 func (s *Server) askPeer(ctx context.Context, id uint64, path string, out any) error {
@@ -188,6 +200,10 @@ func (s *Server) PeerHandler() http.Handler {
 		return func(w http.ResponseWriter, r *http.Request) {
 			if s.node.Leader() != s.cfg.Self.ID {
 				http.Error(w, "not leader", http.StatusMisdirectedRequest)
+				return
+			}
+			if err := s.caughtUp(r.Context()); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
 				return
 			}
 			h(w, r.URL.Query())
