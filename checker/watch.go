@@ -724,23 +724,18 @@ func describePrev(f *fact) string {
 }
 
 // lastDelete is the last known delete of key before rev.
-func (st *streams) lastDelete(key string, rev int64) *fact {
-	ds := st.deletes[key]
-	i := sort.Search(len(ds), func(i int) bool { return ds[i].rev >= rev })
-	if i == 0 {
-		return nil
-	}
-	return ds[i-1]
-}
+func (st *streams) lastDelete(key string, rev int64) *fact { return before(st.deletes[key], rev) }
 
 // previous is the last fact about key before rev.
-func (st *streams) previous(key string, rev int64) *fact {
-	fs := st.byKey[key]
-	i := sort.Search(len(fs), func(i int) bool { return fs[i].rev >= rev })
+func (st *streams) previous(key string, rev int64) *fact { return before(st.byKey[key], rev) }
+
+// before is the last of facts (sorted by revision) before rev.
+func before(facts []*fact, rev int64) *fact {
+	i := sort.Search(len(facts), func(i int) bool { return facts[i].rev >= rev })
 	if i == 0 {
 		return nil
 	}
-	return fs[i-1]
+	return facts[i-1]
 }
 
 // checkWatcher checks a logical watcher: each session, and that together
