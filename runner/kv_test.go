@@ -75,7 +75,7 @@ func TestMixRegisterKV(t *testing.T) {
 		names = append(names, c.Checker)
 		t.Logf("%s: %s", c.Checker, c.Summary)
 	}
-	if !slices.Equal(names, []string{checker.RegisterChecker, checker.KVChecker, checker.RecoveryChecker}) {
+	if !slices.Equal(names, []string{checker.RegisterChecker, checker.KVChecker, checker.RecoveryChecker, checker.AgreeChecker, checker.LogsChecker}) {
 		t.Errorf("checkers %v", names)
 	}
 	ok := map[string]int{}
