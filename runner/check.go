@@ -79,30 +79,25 @@ func Check(ctx context.Context, dir string, res *rundir.Results) error {
 	res.Problems = slices.DeleteFunc(res.Problems, func(p string) bool { return strings.HasPrefix(p, unfinished) })
 	res.Checks = nil
 	in := checkInput{dir: dir, config: res.Config, ops: ops, faults: history.Faults(events), timeout: timeout}
-	var verdicts []checker.Verdict
 	for _, w := range strings.Split(res.Config.Workload, ",") {
 		check, ok := checks[w]
 		if !ok {
 			return fmt.Errorf("no checker for workload %q", w)
 		}
-		r := check(ctx, in)
-		res.Checks = append(res.Checks, r)
-		verdicts = append(verdicts, r.Verdict)
+		res.Checks = append(res.Checks, check(ctx, in))
 	}
 	if r, ok := checker.Recovery(events); ok {
 		res.Checks = append(res.Checks, r)
-		verdicts = append(verdicts, r.Verdict)
 	}
 	var members []string
 	for _, m := range res.Config.Members {
 		members = append(members, m.Name)
 	}
-	agree := checker.Agree(events, members)
-	res.Checks = append(res.Checks, agree)
-	verdicts = append(verdicts, agree.Verdict)
-	logs := checker.Logs(os.DirFS(dir), rundir.LogsDir, members, events)
-	res.Checks = append(res.Checks, logs)
-	verdicts = append(verdicts, logs.Verdict)
+	res.Checks = append(res.Checks, checker.Agree(events, members), checker.Logs(os.DirFS(dir), rundir.LogsDir, members, events))
+	var verdicts []checker.Verdict
+	for _, c := range res.Checks {
+		verdicts = append(verdicts, c.Verdict)
+	}
 	res.Verdict = checker.Worst(verdicts...)
 	res.Stats = checker.Summarise(ops)
 	res.Faults = in.faults
