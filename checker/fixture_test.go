@@ -1,6 +1,8 @@
 package checker
 
 import (
+	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -9,6 +11,10 @@ import (
 
 	"github.com/faultline/faultline/history"
 )
+
+// update rewrites the golden files from what the checkers say now:
+// go test ./checker -update. Review the diff: it is what users will read.
+var update = flag.Bool("update", false, "rewrite testdata/golden/*.txt from the checkers' current output")
 
 // fixtureCheck runs a checker on one fixture's history; vis is where it
 // may write a visualization.
@@ -25,6 +31,10 @@ func runFixtures(t *testing.T, dir, name string, check fixtureCheck, wantVis fun
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no fixtures in testdata/%s: %v", dir, err)
 	}
+	var (
+		text strings.Builder
+		ran  int
+	)
 	for _, path := range files {
 		base := strings.TrimSuffix(filepath.Base(path), ".jsonl")
 		want, _, _ := strings.Cut(base, "-")
@@ -32,6 +42,8 @@ func runFixtures(t *testing.T, dir, name string, check fixtureCheck, wantVis fun
 			events, ops, anomalies := readFixture(t, path)
 			vis := filepath.Join(t.TempDir(), dir+".html")
 			res := check(t, ops, events, vis)
+			fmt.Fprintf(&text, "== %s\n%s", base, userText(res))
+			ran++
 			t.Logf("%s: %s", res.Verdict, res.Summary)
 			for _, a := range res.Anomalies {
 				t.Logf("anomaly: %s", a)
@@ -61,6 +73,63 @@ func runFixtures(t *testing.T, dir, name string, check fixtureCheck, wantVis fun
 			}
 		})
 	}
+	// A -run that picks some fixtures leaves the golden file unchecked.
+	if !t.Failed() && ran == len(files) {
+		golden(t, dir, text.String())
+	}
+}
+
+// userText is what a user reads of a result: its verdict, summary and
+// anomalies, one per line.
+func userText(res Result) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s\n", res.Verdict, res.Summary)
+	for _, a := range res.Anomalies {
+		fmt.Fprintf(&b, "  %s\n", a)
+	}
+	return b.String()
+}
+
+// golden compares got with testdata/golden/<name>.txt, or rewrites that
+// file under -update. A change to what the checkers say shows up as a diff
+// of that file in review, not only as a verdict that still holds.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name+".txt")
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v: run go test ./checker -update to write it", err)
+	}
+	if got != string(want) {
+		t.Errorf("what the checkers say differs from %s (go test ./checker -update rewrites it; review the diff):\n%s", path, lineDiff(string(want), got))
+	}
+}
+
+// lineDiff lists the lines of want missing from got (-) and the lines of
+// got not in want (+).
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var b strings.Builder
+	for _, l := range w {
+		if !slices.Contains(g, l) {
+			fmt.Fprintf(&b, "- %s\n", l)
+		}
+	}
+	for _, l := range g {
+		if !slices.Contains(w, l) {
+			fmt.Fprintf(&b, "+ %s\n", l)
+		}
+	}
+	return b.String()
 }
 
 // readFixture reads a history file whose lines starting with # are

@@ -1,6 +1,7 @@
 package checker
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -28,6 +29,10 @@ func TestLogsFixtures(t *testing.T) {
 	if err != nil || len(dirs) == 0 {
 		t.Fatalf("no fixtures in testdata/logs: %v", err)
 	}
+	var (
+		text strings.Builder
+		ran  int
+	)
 	for _, dir := range dirs {
 		base := filepath.Base(dir)
 		want, _, _ := strings.Cut(base, "-")
@@ -37,6 +42,8 @@ func TestLogsFixtures(t *testing.T) {
 				events, _, _ = readFixture(t, filepath.Join(dir, "history.jsonl"))
 			}
 			res := Logs(os.DirFS(dir), ".", threeMembers, events)
+			fmt.Fprintf(&text, "== %s\n%s", base, userText(res))
+			ran++
 			t.Logf("%s: %s", res.Verdict, res.Summary)
 			for _, a := range res.Anomalies {
 				t.Logf("anomaly: %s", a)
@@ -48,6 +55,9 @@ func TestLogsFixtures(t *testing.T) {
 				t.Errorf("verdict %s with %d anomalies", res.Verdict, len(res.Anomalies))
 			}
 		})
+	}
+	if !t.Failed() && ran == len(dirs) {
+		golden(t, "logs", text.String())
 	}
 }
 
