@@ -1,6 +1,7 @@
 package checker
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -16,11 +17,12 @@ const AgreeChecker = "members-agree"
 // events): members that applied the same log hold the same keys, with the
 // same history, at any revision they all have, compacted at the same
 // revision. Two members that differ at one revision make the history
-// invalid, whoever else answered. Otherwise a member of members that was
+// invalid, whoever else answered. Otherwise a member of in.Members that was
 // not asked or did not answer leaves it unknown, and so does a history
 // without hashes (recorded before this check, or ended before its final
 // phase).
-func Agree(events []history.Event, members []string) Result {
+func Agree(_ context.Context, in *Input) Result {
+	events, members := in.Events, in.Members
 	res := Result{Checker: AgreeChecker}
 	asked := map[string]bool{}
 	var missing []string

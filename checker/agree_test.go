@@ -39,7 +39,7 @@ func TestAgree(t *testing.T) {
 		{"no hashes", []history.Event{op}, Unknown, []string{"no member hashes were recorded"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res := Agree(tc.events, members)
+			res := Agree(t.Context(), &Input{Events: tc.events, Members: members})
 			if res.Verdict != tc.want {
 				t.Fatalf("verdict %s, want %s: %+v", res.Verdict, tc.want, res)
 			}

@@ -8,32 +8,36 @@ import (
 	"github.com/faultline/faultline/history"
 )
 
-// Operation names of the register workload's writes.
-const (
-	opRegisterPut = history.Write
-	opRegisterCAS = history.CAS
-)
-
-// opFacts hands the stream checks what one operation of any workload
-// establishes about the keyspace: the events it made or saw, the unique
+// factsOf says, per operation name, what an operation establishes about
+// the keyspace for the stream checks: the events it made or saw, the unique
 // values it wrote, and the revisions it alone wrote. A watcher of the whole
 // keyspace sees every workload's keys, so a write of one workload is as
-// much evidence about its watch as a write of the watch workload.
-func opFacts(op *history.Op, st *streams) {
-	switch op.F {
-	case opWatchPut, opWatchTxn, opWatchDelete:
-		watchWriteFacts(op, st)
-	case opK8sCreate, opK8sGet, opK8sUpdate, opK8sDelete, opK8sList, opK8sRead:
-		k8sFacts(op, st)
-	case kvPut, kvDelete, kvTxn:
-		kvWriteFacts(op, st)
-	case kvGet, kvRange, kvGetSerializable, kvRangeSerializable, kvList, opLeaseRead, opWatchRead:
-		readFacts(op, st)
-	case opLeasePut, opRegisterPut:
-		putFacts(op, st, op.Complete.Type == history.OK)
-	case opRegisterCAS:
-		putFacts(op, st, op.Complete.Type == history.OK && op.Complete.Succeeded)
+// much evidence about its watch as a write of the watch workload. Each
+// workload's checker file adds its own operations (see known), so a new
+// workload's writes become evidence without this file changing.
+var factsOf = map[string]func(op *history.Op, st *streams){}
+
+// known says that operations named fs establish what facts records. It is
+// called from the init of the checker file that gives those names meaning.
+func known(facts func(op *history.Op, st *streams), fs ...string) {
+	for _, f := range fs {
+		if _, dup := factsOf[f]; dup {
+			panic("checker: facts of operation " + f + " declared twice")
+		}
+		factsOf[f] = facts
 	}
+}
+
+// opFacts hands the stream checks what op establishes, if anything.
+func opFacts(op *history.Op, st *streams) {
+	if facts := factsOf[op.F]; facts != nil {
+		facts(op, st)
+	}
+}
+
+// plainPutFacts records a put that took effect when it completed ok.
+func plainPutFacts(op *history.Op, st *streams) {
+	putFacts(op, st, op.Complete.Type == history.OK)
 }
 
 // readFacts records what a read returned: each key-value is a put at its
@@ -74,14 +78,14 @@ func kvWriteFacts(op *history.Op, st *streams) {
 		st.addFact(fact{rev: c.Prev.ModRevision, key: c.Prev.Key, ev: history.WatchEvent{Type: "put", KV: *c.Prev}, source: src, full: true})
 	}
 	switch op.F {
-	case kvPut:
+	case KVPut:
 		putFacts(op, st, c.Type == history.OK)
-	case kvDelete:
+	case KVDelete:
 		if c.Type == history.OK && c.Deleted > 0 && inv.RangeEnd == "" {
 			st.addDelete(op, inv.Key, c.Revision)
 			st.wholly(c.Revision)
 		}
-	case kvTxn:
+	case KVTxn:
 		txnFacts(op, st)
 	}
 }

@@ -12,6 +12,11 @@ import (
 	"github.com/faultline/faultline/history"
 )
 
+// at is an Input.Visualize that writes to path whatever the file.
+func at(path string) func(string) string {
+	return func(string) string { return path }
+}
+
 // update rewrites the golden files from what the checkers say now:
 // go test ./checker -update. Review the diff: it is what users will read.
 var update = flag.Bool("update", false, "rewrite testdata/golden/*.txt from the checkers' current output")

@@ -19,34 +19,34 @@ func simulateKubernetes(seed uint64, n, nKeys int) []history.Op {
 	sim := &simOps{}
 	op := sim.add
 	end := "/registry/pods0"
-	op(50, opK8sList, history.Event{WatchID: "i", Key: k8sPrefix, RangeEnd: end, Limit: 4}, history.Event{WatchID: "i", Revision: 1})
+	op(50, K8sList, history.Event{WatchID: "i", Key: K8sPrefix, RangeEnd: end, Limit: 4}, history.Event{WatchID: "i", Revision: 1})
 	state := map[string]history.KV{}
 	var events [][]history.WatchEvent
 	rev := int64(1)
 	for i := range n {
 		p := history.Process(i % 10)
-		k := fmt.Sprintf("%sdefault/pod-%d", k8sPrefix, rng.IntN(nKeys))
+		k := fmt.Sprintf("%sdefault/pod-%d", K8sPrefix, rng.IntN(nKeys))
 		v := fmt.Sprintf("o%d", i)
 		cur, exists := state[k]
 		stale := rng.IntN(5) == 0
 		switch f := rng.IntN(3); {
 		case f == 0 || !exists:
 			if exists {
-				op(p, opK8sCreate, history.Event{Key: k, Value: v}, history.Event{Key: k, Revision: rev, KVs: []history.KV{cur}})
+				op(p, K8sCreate, history.Event{Key: k, Value: v}, history.Event{Key: k, Revision: rev, KVs: []history.KV{cur}})
 				continue
 			}
 			rev++
 			kv := history.KV{Key: k, Value: v, CreateRevision: rev, ModRevision: rev, Version: 1}
 			state[k] = kv
 			events = append(events, []history.WatchEvent{{Type: "put", KV: kv}})
-			op(p, opK8sCreate, history.Event{Key: k, Value: v}, history.Event{Key: k, Revision: rev, Succeeded: true})
+			op(p, K8sCreate, history.Event{Key: k, Value: v}, history.Event{Key: k, Revision: rev, Succeeded: true})
 		default:
-			fname := opK8sUpdate
+			fname := K8sUpdate
 			if f == 2 {
-				fname = opK8sDelete
+				fname = K8sDelete
 			}
 			inv := history.Event{Key: k, ExpectRevision: cur.ModRevision}
-			if fname == opK8sUpdate {
+			if fname == K8sUpdate {
 				inv.Value = v
 			}
 			if stale {
@@ -56,7 +56,7 @@ func simulateKubernetes(seed uint64, n, nKeys int) []history.Op {
 			}
 			rev++
 			prev := cur
-			if fname == opK8sUpdate {
+			if fname == K8sUpdate {
 				kv := history.KV{Key: k, Value: v, CreateRevision: cur.CreateRevision, ModRevision: rev, Version: cur.Version + 1}
 				state[k] = kv
 				events = append(events, []history.WatchEvent{{Type: "put", KV: kv, PrevKV: &prev}})
@@ -67,18 +67,18 @@ func simulateKubernetes(seed uint64, n, nKeys int) []history.Op {
 			op(p, fname, inv, history.Event{Key: k, Revision: rev, Succeeded: true})
 		}
 	}
-	op(50, opK8sWatchOpen, history.Event{WatchID: "i", Key: k8sPrefix, RangeEnd: end, StartRevision: 2, PrevKV: true},
+	op(50, K8sWatchOpen, history.Event{WatchID: "i", Key: K8sPrefix, RangeEnd: end, StartRevision: 2, PrevKV: true},
 		history.Event{WatchID: "i", Created: true, Revision: 1})
 	for _, evs := range events {
-		op(50, opK8sWatchRecv, history.Event{WatchID: "i"}, history.Event{WatchID: "i", Revision: rev, WatchEvents: evs})
+		op(50, K8sWatchRecv, history.Event{WatchID: "i"}, history.Event{WatchID: "i", Revision: rev, WatchEvents: evs})
 	}
 	var final []history.KV
 	for i := range nKeys {
-		if kv, ok := state[fmt.Sprintf("%sdefault/pod-%d", k8sPrefix, i)]; ok {
+		if kv, ok := state[fmt.Sprintf("%sdefault/pod-%d", K8sPrefix, i)]; ok {
 			final = append(final, kv)
 		}
 	}
-	op(99, opK8sRead, history.Event{Key: k8sPrefix, RangeEnd: end}, history.Event{Revision: rev, KVs: final})
+	op(99, K8sRead, history.Event{Key: K8sPrefix, RangeEnd: end}, history.Event{Revision: rev, KVs: final})
 	return sim.ops
 }
 
@@ -103,22 +103,22 @@ func simulateLease(seed uint64, nLeases int) []history.Op {
 		t := int64(i) * s / 10
 		k := fmt.Sprintf("/lease/%d", i)
 		kv := []history.KV{{Key: k, Value: "v", Lease: id}}
-		op(p, opLeaseGrant, t, history.Event{TTL: 3}, history.Event{Lease: id, TTL: 3})
-		op(p, opLeasePut, t+s/10, history.Event{Key: k, Value: "v", Lease: id}, history.Event{Key: k})
-		op(p, opLeaseRead, t+s, history.Event{Key: k}, history.Event{Key: k, KVs: kv})
+		op(p, LeaseGrant, t, history.Event{TTL: 3}, history.Event{Lease: id, TTL: 3})
+		op(p, LeasePut, t+s/10, history.Event{Key: k, Value: "v", Lease: id}, history.Event{Key: k})
+		op(p, LeaseRead, t+s, history.Event{Key: k}, history.Event{Key: k, KVs: kv})
 		switch rng.IntN(3) {
 		case 0: // kept alive for 4 s, then lapses
 			for j := int64(1); j <= 4; j++ {
-				op(p, opLeaseKeepAlive, t+j*s, history.Event{Lease: id}, history.Event{Lease: id, TTL: 3})
+				op(p, LeaseKeepAlive, t+j*s, history.Event{Lease: id}, history.Event{Lease: id, TTL: 3})
 			}
-			op(p, opLeaseRead, t+6*s, history.Event{Key: k}, history.Event{Key: k, KVs: kv})
-			op(p, opLeaseRead, t+10*s, history.Event{Key: k}, history.Event{Key: k})
+			op(p, LeaseRead, t+6*s, history.Event{Key: k}, history.Event{Key: k, KVs: kv})
+			op(p, LeaseRead, t+10*s, history.Event{Key: k}, history.Event{Key: k})
 		case 1: // revoked
-			op(p, opLeaseRevoke, t+2*s, history.Event{Lease: id}, history.Event{Lease: id})
-			op(p, opLeaseRead, t+3*s, history.Event{Key: k}, history.Event{Key: k})
+			op(p, LeaseRevoke, t+2*s, history.Event{Lease: id}, history.Event{Lease: id})
+			op(p, LeaseRead, t+3*s, history.Event{Key: k}, history.Event{Key: k})
 		default: // lapses
-			op(p, opLeaseRead, t+2*s, history.Event{Key: k}, history.Event{Key: k, KVs: kv})
-			op(p, opLeaseRead, t+6*s, history.Event{Key: k}, history.Event{Key: k})
+			op(p, LeaseRead, t+2*s, history.Event{Key: k}, history.Event{Key: k, KVs: kv})
+			op(p, LeaseRead, t+6*s, history.Event{Key: k}, history.Event{Key: k})
 		}
 	}
 	return ops
@@ -126,25 +126,25 @@ func simulateLease(seed uint64, nLeases int) []history.Op {
 
 func TestKubernetesSimulated(t *testing.T) {
 	ops := simulateKubernetes(5, 3000, 6)
-	if res := Kubernetes(ops); res.Verdict != Valid {
+	if res := Kubernetes(t.Context(), &Input{Ops: ops}); res.Verdict != Valid {
 		t.Fatalf("simulated correct store: %s: %s %q", res.Verdict, res.Summary, res.Anomalies)
 	}
 	// Turn one refused update into a successful one: a stale update.
 	for i := range ops {
-		if ops[i].F == opK8sUpdate && !ops[i].Complete.Succeeded && i > len(ops)/2 {
+		if ops[i].F == K8sUpdate && !ops[i].Complete.Succeeded && i > len(ops)/2 {
 			ops[i].Complete.Succeeded = true
 			ops[i].Complete.KVs = nil
 			break
 		}
 	}
-	if res := Kubernetes(ops); res.Verdict != Invalid || !strings.Contains(res.Summary, "stale update") {
+	if res := Kubernetes(t.Context(), &Input{Ops: ops}); res.Verdict != Invalid || !strings.Contains(res.Summary, "stale update") {
 		t.Fatalf("stale update: %s: %s", res.Verdict, res.Summary)
 	}
 }
 
 func TestLeaseSimulated(t *testing.T) {
 	ops := simulateLease(5, 500)
-	if res := Lease(ops, nil, DefaultLeaseSkew); res.Verdict != Valid {
+	if res := Lease(t.Context(), &Input{Ops: ops}); res.Verdict != Valid {
 		t.Fatalf("simulated correct leases: %s: %s %q", res.Verdict, res.Summary, res.Anomalies)
 	}
 }
@@ -154,7 +154,7 @@ func BenchmarkKubernetes(b *testing.B) {
 		ops := simulateKubernetes(1, n, 20)
 		b.Run(plural(n, "write"), func(b *testing.B) {
 			for b.Loop() {
-				if res := Kubernetes(ops); res.Verdict != Valid {
+				if res := Kubernetes(b.Context(), &Input{Ops: ops}); res.Verdict != Valid {
 					b.Fatalf("%s: %s", res.Verdict, res.Summary)
 				}
 			}
@@ -166,7 +166,7 @@ func BenchmarkLease(b *testing.B) {
 	ops := simulateLease(1, 20_000)
 	b.Run(plural(len(ops), "op"), func(b *testing.B) {
 		for b.Loop() {
-			if res := Lease(ops, nil, DefaultLeaseSkew); res.Verdict != Valid {
+			if res := Lease(b.Context(), &Input{Ops: ops}); res.Verdict != Valid {
 				b.Fatalf("%s: %s", res.Verdict, res.Summary)
 			}
 		}

@@ -1,6 +1,7 @@
 package checker
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"strings"
@@ -12,22 +13,29 @@ import (
 // KubernetesChecker is the name in Result.Checker.
 const KubernetesChecker = "kubernetes"
 
-// Operation names of the kubernetes workload (see workloads/kubernetes.go).
+// Operation names of the kubernetes workload (workloads/kubernetes.go
+// records them). Writers do what the API server's etcd3 storage does:
+// create is a txn that puts only if the key's create_revision is 0, update
+// reads the object and then puts only if its mod_revision is unchanged,
+// delete likewise. Informers list the prefix in pages at one revision and
+// then watch from that revision + 1. K8sPrefix is where the pods are kept.
 const (
-	opK8sCreate    = "k8s-create"
-	opK8sGet       = "k8s-get"
-	opK8sUpdate    = "k8s-update"
-	opK8sDelete    = "k8s-delete"
-	opK8sList      = "k8s-list"
-	opK8sWatchOpen = "k8s-watch-open"
-	opK8sWatchRecv = "k8s-watch-recv"
-	opK8sRead      = "k8s-read"
-	k8sPrefix      = "/registry/pods/"
+	K8sCreate    = "k8s-create"
+	K8sGet       = "k8s-get"
+	K8sUpdate    = "k8s-update"
+	K8sDelete    = "k8s-delete"
+	K8sList      = "k8s-list"
+	K8sWatchOpen = "k8s-watch-open"
+	K8sWatchRecv = "k8s-watch-recv"
+	K8sRead      = "k8s-read"
+	K8sPrefix    = "/registry/pods/"
 )
+
+func init() { known(k8sFacts, K8sCreate, K8sGet, K8sUpdate, K8sDelete, K8sList, K8sRead) }
 
 func isK8sOp(f string) bool {
 	switch f {
-	case opK8sCreate, opK8sGet, opK8sUpdate, opK8sDelete, opK8sList, opK8sWatchOpen, opK8sWatchRecv, opK8sRead:
+	case K8sCreate, K8sGet, K8sUpdate, K8sDelete, K8sList, K8sWatchOpen, K8sWatchRecv, K8sRead:
 		return true
 	}
 	return false
@@ -45,14 +53,14 @@ func isK8sOp(f string) bool {
 //   - every informer's watch (from the list's revision + 1) keeps the watch
 //     guarantees (see Watch), and list plus watch converge to the final
 //     read.
-func Kubernetes(ops []history.Op) Result {
-	start := time.Now()
+func Kubernetes(_ context.Context, in *Input) Result {
+	ops, start := in.Ops, time.Now()
 	if why := nothingToCheck(ops, "kubernetes", isK8sOp); why != "" {
 		return Result{Checker: KubernetesChecker, Verdict: Unknown, Summary: why, Seconds: time.Since(start).Seconds()}
 	}
 	lists := map[string]*informerList{}
 	st := newStreams(streamConfig{
-		checker: KubernetesChecker, open: opK8sWatchOpen, recv: opK8sWatchRecv, finalRead: opK8sRead, prefix: k8sPrefix,
+		checker: KubernetesChecker, open: K8sWatchOpen, recv: K8sWatchRecv, finalRead: K8sRead, prefix: K8sPrefix,
 		initial: func(watch string) (int64, map[string]history.KV, bool) {
 			l := lists[watch]
 			if l == nil || !l.complete {
@@ -63,7 +71,7 @@ func Kubernetes(ops []history.Op) Result {
 	})
 	st.parse(ops)
 	for i := range ops {
-		if ops[i].F == opK8sList {
+		if ops[i].F == K8sList {
 			id := ops[i].Invoke.WatchID
 			if lists[id] == nil {
 				lists[id] = &informerList{id: id, view: map[string]history.KV{}}
@@ -104,7 +112,7 @@ func k8sFacts(op *history.Op, st *streams) {
 		st.addFact(fact{rev: kv.ModRevision, key: kv.Key, ev: history.WatchEvent{Type: "put", KV: kv}, source: opSource{op, describeWriteOp}, full: true})
 	}
 	switch op.F {
-	case opK8sCreate, opK8sUpdate:
+	case K8sCreate, K8sUpdate:
 		typ := c.Type
 		if typ == history.OK && !c.Succeeded {
 			typ = history.Fail // its compare failed: it wrote nothing
@@ -116,7 +124,7 @@ func k8sFacts(op *history.Op, st *streams) {
 			st.wholly(c.Revision)
 		}
 		st.addValue(inv.Value, w)
-	case opK8sDelete:
+	case K8sDelete:
 		if c.Type == history.OK && c.Succeeded {
 			st.addFact(fact{rev: c.Revision, key: inv.Key, ev: history.WatchEvent{Type: "delete", KV: history.KV{Key: inv.Key, ModRevision: c.Revision}}, source: opSource{op, describeK8sOp}})
 			st.wholly(c.Revision)
@@ -126,7 +134,7 @@ func k8sFacts(op *history.Op, st *streams) {
 
 func describeK8sOp(op history.Op) string {
 	s := fmt.Sprintf("%s of %s by process %d at %s", op.F, quoteKey(op.Invoke.Key), op.Process, seconds(op.Invoke.Time))
-	if op.F != opK8sCreate && op.Invoke.ExpectRevision > 0 {
+	if op.F != K8sCreate && op.Invoke.ExpectRevision > 0 {
 		s += fmt.Sprintf(" if mod_revision == %d", op.Invoke.ExpectRevision)
 	}
 	switch {
@@ -188,7 +196,7 @@ func (l *informerList) page(st *streams, op *history.Op) {
 // each key was at the list's revision.
 func (l *informerList) checkAgainstFacts(st *streams) {
 	for key := range st.byKey {
-		if !strings.HasPrefix(key, k8sPrefix) {
+		if !strings.HasPrefix(key, K8sPrefix) {
 			continue
 		}
 		prev := st.previous(key, l.rev+1)
@@ -215,7 +223,7 @@ func checkConditionalWrites(st *streams, ops []history.Op) k8sCounts {
 	// creates; they are keyed by the mod_revision they compared.
 	maybeDeleted := map[factKey]bool{}
 	for _, op := range ops {
-		if op.F == opK8sDelete && op.Type() == history.Info {
+		if op.F == K8sDelete && op.Type() == history.Info {
 			maybeDeleted[factKey{op.Invoke.ExpectRevision, op.Invoke.Key}] = true
 		}
 	}
@@ -227,14 +235,14 @@ func checkConditionalWrites(st *streams, ops []history.Op) k8sCounts {
 		key, rev := op.Invoke.Key, c.Revision
 		prev := st.previous(key, rev)
 		switch op.F {
-		case opK8sCreate:
+		case K8sCreate:
 			n.creates++
 			if prev != nil && prev.ev.Type == "put" && !maybeDeleted[factKey{prev.rev, key}] {
 				st.found.add("double create", "%s, but the key existed: %s at revision %d (%s), and no delete came between",
 					describeK8sOp(op), describeEvent(prev.ev), prev.rev, prev.source)
 			}
-		case opK8sUpdate, opK8sDelete:
-			if op.F == opK8sUpdate {
+		case K8sUpdate, K8sDelete:
+			if op.F == K8sUpdate {
 				n.updates++
 			} else {
 				n.deletes++

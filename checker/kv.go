@@ -18,32 +18,43 @@ import (
 // KVChecker is the name in Result.Checker.
 const KVChecker = "linearizable-kv"
 
-// Operation names of the kv workload (the workloads package records them;
-// the checker must not import it).
+// Operation names of the kv workload, declared where their meaning is
+// checked; its generator (workloads/kv.go) records them. They differ from
+// the register's (read, write, cas) so that both can run in one history and
+// each checker picks its own.
 const (
-	kvGet     = "kv-get"
-	kvRange   = "kv-range"
-	kvPut     = "kv-put"
-	kvDelete  = "kv-delete"
-	kvTxn     = "kv-txn"
-	kvCompact = "kv-compact"
+	KVGet     = "kv-get"
+	KVRange   = "kv-range"
+	KVPut     = "kv-put"
+	KVDelete  = "kv-delete"
+	KVTxn     = "kv-txn"
+	KVCompact = "kv-compact"
 
-	kvGetSerializable   = "kv-get-serializable"
-	kvRangeSerializable = "kv-range-serializable"
-	// kvList reads a range page by page at the first page's revision: its
-	// result is the whole range at that revision, with no limit.
-	kvList = "kv-list"
+	// Serializable reads have names of their own, so that the statistics
+	// compare their latency with the linearizable reads'.
+	KVGetSerializable   = "kv-get-serializable"
+	KVRangeSerializable = "kv-range-serializable"
+	// KVList reads the whole prefix page by page (Limit keys a page), the
+	// pages after the first at the first page's revision, as Kubernetes
+	// lists: one operation whose result is the whole range at that
+	// revision, with no limit.
+	KVList = "kv-list"
 )
+
+func init() {
+	known(kvWriteFacts, KVPut, KVDelete, KVTxn)
+	known(readFacts, KVGet, KVRange, KVGetSerializable, KVRangeSerializable, KVList)
+}
 
 // isKVRead reports whether f is a kv get or range, of either consistency;
 // the Serializable field, not the name, says which.
 func isKVRead(f string) bool {
-	return f == kvGet || f == kvRange || f == kvGetSerializable || f == kvRangeSerializable || f == kvList
+	return f == KVGet || f == KVRange || f == KVGetSerializable || f == KVRangeSerializable || f == KVList
 }
 
 func isKVOp(f string) bool {
 	switch f {
-	case kvGet, kvRange, kvPut, kvDelete, kvTxn, kvCompact, kvGetSerializable, kvRangeSerializable, kvList:
+	case KVGet, KVRange, KVPut, KVDelete, KVTxn, KVCompact, KVGetSerializable, KVRangeSerializable, KVList:
 		return true
 	}
 	return false
@@ -53,7 +64,8 @@ func isKVOp(f string) bool {
 // model of etcd's data: one global revision that every write bumps by one,
 // and per key a value, create revision, mod revision and version;
 // transactions compare them; deletes remove keys; compaction changes no
-// data. Serializable reads are not checked here (see Staleness).
+// data. Serializable reads and reads of past revisions are checked against
+// states that existed (see serializableReads), in the same result.
 //
 // Because every write bumps the one revision, the history is checked as a
 // whole, not key by key. The response revisions the clients saw cut the
@@ -69,26 +81,10 @@ func isKVOp(f string) bool {
 // may jump (gaps are allowed) and the check says so in its summary.
 //
 // The check stops with an unknown verdict, never a valid one, when ctx is
-// done or timeout has passed. If the history is not linearizable and
-// visualizationPath is not empty, porcupine's view is written there.
-func KV(ctx context.Context, ops []history.Op, timeout time.Duration, visualizationPath string) Result {
-	return KVWith(ctx, ops, KVOptions{Timeout: timeout, VisualizationPath: visualizationPath})
-}
-
-// KVOptions are KVWith's knobs.
-type KVOptions struct {
-	Timeout           time.Duration
-	VisualizationPath string
-	// OtherCompactor says that something besides the kv workload (the
-	// compact nemesis) compacts at revisions the history does not record,
-	// so a read refused as compacted is not checked against the kv
-	// workload's own compactions.
-	OtherCompactor bool
-}
-
-// KVWith is KV with options.
-func KVWith(ctx context.Context, ops []history.Op, opt KVOptions) (res Result) {
-	timeout, visualizationPath := opt.Timeout, opt.VisualizationPath
+// done or in.Timeout has passed. If the history is not linearizable,
+// porcupine's view is written where in.Visualize says.
+func KV(ctx context.Context, in *Input) (res Result) {
+	ops, timeout, visualizationPath := in.Ops, in.Timeout, in.visualization("linearizability-kv.html")
 	start := time.Now()
 	parent := ctx
 	if timeout > 0 {
@@ -102,7 +98,7 @@ func KVWith(ctx context.Context, ops []history.Op, opt KVOptions) (res Result) {
 		res.Verdict, res.Summary = Unknown, why
 		return res
 	}
-	h := buildKV(ops)
+	h := in.kvHistory()
 	verdict, info := h.check(ctx, false)
 	switch verdict {
 	case Valid:
@@ -150,7 +146,7 @@ func KVWith(ctx context.Context, ops []history.Op, opt KVOptions) (res Result) {
 	}
 	// Serializable reads and reads of the past are checked here too, so
 	// that the kv workload has one result.
-	if sr, _ := serializableReads(ops, opt.OtherCompactor); sr.Summary != noSerializableReads {
+	if sr, _ := in.serializable(); sr.Summary != noSerializableReads {
 		res.Verdict = Worst(res.Verdict, sr.Verdict)
 		res.Summary += "; serializable reads and reads of past revisions (checked against states that existed): " + sr.Summary
 		res.Anomalies = append(res.Anomalies, sr.Anomalies...)
@@ -304,7 +300,7 @@ func buildKV(ops []history.Op) *kvHistory {
 		switch {
 		case isKVOp(op.F):
 			kvOps = append(kvOps, op)
-			if op.F != kvRange && op.F != kvRangeSerializable && op.F != kvList && op.F != kvCompact {
+			if op.F != KVRange && op.F != KVRangeSerializable && op.F != KVList && op.F != KVCompact {
 				addKey(op.Invoke.Key)
 			}
 			for _, kv := range op.Complete.KVs {
@@ -388,7 +384,7 @@ func buildKV(ops []history.Op) *kvHistory {
 		switch {
 		case op.Type() == history.Fail:
 			continue // it certainly did not happen
-		case op.F == kvCompact && o.info:
+		case op.F == KVCompact && o.info:
 			continue // it changes no data
 		case isKVRead(op.F) && (o.info || out.Serializable || in.Serializable || in.AtRevision > 0):
 			// A read of unknown outcome told nothing; a serializable one,
@@ -399,7 +395,7 @@ func buildKV(ops []history.Op) *kvHistory {
 			continue
 		}
 		switch op.F {
-		case kvGet, kvRange, kvGetSerializable, kvRangeSerializable, kvList:
+		case KVGet, KVRange, KVGetSerializable, KVRangeSerializable, KVList:
 			o.kind = kindRead
 			if in.RangeEnd == "" {
 				o.keys = []int{keyIdx[in.Key]}
@@ -412,24 +408,24 @@ func buildKV(ops []history.Op) *kvHistory {
 			}
 			o.limit, o.keysOnly = in.Limit, in.KeysOnly
 			o.kvs, o.count, o.more = kkvs(out.KVs), out.Count, out.More
-			if op.F == kvList {
+			if op.F == KVList {
 				o.limit = 0 // the pages together
 			}
-		case kvPut:
+		case KVPut:
 			o.kind, o.key, o.val, o.prevKV = kindPut, keyIdx[in.Key], val(in.Value), in.PrevKV
 			if out.Prev != nil {
 				p := kkv(*out.Prev)
 				o.prev = &p
 			}
-		case kvDelete:
+		case KVDelete:
 			o.kind, o.key, o.prevKV, o.deleted = kindDelete, keyIdx[in.Key], in.PrevKV, out.Deleted
 			if out.Prev != nil {
 				p := kkv(*out.Prev)
 				o.prev = &p
 			}
-		case kvCompact:
+		case KVCompact:
 			o.kind, o.compacts = kindCompact, in.CompactRevision
-		case kvTxn:
+		case KVTxn:
 			o.kind, o.succeeded = kindTxn, out.Succeeded
 			for _, c := range in.Compares {
 				o.compares = append(o.compares, kvCmp{key: keyIdx[c.Key], target: c.Target, op: c.Op, val: val(c.Value), number: c.Number})
@@ -450,9 +446,9 @@ func buildKV(ops []history.Op) *kvHistory {
 			ret = end
 			var puts []history.TxnOp
 			switch op.F {
-			case kvPut:
+			case KVPut:
 				puts = []history.TxnOp{{F: "put", Key: in.Key, Value: in.Value}}
-			case kvTxn:
+			case KVTxn:
 				puts = in.Then
 			}
 			for _, p := range puts {

@@ -13,7 +13,7 @@ func BenchmarkKV(b *testing.B) {
 	ops := genKVHistory(20_000, 0.01, 1)
 	b.ResetTimer()
 	for b.Loop() {
-		if res := KV(b.Context(), ops, 10*time.Minute, ""); res.Verdict != Valid {
+		if res := KV(b.Context(), &Input{Ops: ops, Timeout: 10 * time.Minute}); res.Verdict != Valid {
 			b.Fatalf("verdict %s: %s", res.Verdict, res.Summary)
 		}
 	}
@@ -26,7 +26,7 @@ func BenchmarkKV5PercentInfo(b *testing.B) {
 	ops := genKVHistory(20_000, 0.05, 1)
 	b.ResetTimer()
 	for b.Loop() {
-		if res := KV(b.Context(), ops, 10*time.Minute, ""); res.Verdict != Valid {
+		if res := KV(b.Context(), &Input{Ops: ops, Timeout: 10 * time.Minute}); res.Verdict != Valid {
 			b.Fatalf("verdict %s: %s", res.Verdict, res.Summary)
 		}
 	}

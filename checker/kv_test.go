@@ -15,7 +15,7 @@ import (
 // when invalid, must come with porcupine's visualization.
 func TestKVFixtures(t *testing.T) {
 	runFixtures(t, "kv", KVChecker, func(t *testing.T, ops []history.Op, _ []history.Event, vis string) Result {
-		return KV(t.Context(), ops, time.Minute, vis)
+		return KV(t.Context(), &Input{Ops: ops, Timeout: time.Minute, Visualize: at(vis)})
 	}, func(base string) bool {
 		return !strings.Contains(base, "serializable") && !strings.Contains(base, "past-revision") && !strings.Contains(base, "lease")
 	})
@@ -27,10 +27,10 @@ func TestKVUndecided(t *testing.T) {
 	ops := genKVHistory(2000, 0.01, 1)
 	cancelled, cancel := context.WithCancel(t.Context())
 	cancel()
-	if res := KV(cancelled, ops, time.Minute, ""); res.Verdict != Unknown {
+	if res := KV(cancelled, &Input{Ops: ops, Timeout: time.Minute}); res.Verdict != Unknown {
 		t.Errorf("cancelled: verdict %s (%s), want unknown", res.Verdict, res.Summary)
 	}
-	if res := KV(t.Context(), ops, time.Nanosecond, ""); res.Verdict != Unknown {
+	if res := KV(t.Context(), &Input{Ops: ops, Timeout: time.Nanosecond}); res.Verdict != Unknown {
 		t.Errorf("1ns timeout: verdict %s (%s), want unknown", res.Verdict, res.Summary)
 	}
 }
@@ -40,7 +40,7 @@ func TestKVUndecided(t *testing.T) {
 func TestKVGenerated(t *testing.T) {
 	for seed := range uint64(5) {
 		ops := genKVHistory(3000, 0.01, seed)
-		res := KV(t.Context(), ops, time.Minute, "")
+		res := KV(t.Context(), &Input{Ops: ops, Timeout: time.Minute})
 		if res.Verdict != Valid {
 			t.Fatalf("seed %d: verdict %s: %s %v", seed, res.Verdict, res.Summary, res.Anomalies)
 		}
@@ -48,13 +48,13 @@ func TestKVGenerated(t *testing.T) {
 		// value of its key.
 		for i := len(ops) - 1; i >= 0; i-- {
 			op := &ops[i]
-			if op.F == kvGet && op.Type() == history.OK && !op.Invoke.Serializable && len(op.Complete.KVs) == 1 && op.Complete.KVs[0].Version > 1 {
+			if op.F == KVGet && op.Type() == history.OK && !op.Invoke.Serializable && len(op.Complete.KVs) == 1 && op.Complete.KVs[0].Version > 1 {
 				kv := &op.Complete.KVs[0]
 				kv.Value, kv.ModRevision, kv.Version = "never-written", kv.ModRevision-1, kv.Version-1
 				break
 			}
 		}
-		if res := KV(t.Context(), ops, time.Minute, ""); res.Verdict != Invalid {
+		if res := KV(t.Context(), &Input{Ops: ops, Timeout: time.Minute}); res.Verdict != Invalid {
 			t.Fatalf("seed %d: broken history: verdict %s: %s", seed, res.Verdict, res.Summary)
 		}
 	}

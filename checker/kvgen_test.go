@@ -85,7 +85,7 @@ func genKVHistory(n int, info float64, seed uint64) []history.Op {
 		}
 		switch {
 		case x < 25:
-			inv.F, inv.Key = kvGet, name(k)
+			inv.F, inv.Key = KVGet, name(k)
 			if r.IntN(5) == 0 {
 				// Serializable: the member's state some revisions ago.
 				inv.Serializable, out.Serializable = true, true
@@ -97,7 +97,7 @@ func genKVHistory(n int, info float64, seed uint64) []history.Op {
 			}
 			out.Count = int64(len(out.KVs))
 		case x < 40:
-			inv.F, inv.Key, inv.RangeEnd = kvRange, "/kv/", "/kv0"
+			inv.F, inv.Key, inv.RangeEnd = KVRange, "/kv/", "/kv0"
 			inv.Limit = int64(r.IntN(3))
 			inv.KeysOnly = r.IntN(4) == 0
 			out.Revision = rev
@@ -116,7 +116,7 @@ func genKVHistory(n int, info float64, seed uint64) []history.Op {
 			}
 			out.More = inv.Limit > 0 && out.Count > inv.Limit
 		case x < 65:
-			inv.F, inv.Key, inv.Value = kvPut, name(k), value
+			inv.F, inv.Key, inv.Value = KVPut, name(k), value
 			inv.PrevKV = r.IntN(3) == 0
 			if applies {
 				if inv.PrevKV && state[k].val != "" {
@@ -128,7 +128,7 @@ func genKVHistory(n int, info float64, seed uint64) []history.Op {
 			}
 			out.Revision = rev
 		case x < 75:
-			inv.F, inv.Key = kvDelete, name(k)
+			inv.F, inv.Key = KVDelete, name(k)
 			if applies && state[k].val != "" {
 				out.Deleted = 1
 				rev++
@@ -137,7 +137,7 @@ func genKVHistory(n int, info float64, seed uint64) []history.Op {
 			}
 			out.Revision = rev
 		default:
-			inv.F = kvTxn
+			inv.F = KVTxn
 			c := history.Compare{Key: name(k), Op: "="}
 			// Compare against the state some revisions ago: usually true.
 			old := states[max(0, len(states)-1-r.IntN(3))][k]

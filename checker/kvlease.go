@@ -18,7 +18,7 @@ func kvLeases(ops []history.Op) (checked int, anomalies []string) {
 	written := map[string]write{}
 	for i := range ops {
 		op := &ops[i]
-		if op.F == kvPut && op.Type() != history.Fail {
+		if op.F == KVPut && op.Type() != history.Fail {
 			written[op.Invoke.Value] = write{op.Invoke.Lease, op}
 		}
 	}

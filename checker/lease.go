@@ -1,6 +1,7 @@
 package checker
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"slices"
@@ -13,18 +14,24 @@ import (
 // LeaseChecker is the name in Result.Checker.
 const LeaseChecker = "lease"
 
-// Operation names of the lease workload (see workloads/lease.go).
+// Operation names of the lease workload, recorded by its generator
+// (workloads/lease.go).
 const (
-	opLeaseGrant     = "lease-grant"
-	opLeasePut       = "lease-put"
-	opLeaseKeepAlive = "lease-keepalive"
-	opLeaseRevoke    = "lease-revoke"
-	opLeaseRead      = "lease-read"
+	LeaseGrant     = "lease-grant"
+	LeasePut       = "lease-put"
+	LeaseKeepAlive = "lease-keepalive"
+	LeaseRevoke    = "lease-revoke"
+	LeaseRead      = "lease-read"
 )
+
+func init() {
+	known(plainPutFacts, LeasePut)
+	known(readFacts, LeaseRead)
+}
 
 func isLeaseOp(f string) bool {
 	switch f {
-	case opLeaseGrant, opLeasePut, opLeaseKeepAlive, opLeaseRevoke, opLeaseRead:
+	case LeaseGrant, LeasePut, LeaseKeepAlive, LeaseRevoke, LeaseRead:
 		return true
 	}
 	return false
@@ -51,11 +58,8 @@ const leaseAliveMargin = 500 * time.Millisecond
 //   - a key is never gone while its lease is certainly alive: not revoked
 //     and within TTL of a renewal the store certainly processed;
 //   - a keep-alive never finds the lease gone while it is certainly alive.
-func Lease(ops []history.Op, faults []history.Window, skew time.Duration) Result {
-	start := time.Now()
-	if skew <= 0 {
-		skew = DefaultLeaseSkew
-	}
+func Lease(_ context.Context, in *Input) Result {
+	ops, faults, skew, start := in.Ops, in.Faults, DefaultLeaseSkew, time.Now()
 	res := Result{Checker: LeaseChecker}
 	if why := nothingToCheck(ops, "lease", isLeaseOp); why != "" {
 		res.Verdict, res.Summary = Unknown, why
@@ -93,13 +97,13 @@ func Lease(ops []history.Op, faults []history.Window, skew time.Duration) Result
 	for _, op := range ops {
 		c := op.Complete
 		switch op.F {
-		case opLeaseGrant:
+		case LeaseGrant:
 			if c.Type == history.OK {
 				l := lease(c.Lease)
 				l.ttl = c.TTL
 				l.renewals = append(l.renewals, renewal{op.Invoke.Time, c.Time, c.TTL, true})
 			}
-		case opLeaseKeepAlive:
+		case LeaseKeepAlive:
 			l := lease(op.Invoke.Lease)
 			switch {
 			case c.Type == history.OK && c.TTL > 0:
@@ -109,16 +113,16 @@ func Lease(ops []history.Op, faults []history.Window, skew time.Duration) Result
 			case c.Type == history.Fail && strings.Contains(c.Error, "not found"), c.Type == history.OK && c.TTL <= 0:
 				notFound = append(notFound, op)
 			}
-		case opLeaseRevoke:
+		case LeaseRevoke:
 			l := lease(op.Invoke.Lease)
 			l.revokeInvoked = min(l.revokeInvoked, op.Invoke.Time)
 			if c.Type == history.OK && c.Time < l.revokedOK {
 				l.revokedOK = c.Time
 				l.revokeDesc = fmt.Sprintf("revoked by process %d at %s (ok at %s, revision %d)", op.Process, seconds(op.Invoke.Time), seconds(c.Time), c.Revision)
 			}
-		case opLeasePut:
+		case LeasePut:
 			keys[op.Invoke.Key] = &keyInfo{lease: op.Invoke.Lease, put: op}
-		case opLeaseRead:
+		case LeaseRead:
 			if c.Type == history.OK {
 				reads = append(reads, op)
 			}

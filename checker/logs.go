@@ -2,6 +2,7 @@ package checker
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io/fs"
 	"path"
@@ -113,13 +114,13 @@ type logFinding struct {
 // quotes; the rest are counted.
 const logShown = 3
 
-// Logs scans the members' logs, dir/<member>.log in fsys, for panics, fatal
-// errors, data races and the stores' own complaints about inconsistent
-// data (see logKinds). Anomalies name the line as dir/<member>.log:<line>,
-// so with fsys the run directory and dir "logs" they are paths the report
-// can link.
+// Logs scans the members' logs, in.LogsDir/<member>.log in in.Files, for
+// panics, fatal errors, data races and the stores' own complaints about
+// inconsistent data (see logKinds). Anomalies name the line as
+// <dir>/<member>.log:<line>, so with Files the run directory and LogsDir
+// "logs" they are paths the report can link.
 //
-// members are the members whose logs must be there (none: whichever are
+// in.Members are the members whose logs must be there (none: whichever are
 // there); a missing or empty log makes the verdict unknown unless another
 // log shows trouble, and no logs at all is unknown, never valid.
 //
@@ -130,10 +131,15 @@ const logShown = 3
 // to crash it: up to that many they are counted as expected; one more and
 // all of them are findings, since any one of them may be the unexplained
 // one. The count never excuses more crashes than the faults explain.
-func Logs(fsys fs.FS, dir string, members []string, events []history.Event) Result {
+func Logs(_ context.Context, in *Input) (res Result) {
+	fsys, dir, members, events := in.Files, in.LogsDir, in.Members, in.Events
 	start := time.Now()
-	res := Result{Checker: LogsChecker}
+	res = Result{Checker: LogsChecker}
 	defer func() { res.Seconds = time.Since(start).Seconds() }()
+	if fsys == nil {
+		res.Verdict, res.Summary = Unknown, "no run folder to read the members' logs from"
+		return res
+	}
 
 	expected := map[string]int{}
 	for _, e := range events {

@@ -41,7 +41,7 @@ func TestLogsFixtures(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(dir, "history.jsonl")); err == nil {
 				events, _, _ = readFixture(t, filepath.Join(dir, "history.jsonl"))
 			}
-			res := Logs(os.DirFS(dir), ".", threeMembers, events)
+			res := Logs(t.Context(), &Input{Files: os.DirFS(dir), LogsDir: ".", Members: threeMembers, Events: events})
 			fmt.Fprintf(&text, "== %s\n%s", base, userText(res))
 			ran++
 			t.Logf("%s: %s", res.Verdict, res.Summary)
@@ -114,7 +114,7 @@ func TestLogsKinds(t *testing.T) {
 	} {
 		t.Run(tc.kind, func(t *testing.T) {
 			fsys, line := logsWith(t, tc.line)
-			res := Logs(fsys, "logs", threeMembers, nil)
+			res := Logs(t.Context(), &Input{Files: fsys, LogsDir: "logs", Members: threeMembers})
 			want := "logs/n2.log:" + strconv.Itoa(line) + ": " + tc.kind + ": "
 			if res.Verdict != Invalid || len(res.Anomalies) != 1 || !strings.HasPrefix(res.Anomalies[0], want) {
 				t.Fatalf("%s: %s %v, want invalid with one anomaly starting %q", tc.line, res.Verdict, res.Anomalies, want)
@@ -131,7 +131,7 @@ func TestLogsKinds(t *testing.T) {
 			`{"level":"info","ts":"2026-12-01T10:29:31.002Z","caller":"etcdserver/corrupt.go:170","msg":"initial corruption checking passed; no corruption"}`,
 			`{"time":"2026-12-01T10:32:13.3Z","level":"INFO","msg":"a message that mentions panic: and fatal error: in passing"}`,
 		)
-		if res := Logs(fsys, "logs", threeMembers, nil); res.Verdict != Valid {
+		if res := Logs(t.Context(), &Input{Files: fsys, LogsDir: "logs", Members: threeMembers}); res.Verdict != Valid {
 			t.Fatalf("%s: %s %v", res.Verdict, res.Summary, res.Anomalies)
 		}
 	})
@@ -168,7 +168,7 @@ func TestLogsCounts(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fsys, _ := logsWith(t, tc.lines...)
-			res := Logs(fsys, "logs", threeMembers, nil)
+			res := Logs(t.Context(), &Input{Files: fsys, LogsDir: "logs", Members: threeMembers})
 			if res.Verdict != Invalid || !strings.Contains(res.Summary, tc.summary) || len(res.Anomalies) != tc.anomalies {
 				t.Fatalf("%s: %s, %d anomalies %v; want invalid, %q, %d anomalies", res.Verdict, res.Summary, len(res.Anomalies), res.Anomalies, tc.summary, tc.anomalies)
 			}
@@ -201,7 +201,7 @@ func TestLogsExpectedCrashes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fsys, _ := logsWith(t, tc.lines...)
-			res := Logs(fsys, "logs", threeMembers, tc.faults)
+			res := Logs(t.Context(), &Input{Files: fsys, LogsDir: "logs", Members: threeMembers, Events: tc.faults})
 			if res.Verdict != tc.want || !strings.Contains(res.Summary, tc.text) {
 				t.Fatalf("%s: %s; want %s, %q", res.Verdict, res.Summary, tc.want, tc.text)
 			}
@@ -226,7 +226,7 @@ func TestLogsUnchecked(t *testing.T) {
 		{"trouble beside a missing log", fstest.MapFS{"logs/n1.log": healthy, "logs/n2.log": {Data: []byte("fatal error: out of memory\n")}}, Invalid, "n2: 1 fatal line"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res := Logs(tc.fsys, "logs", threeMembers, nil)
+			res := Logs(t.Context(), &Input{Files: tc.fsys, LogsDir: "logs", Members: threeMembers})
 			if res.Verdict != tc.want || !strings.Contains(res.Summary, tc.text) {
 				t.Fatalf("%s: %s; want %s, %q", res.Verdict, res.Summary, tc.want, tc.text)
 			}

@@ -1,6 +1,7 @@
 package checker
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/faultline/faultline/history"
@@ -12,13 +13,14 @@ const RecoveryChecker = "recovery"
 // Recovery judges the final phase: once every fault was healed, the
 // cluster must come back whole (one leader, every member answering, all at
 // the same applied index). A cluster that does not has failed, whatever
-// its operations say. ok is false when the history has no final phase (a
-// run without one, or one interrupted before it).
-func Recovery(events []history.Event) (res Result, ok bool) {
+// its operations say. A history without a final phase (a run interrupted
+// before it) is unknown.
+func Recovery(_ context.Context, in *Input) Result {
+	res := Result{Checker: RecoveryChecker, Verdict: Unknown, Summary: "the history has no final phase: whether the cluster came back whole after the faults is unknown"}
 	var end int64
-	for _, e := range events {
+	for _, e := range in.Events {
 		if e.Process == history.Nemesis && e.F == history.Recover && e.Fault == history.Final {
-			res, ok = Result{Checker: RecoveryChecker, Verdict: Valid}, true
+			res = Result{Checker: RecoveryChecker, Verdict: Valid}
 			if e.Error != "" {
 				res.Verdict = Invalid
 				res.Summary = e.Error
@@ -31,5 +33,5 @@ func Recovery(events []history.Event) (res Result, ok bool) {
 			end = max(end, e.Time)
 		}
 	}
-	return res, ok
+	return res
 }

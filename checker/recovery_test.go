@@ -12,15 +12,16 @@ func TestRecovery(t *testing.T) {
 	final := func(err string) history.Event {
 		return history.Event{Type: history.Info, Process: history.Nemesis, F: history.Recover, Fault: history.Final, Time: 12e9, Error: err}
 	}
-	if _, ok := Recovery([]history.Event{op}); ok {
-		t.Error("a history without a final phase was judged")
+	recovery := func(events ...history.Event) Result { return Recovery(t.Context(), &Input{Events: events}) }
+	if res := recovery(op); res.Verdict != Unknown {
+		t.Errorf("a history without a final phase: %+v, want unknown", res)
 	}
-	res, ok := Recovery([]history.Event{op, final("")})
-	if !ok || res.Verdict != Valid || !strings.Contains(res.Summary, "2.000s after the final heal") {
+	res := recovery(op, final(""))
+	if res.Verdict != Valid || !strings.Contains(res.Summary, "2.000s after the final heal") {
 		t.Errorf("recovered: %+v", res)
 	}
-	res, ok = Recovery([]history.Event{op, final("the cluster did not settle after the final heal: no single leader")})
-	if !ok || res.Verdict != Invalid || len(res.Anomalies) != 1 || !strings.Contains(res.Anomalies[0], "no single leader") {
+	res = recovery(op, final("the cluster did not settle after the final heal: no single leader"))
+	if res.Verdict != Invalid || len(res.Anomalies) != 1 || !strings.Contains(res.Anomalies[0], "no single leader") {
 		t.Errorf("not recovered: %+v", res)
 	}
 }

@@ -26,12 +26,13 @@ const RegisterChecker = "linearizable-register"
 // operations are linearizable, one key at a time.
 //
 // The check stops with an unknown verdict, never a valid one, when ctx is
-// done or timeout has passed; a timeout of zero or less sets no limit beyond
-// ctx, as in porcupine. If the history is not linearizable and
-// visualizationPath is not empty, porcupine's view of the failing keys (the
-// first few, in key order) is written there and Result.Visualization holds
-// the file's base name.
-func Register(ctx context.Context, ops []history.Op, timeout time.Duration, visualizationPath string) Result {
+// done or in.Timeout has passed; a timeout of zero or less sets no limit
+// beyond ctx, as in porcupine. If the history is not linearizable,
+// porcupine's view of the failing keys (the first few, in key order) is
+// written where in.Visualize says and Result.Visualization holds the
+// file's base name.
+func Register(ctx context.Context, in *Input) Result {
+	ops, timeout, visualizationPath := in.Ops, in.Timeout, in.visualization("linearizability.html")
 	start := time.Now()
 	parent := ctx
 	if timeout > 0 {
@@ -230,6 +231,14 @@ func registerModel(ctx context.Context) porcupine.Model {
 }
 
 type registerCounts struct{ checked, info, other int }
+
+func init() {
+	known(plainPutFacts, history.Write)
+	// A cas wrote only when its compare succeeded.
+	known(func(op *history.Op, st *streams) {
+		putFacts(op, st, op.Complete.Type == history.OK && op.Complete.Succeeded)
+	}, history.CAS)
+}
 
 func isRegisterOp(f string) bool { return f == history.Read || f == history.Write || f == history.CAS }
 

@@ -20,7 +20,7 @@ import (
 // invalid one comes with porcupine's visualization.
 func TestRegisterFixtures(t *testing.T) {
 	runFixtures(t, "register", RegisterChecker, func(t *testing.T, ops []history.Op, _ []history.Event, vis string) Result {
-		return Register(t.Context(), ops, time.Minute, vis)
+		return Register(t.Context(), &Input{Ops: ops, Timeout: time.Minute, Visualize: at(vis)})
 	}, func(string) bool { return true })
 }
 
@@ -75,7 +75,7 @@ func TestRegisterUndecided(t *testing.T) {
 			ctx, cancel := tt.ctx()
 			defer cancel()
 			vis := filepath.Join(t.TempDir(), "register.html")
-			res := Register(ctx, tt.ops, tt.timeout, vis)
+			res := Register(ctx, &Input{Ops: tt.ops, Timeout: tt.timeout, Visualize: at(vis)})
 			if res.Verdict != Unknown {
 				t.Fatalf("verdict %s (%s), want unknown", res.Verdict, res.Summary)
 			}
@@ -91,7 +91,7 @@ func TestRegisterUndecided(t *testing.T) {
 
 func TestRegisterSimulated(t *testing.T) {
 	ops := simulateRegister(7, 5000, 5, 10, 0.02)
-	if res := Register(t.Context(), ops, time.Minute, ""); res.Verdict != Valid {
+	if res := Register(t.Context(), &Input{Ops: ops, Timeout: time.Minute}); res.Verdict != Valid {
 		t.Fatalf("simulated correct register: %s: %s %q", res.Verdict, res.Summary, res.Anomalies)
 	}
 
@@ -102,7 +102,7 @@ func TestRegisterSimulated(t *testing.T) {
 		i++
 	}
 	bad[i].Complete.Value = "never-written"
-	res := Register(t.Context(), bad, time.Minute, "")
+	res := Register(t.Context(), &Input{Ops: bad, Timeout: time.Minute})
 	if res.Verdict != Invalid {
 		t.Fatalf("corrupted read: %s: %s", res.Verdict, res.Summary)
 	}
@@ -208,7 +208,7 @@ func BenchmarkRegister(b *testing.B) {
 		ops := simulateRegister(1, n, 10, 20, 0.01)
 		b.Run(fmt.Sprintf("ops=%d", n), func(b *testing.B) {
 			for b.Loop() {
-				if res := Register(b.Context(), ops, 0, ""); res.Verdict != Valid {
+				if res := Register(b.Context(), &Input{Ops: ops}); res.Verdict != Valid {
 					b.Fatalf("%s: %s", res.Verdict, res.Summary)
 				}
 			}

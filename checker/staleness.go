@@ -63,7 +63,7 @@ func Distribute(xs []float64) Distribution {
 	return Distribution{P50: q(0.50), P90: q(0.90), P99: q(0.99), Max: s[len(s)-1], Mean: sum / float64(len(s))}
 }
 
-// SerializableReads checks the kv workload's serializable reads, which
+// serializableReads checks the kv workload's serializable reads, which
 // linearizability does not cover: a member may answer from a state behind
 // the cluster's, but
 //
@@ -78,14 +78,10 @@ func Distribute(xs []float64) Distribution {
 //     another read on the same member ended has at least its revision.
 //
 // It measures how stale the reads were, in revisions and milliseconds.
-func SerializableReads(ops []history.Op) (Result, Staleness) {
-	return serializableReads(ops, false)
-}
-
-func serializableReads(ops []history.Op, otherCompactor bool) (Result, Staleness) {
+func serializableReads(in *Input) (Result, Staleness) {
 	start := time.Now()
 	res := Result{Checker: StalenessChecker}
-	h := buildKV(ops)
+	ops, h := in.Ops, in.kvHistory()
 
 	var reads []*history.Op
 	for i := range ops {
@@ -95,7 +91,7 @@ func serializableReads(ops []history.Op, otherCompactor bool) (Result, Staleness
 		}
 	}
 	st := Staleness{Members: map[string]MemberStaleness{}}
-	compaction := checkCompaction(ops, otherCompactor)
+	compaction := checkCompaction(ops, in.OtherCompactor)
 	if len(reads) == 0 && compaction.past == 0 {
 		res.Verdict = Valid
 		res.Summary = noSerializableReads
@@ -411,7 +407,7 @@ func checkCompaction(ops []history.Op, otherCompactor bool) compactionCheck {
 	}
 	var cs []compaction
 	for _, op := range ops {
-		if op.F != kvCompact || op.Type() == history.Fail {
+		if op.F != KVCompact || op.Type() == history.Fail {
 			continue
 		}
 		done := int64(-1)

@@ -45,8 +45,9 @@ type Percentiles struct {
 // All is the name of the row that sums every operation.
 const All = "all"
 
-// Summarise computes Stats from paired operations.
-func Summarise(ops []history.Op) Stats {
+// Summarise computes Stats from the input's operations.
+func Summarise(in *Input) Stats {
+	ops := in.Ops
 	type acc struct {
 		s    OpStats
 		hist *hdrhistogram.Histogram
@@ -100,7 +101,7 @@ func Summarise(ops []history.Op) Stats {
 		}
 		return st.Ops[i].F < st.Ops[j].F
 	})
-	if _, stale := SerializableReads(ops); stale.Reads > 0 {
+	if _, stale := in.serializable(); stale.Reads > 0 {
 		st.Staleness = &stale
 	}
 	return st

@@ -2,6 +2,7 @@ package checker
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"slices"
 	"sort"
@@ -14,15 +15,22 @@ import (
 // WatchChecker is the name in Result.Checker.
 const WatchChecker = "watch"
 
-// Operation names of the watch workload (see workloads/watch.go).
+// Operation names of the watch workload (workloads/watch.go records them).
+// Each logical watcher runs on its own process: watch-open opens one
+// session (a Watch call) and completes with the created notification; each
+// watch-recv waits for the next response and completes with its events or
+// progress revision, or fails when the session ends. The writers' puts,
+// deletes and multi-key txns and the final read of the prefix give the
+// checker the writes and the final state. WatchPrefix is where the
+// workload writes.
 const (
-	opWatchOpen   = "watch-open"
-	opWatchRecv   = "watch-recv"
-	opWatchPut    = "watch-put"
-	opWatchDelete = "watch-delete"
-	opWatchTxn    = "watch-txn"
-	opWatchRead   = "watch-read"
-	watchPrefix   = "/watch/"
+	WatchOpen   = "watch-open"
+	WatchRecv   = "watch-recv"
+	WatchPut    = "watch-put"
+	WatchDelete = "watch-delete"
+	WatchTxn    = "watch-txn"
+	WatchRead   = "watch-read"
+	WatchPrefix = "/watch/"
 )
 
 // Watch checks every watch stream of the watch workload against etcd's
@@ -47,19 +55,24 @@ const (
 //     event, and no event at or below a progress revision comes after it;
 //   - a watcher that saw everything from revision 1 through the final read
 //     agrees with the final read.
-func Watch(ops []history.Op) Result {
-	return checkStreams(ops, streamConfig{
-		checker: WatchChecker, open: opWatchOpen, recv: opWatchRecv, finalRead: opWatchRead, prefix: watchPrefix,
+func Watch(_ context.Context, in *Input) Result {
+	return checkStreams(in.Ops, streamConfig{
+		checker: WatchChecker, open: WatchOpen, recv: WatchRecv, finalRead: WatchRead, prefix: WatchPrefix,
 	})
+}
+
+func init() {
+	known(watchWriteFacts, WatchPut, WatchTxn, WatchDelete)
+	known(readFacts, WatchRead)
 }
 
 // watchWriteFacts turns the watch workload's writes into facts.
 func watchWriteFacts(op *history.Op, st *streams) {
 	inv, c := op.Invoke, op.Complete
 	switch op.F {
-	case opWatchPut:
+	case WatchPut:
 		putFacts(op, st, c.Type == history.OK)
-	case opWatchTxn:
+	case WatchTxn:
 		for _, kv := range inv.KVs {
 			st.addValue(kv.Value, valueWrite{key: kv.Key, rev: okRev(op), typ: c.Type, op: op, describe: describeWriteOp})
 			if c.Type == history.OK {
@@ -69,7 +82,7 @@ func watchWriteFacts(op *history.Op, st *streams) {
 		if c.Type == history.OK {
 			st.wholly(c.Revision)
 		}
-	case opWatchDelete:
+	case WatchDelete:
 		if c.Type == history.OK && c.Deleted > 0 {
 			st.addDelete(op, inv.Key, c.Revision)
 			st.wholly(c.Revision)

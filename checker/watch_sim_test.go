@@ -23,7 +23,7 @@ func simulateWatch(seed uint64, nWrites, nKeys, nWatchers int) []history.Op {
 	state := map[string]history.KV{}
 	var log []change
 	rev := int64(1)
-	key := func(i int) string { return fmt.Sprintf("%sk%d", watchPrefix, i) }
+	key := func(i int) string { return fmt.Sprintf("%sk%d", WatchPrefix, i) }
 	put := func(k, v string) history.WatchEvent {
 		prev, ok := state[k]
 		kv := history.KV{Key: k, Value: v, ModRevision: rev, CreateRevision: rev, Version: 1}
@@ -45,18 +45,18 @@ func simulateWatch(seed uint64, nWrites, nKeys, nWatchers int) []history.Op {
 			rev++
 			e := put(k, v)
 			log = append(log, change{rev, []history.WatchEvent{e}})
-			op(p, opWatchPut, history.Event{Key: k, Value: v}, history.Event{Key: k, Revision: rev})
+			op(p, WatchPut, history.Event{Key: k, Value: v}, history.Event{Key: k, Revision: rev})
 		case n < 8:
 			k := key(rng.IntN(nKeys))
 			prev, ok := state[k]
 			if !ok {
-				op(p, opWatchDelete, history.Event{Key: k}, history.Event{Key: k, Revision: rev})
+				op(p, WatchDelete, history.Event{Key: k}, history.Event{Key: k, Revision: rev})
 				continue
 			}
 			rev++
 			delete(state, k)
 			log = append(log, change{rev, []history.WatchEvent{{Type: "delete", KV: history.KV{Key: k, ModRevision: rev}, PrevKV: &prev}}})
-			op(p, opWatchDelete, history.Event{Key: k}, history.Event{Key: k, Revision: rev, Deleted: 1})
+			op(p, WatchDelete, history.Event{Key: k}, history.Event{Key: k, Revision: rev, Deleted: 1})
 		default:
 			a, b := rng.IntN(nKeys), rng.IntN(nKeys)
 			if a == b {
@@ -65,20 +65,20 @@ func simulateWatch(seed uint64, nWrites, nKeys, nWatchers int) []history.Op {
 			rev++
 			kvs := []history.KV{{Key: key(a), Value: v + "a"}, {Key: key(b), Value: v + "b"}}
 			log = append(log, change{rev, []history.WatchEvent{put(kvs[0].Key, kvs[0].Value), put(kvs[1].Key, kvs[1].Value)}})
-			op(p, opWatchTxn, history.Event{KVs: kvs}, history.Event{Revision: rev})
+			op(p, WatchTxn, history.Event{KVs: kvs}, history.Event{Revision: rev})
 		}
 	}
 	for w := range nWatchers {
 		p := history.Process(1000 + w)
 		id := fmt.Sprintf("w%d", w)
-		k, end := watchPrefix, watchPrefix[:len(watchPrefix)-1]+"0"
+		k, end := WatchPrefix, WatchPrefix[:len(WatchPrefix)-1]+"0"
 		if w%3 == 2 {
 			k, end = key(w%nKeys), ""
 		}
 		prevKV := w%2 == 0
 		next := int64(1)
 		open := func() {
-			op(p, opWatchOpen, history.Event{WatchID: id, Key: k, RangeEnd: end, StartRevision: next, PrevKV: prevKV},
+			op(p, WatchOpen, history.Event{WatchID: id, Key: k, RangeEnd: end, StartRevision: next, PrevKV: prevKV},
 				history.Event{WatchID: id, Created: true, Revision: rev})
 		}
 		open()
@@ -98,15 +98,15 @@ func simulateWatch(seed uint64, nWrites, nKeys, nWatchers int) []history.Op {
 				i++
 			}
 			if len(evs) > 0 {
-				op(p, opWatchRecv, history.Event{WatchID: id}, history.Event{WatchID: id, Revision: rev, WatchEvents: evs})
+				op(p, WatchRecv, history.Event{WatchID: id}, history.Event{WatchID: id, Revision: rev, WatchEvents: evs})
 			}
 			if rng.IntN(200) == 0 {
-				op(p, opWatchRecv, history.Event{WatchID: id}, history.Event{Type: history.Fail, WatchID: id, Error: "closed by the watcher to reopen"})
+				op(p, WatchRecv, history.Event{WatchID: id}, history.Event{Type: history.Fail, WatchID: id, Error: "closed by the watcher to reopen"})
 				open()
 			}
 		}
-		op(p, opWatchRecv, history.Event{WatchID: id}, history.Event{WatchID: id, Revision: rev, Progress: true})
-		op(p, opWatchRecv, history.Event{WatchID: id}, history.Event{Type: history.Fail, WatchID: id, Error: "closed"})
+		op(p, WatchRecv, history.Event{WatchID: id}, history.Event{WatchID: id, Revision: rev, Progress: true})
+		op(p, WatchRecv, history.Event{WatchID: id}, history.Event{Type: history.Fail, WatchID: id, Error: "closed"})
 	}
 	var final []history.KV
 	for i := range nKeys {
@@ -114,8 +114,8 @@ func simulateWatch(seed uint64, nWrites, nKeys, nWatchers int) []history.Op {
 			final = append(final, kv)
 		}
 	}
-	op(history.Process(999), opWatchRead, history.Event{Key: watchPrefix, RangeEnd: watchPrefix[:len(watchPrefix)-1] + "0"},
-		history.Event{Key: watchPrefix, Revision: rev, KVs: final})
+	op(history.Process(999), WatchRead, history.Event{Key: WatchPrefix, RangeEnd: WatchPrefix[:len(WatchPrefix)-1] + "0"},
+		history.Event{Key: WatchPrefix, Revision: rev, KVs: final})
 	return sim.ops
 }
 

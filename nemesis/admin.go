@@ -20,6 +20,21 @@ type Compact struct {
 	Keep int64
 }
 
+// Compacts says whether one of fs compacts the store. The history does not
+// record at which revisions, so the kv checker must not hold the kv
+// workload's own compactions to account for every read refused as
+// compacted.
+func Compacts(fs []Fault) bool {
+	for _, f := range fs {
+		for _, p := range parts(f) {
+			if _, ok := p.(*Compact); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (*Compact) Name() string                        { return "compact" }
 func (*Compact) Heal(context.Context, Cluster) error { return nil }
 

@@ -144,7 +144,7 @@ func sampleResults(t *testing.T, events []history.Event, verdict checker.Verdict
 			{Checker: "linearizability", Verdict: verdict, Summary: "3 keys, 312 operations: linearizable", Seconds: 0.4},
 			{Checker: "stats", Verdict: checker.Valid, Summary: "cluster recovered within 1.2 s of each heal"},
 		},
-		Stats:    checker.Summarise(ops),
+		Stats:    checker.Summarise(&checker.Input{Ops: ops}),
 		Faults:   history.Faults(events),
 		Started:  time.Date(2026, 3, 14, 9, 26, 53, 0, time.UTC),
 		Duration: rundir.Duration(21500 * time.Millisecond),

@@ -11,52 +11,15 @@ import (
 
 	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/reports"
 	"github.com/faultline/faultline/rundir"
+	"github.com/faultline/faultline/workloads"
 )
-
-// visualizationFile is porcupine's view of the failing keys.
-const visualizationFile = "linearizability.html"
 
 // unfinished opens the problem that results.json states while a run is
 // under way; a check of the recorded history settles it.
 const unfinished = "the run did not finish"
-
-// checkInput is what a checker may draw on: the run's folder (for its
-// visualization), its configuration, the operations and the fault windows.
-type checkInput struct {
-	dir     string
-	config  rundir.Config
-	ops     []history.Op
-	faults  []history.Window
-	timeout time.Duration
-}
-
-// checks says how each workload's operations are checked.
-var checks = map[string]func(ctx context.Context, in checkInput) checker.Result{
-	"kv": func(ctx context.Context, in checkInput) checker.Result {
-		return checker.KVWith(ctx, in.ops, checker.KVOptions{
-			Timeout:           in.timeout,
-			VisualizationPath: filepath.Join(in.dir, "linearizability-kv.html"),
-			// The compact nemesis compacts at revisions the history does
-			// not record.
-			OtherCompactor: strings.Contains(in.config.Nemesis, "compact"),
-		})
-	},
-	"register": func(ctx context.Context, in checkInput) checker.Result {
-		return checker.Register(ctx, in.ops, in.timeout, filepath.Join(in.dir, visualizationFile))
-	},
-	"watch": func(_ context.Context, in checkInput) checker.Result {
-		return checker.Watch(in.ops)
-	},
-	"kubernetes": func(_ context.Context, in checkInput) checker.Result {
-		return checker.Kubernetes(in.ops)
-	},
-	"lease": func(_ context.Context, in checkInput) checker.Result {
-		// Fault windows extend leases (a new leader renews them all).
-		return checker.Lease(in.ops, in.faults, checker.DefaultLeaseSkew)
-	},
-}
 
 // Check reads the history stored in dir, checks it, and writes
 // results.json and index.html next to it. res carries what is known of the
@@ -77,30 +40,36 @@ func Check(ctx context.Context, dir string, res *rundir.Results) error {
 		timeout = DefaultCheckTimeout
 	}
 	res.Problems = slices.DeleteFunc(res.Problems, func(p string) bool { return strings.HasPrefix(p, unfinished) })
+	specs, err := workloads.Lookup(res.Config.Workload)
+	if err != nil {
+		return fmt.Errorf("checking %s: %w", dir, err)
+	}
+	in := checker.NewInput(events, ops)
+	in.Timeout = timeout
+	in.Files, in.LogsDir = os.DirFS(dir), rundir.LogsDir
+	in.Visualize = func(file string) string { return filepath.Join(dir, file) }
+	for _, m := range res.Config.Members {
+		in.Members = append(in.Members, m.Name)
+	}
+	// A schedule's faults are listed in Nemesis too. Of a nemesis this
+	// version cannot read, assume it compacted: the check is then only less
+	// strict, where assuming it did not could call a healthy store broken.
+	faults, err := nemesis.Parse(res.Config.Nemesis)
+	in.OtherCompactor = err != nil || nemesis.Compacts(faults)
 	res.Checks = nil
-	in := checkInput{dir: dir, config: res.Config, ops: ops, faults: history.Faults(events), timeout: timeout}
-	for _, w := range strings.Split(res.Config.Workload, ",") {
-		check, ok := checks[w]
-		if !ok {
-			return fmt.Errorf("no checker for workload %q", w)
-		}
+	for _, s := range specs {
+		res.Checks = append(res.Checks, s.Check(ctx, in))
+	}
+	for _, check := range checker.RunChecks {
 		res.Checks = append(res.Checks, check(ctx, in))
 	}
-	if r, ok := checker.Recovery(events); ok {
-		res.Checks = append(res.Checks, r)
-	}
-	var members []string
-	for _, m := range res.Config.Members {
-		members = append(members, m.Name)
-	}
-	res.Checks = append(res.Checks, checker.Agree(events, members), checker.Logs(os.DirFS(dir), rundir.LogsDir, members, events))
 	var verdicts []checker.Verdict
 	for _, c := range res.Checks {
 		verdicts = append(verdicts, c.Verdict)
 	}
 	res.Verdict = checker.Worst(verdicts...)
-	res.Stats = checker.Summarise(ops)
-	res.Faults = in.faults
+	res.Stats = checker.Summarise(in)
+	res.Faults = in.Faults
 	if err := rundir.Write(dir, res); err != nil {
 		return fmt.Errorf("writing results: %w", err)
 	}

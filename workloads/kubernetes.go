@@ -11,27 +11,11 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/history"
 )
 
-// Operation names of the kubernetes workload. Writers do what the API
-// server's etcd3 storage does: create is a txn that puts only if the key's
-// create_revision is 0, update reads the object and then puts only if its
-// mod_revision is unchanged, delete likewise. Informers list the prefix in
-// pages at one revision and then watch from that revision + 1.
-const (
-	K8sCreate    = "k8s-create"
-	K8sGet       = "k8s-get"
-	K8sUpdate    = "k8s-update"
-	K8sDelete    = "k8s-delete"
-	K8sList      = "k8s-list"
-	K8sWatchOpen = "k8s-watch-open"
-	K8sWatchRecv = "k8s-watch-recv"
-	K8sRead      = "k8s-read"
-)
-
-// K8sPrefix is where the kubernetes workload keeps its pods.
-const K8sPrefix = "/registry/pods/"
+// checker.K8sPrefix is where the kubernetes workload keeps its pods.
 
 // Kubernetes is the kubernetes workload.
 type Kubernetes struct {
@@ -42,6 +26,10 @@ type Kubernetes struct {
 	Drain time.Duration
 	// PageSize is the informers' list page size.
 	PageSize int64
+}
+
+func init() {
+	register(Spec{Name: "kubernetes", New: func(o Options) Workload { return NewKubernetes(o) }, Check: checker.Kubernetes})
 }
 
 // NewKubernetes returns the kubernetes workload.
@@ -56,7 +44,7 @@ var k8sNamespaces = []string{"default", "kube-system"}
 
 func (k *Kubernetes) key(r *rand.Rand) string {
 	n := max(k.Keys, 2)
-	return fmt.Sprintf("%s%s/pod-%d", K8sPrefix, k8sNamespaces[r.IntN(len(k8sNamespaces))], r.IntN(n))
+	return fmt.Sprintf("%s%s/pod-%d", checker.K8sPrefix, k8sNamespaces[r.IntN(len(k8sNamespaces))], r.IntN(n))
 }
 
 // Run drives writers (one per client) and informers until ctx is done, then
@@ -84,7 +72,7 @@ func (k *Kubernetes) Run(ctx context.Context, clients []*clientv3.Client, rec *h
 	})
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		rev := finalRead(context.WithoutCancel(ctx), clients, rec, ps, &k.counts, k.Members, k.OpTimeout,
-			K8sRead, K8sPrefix, clientv3.GetPrefixRangeEnd(K8sPrefix))
+			checker.K8sRead, checker.K8sPrefix, clientv3.GetPrefixRangeEnd(checker.K8sPrefix))
 		fin.store(rev)
 		done := make(chan struct{})
 		go func() { caughtUp.Wait(); close(done) }()
@@ -141,9 +129,9 @@ func (kw *k8sWriter) step(ctx context.Context) {
 	case n < 4:
 		kw.create(ctx, key)
 	case n < 8:
-		kw.conditional(ctx, K8sUpdate, key)
+		kw.conditional(ctx, checker.K8sUpdate, key)
 	default:
-		kw.conditional(ctx, K8sDelete, key)
+		kw.conditional(ctx, checker.K8sDelete, key)
 	}
 }
 
@@ -156,19 +144,19 @@ func (kw *k8sWriter) ok(h interface {
 
 func (kw *k8sWriter) create(ctx context.Context, key string) {
 	val := kw.value()
-	kw.record(history.Event{Type: history.Invoke, F: K8sCreate, Key: key, Value: val})
+	kw.record(history.Event{Type: history.Invoke, F: checker.K8sCreate, Key: key, Value: val})
 	octx, cancel := context.WithTimeout(ctx, kw.k.OpTimeout)
 	res, err := kw.cli.Txn(octx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
 		Then(clientv3.OpPut(key, val)).Else(clientv3.OpGet(key)).Commit()
 	cancel()
 	if err != nil {
 		e := outcome(err, true)
-		e.F, e.Key = K8sCreate, key
+		e.F, e.Key = checker.K8sCreate, key
 		kw.record(e)
 		return
 	}
 	e := kw.ok(res.Header)
-	e.F, e.Key, e.Succeeded = K8sCreate, key, res.Succeeded
+	e.F, e.Key, e.Succeeded = checker.K8sCreate, key, res.Succeeded
 	if res.Succeeded {
 		kw.seen[key] = res.Header.Revision
 	} else if len(res.Responses) > 0 {
@@ -184,18 +172,18 @@ func (kw *k8sWriter) create(ctx context.Context, key string) {
 func (kw *k8sWriter) conditional(ctx context.Context, f, key string) {
 	expect, ok := kw.seen[key]
 	if !ok || kw.rand.IntN(4) != 0 {
-		kw.record(history.Event{Type: history.Invoke, F: K8sGet, Key: key})
+		kw.record(history.Event{Type: history.Invoke, F: checker.K8sGet, Key: key})
 		octx, cancel := context.WithTimeout(ctx, kw.k.OpTimeout)
 		res, err := kw.cli.Get(octx, key)
 		cancel()
 		if err != nil {
 			e := outcome(err, false)
-			e.F, e.Key = K8sGet, key
+			e.F, e.Key = checker.K8sGet, key
 			kw.record(e)
 			return
 		}
 		e := kw.ok(res.Header)
-		e.F, e.Key, e.KVs = K8sGet, key, kvs(res.Kvs)
+		e.F, e.Key, e.KVs = checker.K8sGet, key, kvs(res.Kvs)
 		kw.record(e)
 		if len(res.Kvs) == 0 {
 			delete(kw.seen, key)
@@ -205,7 +193,7 @@ func (kw *k8sWriter) conditional(ctx context.Context, f, key string) {
 	}
 	inv := history.Event{Type: history.Invoke, F: f, Key: key, ExpectRevision: expect}
 	then := clientv3.OpDelete(key)
-	if f == K8sUpdate {
+	if f == checker.K8sUpdate {
 		inv.Value = kw.value()
 		then = clientv3.OpPut(key, inv.Value)
 	}
@@ -224,7 +212,7 @@ func (kw *k8sWriter) conditional(ctx context.Context, f, key string) {
 	e := kw.ok(res.Header)
 	e.F, e.Key, e.Succeeded = f, key, res.Succeeded
 	switch {
-	case res.Succeeded && f == K8sUpdate:
+	case res.Succeeded && f == checker.K8sUpdate:
 		kw.seen[key] = res.Header.Revision
 	case res.Succeeded:
 		delete(kw.seen, key)
@@ -257,7 +245,7 @@ type informer struct {
 func (inf *informer) run(ctx context.Context, caughtUp func()) {
 	defer caughtUp()
 	proc := inf.ps.get()
-	end := clientv3.GetPrefixRangeEnd(K8sPrefix)
+	end := clientv3.GetPrefixRangeEnd(checker.K8sPrefix)
 	for ctx.Err() == nil {
 		inf.gen++
 		id := fmt.Sprintf("informer-%d.%d", inf.id, inf.gen)
@@ -270,9 +258,9 @@ func (inf *informer) run(ctx context.Context, caughtUp func()) {
 			continue
 		}
 		wr := &watcher{
-			spec: watchSpec{id: id, key: K8sPrefix, rangeEnd: end, prevKV: true},
+			spec: watchSpec{id: id, key: checker.K8sPrefix, rangeEnd: end, prevKV: true},
 			cli:  inf.cli, rec: inf.rec, counts: &inf.k.counts, ps: inf.ps, proc: proc,
-			members: inf.k.Members, opTimeout: inf.k.OpTimeout, fin: inf.fin, open: K8sWatchOpen, recv: K8sWatchRecv,
+			members: inf.k.Members, opTimeout: inf.k.OpTimeout, fin: inf.fin, open: checker.K8sWatchOpen, recv: checker.K8sWatchRecv,
 			rand: inf.rand, next: rev + 1, covered: rev,
 		}
 		// Watch until compacted away (then relist) or done.
@@ -297,9 +285,9 @@ func (inf *informer) run(ctx context.Context, caughtUp func()) {
 // page's revision, and returns that revision.
 func (inf *informer) list(ctx context.Context, proc *history.Process, id, end string) (int64, bool) {
 	var rev int64
-	start := K8sPrefix
+	start := checker.K8sPrefix
 	for page := 0; ; page++ {
-		inv := history.Event{Type: history.Invoke, Process: *proc, F: K8sList, WatchID: id, Key: start, RangeEnd: end,
+		inv := history.Event{Type: history.Invoke, Process: *proc, F: checker.K8sList, WatchID: id, Key: start, RangeEnd: end,
 			Limit: inf.k.PageSize, StartRevision: rev}
 		inf.rec.Record(inv)
 		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(inf.k.PageSize)}
@@ -311,7 +299,7 @@ func (inf *informer) list(ctx context.Context, proc *history.Process, id, end st
 		cancel()
 		if err != nil {
 			e := outcome(err, false)
-			e.Process, e.F, e.WatchID, e.Key = *proc, K8sList, id, start
+			e.Process, e.F, e.WatchID, e.Key = *proc, checker.K8sList, id, start
 			inf.k.counts.add(e.Type)
 			inf.rec.Record(e)
 			if e.Type == history.Info {
@@ -320,7 +308,7 @@ func (inf *informer) list(ctx context.Context, proc *history.Process, id, end st
 			return 0, false
 		}
 		inf.k.counts.add(history.OK)
-		inf.rec.Record(history.Event{Type: history.OK, Process: *proc, F: K8sList, WatchID: id, Key: start,
+		inf.rec.Record(history.Event{Type: history.OK, Process: *proc, F: checker.K8sList, WatchID: id, Key: start,
 			Revision: res.Header.Revision, Member: inf.k.Members[res.Header.MemberId], KVs: kvs(res.Kvs), More: res.More})
 		if rev == 0 {
 			rev = res.Header.Revision

@@ -10,27 +10,8 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/history"
-)
-
-// Operation names of the kv workload. They differ from the register's
-// (read, write, cas) so that both can run in one history and each checker
-// picks its own.
-const (
-	KVGet   = "kv-get"
-	KVRange = "kv-range"
-	// Serializable reads have names of their own, so that the statistics
-	// compare their latency with the linearizable reads'.
-	KVGetSerializable   = "kv-get-serializable"
-	KVRangeSerializable = "kv-range-serializable"
-	KVPut               = "kv-put"
-	KVDelete            = "kv-delete"
-	KVTxn               = "kv-txn"
-	KVCompact           = "kv-compact"
-	// KVList reads the whole prefix page by page (Limit keys a page), the
-	// pages after the first at the first page's revision, as Kubernetes
-	// lists: one operation whose result is the state at that revision.
-	KVList = "kv-list"
 )
 
 // KVPrefix is where the kv workload keeps its keys.
@@ -77,6 +58,10 @@ type KV struct {
 	// lease is attached to some puts; it is granted for longer than any
 	// run, so its keys never expire under the workload (0: none granted).
 	lease atomic.Int64
+}
+
+func init() {
+	register(Spec{Name: "kv", New: func(o Options) Workload { return NewKV(o) }, Check: checker.KV})
 }
 
 // NewKV returns the kv workload.
@@ -156,7 +141,7 @@ func (w *kvWorker) next(ctx context.Context) {
 		// A recent revision, a few writes behind the newest seen.
 		rev := w.k.lastRev.Load() - 5
 		if rev > 0 {
-			inv.F, inv.CompactRevision = KVCompact, rev
+			inv.F, inv.CompactRevision = checker.KVCompact, rev
 		}
 	}
 	if inv.F == "" {
@@ -168,12 +153,12 @@ func (w *kvWorker) next(ctx context.Context) {
 	done := w.do(octx, inv)
 	cancel()
 	done.Process, done.F = w.process, inv.F
-	if inv.F != KVRange && inv.F != KVRangeSerializable && inv.F != KVList && inv.F != KVTxn && inv.F != KVCompact {
+	if inv.F != checker.KVRange && inv.F != checker.KVRangeSerializable && inv.F != checker.KVList && inv.F != checker.KVTxn && inv.F != checker.KVCompact {
 		done.Key = inv.Key
 	}
 	w.k.counts.add(done.Type)
 	if done.Type == history.OK {
-		if inv.F == KVCompact {
+		if inv.F == checker.KVCompact {
 			w.k.compacted.Store(inv.CompactRevision)
 		}
 		w.learn(inv, done)
@@ -198,7 +183,7 @@ func (w *kvWorker) generate(inv *history.Event) {
 	case n < 3 && w.k.lastRev.Load() > 1:
 		// A read of the past: recent enough to be there unless a
 		// compaction removed it, which the checker then expects.
-		inv.F = KVGet
+		inv.F = checker.KVGet
 		_, inv.Key = w.key()
 		inv.AtRevision = max(1, w.k.lastRev.Load()-int64(w.rand.IntN(20)))
 		if c := w.k.compacted.Load(); c > 0 && w.rand.IntN(2) == 0 {
@@ -206,13 +191,13 @@ func (w *kvWorker) generate(inv *history.Event) {
 			inv.AtRevision = max(1, c-2+int64(w.rand.IntN(5)))
 		}
 	case n < 25:
-		inv.F = KVGet
+		inv.F = checker.KVGet
 		_, inv.Key = w.key()
 		if inv.Serializable = w.serializable(); inv.Serializable {
-			inv.F = KVGetSerializable
+			inv.F = checker.KVGetSerializable
 		}
 	case n < 40:
-		inv.F = KVRange
+		inv.F = checker.KVRange
 		inv.Serializable = w.serializable()
 		inv.Key, inv.RangeEnd = KVPrefix, KVRangeEnd
 		if w.rand.IntN(2) == 0 && len(w.seen) > 1 {
@@ -226,12 +211,12 @@ func (w *kvWorker) generate(inv *history.Event) {
 		}
 		inv.KeysOnly = w.rand.IntN(4) == 0
 		if inv.Serializable {
-			inv.F = KVRangeSerializable
+			inv.F = checker.KVRangeSerializable
 		} else if inv.Limit > 0 && w.rand.IntN(2) == 0 {
-			inv.F = KVList
+			inv.F = checker.KVList
 		}
 	case n < 65:
-		inv.F = KVPut
+		inv.F = checker.KVPut
 		_, inv.Key = w.key()
 		inv.Value = w.value()
 		inv.PrevKV = w.rand.IntN(3) == 0
@@ -239,11 +224,11 @@ func (w *kvWorker) generate(inv *history.Event) {
 			inv.Lease = l
 		}
 	case n < 75:
-		inv.F = KVDelete
+		inv.F = checker.KVDelete
 		_, inv.Key = w.key()
 		inv.PrevKV = w.rand.IntN(2) == 0
 	default:
-		inv.F = KVTxn
+		inv.F = checker.KVTxn
 		w.txn(inv)
 	}
 }
@@ -290,7 +275,7 @@ func (w *kvWorker) ok(h interface {
 
 func (w *kvWorker) do(ctx context.Context, inv history.Event) history.Event {
 	switch inv.F {
-	case KVGet, KVRange, KVGetSerializable, KVRangeSerializable:
+	case checker.KVGet, checker.KVRange, checker.KVGetSerializable, checker.KVRangeSerializable:
 		opts := []clientv3.OpOption{}
 		if inv.RangeEnd != "" {
 			opts = append(opts, clientv3.WithRange(inv.RangeEnd))
@@ -316,7 +301,7 @@ func (w *kvWorker) do(ctx context.Context, inv history.Event) history.Event {
 		e.KVs = kvList(res.Kvs)
 		e.Count, e.More = res.Count, res.More
 		return e
-	case KVList:
+	case checker.KVList:
 		var e history.Event
 		from := inv.Key
 		for {
@@ -341,7 +326,7 @@ func (w *kvWorker) do(ctx context.Context, inv history.Event) history.Event {
 			}
 			from = string(res.Kvs[len(res.Kvs)-1].Key) + "\x00"
 		}
-	case KVPut:
+	case checker.KVPut:
 		var opts []clientv3.OpOption
 		if inv.PrevKV {
 			opts = append(opts, clientv3.WithPrevKV())
@@ -358,7 +343,7 @@ func (w *kvWorker) do(ctx context.Context, inv history.Event) history.Event {
 			e.Prev = kvOf(res.PrevKv)
 		}
 		return e
-	case KVDelete:
+	case checker.KVDelete:
 		var opts []clientv3.OpOption
 		if inv.PrevKV {
 			opts = append(opts, clientv3.WithPrevKV())
@@ -373,7 +358,7 @@ func (w *kvWorker) do(ctx context.Context, inv history.Event) history.Event {
 			e.Prev = kvOf(res.PrevKvs[0])
 		}
 		return e
-	case KVCompact:
+	case checker.KVCompact:
 		res, err := w.cli.Compact(ctx, inv.CompactRevision)
 		if err != nil {
 			return outcome(err, true)
@@ -464,7 +449,7 @@ func (w *kvWorker) learn(inv, done history.Event) {
 		w.seen[i] = v
 	}
 	switch inv.F {
-	case KVGet, KVGetSerializable:
+	case checker.KVGet, checker.KVGetSerializable:
 		if inv.AtRevision > 0 {
 			return
 		}
@@ -472,17 +457,17 @@ func (w *kvWorker) learn(inv, done history.Event) {
 		for _, kv := range done.KVs {
 			set(kv.Key, &kv)
 		}
-	case KVRange, KVRangeSerializable, KVList:
+	case checker.KVRange, checker.KVRangeSerializable, checker.KVList:
 		for _, kv := range done.KVs {
 			if !inv.KeysOnly {
 				set(kv.Key, &kv)
 			}
 		}
-	case KVPut:
+	case checker.KVPut:
 		put(inv.Key, inv.Value)
-	case KVDelete:
+	case checker.KVDelete:
 		set(inv.Key, nil)
-	case KVTxn:
+	case checker.KVTxn:
 		for _, r := range done.Responses {
 			if r.F == "get" {
 				set(r.Key, nil)

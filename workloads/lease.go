@@ -8,16 +8,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/history"
-)
-
-// Operation names of the lease workload.
-const (
-	LeaseGrant     = "lease-grant"
-	LeasePut       = "lease-put"
-	LeaseKeepAlive = "lease-keepalive"
-	LeaseRevoke    = "lease-revoke"
-	LeaseRead      = "lease-read"
 )
 
 // LeasePrefix is where the lease workload puts its keys.
@@ -32,6 +24,10 @@ type Lease struct {
 	counts Counts
 	// TTL is the lease time to live in seconds.
 	TTL int64
+}
+
+func init() {
+	register(Spec{Name: "lease", New: func(o Options) Workload { return NewLease(o) }, Check: checker.Lease})
 }
 
 // NewLease returns the lease workload.
@@ -188,18 +184,18 @@ func (lw *leaseWorker) ok(h interface {
 }
 
 func (lw *leaseWorker) grant(ctx context.Context) {
-	lw.record(history.Event{Type: history.Invoke, F: LeaseGrant, TTL: lw.l.TTL})
+	lw.record(history.Event{Type: history.Invoke, F: checker.LeaseGrant, TTL: lw.l.TTL})
 	octx, cancel := context.WithTimeout(ctx, lw.l.OpTimeout)
 	res, err := lw.cli.Grant(octx, lw.l.TTL)
 	cancel()
 	if err != nil {
 		e := outcome(err, true)
-		e.F = LeaseGrant
+		e.F = checker.LeaseGrant
 		lw.record(e)
 		return
 	}
 	e := lw.ok(res.ResponseHeader)
-	e.F, e.Lease, e.TTL = LeaseGrant, int64(res.ID), res.TTL
+	e.F, e.Lease, e.TTL = checker.LeaseGrant, int64(res.ID), res.TTL
 	lw.record(e)
 	now := time.Now()
 	ol := &ownedLease{id: res.ID, mode: leaseMode(lw.rand.IntN(3)), granted: now, renewed: now}
@@ -211,7 +207,7 @@ func (lw *leaseWorker) put(ctx context.Context, ol *ownedLease) {
 	lw.seq++
 	key := fmt.Sprintf("%s%d-%d", LeasePrefix, lw.proc, lw.seq)
 	val := fmt.Sprintf("v%d-%d", lw.proc, lw.seq)
-	lw.record(history.Event{Type: history.Invoke, F: LeasePut, Key: key, Value: val, Lease: int64(ol.id)})
+	lw.record(history.Event{Type: history.Invoke, F: checker.LeasePut, Key: key, Value: val, Lease: int64(ol.id)})
 	octx, cancel := context.WithTimeout(ctx, lw.l.OpTimeout)
 	res, err := lw.cli.Put(octx, key, val, clientv3.WithLease(ol.id))
 	cancel()
@@ -219,23 +215,23 @@ func (lw *leaseWorker) put(ctx context.Context, ol *ownedLease) {
 	lw.keys = append(lw.keys, leaseKey{key, ol})
 	if err != nil {
 		e := outcome(err, true)
-		e.F, e.Key, e.Lease = LeasePut, key, int64(ol.id)
+		e.F, e.Key, e.Lease = checker.LeasePut, key, int64(ol.id)
 		lw.record(e)
 		return
 	}
 	e := lw.ok(res.Header)
-	e.F, e.Key, e.Lease = LeasePut, key, int64(ol.id)
+	e.F, e.Key, e.Lease = checker.LeasePut, key, int64(ol.id)
 	lw.record(e)
 }
 
 func (lw *leaseWorker) keepAlive(ctx context.Context, ol *ownedLease) {
-	lw.record(history.Event{Type: history.Invoke, F: LeaseKeepAlive, Lease: int64(ol.id)})
+	lw.record(history.Event{Type: history.Invoke, F: checker.LeaseKeepAlive, Lease: int64(ol.id)})
 	octx, cancel := context.WithTimeout(ctx, lw.l.OpTimeout)
 	res, err := lw.cli.KeepAliveOnce(octx, ol.id)
 	cancel()
 	if err != nil {
 		e := outcome(err, true)
-		e.F, e.Lease = LeaseKeepAlive, int64(ol.id)
+		e.F, e.Lease = checker.LeaseKeepAlive, int64(ol.id)
 		lw.record(e)
 		if e.Type == history.Fail {
 			ol.ended, ol.endedAt = true, time.Now()
@@ -244,24 +240,24 @@ func (lw *leaseWorker) keepAlive(ctx context.Context, ol *ownedLease) {
 	}
 	ol.renewed = time.Now()
 	e := lw.ok(res.ResponseHeader)
-	e.F, e.Lease, e.TTL = LeaseKeepAlive, int64(ol.id), res.TTL
+	e.F, e.Lease, e.TTL = checker.LeaseKeepAlive, int64(ol.id), res.TTL
 	lw.record(e)
 }
 
 func (lw *leaseWorker) revoke(ctx context.Context, ol *ownedLease) {
-	lw.record(history.Event{Type: history.Invoke, F: LeaseRevoke, Lease: int64(ol.id)})
+	lw.record(history.Event{Type: history.Invoke, F: checker.LeaseRevoke, Lease: int64(ol.id)})
 	octx, cancel := context.WithTimeout(ctx, lw.l.OpTimeout)
 	res, err := lw.cli.Revoke(octx, ol.id)
 	cancel()
 	ol.ended, ol.endedAt = true, time.Now()
 	if err != nil {
 		e := outcome(err, true)
-		e.F, e.Lease = LeaseRevoke, int64(ol.id)
+		e.F, e.Lease = checker.LeaseRevoke, int64(ol.id)
 		lw.record(e)
 		return
 	}
 	e := lw.ok(res.Header)
-	e.F, e.Lease = LeaseRevoke, int64(ol.id)
+	e.F, e.Lease = checker.LeaseRevoke, int64(ol.id)
 	lw.record(e)
 }
 
@@ -270,17 +266,17 @@ func (lw *leaseWorker) read(ctx context.Context) {
 		return
 	}
 	k := lw.keys[lw.rand.IntN(len(lw.keys))]
-	lw.record(history.Event{Type: history.Invoke, F: LeaseRead, Key: k.key})
+	lw.record(history.Event{Type: history.Invoke, F: checker.LeaseRead, Key: k.key})
 	octx, cancel := context.WithTimeout(ctx, lw.l.OpTimeout)
 	res, err := lw.cli.Get(octx, k.key)
 	cancel()
 	if err != nil {
 		e := outcome(err, false)
-		e.F, e.Key = LeaseRead, k.key
+		e.F, e.Key = checker.LeaseRead, k.key
 		lw.record(e)
 		return
 	}
 	e := lw.ok(res.Header)
-	e.F, e.Key, e.KVs = LeaseRead, k.key, kvs(res.Kvs)
+	e.F, e.Key, e.KVs = checker.LeaseRead, k.key, kvs(res.Kvs)
 	lw.record(e)
 }

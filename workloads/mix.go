@@ -2,8 +2,6 @@ package workloads
 
 import (
 	"context"
-	"fmt"
-	"slices"
 	"strings"
 	"sync"
 
@@ -21,24 +19,6 @@ import (
 // checker reads only its own operations.
 type Mix struct {
 	parts []Workload
-}
-
-func newMix(names string, o Options) (*Mix, error) {
-	m := &Mix{}
-	var seen []string
-	for _, name := range strings.Split(names, ",") {
-		name = strings.TrimSpace(name)
-		if slices.Contains(seen, name) {
-			return nil, fmt.Errorf("workload %q named twice in %q", name, names)
-		}
-		seen = append(seen, name)
-		mk, ok := registry[name]
-		if !ok {
-			return nil, fmt.Errorf("unknown workload %q in %q: want one of %v", name, names, Names())
-		}
-		m.parts = append(m.parts, mk(o))
-	}
-	return m, nil
 }
 
 // Name is the names of the mixed workloads, joined by commas.

@@ -9,6 +9,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/history"
 )
 
@@ -24,6 +25,10 @@ type Register struct {
 	// used counts operations per key slot; slot i's current key is
 	// k<i>.<used/OpsPerKey>.
 	used []atomic.Int64
+}
+
+func init() {
+	register(Spec{Name: "register", New: func(o Options) Workload { return NewRegister(o) }, Check: checker.Register})
 }
 
 // NewRegister returns the register workload.

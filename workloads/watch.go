@@ -12,27 +12,11 @@ import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/history"
 )
 
-// Operation names of the watch workload. Each logical watcher runs on its
-// own process: watch-open opens one session (a Watch call) and completes
-// with the created notification; each watch-recv waits for the next
-// response and completes with its events or progress revision, or fails
-// when the session ends. The writers' puts, deletes and multi-key txns and
-// the final read of the prefix give the checker the writes and the final
-// state.
-const (
-	WatchOpen   = "watch-open"
-	WatchRecv   = "watch-recv"
-	WatchPut    = "watch-put"
-	WatchDelete = "watch-delete"
-	WatchTxn    = "watch-txn"
-	WatchRead   = "watch-read"
-)
-
-// WatchPrefix is where the watch workload writes.
-const WatchPrefix = "/watch/"
+// checker.WatchPrefix is where the watch workload writes.
 
 // Process ids of the workloads added after register start at their own
 // base, so that workloads mixed in one run never share a process.
@@ -55,7 +39,7 @@ func newProcs(base int64) *procs {
 func (p *procs) get() history.Process { return history.Process(p.next.Add(1) - 1) }
 
 // Watch is the watch workload: writers put, delete and txn a few keys
-// under WatchPrefix with unique values while watchers follow the prefix
+// under checker.WatchPrefix with unique values while watchers follow the prefix
 // (and single keys, and the whole keyspace) from chosen start revisions,
 // reopening after errors and compaction from where they stopped. When the
 // time is up it reads the prefix once more and lets every watcher catch up
@@ -66,6 +50,10 @@ type Watch struct {
 	// Drain bounds how long watchers may take to catch up with the final
 	// read after the writers stopped.
 	Drain time.Duration
+}
+
+func init() {
+	register(Spec{Name: "watch", New: func(o Options) Workload { return NewWatch(o) }, Check: checker.Watch})
 }
 
 // NewWatch returns the watch workload.
@@ -94,15 +82,15 @@ type watchSpec struct {
 }
 
 func (w *Watch) specs() []watchSpec {
-	end := clientv3.GetPrefixRangeEnd(WatchPrefix)
-	k0 := WatchPrefix + "k0"
+	end := clientv3.GetPrefixRangeEnd(checker.WatchPrefix)
+	k0 := checker.WatchPrefix + "k0"
 	return []watchSpec{
-		{id: "w0", key: WatchPrefix, rangeEnd: end, from: "first", prevKV: true, progressNotify: true},
-		{id: "w1", key: WatchPrefix, rangeEnd: end, from: "now", requireLeader: true},
+		{id: "w0", key: checker.WatchPrefix, rangeEnd: end, from: "first", prevKV: true, progressNotify: true},
+		{id: "w1", key: checker.WatchPrefix, rangeEnd: end, from: "now", requireLeader: true},
 		{id: "w2", key: k0, from: "first", prevKV: true, restartEvery: 3 * time.Second},
-		{id: "w3", key: WatchPrefix, rangeEnd: end, from: "recent", prevKV: true, requestProgress: true, requireLeader: true},
-		{id: "w4", key: WatchPrefix, rangeEnd: end, from: "future", progressNotify: true},
-		{id: "w5", key: WatchPrefix, rangeEnd: end, from: "first", requestProgress: true, restartEvery: 5 * time.Second},
+		{id: "w3", key: checker.WatchPrefix, rangeEnd: end, from: "recent", prevKV: true, requestProgress: true, requireLeader: true},
+		{id: "w4", key: checker.WatchPrefix, rangeEnd: end, from: "future", progressNotify: true},
+		{id: "w5", key: checker.WatchPrefix, rangeEnd: end, from: "first", requestProgress: true, restartEvery: 5 * time.Second},
 		// The whole keyspace: in a mixed run it also sees the other
 		// workloads' writes, which the checker compares across watchers.
 		{id: "w6", key: "\x00", rangeEnd: "\x00", from: "first", prevKV: true},
@@ -125,7 +113,7 @@ func (w *Watch) Run(ctx context.Context, clients []*clientv3.Client, rec *histor
 	for i, spec := range w.specs() {
 		wr := &watcher{
 			spec: spec, cli: clients[i%len(clients)], rec: rec, counts: &w.counts, ps: ps, proc: ps.get(),
-			members: w.Members, opTimeout: w.OpTimeout, fin: fin, open: WatchOpen, recv: WatchRecv,
+			members: w.Members, opTimeout: w.OpTimeout, fin: fin, open: checker.WatchOpen, recv: checker.WatchRecv,
 			rand: rand.New(rand.NewPCG(uint64(i), uint64(time.Now().UnixNano()))),
 		}
 		caughtUp.Add(1)
@@ -143,7 +131,7 @@ func (w *Watch) Run(ctx context.Context, clients []*clientv3.Client, rec *histor
 		// The time is up (not an interrupt): record the final state and
 		// let every watcher catch up with it.
 		rev := finalRead(context.WithoutCancel(ctx), clients, rec, ps, &w.counts, w.Members, w.OpTimeout,
-			WatchRead, WatchPrefix, clientv3.GetPrefixRangeEnd(WatchPrefix))
+			checker.WatchRead, checker.WatchPrefix, clientv3.GetPrefixRangeEnd(checker.WatchPrefix))
 		fin.store(rev)
 		done := make(chan struct{})
 		go func() { caughtUp.Wait(); close(done) }()
@@ -270,22 +258,24 @@ func (ww *watchWriter) value() string {
 	return fmt.Sprintf("v%d-%d", ww.proc, ww.seq)
 }
 
-func (ww *watchWriter) key() string { return fmt.Sprintf("%sk%d", WatchPrefix, ww.rand.IntN(ww.nkeys)) }
+func (ww *watchWriter) key() string {
+	return fmt.Sprintf("%sk%d", checker.WatchPrefix, ww.rand.IntN(ww.nkeys))
+}
 
 func (ww *watchWriter) step(ctx context.Context) {
 	inv := history.Event{Type: history.Invoke, Process: ww.proc}
 	switch n := ww.rand.IntN(10); {
 	case n < 6:
-		inv.F, inv.Key, inv.Value = WatchPut, ww.key(), ww.value()
+		inv.F, inv.Key, inv.Value = checker.WatchPut, ww.key(), ww.value()
 	case n < 8:
-		inv.F, inv.Key = WatchDelete, ww.key()
+		inv.F, inv.Key = checker.WatchDelete, ww.key()
 	default:
 		// Two or three distinct keys in one revision: the atomic check's
 		// material.
-		inv.F = WatchTxn
+		inv.F = checker.WatchTxn
 		perm := ww.rand.Perm(ww.nkeys)[:min(ww.nkeys, 2+ww.rand.IntN(2))]
 		for _, k := range perm {
-			inv.KVs = append(inv.KVs, history.KV{Key: fmt.Sprintf("%sk%d", WatchPrefix, k), Value: ww.value()})
+			inv.KVs = append(inv.KVs, history.KV{Key: fmt.Sprintf("%sk%d", checker.WatchPrefix, k), Value: ww.value()})
 		}
 	}
 	ww.rec.Record(inv)
@@ -308,13 +298,13 @@ func (ww *watchWriter) do(ctx context.Context, inv history.Event) history.Event 
 		return history.Event{Type: history.OK, Revision: h.GetRevision(), Member: ww.w.Members[h.GetMemberId()]}
 	}
 	switch inv.F {
-	case WatchPut:
+	case checker.WatchPut:
 		res, err := ww.cli.Put(ctx, inv.Key, inv.Value)
 		if err != nil {
 			return outcome(err, true)
 		}
 		return ok(res.Header)
-	case WatchDelete:
+	case checker.WatchDelete:
 		res, err := ww.cli.Delete(ctx, inv.Key)
 		if err != nil {
 			return outcome(err, true)

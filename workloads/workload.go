@@ -5,7 +5,8 @@ package workloads
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/history"
 )
 
@@ -51,37 +53,71 @@ type Options struct {
 	CompactInterval time.Duration
 }
 
-var registry = map[string]func(Options) Workload{
-	"kv":         func(o Options) Workload { return NewKV(o) },
-	"register":   func(o Options) Workload { return NewRegister(o) },
-	"watch":      func(o Options) Workload { return NewWatch(o) },
-	"kubernetes": func(o Options) Workload { return NewKubernetes(o) },
-	"lease":      func(o Options) Workload { return NewLease(o) },
+// Spec is one workload, as Jepsen's workload map has it: what it is
+// called, how its operations are generated and how they are checked. Its
+// operation names are declared once, in its checker's file, and used by
+// both. Each workload's file registers its Spec; nothing else needs to
+// know it exists.
+type Spec struct {
+	Name string
+	New  func(Options) Workload
+	// Check judges the workload's operations in a history that may hold
+	// other workloads' too.
+	Check checker.Func
+}
+
+var specs = map[string]Spec{}
+
+// register adds a workload; each workload's file calls it from init.
+func register(s Spec) {
+	if _, dup := specs[s.Name]; dup {
+		panic("workloads: " + s.Name + " registered twice")
+	}
+	specs[s.Name] = s
+}
+
+// Lookup returns the workloads a --workload value names: one name, or a
+// comma-separated list of them (a mix), each once.
+func Lookup(names string) ([]Spec, error) {
+	var out []Spec
+	for _, name := range strings.Split(names, ",") {
+		name = strings.TrimSpace(name)
+		s, ok := specs[name]
+		switch {
+		case !ok && strings.Contains(names, ","):
+			return nil, fmt.Errorf("unknown workload %q in %q: want one of %v", name, names, Names())
+		case !ok:
+			return nil, fmt.Errorf("unknown workload %q: want one of %v", name, Names())
+		case slices.ContainsFunc(out, func(o Spec) bool { return o.Name == name }):
+			return nil, fmt.Errorf("workload %q named twice in %q", name, names)
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 // New returns the named workload.
 //
 // A comma-separated list of names is a mix: the workloads run together and
 // share the workers (see Mix).
-func New(name string, o Options) (Workload, error) {
-	if strings.Contains(name, ",") {
-		return newMix(name, o)
+func New(names string, o Options) (Workload, error) {
+	ss, err := Lookup(names)
+	if err != nil {
+		return nil, err
 	}
-	mk, ok := registry[name]
-	if !ok {
-		return nil, fmt.Errorf("unknown workload %q: want one of %v", name, Names())
+	if len(ss) == 1 {
+		return ss[0].New(o), nil
 	}
-	return mk(o), nil
+	m := &Mix{}
+	for _, s := range ss {
+		m.parts = append(m.parts, s.New(o))
+	}
+	return m, nil
 }
 
 // Names lists the workloads New knows.
 func Names() []string {
-	var out []string
-	for n := range registry {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(specs))
 }
 
 // Counts are live totals for the status line.

@@ -1,0 +1,83 @@
+package checker
+
+import (
+	"context"
+	"io/fs"
+	"sync"
+	"time"
+
+	"github.com/faultline/faultline/history"
+)
+
+// Func is a checker: every checker has this shape, whether it judges one
+// workload's operations or the run as a whole.
+type Func func(ctx context.Context, in *Input) Result
+
+// RunChecks are the checkers every run gets, whatever its workloads: the
+// cluster came back whole after the faults, its members agree on their
+// data, and their logs show no trouble.
+var RunChecks = []Func{Recovery, Agree, Logs}
+
+// Input is everything a checker may draw on. It is built once per check of
+// a run and shared by every checker, so what one of them derives from the
+// history (the kv history, the serializable reads' staleness) is derived
+// once and reused by the others and by the statistics.
+type Input struct {
+	// Events is the history as recorded; Ops pairs its client operations.
+	Events []history.Event
+	Ops    []history.Op
+	// Faults are the nemesis windows (history.Faults of Events).
+	Faults []history.Window
+	// Members names the cluster's members: the logs and hashes that must
+	// be there.
+	Members []string
+	// Files is the run's folder, LogsDir the members' logs inside it; nil
+	// when there is no folder (the logs are then unknown).
+	Files   fs.FS
+	LogsDir string
+	// Visualize returns where a checker may write a visualization of its
+	// failing partitions, named by file; nil: nowhere.
+	Visualize func(file string) string
+	// Timeout bounds each search; past it the verdict is unknown. 0: no
+	// bound but ctx.
+	Timeout time.Duration
+	// OtherCompactor says that something besides the kv workload (a
+	// nemesis fault) compacts at revisions the history does not record, so
+	// a read refused as compacted is not checked against the kv workload's
+	// own compactions.
+	OtherCompactor bool
+
+	kvOnce    sync.Once
+	kv        *kvHistory
+	staleOnce sync.Once
+	stale     Result
+	staleness Staleness
+}
+
+// NewInput is the input of a history with nothing else known of its run;
+// the caller fills in the rest.
+func NewInput(events []history.Event, ops []history.Op) *Input {
+	return &Input{Events: events, Ops: ops, Faults: history.Faults(events)}
+}
+
+// kvHistory is the kv workload's operations prepared for the search,
+// built on first use.
+func (in *Input) kvHistory() *kvHistory {
+	in.kvOnce.Do(func() { in.kv = buildKV(in.Ops) })
+	return in.kv
+}
+
+// serializable is the check of the serializable reads and reads of past
+// revisions, and their staleness, computed on first use.
+func (in *Input) serializable() (Result, Staleness) {
+	in.staleOnce.Do(func() { in.stale, in.staleness = serializableReads(in) })
+	return in.stale, in.staleness
+}
+
+// visualization is where file goes, or "" when nowhere.
+func (in *Input) visualization(file string) string {
+	if in.Visualize == nil {
+		return ""
+	}
+	return in.Visualize(file)
+}
