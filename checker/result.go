@@ -1,5 +1,13 @@
-// Package checker turns a history into verdicts: linearizability through
-// porcupine, and the statistics every report shows.
+// Package checker turns a history into verdicts and the statistics every
+// report shows.
+//
+// Every checker is a Func: it reads one Input (the history, its fault
+// windows, where the run's files are) and returns one Result. There is one
+// per workload (linearizability of the register and kv workloads through
+// porcupine, watch, kubernetes and lease guarantees), each in its own file
+// with the operation names it gives meaning to, and the RunChecks every
+// run gets (recovery, members-agree, logs). A checker that runs out of
+// time, or has nothing to judge, says unknown, never valid.
 package checker
 
 import (

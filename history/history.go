@@ -55,7 +55,8 @@ func (p *Process) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Operation names used by the register workload and the kill nemesis.
+// Operation names of the register workload (Jepsen's), and the F of the
+// nemesis's events.
 const (
 	Read  = "read"
 	Write = "write"
