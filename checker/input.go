@@ -74,6 +74,14 @@ func (in *Input) serializable() (Result, Staleness) {
 	return in.stale, in.staleness
 }
 
+// search bounds one search by in.Timeout, if any.
+func (in *Input) search(ctx context.Context) (context.Context, context.CancelFunc) {
+	if in.Timeout > 0 {
+		return context.WithTimeout(ctx, in.Timeout)
+	}
+	return context.WithCancel(ctx)
+}
+
 // visualization is where file goes, or "" when nowhere.
 func (in *Input) visualization(file string) string {
 	if in.Visualize == nil {

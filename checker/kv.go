@@ -81,11 +81,8 @@ func KV(ctx context.Context, in *Input) (res Result) {
 	ops, timeout, visualizationPath := in.Ops, in.Timeout, in.visualization("linearizability-kv.html")
 	start := time.Now()
 	parent := ctx
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
+	ctx, cancel := in.search(ctx)
+	defer cancel()
 	res = Result{Checker: KVChecker}
 	defer func() { res.Seconds = time.Since(start).Seconds() }()
 	if why := nothingToCheck(ops, "kv", isKVOp); why != "" {
@@ -107,12 +104,9 @@ func KV(ctx context.Context, in *Input) (res Result) {
 		// Search again, keeping what the visualization and the anomaly
 		// need; a second search of a failing history is as long as the
 		// first at most.
-		vctx, cancel := context.WithCancel(parent)
-		if timeout > 0 {
-			vctx, cancel = context.WithTimeout(parent, timeout)
-		}
+		vctx, vcancel := in.search(parent)
 		v2, info2 := h.check(vctx, true)
-		cancel()
+		vcancel()
 		if v2 == Invalid {
 			info = info2
 			res.Anomalies = append(res.Anomalies, h.anomaly(info))

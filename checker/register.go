@@ -35,11 +35,8 @@ func Register(ctx context.Context, in *Input) Result {
 	ops, timeout, visualizationPath := in.Ops, in.Timeout, in.visualization("linearizability.html")
 	start := time.Now()
 	parent := ctx
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
+	ctx, cancel := in.search(ctx)
+	defer cancel()
 	res := Result{Checker: RegisterChecker}
 	if why := nothingToCheck(ops, "register", isRegisterOp); why != "" {
 		res.Verdict, res.Summary = Unknown, why
