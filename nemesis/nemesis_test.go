@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -17,7 +18,7 @@ import (
 )
 
 // fakeCluster has a leader that moves to the next member when killed or
-// paused, and remembers what the agent was told.
+// paused, and remembers the rules on its links.
 type fakeCluster struct {
 	mu      sync.Mutex
 	members []*compose.Member
@@ -106,35 +107,60 @@ func (f *fakeCluster) State(_ context.Context, m *compose.Member) (bool, bool, e
 	return !f.down[m.Name], f.paused[m.Name], nil
 }
 
-func (f *fakeCluster) Exec(_ context.Context, m *compose.Member, cmd ...string) (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.down[m.Name] || f.paused[m.Name] {
-		return "", errors.New(m.Name + " is not running")
+func (f *fakeCluster) Links() compose.Links { return (*fakeLinks)(f) }
+
+// fakeLinks keeps the rules as the agent lists them, and, as the agent
+// would, fails on a member that is not running.
+type fakeLinks fakeCluster
+
+// reach fails on a member that is not running; l.mu is held.
+func (l *fakeLinks) reach(m *compose.Member) error {
+	if l.down[m.Name] || l.paused[m.Name] {
+		return errors.New(m.Name + " is not running")
 	}
-	if len(cmd) < 2 || cmd[0] != compose.AgentPath {
-		return "", errors.New("not the agent")
-	}
-	switch cmd[1] {
-	case "drop":
-		if len(cmd) > 3 && cmd[2] == "-loss" {
-			var rules []string
-			for _, ip := range cmd[4:] {
-				rules = append(rules, ip+" "+cmd[3]+"%")
-			}
-			f.rules[m.Name] = rules
-			break
-		}
-		f.rules[m.Name] = cmd[2:]
-	case "heal":
-		delete(f.rules, m.Name)
-	case "list":
-		return strings.Join(f.rules[m.Name], "\n"), nil
-	}
-	return "", nil
+	return nil
 }
 
-func (f *fakeCluster) Cuts() string { return "the fake's rules" }
+func (l *fakeLinks) set(m *compose.Member, rules []string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.reach(m); err != nil {
+		return err
+	}
+	if rules == nil {
+		delete(l.rules, m.Name)
+	} else {
+		l.rules[m.Name] = rules
+	}
+	return nil
+}
+
+func (l *fakeLinks) Drop(_ context.Context, m *compose.Member, loss int, from ...*compose.Member) error {
+	rules := []string{}
+	for _, o := range from {
+		if loss < 100 {
+			rules = append(rules, fmt.Sprintf("%s %d%%", o.IP, loss))
+		} else {
+			rules = append(rules, o.IP)
+		}
+	}
+	return l.set(m, rules)
+}
+
+func (l *fakeLinks) Delay(_ context.Context, m *compose.Member, d, j time.Duration) error {
+	return l.set(m, []string{fmt.Sprintf("delay %s jitter %s", d, j)})
+}
+
+func (l *fakeLinks) Heal(_ context.Context, m *compose.Member) error { return l.set(m, nil) }
+
+func (l *fakeLinks) Rules(_ context.Context, m *compose.Member) ([]string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.rules[m.Name], l.reach(m)
+}
+
+func (*fakeLinks) Netem(context.Context, *compose.Member) (string, error) { return "netem: fake", nil }
+func (*fakeLinks) Cuts() string                                           { return "the fake's rules" }
 
 func (f *fakeCluster) Client(...*compose.Member) (*clientv3.Client, error) {
 	return nil, errors.New("the fake cluster has no etcd")
