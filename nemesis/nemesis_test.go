@@ -107,30 +107,35 @@ func (f *fakeCluster) State(_ context.Context, m *compose.Member) (bool, bool, e
 	return !f.down[m.Name], f.paused[m.Name], nil
 }
 
-func (f *fakeCluster) Links() compose.Links { return (*fakeLinks)(f) }
+func (f *fakeCluster) Links() compose.Links { return &fakeLinks{f: f} }
 
 // fakeLinks keeps the rules as the agent lists them, and, as the agent
 // would, fails on a member that is not running.
-type fakeLinks fakeCluster
+type fakeLinks struct {
+	// Links is nil: a method the fake does not have panics in the test
+	// that calls it, so only such a test needs to add it here.
+	compose.Links
+	f *fakeCluster
+}
 
-// reach fails on a member that is not running; l.mu is held.
+// reach fails on a member that is not running; l.f.mu is held.
 func (l *fakeLinks) reach(m *compose.Member) error {
-	if l.down[m.Name] || l.paused[m.Name] {
+	if l.f.down[m.Name] || l.f.paused[m.Name] {
 		return errors.New(m.Name + " is not running")
 	}
 	return nil
 }
 
 func (l *fakeLinks) set(m *compose.Member, rules []string) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.f.mu.Lock()
+	defer l.f.mu.Unlock()
 	if err := l.reach(m); err != nil {
 		return err
 	}
 	if rules == nil {
-		delete(l.rules, m.Name)
+		delete(l.f.rules, m.Name)
 	} else {
-		l.rules[m.Name] = rules
+		l.f.rules[m.Name] = rules
 	}
 	return nil
 }
@@ -154,9 +159,9 @@ func (l *fakeLinks) Delay(_ context.Context, m *compose.Member, d, j time.Durati
 func (l *fakeLinks) Heal(_ context.Context, m *compose.Member) error { return l.set(m, nil) }
 
 func (l *fakeLinks) Rules(_ context.Context, m *compose.Member) ([]string, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.rules[m.Name], l.reach(m)
+	l.f.mu.Lock()
+	defer l.f.mu.Unlock()
+	return l.f.rules[m.Name], l.reach(m)
 }
 
 func (*fakeLinks) Netem(context.Context, *compose.Member) (string, error) { return "netem: fake", nil }
@@ -309,6 +314,38 @@ func TestPartitionRules(t *testing.T) {
 	}
 	if len(c.rules) != 0 {
 		t.Fatalf("rules left: %v", c.rules)
+	}
+}
+
+// TestPeerLinkRules: peer-loss and peer-latency put their rule on every
+// member's links, say how they were made, and heal takes the rules away.
+func TestPeerLinkRules(t *testing.T) {
+	ctx := context.Background()
+	c := newFake(3)
+	lat := &PeerLatency{Delay: 150 * time.Millisecond}
+	if _, err := lat.Start(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range c.members {
+		if got := c.rules[m.Name]; !slices.Equal(got, []string{"delay 150ms jitter 0s"}) {
+			t.Errorf("%s's rules %v", m.Name, got)
+		}
+	}
+	if got, want := lat.Mechanism(), PeerLatencyMechanism+"; netem: fake"; got != want {
+		t.Errorf("mechanism %q, want %q", got, want)
+	}
+	if err := lat.Heal(ctx, c); err != nil || len(c.rules) != 0 {
+		t.Fatalf("after heal: rules %v, %v", c.rules, err)
+	}
+	loss := &PeerLoss{Loss: 30}
+	if _, err := loss.Start(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.rules["n1"], []string{"10.0.0.2 30%", "10.0.0.3 30%"}; !slices.Equal(got, want) {
+		t.Errorf("n1's rules %v, want %v", got, want)
+	}
+	if err := loss.Heal(ctx, c); err != nil || len(c.rules) != 0 {
+		t.Fatalf("after heal: rules %v, %v", c.rules, err)
 	}
 }
 
