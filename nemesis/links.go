@@ -2,9 +2,11 @@ package nemesis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/faultline/faultline/compose"
@@ -48,6 +50,32 @@ func (p *PeerLoss) Start(ctx context.Context, c Cluster) ([]*compose.Member, err
 		return nil, err
 	}
 	return ms, nil
+}
+
+// changedLinks is the members a network fault changed the links of; Heal
+// removes every rule from them.
+type changedLinks struct{ touched []*compose.Member }
+
+func (t *changedLinks) Heal(ctx context.Context, c Cluster) error {
+	err := removeRules(ctx, c, t.touched)
+	t.touched = nil
+	return err
+}
+
+// removeRules heals the links of members, all at once.
+func removeRules(ctx context.Context, c Cluster, ms []*compose.Member) error {
+	return onEach(ms, func(m *compose.Member) error { return c.Links().Heal(ctx, m) })
+}
+
+// onEach does do to every member at once.
+func onEach(ms []*compose.Member, do func(*compose.Member) error) error {
+	errs := make([]error, len(ms))
+	var wg sync.WaitGroup
+	for i, m := range ms {
+		wg.Go(func() { errs[i] = do(m) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // Default peer-latency settings.

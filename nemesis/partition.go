@@ -2,9 +2,7 @@ package nemesis
 
 import (
 	"context"
-	"errors"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/faultline/faultline/compose"
@@ -105,30 +103,4 @@ func (p *Partition) Start(ctx context.Context, c Cluster) ([]*compose.Member, er
 		out = append(out, byName[n])
 	}
 	return out, nil
-}
-
-// changedLinks is the members a network fault changed the links of; Heal
-// removes every rule from them.
-type changedLinks struct{ touched []*compose.Member }
-
-func (t *changedLinks) Heal(ctx context.Context, c Cluster) error {
-	err := removeRules(ctx, c, t.touched)
-	t.touched = nil
-	return err
-}
-
-// removeRules heals the links of members, all at once.
-func removeRules(ctx context.Context, c Cluster, ms []*compose.Member) error {
-	return onEach(ms, func(m *compose.Member) error { return c.Links().Heal(ctx, m) })
-}
-
-// onEach does do to every member at once.
-func onEach(ms []*compose.Member, do func(*compose.Member) error) error {
-	errs := make([]error, len(ms))
-	var wg sync.WaitGroup
-	for i, m := range ms {
-		wg.Go(func() { errs[i] = do(m) })
-	}
-	wg.Wait()
-	return errors.Join(errs...)
 }
