@@ -64,6 +64,7 @@ type Cluster struct {
 
 // backend is where the members run.
 type backend interface {
+	Links
 	// start runs a new instance of m with these server flags and sets
 	// m.Instance.
 	start(ctx context.Context, m *Member, args []string) error
@@ -74,6 +75,7 @@ type backend interface {
 	pause(ctx context.Context, m *Member) error
 	unpause(ctx context.Context, m *Member) error
 	state(ctx context.Context, m *Member) (running, paused bool, err error)
+	// exec runs a command inside m: containers only.
 	exec(ctx context.Context, m *Member, cmd []string) (string, error)
 	// wipe removes the instance and its data.
 	wipe(ctx context.Context, m *Member) error
@@ -84,8 +86,6 @@ type backend interface {
 	listen(m *Member) (client, peer string)
 	saveLog(ctx context.Context, m *Member, path string) error
 	down(ctx context.Context) error
-	// cuts says how links between members are cut.
-	cuts() string
 }
 
 // Config says what to start.
@@ -193,16 +193,12 @@ func (c *Cluster) State(ctx context.Context, m *Member) (running, paused bool, e
 	return running, paused, nil
 }
 
-// Exec runs the agent (AgentPath and its arguments) in a running member
-// and returns its output. For a container that is docker exec; the local
-// runtime does the agent's network verbs itself, on its peer proxies. A
-// failure is an error that carries the output.
+// Exec runs a command (the agent's probe or check, say) in a running
+// member's container and returns its output; a failure is an error that
+// carries the output. Faults use Links instead; local members run no
+// commands.
 func (c *Cluster) Exec(ctx context.Context, m *Member, cmd ...string) (string, error) {
-	out, err := c.run.exec(ctx, m, cmd)
-	if err != nil {
-		return out, fmt.Errorf("exec %s in %s: %w", strings.Join(cmd, " "), m.Name, err)
-	}
-	return out, nil
+	return c.run.exec(ctx, m, cmd)
 }
 
 // Wipe removes a member's instance and its data, as a machine that died
@@ -245,10 +241,6 @@ func (c *Cluster) SaveLogs(ctx context.Context, dir string) error {
 // volumes and network, or processes and their data. It carries on past
 // errors, so that one stuck member does not keep the rest.
 func (c *Cluster) Down(ctx context.Context) error { return c.run.down(ctx) }
-
-// Cuts says how the links between members are cut (the agent's drop), for
-// the run's record.
-func (c *Cluster) Cuts() string { return c.run.cuts() }
 
 // List returns the members, for code that sees the cluster through an
 // interface.

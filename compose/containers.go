@@ -264,9 +264,19 @@ func (r *containers) state(ctx context.Context, m *Member) (running, paused bool
 	return st.Running, st.Paused, nil
 }
 
-// exec is docker exec, with stdout and stderr as one stream; a non-zero
-// exit is an error.
+// exec runs cmd in m's container and returns its output; a failure is an
+// error that carries the output.
 func (r *containers) exec(ctx context.Context, m *Member, cmd []string) (string, error) {
+	out, err := r.dockerExec(ctx, m, cmd)
+	if err != nil {
+		return out, fmt.Errorf("exec %s in %s: %w", strings.Join(cmd, " "), m.Name, err)
+	}
+	return out, nil
+}
+
+// dockerExec is docker exec, with stdout and stderr as one stream; a
+// non-zero exit is an error.
+func (r *containers) dockerExec(ctx context.Context, m *Member, cmd []string) (string, error) {
 	created, err := r.docker.ExecCreate(ctx, m.Instance, client.ExecCreateOptions{
 		Cmd: cmd, AttachStdout: true, AttachStderr: true, TTY: true,
 	})
@@ -320,10 +330,6 @@ func (r *containers) saveLog(ctx context.Context, m *Member, path string) error 
 	}
 	defer rc.Close()
 	return writeFile(path, rc)
-}
-
-func (r *containers) cuts() string {
-	return "netfilter drop rules between member addresses inside each member's network namespace"
 }
 
 func (r *containers) down(ctx context.Context) error { return Clean(ctx, r.docker, r.runID) }

@@ -43,8 +43,8 @@ type local struct {
 	procs   map[string]*process
 	proxies map[string]*proxy.Proxy
 	lns     []net.Listener
-	// drops holds, per member, the members it drops (the agent's "drop").
-	drops map[string][]string
+	// drops holds, per member, the members it drops.
+	drops map[string][]*Member
 }
 
 // process is one run of a member's server.
@@ -85,7 +85,7 @@ func UpLocal(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &local{binary: cfg.Binary, dir: dir, procs: map[string]*process{}, proxies: map[string]*proxy.Proxy{}, drops: map[string][]string{}}
+	r := &local{binary: cfg.Binary, dir: dir, procs: map[string]*process{}, proxies: map[string]*proxy.Proxy{}, drops: map[string][]*Member{}}
 	c := &Cluster{RunID: cfg.RunID, Target: cfg.Target, Runtime: Local, run: r, extra: cfg.Args}
 	// c, not the result, which a failing return has already made nil.
 	defer func() {
@@ -272,69 +272,58 @@ func (r *local) down(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-func (r *local) cuts() string {
+func (r *local) Cuts() string {
 	return "the harness's proxy in front of each member's peer port holds the connections of members cut off (it asks /proc which member dialled)"
 }
 
-// exec does what the agent would inside a container, on the member's peer
-// proxy: drop (cut the links to these members, both ways: a TCP link is
-// dead when either end drops the other's packets), delay, heal, list. The
-// nemesis speaks to both runtimes in the agent's words.
-func (r *local) exec(_ context.Context, m *Member, cmd []string) (string, error) {
-	if len(cmd) < 2 || cmd[0] != AgentPath {
-		return "", errors.New("local members run no programs but the agent's network verbs")
+// Drop cuts the links between m and these members, both ways: a TCP link
+// is dead when either end drops the other's packets.
+func (r *local) Drop(_ context.Context, m *Member, loss int, from ...*Member) error {
+	if loss < 100 {
+		return ErrLocalLoss
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	p := r.proxies[m.Name]
-	switch verb, args := cmd[1], cmd[2:]; verb {
-	case "drop":
-		if len(args) > 0 && args[0] == "-loss" {
-			return "", ErrLocalLoss
-		}
-		var from []string
-		for _, ip := range args {
-			i := slices.IndexFunc(r.members, func(o *Member) bool { return o.IP == ip })
-			if i < 0 {
-				return "", fmt.Errorf("drop %s: no member has that address", ip)
-			}
-			from = append(from, r.members[i].Name)
-		}
-		r.drops[m.Name] = from
-		r.cut()
-	case "heal":
-		delete(r.drops, m.Name)
-		r.cut()
-		p.SetDelay(0, 0)
-	case "delay":
-		if len(args) != 2 {
-			return "", errors.New("usage: delay D J")
-		}
-		d, err1 := time.ParseDuration(args[0])
-		j, err2 := time.ParseDuration(args[1])
-		if err := errors.Join(err1, err2); err != nil || d < 0 || j < 0 {
-			return "", fmt.Errorf("delay %s %s: want two non-negative durations", args[0], args[1])
-		}
-		p.SetDelay(d, j)
-		return fmt.Sprintf("delay %s jitter %s\n", d, j), nil
-	case "list":
-		var b strings.Builder
-		for _, name := range r.drops[m.Name] {
-			i := slices.IndexFunc(r.members, func(o *Member) bool { return o.Name == name })
-			fmt.Fprintln(&b, r.members[i].IP)
-		}
-		if d, j := p.Delay(); d != 0 || j != 0 {
-			fmt.Fprintf(&b, "delay %s jitter %s\n", d, j)
-		}
-		return b.String(), nil
-	case "netem":
-		return "netem: not used (local members: the harness's peer proxies)\n", nil
-	case "check":
-		return "", nil
-	default:
-		return "", fmt.Errorf("the local runtime has no agent command %q", verb)
+	r.drops[m.Name] = from
+	r.cut()
+	return nil
+}
+
+func (r *local) Delay(_ context.Context, m *Member, d, j time.Duration) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.proxies[m.Name].SetDelay(d, j)
+	return nil
+}
+
+func (r *local) Heal(_ context.Context, m *Member) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.drops, m.Name)
+	r.cut()
+	r.proxies[m.Name].SetDelay(0, 0)
+	return nil
+}
+
+func (r *local) Rules(_ context.Context, m *Member) ([]string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var rules []string
+	for _, o := range r.drops[m.Name] {
+		rules = append(rules, o.IP)
 	}
-	return "", nil
+	if d, j := r.proxies[m.Name].Delay(); d != 0 || j != 0 {
+		rules = append(rules, fmt.Sprintf("delay %s jitter %s", d, j))
+	}
+	return rules, nil
+}
+
+func (r *local) Netem(context.Context, *Member) (string, error) {
+	return "netem: not used (local members: the harness's peer proxies)", nil
+}
+
+func (r *local) exec(context.Context, *Member, []string) (string, error) {
+	return "", errors.New("local members run no commands: they have no container")
 }
 
 // cut sets every proxy's cut sources from the drops; r.mu is held.
@@ -342,7 +331,7 @@ func (r *local) cut() {
 	for _, m := range r.members {
 		var off []string
 		for _, o := range r.members {
-			if slices.Contains(r.drops[m.Name], o.Name) || slices.Contains(r.drops[o.Name], m.Name) {
+			if slices.Contains(r.drops[m.Name], o) || slices.Contains(r.drops[o.Name], m) {
 				off = append(off, o.Name)
 			}
 		}

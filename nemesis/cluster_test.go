@@ -149,10 +149,10 @@ func leaderAmong(t *testing.T, ctx context.Context, c *compose.Cluster, ms []*co
 	return leader
 }
 
-// dropped returns the IPs the agent drops on m.
+// dropped returns the rules on m's links, sorted.
 func dropped(t *testing.T, ctx context.Context, c *compose.Cluster, m *compose.Member) []string {
 	t.Helper()
-	ips, err := rulesLeft(ctx, c, m)
+	ips, err := c.Links().Rules(ctx, m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +337,7 @@ func testFaults(t *testing.T, ctx context.Context, c *compose.Cluster) {
 	})
 
 	t.Run("pause-leader", func(t *testing.T) {
-		p := &Pause{pick: pickLeader}
+		p := pause(pickLeader)
 		hit, err := p.Start(ctx, c)
 		if err != nil {
 			t.Fatal(err)
@@ -361,7 +361,7 @@ func testFaults(t *testing.T, ctx context.Context, c *compose.Cluster) {
 	})
 
 	t.Run("kill-minority", func(t *testing.T) {
-		k := &Kill{pick: pickMinority}
+		k := kill(pickMinority)
 		hit, err := k.Start(ctx, c)
 		if err != nil {
 			t.Fatal(err)
@@ -385,7 +385,7 @@ func testFaults(t *testing.T, ctx context.Context, c *compose.Cluster) {
 	})
 
 	t.Run("kill-all", func(t *testing.T) {
-		k := &Kill{pick: pickAll}
+		k := kill(pickAll)
 		if _, err := k.Start(ctx, c); err != nil {
 			t.Fatal(err)
 		}
@@ -523,7 +523,7 @@ func testFaults(t *testing.T, ctx context.Context, c *compose.Cluster) {
 	// returns, and records the stop.
 	t.Run("interrupted", func(t *testing.T) {
 		var buf bytes.Buffer
-		n := &Nemesis{Schedule: Turns([]Fault{&Partition{kind: partRandom}, &Pause{pick: pickRandom}}, 100*time.Millisecond, time.Minute),
+		n := &Nemesis{Schedule: Turns([]Fault{&Partition{kind: partRandom}, pause(pickRandom)}, 100*time.Millisecond, time.Minute),
 			Cluster: c, Recorder: history.NewRecorder(&buf)}
 		rctx, rcancel := context.WithCancel(ctx)
 		done := make(chan struct{})
@@ -606,7 +606,7 @@ func testPeerLatency(t *testing.T, c *compose.Cluster) {
 	}
 	settled(t, ctx, c)
 
-	k := &Kill{pick: pickRandom}
+	k := kill(pickRandom)
 	if _, err := k.Start(ctx, c); err != nil {
 		t.Fatal(err)
 	}

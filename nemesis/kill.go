@@ -10,7 +10,7 @@ import (
 	"github.com/faultline/faultline/compose"
 )
 
-// pick chooses which members a kill or pause hits.
+// pick chooses which members a member fault (kill, pause) hits.
 type pick int
 
 const (
@@ -65,71 +65,50 @@ func shuffled[T any](xs []T) []T {
 	return out
 }
 
-// Kill SIGKILLs the members its pick chooses and, on heal, restarts them
-// with their data.
-type Kill struct {
-	pick   pick
-	killed []*compose.Member
+// memberFault does something to each member its pick chooses, and undoes
+// it on heal for the members it was done to.
+type memberFault struct {
+	verb     string
+	pick     pick
+	do, undo func(Cluster, context.Context, *compose.Member) error
+	hit      []*compose.Member
 }
 
-func (k *Kill) Name() string    { return "kill-" + k.pick.String() }
-func (k *Kill) minMembers() int { return k.pick.minMembers() }
+// kill SIGKILLs the members and, on heal, restarts them with their data.
+func kill(p pick) Fault {
+	return &memberFault{verb: "kill", pick: p, do: Cluster.Kill, undo: Cluster.Start}
+}
 
-func (k *Kill) Start(ctx context.Context, c Cluster) ([]*compose.Member, error) {
-	ms, err := k.pick.choose(ctx, c)
+// pause freezes the members (docker pause: the cgroup freezer stops every
+// process, as SIGSTOP would) and thaws them on heal. A paused leader keeps
+// its sockets open and wakes up believing it still leads.
+func pause(p pick) Fault {
+	return &memberFault{verb: "pause", pick: p, do: Cluster.Pause, undo: Cluster.Unpause}
+}
+
+func (f *memberFault) Name() string    { return f.verb + "-" + f.pick.String() }
+func (f *memberFault) minMembers() int { return f.pick.minMembers() }
+
+func (f *memberFault) Start(ctx context.Context, c Cluster) ([]*compose.Member, error) {
+	ms, err := f.pick.choose(ctx, c)
 	if err != nil {
 		return nil, err
 	}
 	for _, m := range ms {
-		if err := c.Kill(ctx, m); err != nil {
+		if err := f.do(c, ctx, m); err != nil {
 			return nil, err
 		}
-		k.killed = append(k.killed, m)
+		f.hit = append(f.hit, m)
 	}
 	return ms, nil
 }
 
-func (k *Kill) Heal(ctx context.Context, c Cluster) error {
+func (f *memberFault) Heal(ctx context.Context, c Cluster) error {
 	var errs []error
-	for _, m := range k.killed {
-		errs = append(errs, c.Start(ctx, m))
+	for _, m := range f.hit {
+		errs = append(errs, f.undo(c, ctx, m))
 	}
-	k.killed = nil
-	return errors.Join(errs...)
-}
-
-// Pause freezes the members its pick chooses (docker pause: the cgroup
-// freezer stops every process, as SIGSTOP would) and thaws them on heal. A
-// paused leader keeps its sockets open and wakes up believing it still
-// leads.
-type Pause struct {
-	pick   pick
-	paused []*compose.Member
-}
-
-func (p *Pause) Name() string    { return "pause-" + p.pick.String() }
-func (p *Pause) minMembers() int { return p.pick.minMembers() }
-
-func (p *Pause) Start(ctx context.Context, c Cluster) ([]*compose.Member, error) {
-	ms, err := p.pick.choose(ctx, c)
-	if err != nil {
-		return nil, err
-	}
-	for _, m := range ms {
-		if err := c.Pause(ctx, m); err != nil {
-			return nil, err
-		}
-		p.paused = append(p.paused, m)
-	}
-	return ms, nil
-}
-
-func (p *Pause) Heal(ctx context.Context, c Cluster) error {
-	var errs []error
-	for _, m := range p.paused {
-		errs = append(errs, c.Unpause(ctx, m))
-	}
-	p.paused = nil
+	f.hit = nil
 	return errors.Join(errs...)
 }
 

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -26,8 +24,8 @@ const DefaultPeerLoss = 20
 // and Raft sees slow, bursty links rather than broken ones. The harness's
 // clients are not affected.
 type PeerLoss struct {
-	Loss    int
-	touched []*compose.Member
+	Loss int
+	changedLinks
 }
 
 func (p *PeerLoss) Name() string {
@@ -46,38 +44,38 @@ func (p *PeerLoss) Start(ctx context.Context, c Cluster) ([]*compose.Member, err
 		loss = DefaultPeerLoss
 	}
 	ms := c.List()
-	var (
-		mu   sync.Mutex
-		errs []error
-		wg   sync.WaitGroup
-	)
-	for _, m := range ms {
-		cmd := []string{compose.AgentPath, "drop", "-loss", strconv.Itoa(loss)}
-		for _, o := range ms {
-			if o != m {
-				cmd = append(cmd, o.IP)
-			}
-		}
-		p.touched = append(p.touched, m)
-		wg.Go(func() {
-			if _, err := c.Exec(ctx, m, cmd...); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	p.touched = ms
+	err := onEach(ms, func(m *compose.Member) error { return c.Links().Drop(ctx, m, loss, without(ms, m)...) })
+	if err != nil {
 		return nil, err
 	}
 	return ms, nil
 }
 
-func (p *PeerLoss) Heal(ctx context.Context, c Cluster) error {
-	err := removeRules(ctx, c, p.touched)
-	p.touched = nil
+// changedLinks is the members a network fault changed the links of; Heal
+// removes every rule from them.
+type changedLinks struct{ touched []*compose.Member }
+
+func (t *changedLinks) Heal(ctx context.Context, c Cluster) error {
+	err := removeRules(ctx, c, t.touched)
+	t.touched = nil
 	return err
+}
+
+// removeRules heals the links of members, all at once.
+func removeRules(ctx context.Context, c Cluster, ms []*compose.Member) error {
+	return onEach(ms, func(m *compose.Member) error { return c.Links().Heal(ctx, m) })
+}
+
+// onEach does do to every member at once.
+func onEach(ms []*compose.Member, do func(*compose.Member) error) error {
+	errs := make([]error, len(ms))
+	var wg sync.WaitGroup
+	for i, m := range ms {
+		wg.Go(func() { errs[i] = do(m) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // Default peer-latency settings.
@@ -97,7 +95,7 @@ const (
 // does so when a run asks for peer-latency; see NeedsPeerProxy).
 type PeerLatency struct {
 	Delay, Jitter time.Duration
-	touched       []*compose.Member
+	changedLinks
 	// netem is what the agent found out about the kernel's netem, once.
 	netem string
 }
@@ -126,34 +124,24 @@ func (p *PeerLatency) Start(ctx context.Context, c Cluster) ([]*compose.Member, 
 	if p.netem == "" && len(ms) > 0 {
 		// Only said, not used: the proxy gives the same behaviour on every
 		// kernel, with or without netem.
-		out, err := c.Exec(ctx, ms[0], compose.AgentPath, "netem")
-		p.netem = strings.TrimSpace(out)
+		out, err := c.Links().Netem(ctx, ms[0])
+		p.netem = out
 		if err != nil {
 			p.netem = "netem: unknown (" + err.Error() + ")"
 		}
 		slog.Info("peer-latency", "mechanism", PeerLatencyMechanism, "kernel", p.netem)
 	}
-	errs := make([]error, len(ms))
-	var wg sync.WaitGroup
-	for i, m := range ms {
-		p.touched = append(p.touched, m)
-		wg.Go(func() {
-			if _, err := c.Exec(ctx, m, compose.AgentPath, "delay", d.String(), j.String()); err != nil {
-				errs[i] = fmt.Errorf("%w (peer-latency needs the members started behind the agent's peer proxy)", err)
-			}
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	p.touched = ms
+	err := onEach(ms, func(m *compose.Member) error {
+		if err := c.Links().Delay(ctx, m, d, j); err != nil {
+			return fmt.Errorf("%w (peer-latency needs the members started behind the agent's peer proxy)", err)
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	return ms, nil
-}
-
-func (p *PeerLatency) Heal(ctx context.Context, c Cluster) error {
-	err := removeRules(ctx, c, p.touched)
-	p.touched = nil
-	return err
 }
 
 // NeedsPeerProxy says whether a --nemesis value has a fault that needs the

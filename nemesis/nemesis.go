@@ -44,10 +44,8 @@ type Cluster interface {
 	Pause(ctx context.Context, m *compose.Member) error
 	Unpause(ctx context.Context, m *compose.Member) error
 	State(ctx context.Context, m *compose.Member) (running, paused bool, err error)
-	// Exec runs a command inside a member (the agent, for network faults).
-	Exec(ctx context.Context, m *compose.Member, cmd ...string) (string, error)
-	// Cuts says how the agent's drop cuts links between members.
-	Cuts() string
+	// Links is the network between the members, for network faults.
+	Links() compose.Links
 	// Wipe removes a member's container and data; Rejoin starts it again,
 	// empty, joining the running cluster.
 	Wipe(ctx context.Context, m *compose.Member) error
@@ -96,14 +94,14 @@ type kind struct {
 }
 
 var faults = []kind{
-	{"kill-random", "SIGKILL one random member, restart it on heal", func() Fault { return &Kill{pick: pickRandom} }},
-	{"kill-leader", "SIGKILL the leader, restart it on heal", func() Fault { return &Kill{pick: pickLeader} }},
-	{"kill-minority", "SIGKILL a random minority", func() Fault { return &Kill{pick: pickMinority} }},
-	{"kill-majority", "SIGKILL a random majority (the cluster stops serving)", func() Fault { return &Kill{pick: pickMajority} }},
-	{"kill-all", "SIGKILL every member, restart them all on heal", func() Fault { return &Kill{pick: pickAll} }},
-	{"pause-random", "freeze one random member (docker pause), thaw it on heal", func() Fault { return &Pause{pick: pickRandom} }},
-	{"pause-leader", "freeze the leader", func() Fault { return &Pause{pick: pickLeader} }},
-	{"pause-minority", "freeze a random minority", func() Fault { return &Pause{pick: pickMinority} }},
+	{"kill-random", "SIGKILL one random member, restart it on heal", func() Fault { return kill(pickRandom) }},
+	{"kill-leader", "SIGKILL the leader, restart it on heal", func() Fault { return kill(pickLeader) }},
+	{"kill-minority", "SIGKILL a random minority", func() Fault { return kill(pickMinority) }},
+	{"kill-majority", "SIGKILL a random majority (the cluster stops serving)", func() Fault { return kill(pickMajority) }},
+	{"kill-all", "SIGKILL every member, restart them all on heal", func() Fault { return kill(pickAll) }},
+	{"pause-random", "freeze one random member (docker pause), thaw it on heal", func() Fault { return pause(pickRandom) }},
+	{"pause-leader", "freeze the leader", func() Fault { return pause(pickLeader) }},
+	{"pause-minority", "freeze a random minority", func() Fault { return pause(pickMinority) }},
 	{"partition-leader", "cut the leader off from the other members (clients still reach it)", func() Fault { return &Partition{kind: partLeader} }},
 	{"partition-random", "cut one random member off from the others", func() Fault { return &Partition{kind: partRandom} }},
 	{"partition-halves", "split the members into a random minority and majority", func() Fault { return &Partition{kind: partHalves} }},
@@ -187,7 +185,7 @@ func Parse(spec string) ([]Fault, error) {
 
 func rank(f Fault) int {
 	switch f.(type) {
-	case *Kill, *Pause:
+	case *memberFault:
 		return 1
 	}
 	return 0

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -17,7 +18,7 @@ import (
 )
 
 // fakeCluster has a leader that moves to the next member when killed or
-// paused, and remembers what the agent was told.
+// paused, and remembers the rules on its links.
 type fakeCluster struct {
 	mu      sync.Mutex
 	members []*compose.Member
@@ -106,35 +107,65 @@ func (f *fakeCluster) State(_ context.Context, m *compose.Member) (bool, bool, e
 	return !f.down[m.Name], f.paused[m.Name], nil
 }
 
-func (f *fakeCluster) Exec(_ context.Context, m *compose.Member, cmd ...string) (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.down[m.Name] || f.paused[m.Name] {
-		return "", errors.New(m.Name + " is not running")
-	}
-	if len(cmd) < 2 || cmd[0] != compose.AgentPath {
-		return "", errors.New("not the agent")
-	}
-	switch cmd[1] {
-	case "drop":
-		if len(cmd) > 3 && cmd[2] == "-loss" {
-			var rules []string
-			for _, ip := range cmd[4:] {
-				rules = append(rules, ip+" "+cmd[3]+"%")
-			}
-			f.rules[m.Name] = rules
-			break
-		}
-		f.rules[m.Name] = cmd[2:]
-	case "heal":
-		delete(f.rules, m.Name)
-	case "list":
-		return strings.Join(f.rules[m.Name], "\n"), nil
-	}
-	return "", nil
+func (f *fakeCluster) Links() compose.Links { return &fakeLinks{f: f} }
+
+// fakeLinks keeps the rules as the agent lists them, and, as the agent
+// would, fails on a member that is not running.
+type fakeLinks struct {
+	// Links is nil: a method the fake does not have panics in the test
+	// that calls it, so only such a test needs to add it here.
+	compose.Links
+	f *fakeCluster
 }
 
-func (f *fakeCluster) Cuts() string { return "the fake's rules" }
+// reach fails on a member that is not running; l.f.mu is held.
+func (l *fakeLinks) reach(m *compose.Member) error {
+	if l.f.down[m.Name] || l.f.paused[m.Name] {
+		return errors.New(m.Name + " is not running")
+	}
+	return nil
+}
+
+func (l *fakeLinks) set(m *compose.Member, rules []string) error {
+	l.f.mu.Lock()
+	defer l.f.mu.Unlock()
+	if err := l.reach(m); err != nil {
+		return err
+	}
+	if rules == nil {
+		delete(l.f.rules, m.Name)
+	} else {
+		l.f.rules[m.Name] = rules
+	}
+	return nil
+}
+
+func (l *fakeLinks) Drop(_ context.Context, m *compose.Member, loss int, from ...*compose.Member) error {
+	rules := []string{}
+	for _, o := range from {
+		if loss < 100 {
+			rules = append(rules, fmt.Sprintf("%s %d%%", o.IP, loss))
+		} else {
+			rules = append(rules, o.IP)
+		}
+	}
+	return l.set(m, rules)
+}
+
+func (l *fakeLinks) Delay(_ context.Context, m *compose.Member, d, j time.Duration) error {
+	return l.set(m, []string{fmt.Sprintf("delay %s jitter %s", d, j)})
+}
+
+func (l *fakeLinks) Heal(_ context.Context, m *compose.Member) error { return l.set(m, nil) }
+
+func (l *fakeLinks) Rules(_ context.Context, m *compose.Member) ([]string, error) {
+	l.f.mu.Lock()
+	defer l.f.mu.Unlock()
+	return l.f.rules[m.Name], l.reach(m)
+}
+
+func (*fakeLinks) Netem(context.Context, *compose.Member) (string, error) { return "netem: fake", nil }
+func (*fakeLinks) Cuts() string                                           { return "the fake's rules" }
 
 func (f *fakeCluster) Client(...*compose.Member) (*clientv3.Client, error) {
 	return nil, errors.New("the fake cluster has no etcd")
@@ -283,6 +314,38 @@ func TestPartitionRules(t *testing.T) {
 	}
 	if len(c.rules) != 0 {
 		t.Fatalf("rules left: %v", c.rules)
+	}
+}
+
+// TestPeerLinkRules: peer-loss and peer-latency put their rule on every
+// member's links, say how they were made, and heal takes the rules away.
+func TestPeerLinkRules(t *testing.T) {
+	ctx := context.Background()
+	c := newFake(3)
+	lat := &PeerLatency{Delay: 150 * time.Millisecond}
+	if _, err := lat.Start(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range c.members {
+		if got := c.rules[m.Name]; !slices.Equal(got, []string{"delay 150ms jitter 0s"}) {
+			t.Errorf("%s's rules %v", m.Name, got)
+		}
+	}
+	if got, want := lat.Mechanism(), PeerLatencyMechanism+"; netem: fake"; got != want {
+		t.Errorf("mechanism %q, want %q", got, want)
+	}
+	if err := lat.Heal(ctx, c); err != nil || len(c.rules) != 0 {
+		t.Fatalf("after heal: rules %v, %v", c.rules, err)
+	}
+	loss := &PeerLoss{Loss: 30}
+	if _, err := loss.Start(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.rules["n1"], []string{"10.0.0.2 30%", "10.0.0.3 30%"}; !slices.Equal(got, want) {
+		t.Errorf("n1's rules %v, want %v", got, want)
+	}
+	if err := loss.Heal(ctx, c); err != nil || len(c.rules) != 0 {
+		t.Fatalf("after heal: rules %v, %v", c.rules, err)
 	}
 }
 

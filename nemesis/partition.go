@@ -2,11 +2,7 @@ package nemesis
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/faultline/faultline/compose"
@@ -30,9 +26,9 @@ const (
 // every member: an isolated leader still takes requests it can no longer
 // commit. Heal removes every rule.
 type Partition struct {
-	kind    partKind
-	touched []*compose.Member
-	how     string
+	kind partKind
+	how  string
+	changedLinks
 }
 
 func (p *Partition) Name() string {
@@ -51,7 +47,7 @@ func (p *Partition) minMembers() int {
 // member, the minority, the bridge, or for the ring every member, in ring
 // order.
 func (p *Partition) Start(ctx context.Context, c Cluster) ([]*compose.Member, error) {
-	p.how = c.Cuts()
+	p.how = c.Links().Cuts()
 	ms := c.List()
 	byName := map[string]*compose.Member{}
 	for _, m := range ms {
@@ -89,31 +85,17 @@ func (p *Partition) Start(ctx context.Context, c Cluster) ([]*compose.Member, er
 	}
 	slog.Debug("partition", "fault", p.Name(), "grudge", g)
 
-	var (
-		mu   sync.Mutex
-		errs []error
-		wg   sync.WaitGroup
-	)
 	// All members at once, so the partition forms within one exec's time.
+	from := map[*compose.Member][]*compose.Member{}
 	for _, m := range ms {
-		if len(g[m.Name]) == 0 {
-			continue
-		}
-		var ips []string
 		for _, n := range g[m.Name] {
-			ips = append(ips, byName[n].IP)
+			from[m] = append(from[m], byName[n])
 		}
-		p.touched = append(p.touched, m)
-		wg.Go(func() {
-			if _, err := c.Exec(ctx, m, append([]string{compose.AgentPath, "drop"}, ips...)...); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		})
+		if len(from[m]) > 0 {
+			p.touched = append(p.touched, m)
+		}
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := onEach(p.touched, func(m *compose.Member) error { return c.Links().Drop(ctx, m, 100, from[m]...) }); err != nil {
 		return nil, err
 	}
 	var out []*compose.Member
@@ -121,42 +103,4 @@ func (p *Partition) Start(ctx context.Context, c Cluster) ([]*compose.Member, er
 		out = append(out, byName[n])
 	}
 	return out, nil
-}
-
-// Heal removes the rules from every member the partition touched.
-func (p *Partition) Heal(ctx context.Context, c Cluster) error {
-	err := removeRules(ctx, c, p.touched)
-	p.touched = nil
-	return err
-}
-
-// removeRules runs the agent's heal on members, all at once.
-func removeRules(ctx context.Context, c Cluster, ms []*compose.Member) error {
-	errs := make([]error, len(ms))
-	var wg sync.WaitGroup
-	for i, m := range ms {
-		wg.Go(func() {
-			if _, err := c.Exec(ctx, m, compose.AgentPath, "heal"); err != nil {
-				errs[i] = err
-			}
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-// rulesLeft returns the agent's rules on m, one per address it drops
-// packets from ("10.0.0.12", or "10.0.0.12 20%" for random loss).
-func rulesLeft(ctx context.Context, c Cluster, m *compose.Member) ([]string, error) {
-	out, err := c.Exec(ctx, m, compose.AgentPath, "list")
-	if err != nil {
-		return nil, fmt.Errorf("listing %s's rules: %w", m.Name, err)
-	}
-	var rules []string
-	for l := range strings.Lines(out) {
-		if l = strings.TrimSpace(l); l != "" {
-			rules = append(rules, l)
-		}
-	}
-	return rules, nil
 }

@@ -67,7 +67,7 @@ func waitFor(ctx context.Context, limit time.Duration, cond func() (bool, error)
 }
 
 // HealAll undoes every fault there could be, whoever made it: it thaws
-// paused members, starts stopped ones and removes every agent rule.
+// paused members, starts stopped ones and heals every member's links.
 func HealAll(ctx context.Context, c Cluster) error {
 	var errs []error
 	for _, m := range c.List() {
@@ -88,7 +88,7 @@ func HealAll(ctx context.Context, c Cluster) error {
 }
 
 // Leftovers lists what faults left behind: members stopped or paused, and
-// agent rules still in place. A healed cluster has none.
+// link rules still in place. A healed cluster has none.
 func Leftovers(ctx context.Context, c Cluster) ([]string, error) {
 	var out []string
 	for _, m := range c.List() {
@@ -104,9 +104,9 @@ func Leftovers(ctx context.Context, c Cluster) ([]string, error) {
 			out = append(out, m.Name+" is not running")
 			continue
 		}
-		left, err := rulesLeft(ctx, c, m)
+		left, err := c.Links().Rules(ctx, m)
 		if err != nil {
-			return out, err
+			return out, fmt.Errorf("listing %s's rules: %w", m.Name, err)
 		}
 		if len(left) > 0 {
 			out = append(out, fmt.Sprintf("%s still drops packets from %v", m.Name, left))

@@ -2,7 +2,9 @@
 // image. The harness runs it with docker exec to inject network faults from
 // inside the member's network namespace, where the member's own packets
 // pass, so the harness's clients (which reach the member from the host
-// through the bridge gateway) are never cut off.
+// through the bridge gateway) are never cut off. The network commands are
+// built in one place, compose/links.go (the containers' compose.Links), and
+// must match what run parses here.
 //
 //	faultline-agent drop [-loss PCT] IP...
 //	                             drop every packet arriving from these addresses, or PCT% of them at
