@@ -2,9 +2,11 @@ package compose
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -207,7 +209,58 @@ func (r *local) restart(_ context.Context, m *Member) error {
 	return r.launch(m, p.args)
 }
 
-func (r *local) pause(_ context.Context, m *Member) error { return r.signal(m, syscall.SIGSTOP, true) }
+// pause stops every thread of the member and returns once they all are:
+// kill(2) only queues SIGSTOP, and a thread that has not yet taken it may
+// still answer a request, as a frozen member must not.
+func (r *local) pause(ctx context.Context, m *Member) error {
+	if err := r.signal(m, syscall.SIGSTOP, true); err != nil {
+		return err
+	}
+	p, err := r.proc(m)
+	if err != nil {
+		return err
+	}
+	for {
+		stopped, err := allStopped(p.cmd.Process.Pid)
+		if err != nil || stopped {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %s to stop: %w", m.Name, ctx.Err())
+		case <-p.done:
+			return errors.New("it exited while being paused")
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// allStopped says whether every thread of process pid is in the stopped
+// state, as /proc/<pid>/task/<tid>/stat reports it.
+func allStopped(pid int) (bool, error) {
+	stats, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if err != nil || len(stats) == 0 {
+		return false, fmt.Errorf("listing the threads of process %d: %v", pid, err)
+	}
+	for _, path := range stats {
+		b, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // a thread that ended meanwhile
+		} else if err != nil {
+			return false, err
+		}
+		// The state follows the command name, which is in parentheses and
+		// may itself hold spaces or parentheses.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) {
+			return false, fmt.Errorf("%s: unexpected contents %q", path, b)
+		}
+		if state := b[i+2]; state != 'T' && state != 't' {
+			return false, nil
+		}
+	}
+	return true, nil
+}
 
 func (r *local) unpause(_ context.Context, m *Member) error {
 	return r.signal(m, syscall.SIGCONT, false)
