@@ -2,11 +2,9 @@ package workloads
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
-	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -54,46 +52,29 @@ func (k *Kubernetes) Run(ctx context.Context, clients []*clientv3.Client, rec *h
 		return
 	}
 	ps := newProcs(k8sProcessBase)
-	fin := &finalRev{}
-	fin.set.Store(-1)
-	wctx, cancelInformers := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelInformers()
-	var informers, caughtUp sync.WaitGroup
+	fl := startFollowers(ctx)
+	defer fl.cancel()
 	for i := range 3 {
-		inf := &informer{k: k, id: i, cli: clients[i%len(clients)], rec: rec, ps: ps, fin: fin,
-			rand: rand.New(rand.NewPCG(uint64(i)+7, uint64(time.Now().UnixNano())))}
-		caughtUp.Add(1)
-		informers.Go(func() { inf.run(wctx, caughtUp.Done) })
+		inf := &informer{actor: k.actor(clients[i%len(clients)], rec, &k.counts, ps, uint64(i)+7), k: k, id: i, fin: fl.fin}
+		// Its list pages get at least a second each.
+		inf.opTimeout = max(inf.opTimeout, time.Second)
+		fl.start(inf.run)
 	}
 	k.Options.run(ctx, clients, func(i int, cli *clientv3.Client) func(context.Context) {
-		kw := &k8sWriter{k: k, cli: cli, rec: rec, ps: ps, proc: ps.get(), seen: map[string]int64{},
-			rand: rand.New(rand.NewPCG(uint64(i)+2000, uint64(time.Now().UnixNano())))}
+		kw := &k8sWriter{actor: k.actor(cli, rec, &k.counts, ps, uint64(i)+2000), k: k, seen: map[string]int64{}}
 		return kw.step
 	})
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		rev := finalRead(context.WithoutCancel(ctx), clients, rec, ps, &k.counts, k.Members, k.OpTimeout,
+	fl.finish(ctx, k.Drain, func(ctx context.Context) int64 {
+		return finalRead(ctx, clients, rec, ps, &k.counts, k.Members, k.OpTimeout,
 			checker.K8sRead, checker.K8sPrefix, clientv3.GetPrefixRangeEnd(checker.K8sPrefix))
-		fin.store(rev)
-		done := make(chan struct{})
-		go func() { caughtUp.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(k.Drain):
-		}
-	}
-	cancelInformers()
-	informers.Wait()
+	})
 }
 
 // k8sWriter creates, updates and deletes pods as the API server does.
 type k8sWriter struct {
-	k    *Kubernetes
-	cli  *clientv3.Client
-	rec  *history.Recorder
-	ps   *procs
-	proc history.Process
-	rand *rand.Rand
-	seq  int
+	actor
+	k   *Kubernetes
+	seq int
 	// seen is the mod_revision this writer last saw per key: updating
 	// against it without a fresh read exercises stale compares.
 	seen map[string]int64
@@ -111,18 +92,6 @@ func (kw *k8sWriter) value() string {
 	return b.String()
 }
 
-func (kw *k8sWriter) record(e history.Event) history.Event {
-	e.Process = kw.proc
-	if e.Type != history.Invoke {
-		kw.k.counts.add(e.Type)
-	}
-	e = kw.rec.Record(e)
-	if e.Type == history.Info {
-		kw.proc = kw.ps.get()
-	}
-	return e
-}
-
 func (kw *k8sWriter) step(ctx context.Context) {
 	key := kw.k.key(kw.rand)
 	switch n := kw.rand.IntN(10); {
@@ -135,28 +104,18 @@ func (kw *k8sWriter) step(ctx context.Context) {
 	}
 }
 
-func (kw *k8sWriter) ok(h interface {
-	GetRevision() int64
-	GetMemberId() uint64
-}) history.Event {
-	return history.Event{Type: history.OK, Revision: h.GetRevision(), Member: kw.k.Members[h.GetMemberId()]}
-}
-
 func (kw *k8sWriter) create(ctx context.Context, key string) {
 	val := kw.value()
-	kw.record(history.Event{Type: history.Invoke, F: checker.K8sCreate, Key: key, Value: val})
-	octx, cancel := context.WithTimeout(ctx, kw.k.OpTimeout)
-	res, err := kw.cli.Txn(octx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, val)).Else(clientv3.OpGet(key)).Commit()
-	cancel()
+	inv := history.Event{Type: history.Invoke, F: checker.K8sCreate, Key: key, Value: val}
+	res, err := call(ctx, &kw.actor, inv, true, func(ctx context.Context) (*clientv3.TxnResponse, error) {
+		return kw.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+			Then(clientv3.OpPut(key, val)).Else(clientv3.OpGet(key)).Commit()
+	})
 	if err != nil {
-		e := outcome(err, true)
-		e.F, e.Key = checker.K8sCreate, key
-		kw.record(e)
 		return
 	}
-	e := kw.ok(res.Header)
-	e.F, e.Key, e.Succeeded = checker.K8sCreate, key, res.Succeeded
+	e := kw.done(inv, res.Header)
+	e.Succeeded = res.Succeeded
 	if res.Succeeded {
 		kw.seen[key] = res.Header.Revision
 	} else if len(res.Responses) > 0 {
@@ -172,18 +131,15 @@ func (kw *k8sWriter) create(ctx context.Context, key string) {
 func (kw *k8sWriter) conditional(ctx context.Context, f, key string) {
 	expect, ok := kw.seen[key]
 	if !ok || kw.rand.IntN(4) != 0 {
-		kw.record(history.Event{Type: history.Invoke, F: checker.K8sGet, Key: key})
-		octx, cancel := context.WithTimeout(ctx, kw.k.OpTimeout)
-		res, err := kw.cli.Get(octx, key)
-		cancel()
+		get := history.Event{Type: history.Invoke, F: checker.K8sGet, Key: key}
+		res, err := call(ctx, &kw.actor, get, false, func(ctx context.Context) (*clientv3.GetResponse, error) {
+			return kw.cli.Get(ctx, key)
+		})
 		if err != nil {
-			e := outcome(err, false)
-			e.F, e.Key = checker.K8sGet, key
-			kw.record(e)
 			return
 		}
-		e := kw.ok(res.Header)
-		e.F, e.Key, e.KVs = checker.K8sGet, key, kvs(res.Kvs)
+		e := kw.done(get, res.Header)
+		e.KVs = kvs(res.Kvs)
 		kw.record(e)
 		if len(res.Kvs) == 0 {
 			delete(kw.seen, key)
@@ -197,20 +153,16 @@ func (kw *k8sWriter) conditional(ctx context.Context, f, key string) {
 		inv.Value = kw.value()
 		then = clientv3.OpPut(key, inv.Value)
 	}
-	kw.record(inv)
-	octx, cancel := context.WithTimeout(ctx, kw.k.OpTimeout)
-	res, err := kw.cli.Txn(octx).If(clientv3.Compare(clientv3.ModRevision(key), "=", expect)).
-		Then(then).Else(clientv3.OpGet(key)).Commit()
-	cancel()
+	res, err := call(ctx, &kw.actor, inv, true, func(ctx context.Context) (*clientv3.TxnResponse, error) {
+		return kw.cli.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", expect)).
+			Then(then).Else(clientv3.OpGet(key)).Commit()
+	})
 	if err != nil {
-		e := outcome(err, true)
-		e.F, e.Key = f, key
-		kw.record(e)
 		delete(kw.seen, key)
 		return
 	}
-	e := kw.ok(res.Header)
-	e.F, e.Key, e.Succeeded = f, key, res.Succeeded
+	e := kw.done(inv, res.Header)
+	e.Succeeded = res.Succeeded
 	switch {
 	case res.Succeeded && f == checker.K8sUpdate:
 		kw.seen[key] = res.Header.Revision
@@ -232,24 +184,20 @@ func (kw *k8sWriter) conditional(ctx context.Context, f, key string) {
 // informer lists the prefix in pages at one revision and then watches from
 // the list's revision + 1, relisting when its watch is compacted away.
 type informer struct {
-	k    *Kubernetes
-	id   int
-	gen  int
-	cli  *clientv3.Client
-	rec  *history.Recorder
-	ps   *procs
-	fin  *finalRev
-	rand *rand.Rand
+	actor
+	k   *Kubernetes
+	id  int
+	gen int
+	fin *finalRev
 }
 
 func (inf *informer) run(ctx context.Context, caughtUp func()) {
 	defer caughtUp()
-	proc := inf.ps.get()
 	end := clientv3.GetPrefixRangeEnd(checker.K8sPrefix)
 	for ctx.Err() == nil {
 		inf.gen++
 		id := fmt.Sprintf("informer-%d.%d", inf.id, inf.gen)
-		rev, ok := inf.list(ctx, &proc, id, end)
+		rev, ok := inf.list(ctx, id, end)
 		if !ok {
 			select {
 			case <-ctx.Done():
@@ -257,11 +205,9 @@ func (inf *informer) run(ctx context.Context, caughtUp func()) {
 			}
 			continue
 		}
-		wr := &watcher{
+		wr := &watcher{actor: inf.actor,
 			spec: watchSpec{id: id, key: checker.K8sPrefix, rangeEnd: end, prevKV: true},
-			cli:  inf.cli, rec: inf.rec, counts: &inf.k.counts, ps: inf.ps, proc: proc,
-			members: inf.k.Members, opTimeout: inf.k.OpTimeout, fin: inf.fin, open: checker.K8sWatchOpen, recv: checker.K8sWatchRecv,
-			rand: inf.rand, next: rev + 1, covered: rev,
+			fin:  inf.fin, open: checker.K8sWatchOpen, recv: checker.K8sWatchRecv, next: rev + 1, covered: rev,
 		}
 		// Watch until compacted away (then relist) or done.
 		for ctx.Err() == nil {
@@ -277,39 +223,31 @@ func (inf *informer) run(ctx context.Context, caughtUp func()) {
 			case <-time.After(time.Duration(50+inf.rand.IntN(200)) * time.Millisecond):
 			}
 		}
-		proc = wr.proc
+		inf.proc = wr.proc
 	}
 }
 
 // list reads the prefix in pages, every page after the first at the first
 // page's revision, and returns that revision.
-func (inf *informer) list(ctx context.Context, proc *history.Process, id, end string) (int64, bool) {
+func (inf *informer) list(ctx context.Context, id, end string) (int64, bool) {
 	var rev int64
 	start := checker.K8sPrefix
-	for page := 0; ; page++ {
-		inv := history.Event{Type: history.Invoke, Process: *proc, F: checker.K8sList, WatchID: id, Key: start, RangeEnd: end,
+	for {
+		inv := history.Event{Type: history.Invoke, F: checker.K8sList, WatchID: id, Key: start, RangeEnd: end,
 			Limit: inf.k.PageSize, StartRevision: rev}
-		inf.rec.Record(inv)
 		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(inf.k.PageSize)}
 		if rev > 0 {
 			opts = append(opts, clientv3.WithRev(rev))
 		}
-		octx, cancel := context.WithTimeout(ctx, max(inf.k.OpTimeout, time.Second))
-		res, err := inf.cli.Get(octx, start, opts...)
-		cancel()
+		res, err := call(ctx, &inf.actor, inv, false, func(ctx context.Context) (*clientv3.GetResponse, error) {
+			return inf.cli.Get(ctx, start, opts...)
+		})
 		if err != nil {
-			e := outcome(err, false)
-			e.Process, e.F, e.WatchID, e.Key = *proc, checker.K8sList, id, start
-			inf.k.counts.add(e.Type)
-			inf.rec.Record(e)
-			if e.Type == history.Info {
-				*proc = inf.ps.get()
-			}
 			return 0, false
 		}
-		inf.k.counts.add(history.OK)
-		inf.rec.Record(history.Event{Type: history.OK, Process: *proc, F: checker.K8sList, WatchID: id, Key: start,
-			Revision: res.Header.Revision, Member: inf.k.Members[res.Header.MemberId], KVs: kvs(res.Kvs), More: res.More})
+		e := inf.done(inv, res.Header)
+		e.KVs, e.More = kvs(res.Kvs), res.More
+		inf.record(e)
 		if rev == 0 {
 			rev = res.Header.Revision
 		}

@@ -3,7 +3,6 @@ package workloads
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -40,8 +39,7 @@ func (l *Lease) Counts() *Counts { return &l.counts }
 func (l *Lease) Run(ctx context.Context, clients []*clientv3.Client, rec *history.Recorder) {
 	ps := newProcs(leaseProcessBase)
 	l.Options.run(ctx, clients, func(i int, cli *clientv3.Client) func(context.Context) {
-		lw := &leaseWorker{l: l, cli: cli, rec: rec, ps: ps, proc: ps.get(),
-			rand: rand.New(rand.NewPCG(uint64(i)+3000, uint64(time.Now().UnixNano())))}
+		lw := &leaseWorker{actor: l.actor(cli, rec, &l.counts, ps, uint64(i)+3000), l: l}
 		return lw.step
 	})
 }
@@ -72,26 +70,11 @@ type leaseKey struct {
 }
 
 type leaseWorker struct {
+	actor
 	l      *Lease
-	cli    *clientv3.Client
-	rec    *history.Recorder
-	ps     *procs
-	proc   history.Process
-	rand   *rand.Rand
 	seq    int
 	leases []*ownedLease
 	keys   []leaseKey
-}
-
-func (lw *leaseWorker) record(e history.Event) {
-	e.Process = lw.proc
-	if e.Type != history.Invoke {
-		lw.l.counts.add(e.Type)
-	}
-	lw.rec.Record(e)
-	if e.Type == history.Info {
-		lw.proc = lw.ps.get()
-	}
 }
 
 func (lw *leaseWorker) ttl() time.Duration { return time.Duration(lw.l.TTL) * time.Second }
@@ -176,26 +159,16 @@ func (lw *leaseWorker) prune(now time.Time) {
 	lw.leases = leases
 }
 
-func (lw *leaseWorker) ok(h interface {
-	GetRevision() int64
-	GetMemberId() uint64
-}) history.Event {
-	return history.Event{Type: history.OK, Revision: h.GetRevision(), Member: lw.l.Members[h.GetMemberId()]}
-}
-
 func (lw *leaseWorker) grant(ctx context.Context) {
-	lw.record(history.Event{Type: history.Invoke, F: checker.LeaseGrant, TTL: lw.l.TTL})
-	octx, cancel := context.WithTimeout(ctx, lw.l.OpTimeout)
-	res, err := lw.cli.Grant(octx, lw.l.TTL)
-	cancel()
+	inv := history.Event{Type: history.Invoke, F: checker.LeaseGrant, TTL: lw.l.TTL}
+	res, err := call(ctx, &lw.actor, inv, true, func(ctx context.Context) (*clientv3.LeaseGrantResponse, error) {
+		return lw.cli.Grant(ctx, lw.l.TTL)
+	})
 	if err != nil {
-		e := outcome(err, true)
-		e.F = checker.LeaseGrant
-		lw.record(e)
 		return
 	}
-	e := lw.ok(res.ResponseHeader)
-	e.F, e.Lease, e.TTL = checker.LeaseGrant, int64(res.ID), res.TTL
+	e := lw.done(inv, res.ResponseHeader)
+	e.Lease, e.TTL = int64(res.ID), res.TTL
 	lw.record(e)
 	now := time.Now()
 	ol := &ownedLease{id: res.ID, mode: leaseMode(lw.rand.IntN(3)), granted: now, renewed: now}
@@ -207,58 +180,46 @@ func (lw *leaseWorker) put(ctx context.Context, ol *ownedLease) {
 	lw.seq++
 	key := fmt.Sprintf("%s%d-%d", LeasePrefix, lw.proc, lw.seq)
 	val := fmt.Sprintf("v%d-%d", lw.proc, lw.seq)
-	lw.record(history.Event{Type: history.Invoke, F: checker.LeasePut, Key: key, Value: val, Lease: int64(ol.id)})
-	octx, cancel := context.WithTimeout(ctx, lw.l.OpTimeout)
-	res, err := lw.cli.Put(octx, key, val, clientv3.WithLease(ol.id))
-	cancel()
+	inv := history.Event{Type: history.Invoke, F: checker.LeasePut, Key: key, Value: val, Lease: int64(ol.id)}
+	res, err := call(ctx, &lw.actor, inv, true, func(ctx context.Context) (*clientv3.PutResponse, error) {
+		return lw.cli.Put(ctx, key, val, clientv3.WithLease(ol.id))
+	})
+	// Whatever the outcome, the key may exist now.
 	ol.keys++
 	lw.keys = append(lw.keys, leaseKey{key, ol})
 	if err != nil {
-		e := outcome(err, true)
-		e.F, e.Key, e.Lease = checker.LeasePut, key, int64(ol.id)
-		lw.record(e)
 		return
 	}
-	e := lw.ok(res.Header)
-	e.F, e.Key, e.Lease = checker.LeasePut, key, int64(ol.id)
-	lw.record(e)
+	lw.record(lw.done(inv, res.Header))
 }
 
 func (lw *leaseWorker) keepAlive(ctx context.Context, ol *ownedLease) {
-	lw.record(history.Event{Type: history.Invoke, F: checker.LeaseKeepAlive, Lease: int64(ol.id)})
-	octx, cancel := context.WithTimeout(ctx, lw.l.OpTimeout)
-	res, err := lw.cli.KeepAliveOnce(octx, ol.id)
-	cancel()
+	inv := history.Event{Type: history.Invoke, F: checker.LeaseKeepAlive, Lease: int64(ol.id)}
+	res, err := call(ctx, &lw.actor, inv, true, func(ctx context.Context) (*clientv3.LeaseKeepAliveResponse, error) {
+		return lw.cli.KeepAliveOnce(ctx, ol.id)
+	})
 	if err != nil {
-		e := outcome(err, true)
-		e.F, e.Lease = checker.LeaseKeepAlive, int64(ol.id)
-		lw.record(e)
-		if e.Type == history.Fail {
+		if definite(err, true) {
 			ol.ended, ol.endedAt = true, time.Now()
 		}
 		return
 	}
 	ol.renewed = time.Now()
-	e := lw.ok(res.ResponseHeader)
-	e.F, e.Lease, e.TTL = checker.LeaseKeepAlive, int64(ol.id), res.TTL
+	e := lw.done(inv, res.ResponseHeader)
+	e.TTL = res.TTL
 	lw.record(e)
 }
 
 func (lw *leaseWorker) revoke(ctx context.Context, ol *ownedLease) {
-	lw.record(history.Event{Type: history.Invoke, F: checker.LeaseRevoke, Lease: int64(ol.id)})
-	octx, cancel := context.WithTimeout(ctx, lw.l.OpTimeout)
-	res, err := lw.cli.Revoke(octx, ol.id)
-	cancel()
+	inv := history.Event{Type: history.Invoke, F: checker.LeaseRevoke, Lease: int64(ol.id)}
+	res, err := call(ctx, &lw.actor, inv, true, func(ctx context.Context) (*clientv3.LeaseRevokeResponse, error) {
+		return lw.cli.Revoke(ctx, ol.id)
+	})
 	ol.ended, ol.endedAt = true, time.Now()
 	if err != nil {
-		e := outcome(err, true)
-		e.F, e.Lease = checker.LeaseRevoke, int64(ol.id)
-		lw.record(e)
 		return
 	}
-	e := lw.ok(res.Header)
-	e.F, e.Lease = checker.LeaseRevoke, int64(ol.id)
-	lw.record(e)
+	lw.record(lw.done(inv, res.Header))
 }
 
 func (lw *leaseWorker) read(ctx context.Context) {
@@ -266,17 +227,14 @@ func (lw *leaseWorker) read(ctx context.Context) {
 		return
 	}
 	k := lw.keys[lw.rand.IntN(len(lw.keys))]
-	lw.record(history.Event{Type: history.Invoke, F: checker.LeaseRead, Key: k.key})
-	octx, cancel := context.WithTimeout(ctx, lw.l.OpTimeout)
-	res, err := lw.cli.Get(octx, k.key)
-	cancel()
+	inv := history.Event{Type: history.Invoke, F: checker.LeaseRead, Key: k.key}
+	res, err := call(ctx, &lw.actor, inv, false, func(ctx context.Context) (*clientv3.GetResponse, error) {
+		return lw.cli.Get(ctx, k.key)
+	})
 	if err != nil {
-		e := outcome(err, false)
-		e.F, e.Key = checker.LeaseRead, k.key
-		lw.record(e)
 		return
 	}
-	e := lw.ok(res.Header)
-	e.F, e.Key, e.KVs = checker.LeaseRead, k.key, kvs(res.Kvs)
+	e := lw.done(inv, res.Header)
+	e.KVs = kvs(res.Kvs)
 	lw.record(e)
 }

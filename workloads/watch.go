@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -104,44 +103,65 @@ func (w *Watch) Run(ctx context.Context, clients []*clientv3.Client, rec *histor
 		return
 	}
 	ps := newProcs(watchProcessBase)
-	fin := &finalRev{}
-	fin.set.Store(-1)
-	wctx, cancelWatchers := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelWatchers()
-	var watchers sync.WaitGroup
-	var caughtUp sync.WaitGroup
+	fl := startFollowers(ctx)
+	defer fl.cancel()
 	for i, spec := range w.specs() {
-		wr := &watcher{
-			spec: spec, cli: clients[i%len(clients)], rec: rec, counts: &w.counts, ps: ps, proc: ps.get(),
-			members: w.Members, opTimeout: w.OpTimeout, fin: fin, open: checker.WatchOpen, recv: checker.WatchRecv,
-			rand: rand.New(rand.NewPCG(uint64(i), uint64(time.Now().UnixNano()))),
-		}
-		caughtUp.Add(1)
-		watchers.Go(func() { wr.run(wctx, caughtUp.Done) })
+		wr := &watcher{actor: w.actor(clients[i%len(clients)], rec, &w.counts, ps, uint64(i)),
+			spec: spec, fin: fl.fin, open: checker.WatchOpen, recv: checker.WatchRecv}
+		fl.start(wr.run)
 	}
 
 	nkeys := w.keys()
 	w.Options.run(ctx, clients, func(i int, cli *clientv3.Client) func(context.Context) {
-		wr := &watchWriter{w: w, cli: cli, rec: rec, ps: ps, proc: ps.get(), nkeys: nkeys,
-			rand: rand.New(rand.NewPCG(uint64(i)+1000, uint64(time.Now().UnixNano())))}
+		wr := &watchWriter{actor: w.actor(cli, rec, &w.counts, ps, uint64(i)+1000), w: w, nkeys: nkeys}
 		return wr.step
 	})
 
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		// The time is up (not an interrupt): record the final state and
-		// let every watcher catch up with it.
-		rev := finalRead(context.WithoutCancel(ctx), clients, rec, ps, &w.counts, w.Members, w.OpTimeout,
+	fl.finish(ctx, w.Drain, func(ctx context.Context) int64 {
+		return finalRead(ctx, clients, rec, ps, &w.counts, w.Members, w.OpTimeout,
 			checker.WatchRead, checker.WatchPrefix, clientv3.GetPrefixRangeEnd(checker.WatchPrefix))
-		fin.store(rev)
+	})
+}
+
+// followers are the watchers (or informers) of a run. They follow the
+// writes with a context of their own, which outlives the run's, so that
+// they can catch up with the final read after the writers stop.
+type followers struct {
+	fin               *finalRev
+	ctx               context.Context
+	cancel            context.CancelFunc
+	running, caughtUp sync.WaitGroup
+}
+
+func startFollowers(ctx context.Context) *followers {
+	fl := &followers{fin: &finalRev{}}
+	fl.fin.set.Store(-1)
+	fl.ctx, fl.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	return fl
+}
+
+// start runs one follower, which calls caughtUp once it has covered the
+// final read's revision (or at its end).
+func (fl *followers) start(run func(ctx context.Context, caughtUp func())) {
+	fl.caughtUp.Add(1)
+	fl.running.Go(func() { run(fl.ctx, fl.caughtUp.Done) })
+}
+
+// finish, once the writers have stopped, stops the followers. If the time
+// is up (not an interrupt) it first records the final state with read and
+// gives every follower up to drain to catch up with it.
+func (fl *followers) finish(ctx context.Context, drain time.Duration, read func(context.Context) int64) {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		fl.fin.store(read(context.WithoutCancel(ctx)))
 		done := make(chan struct{})
-		go func() { caughtUp.Wait(); close(done) }()
+		go func() { fl.caughtUp.Wait(); close(done) }()
 		select {
 		case <-done:
-		case <-time.After(w.Drain):
+		case <-time.After(drain):
 		}
 	}
-	cancelWatchers()
-	watchers.Wait()
+	fl.cancel()
+	fl.running.Wait()
 }
 
 // finalRev is the final read's revision once known: 0 when it failed, -1
@@ -243,13 +263,9 @@ func toEvents(in []*clientv3.Event) []history.WatchEvent {
 
 // watchWriter is one writer of the watch workload.
 type watchWriter struct {
+	actor
 	w     *Watch
-	cli   *clientv3.Client
-	rec   *history.Recorder
-	ps    *procs
-	proc  history.Process
 	nkeys int
-	rand  *rand.Rand
 	seq   int
 }
 
@@ -263,7 +279,7 @@ func (ww *watchWriter) key() string {
 }
 
 func (ww *watchWriter) step(ctx context.Context) {
-	inv := history.Event{Type: history.Invoke, Process: ww.proc}
+	inv := history.Event{Type: history.Invoke}
 	switch n := ww.rand.IntN(10); {
 	case n < 6:
 		inv.F, inv.Key, inv.Value = checker.WatchPut, ww.key(), ww.value()
@@ -278,38 +294,28 @@ func (ww *watchWriter) step(ctx context.Context) {
 			inv.KVs = append(inv.KVs, history.KV{Key: fmt.Sprintf("%sk%d", checker.WatchPrefix, k), Value: ww.value()})
 		}
 	}
-	ww.rec.Record(inv)
-	octx, cancel := context.WithTimeout(ctx, ww.w.OpTimeout)
+	ww.record(inv)
+	octx, cancel := context.WithTimeout(ctx, ww.opTimeout)
 	done := ww.do(octx, inv)
 	cancel()
-	done.Process, done.F, done.Key = ww.proc, inv.F, inv.Key
-	ww.w.counts.add(done.Type)
-	ww.rec.Record(done)
-	if done.Type == history.Info {
-		ww.proc = ww.ps.get()
-	}
+	done.F, done.Key = inv.F, inv.Key
+	ww.record(done)
 }
 
 func (ww *watchWriter) do(ctx context.Context, inv history.Event) history.Event {
-	ok := func(h interface {
-		GetRevision() int64
-		GetMemberId() uint64
-	}) history.Event {
-		return history.Event{Type: history.OK, Revision: h.GetRevision(), Member: ww.w.Members[h.GetMemberId()]}
-	}
 	switch inv.F {
 	case checker.WatchPut:
 		res, err := ww.cli.Put(ctx, inv.Key, inv.Value)
 		if err != nil {
 			return outcome(err, true)
 		}
-		return ok(res.Header)
+		return ww.ok(res.Header)
 	case checker.WatchDelete:
 		res, err := ww.cli.Delete(ctx, inv.Key)
 		if err != nil {
 			return outcome(err, true)
 		}
-		e := ok(res.Header)
+		e := ww.ok(res.Header)
 		e.Deleted = res.Deleted
 		return e
 	default:
@@ -321,7 +327,7 @@ func (ww *watchWriter) do(ctx context.Context, inv history.Event) history.Event 
 		if err != nil {
 			return outcome(err, true)
 		}
-		e := ok(res.Header)
+		e := ww.ok(res.Header)
 		e.Succeeded = res.Succeeded
 		return e
 	}
@@ -330,16 +336,9 @@ func (ww *watchWriter) do(ctx context.Context, inv history.Event) history.Event 
 // watcher runs one logical watcher: sessions one after another, each
 // opened where the previous one stopped.
 type watcher struct {
-	spec      watchSpec
-	cli       *clientv3.Client
-	rec       *history.Recorder
-	counts    *Counts
-	ps        *procs
-	proc      history.Process
-	members   map[uint64]string
-	opTimeout time.Duration
-	fin       *finalRev
-	rand      *rand.Rand
+	actor
+	spec watchSpec
+	fin  *finalRev
 	// open and recv are the operation names recorded.
 	open, recv string
 
@@ -410,17 +409,11 @@ func (wr *watcher) initialRevision(ctx context.Context) error {
 }
 
 func (wr *watcher) record(e history.Event) {
-	e.Process, e.WatchID = wr.proc, wr.spec.id
+	e.WatchID = wr.spec.id
 	if e.F == "" {
 		e.F = wr.recv
 	}
-	if e.Type != history.Invoke {
-		wr.counts.add(e.Type)
-	}
-	wr.rec.Record(e)
-	if e.Type == history.Info {
-		wr.proc = wr.ps.get()
-	}
+	wr.actor.record(e)
 }
 
 // session opens one Watch and records its responses until it ends: an
@@ -478,7 +471,8 @@ func (wr *watcher) session(ctx context.Context) {
 				}
 				return
 			}
-			e := history.Event{Type: history.OK, F: f, Revision: resp.Header.Revision, Member: wr.members[resp.Header.MemberId]}
+			e := wr.ok(&resp.Header)
+			e.F = f
 			switch {
 			case resp.Created:
 				e.Created = true

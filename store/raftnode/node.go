@@ -673,13 +673,24 @@ func (n *Node) LeaderChanged() <-chan struct{} {
 	return n.leaderCh
 }
 
+func (n *Node) appliedChanged() <-chan struct{} {
+	n.appliedMu.Lock()
+	defer n.appliedMu.Unlock()
+	return n.appliedCh
+}
+
 // WaitApplied blocks until the applied index reaches index.
 func (n *Node) WaitApplied(ctx context.Context, index uint64) error {
+	return n.waitUntil(ctx, n.appliedChanged, func() bool { return n.applied.Load() >= index })
+}
+
+// waitUntil blocks until reached() holds, checking it again each time the
+// channel changed() handed out is closed. The channel is taken before the
+// check so that a change in between is not missed.
+func (n *Node) waitUntil(ctx context.Context, changed func() <-chan struct{}, reached func() bool) error {
 	for {
-		n.appliedMu.Lock()
-		ch := n.appliedCh
-		n.appliedMu.Unlock()
-		if n.applied.Load() >= index {
+		ch := changed()
+		if reached() {
 			return nil
 		}
 		select {
@@ -798,18 +809,5 @@ func (n *Node) awaitReadState(ctx context.Context, rctx []byte, retry time.Durat
 // until this member sees the new leader.
 func (n *Node) TransferLeadership(ctx context.Context, transferee uint64) error {
 	n.raft.TransferLeadership(ctx, n.leader.Load(), transferee)
-	for n.leader.Load() != transferee {
-		ch := n.LeaderChanged()
-		if n.leader.Load() == transferee {
-			break
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-n.done:
-			return ErrStopped
-		}
-	}
-	return nil
+	return n.waitUntil(ctx, n.LeaderChanged, func() bool { return n.leader.Load() == transferee })
 }

@@ -49,14 +49,7 @@ func (k *KV) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeResponse, 
 			return nil, err
 		}
 	}
-	k.s.mu.RLock()
-	resp, err := doRange(k.s.kv, r)
-	k.s.mu.RUnlock()
-	if err != nil {
-		return nil, err
-	}
-	resp.Header = k.s.header(resp.Header)
-	return resp, nil
+	return readLocal(k.s, func() (*pb.RangeResponse, error) { return doRange(k.s.kv, r) })
 }
 
 // Put writes one key.
@@ -64,13 +57,7 @@ func (k *KV) Put(ctx context.Context, r *pb.PutRequest) (*pb.PutResponse, error)
 	if err := checkPut(r); err != nil {
 		return nil, err
 	}
-	resp, err := k.s.propose(ctx, &pb.InternalRaftRequest{Put: r})
-	if err != nil {
-		return nil, err
-	}
-	out := resp.(*pb.PutResponse)
-	out.Header = k.s.header(out.Header)
-	return out, nil
+	return proposeFor[*pb.PutResponse](ctx, k.s, &pb.InternalRaftRequest{Put: r})
 }
 
 // DeleteRange deletes keys.
@@ -78,13 +65,7 @@ func (k *KV) DeleteRange(ctx context.Context, r *pb.DeleteRangeRequest) (*pb.Del
 	if len(r.Key) == 0 {
 		return nil, rpctypes.ErrGRPCEmptyKey
 	}
-	resp, err := k.s.propose(ctx, &pb.InternalRaftRequest{DeleteRange: r})
-	if err != nil {
-		return nil, err
-	}
-	out := resp.(*pb.DeleteRangeResponse)
-	out.Header = k.s.header(out.Header)
-	return out, nil
+	return proposeFor[*pb.DeleteRangeResponse](ctx, k.s, &pb.InternalRaftRequest{DeleteRange: r})
 }
 
 // Txn runs a transaction. A read-only one is served locally after
@@ -97,34 +78,14 @@ func (k *KV) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, error)
 		if err := k.s.linearize(ctx); err != nil {
 			return nil, err
 		}
-		k.s.mu.RLock()
-		t := k.s.kv.Write()
-		resp, err := k.s.applyTxn(t, r)
-		k.s.mu.RUnlock()
-		if err != nil {
-			return nil, err
-		}
-		resp.Header = k.s.header(resp.Header)
-		return resp, nil
+		return readLocal(k.s, func() (*pb.TxnResponse, error) { return k.s.applyTxn(k.s.kv.Write(), r) })
 	}
-	resp, err := k.s.propose(ctx, &pb.InternalRaftRequest{Txn: r})
-	if err != nil {
-		return nil, err
-	}
-	out := resp.(*pb.TxnResponse)
-	out.Header = k.s.header(out.Header)
-	return out, nil
+	return proposeFor[*pb.TxnResponse](ctx, k.s, &pb.InternalRaftRequest{Txn: r})
 }
 
 // Compact discards history up to a revision.
 func (k *KV) Compact(ctx context.Context, r *pb.CompactionRequest) (*pb.CompactionResponse, error) {
-	resp, err := k.s.propose(ctx, &pb.InternalRaftRequest{Compaction: r})
-	if err != nil {
-		return nil, err
-	}
-	out := resp.(*pb.CompactionResponse)
-	out.Header = k.s.header(out.Header)
-	return out, nil
+	return proposeFor[*pb.CompactionResponse](ctx, k.s, &pb.InternalRaftRequest{Compaction: r})
 }
 
 func checkRange(r *pb.RangeRequest) error {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -37,44 +36,23 @@ func (l *Lease) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) (*pb.Le
 	for req.ID == 0 {
 		req.ID = int64(rand.Uint64() >> 1)
 	}
-	resp, err := l.s.propose(ctx, &pb.InternalRaftRequest{LeaseGrant: &req})
-	if err != nil {
-		return nil, err
-	}
-	out := resp.(*pb.LeaseGrantResponse)
-	out.Header = l.s.header(out.Header)
-	return out, nil
+	return proposeFor[*pb.LeaseGrantResponse](ctx, l.s, &pb.InternalRaftRequest{LeaseGrant: &req})
 }
 
 // LeaseRevoke deletes a lease and its keys.
 func (l *Lease) LeaseRevoke(ctx context.Context, r *pb.LeaseRevokeRequest) (*pb.LeaseRevokeResponse, error) {
-	resp, err := l.s.propose(ctx, &pb.InternalRaftRequest{LeaseRevoke: r})
-	if err != nil {
-		return nil, err
-	}
-	out := resp.(*pb.LeaseRevokeResponse)
-	out.Header = l.s.header(out.Header)
-	return out, nil
+	return proposeFor[*pb.LeaseRevokeResponse](ctx, l.s, &pb.InternalRaftRequest{LeaseRevoke: r})
 }
 
 // LeaseKeepAlive renews leases for as long as the stream lasts.
 func (l *Lease) LeaseKeepAlive(stream pb.Lease_LeaseKeepAliveServer) error {
-	for {
-		req, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
+	return eachRequest(stream.Recv, func(req *pb.LeaseKeepAliveRequest) error {
 		ttl, err := l.s.keepAlive(stream.Context(), req.ID)
 		if err != nil {
 			return err
 		}
-		if err := stream.Send(&pb.LeaseKeepAliveResponse{Header: l.s.header(nil), ID: req.ID, TTL: ttl}); err != nil {
-			return err
-		}
-	}
+		return stream.Send(&pb.LeaseKeepAliveResponse{Header: l.s.header(nil), ID: req.ID, TTL: ttl})
+	})
 }
 
 // LeaseTimeToLive reports a lease's remaining time; TTL -1 means unknown.

@@ -23,10 +23,7 @@ func (s *Server) MaintenanceService() pb.MaintenanceServer { return &Maintenance
 // leader, so it answers during elections (with Leader 0).
 func (m *Maintenance) Status(ctx context.Context, r *pb.StatusRequest) (*pb.StatusResponse, error) {
 	s := m.s
-	s.mu.RLock()
-	keys := s.kv.KeyCount()
-	s.mu.RUnlock()
-	size := int64(keys)*64 + 4096 // a rough figure: there is no database file
+	size := s.ApproxSize()
 	return &pb.StatusResponse{
 		Header:           s.header(nil),
 		Version:          version.Version,

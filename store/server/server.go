@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -43,32 +44,54 @@ type Bugs struct {
 	PanicOnCompact   bool // the member panics when it applies a compaction
 }
 
+type bugSwitch struct {
+	name string
+	on   *bool
+}
+
+// switches pairs each --unsafe-bug name with its field in b.
+func (b *Bugs) switches() []bugSwitch {
+	return []bugSwitch{
+		{"stale-read", &b.StaleRead},
+		{"ack-before-commit", &b.AckBeforeCommit},
+		{"lost-fsync", &b.LostFsync},
+		{"watch-drop", &b.WatchDrop},
+		{"watch-dup", &b.WatchDup},
+		{"lease-early", &b.LeaseEarly},
+		{"divergent-compact", &b.DivergentCompact},
+		{"panic-on-compact", &b.PanicOnCompact},
+	}
+}
+
 // BugNames lists the valid --unsafe-bug values.
-var BugNames = []string{"stale-read", "ack-before-commit", "lost-fsync", "watch-drop", "watch-dup", "lease-early", "divergent-compact", "panic-on-compact"}
+var BugNames = func() []string {
+	var names []string
+	for _, sw := range new(Bugs).switches() {
+		names = append(names, sw.name)
+	}
+	return names
+}()
 
 // Set turns on the bug called name.
 func (b *Bugs) Set(name string) error {
-	switch name {
-	case "stale-read":
-		b.StaleRead = true
-	case "ack-before-commit":
-		b.AckBeforeCommit = true
-	case "lost-fsync":
-		b.LostFsync = true
-	case "watch-drop":
-		b.WatchDrop = true
-	case "watch-dup":
-		b.WatchDup = true
-	case "lease-early":
-		b.LeaseEarly = true
-	case "divergent-compact":
-		b.DivergentCompact = true
-	case "panic-on-compact":
-		b.PanicOnCompact = true
-	default:
-		return fmt.Errorf("unknown bug %q (known: %v)", name, BugNames)
+	for _, sw := range b.switches() {
+		if sw.name == name {
+			*sw.on = true
+			return nil
+		}
 	}
-	return nil
+	return fmt.Errorf("unknown bug %q (known: %v)", name, BugNames)
+}
+
+// Names lists the bugs that are on.
+func (b Bugs) Names() []string {
+	var out []string
+	for _, sw := range b.switches() {
+		if *sw.on {
+			out = append(out, sw.name)
+		}
+	}
+	return out
 }
 
 // Config configures a Server.
@@ -303,6 +326,51 @@ func (s *Server) earlyAck(r *pb.InternalRaftRequest) any {
 	return nil
 }
 
+// proposeFor proposes r and returns what applying it answered, with this
+// member's fields in the header. Every applied answer (and every early ack)
+// carries a header, so it is filled in place.
+func proposeFor[T interface{ GetHeader() *pb.ResponseHeader }](ctx context.Context, s *Server, r *pb.InternalRaftRequest) (T, error) {
+	resp, err := s.propose(ctx, r)
+	if err != nil {
+		var none T
+		return none, err
+	}
+	out := resp.(T)
+	s.header(out.GetHeader())
+	return out, nil
+}
+
+// readLocal answers a read from this member's state under the read lock,
+// with this member's fields in the header.
+func readLocal[T interface{ GetHeader() *pb.ResponseHeader }](s *Server, read func() (T, error)) (T, error) {
+	s.mu.RLock()
+	out, err := read()
+	s.mu.RUnlock()
+	if err != nil {
+		var none T
+		return none, err
+	}
+	s.header(out.GetHeader())
+	return out, nil
+}
+
+// eachRequest hands handle every request a client streams until the client
+// closes its side (a clean end) or either fails.
+func eachRequest[T any](recv func() (T, error), handle func(T) error) error {
+	for {
+		req, err := recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := handle(req); err != nil {
+			return err
+		}
+	}
+}
+
 // header fills the fields every response header carries.
 func (s *Server) header(h *pb.ResponseHeader) *pb.ResponseHeader {
 	if h == nil {
@@ -351,22 +419,21 @@ func (s *Server) applyRequest(r *pb.InternalRaftRequest) result {
 		res    result
 		events []*eventBatch
 	)
+	// write applies a key-space change in one MVCC transaction, keeping
+	// the events it makes for the watchers.
+	write := func(apply func(t *mvcc.Txn) (any, error)) {
+		t := s.kv.Write()
+		resp, err := apply(t)
+		res = result{resp, err}
+		events = s.endTxn(t)
+	}
 	switch {
 	case r.Put != nil:
-		t := s.kv.Write()
-		resp, err := s.applyPut(t, r.Put)
-		res = result{resp, err}
-		events = s.endTxn(t)
+		write(func(t *mvcc.Txn) (any, error) { return s.applyPut(t, r.Put) })
 	case r.DeleteRange != nil:
-		t := s.kv.Write()
-		resp := s.applyDelete(t, r.DeleteRange)
-		res = result{resp, nil}
-		events = s.endTxn(t)
+		write(func(t *mvcc.Txn) (any, error) { return s.applyDelete(t, r.DeleteRange), nil })
 	case r.Txn != nil:
-		t := s.kv.Write()
-		resp, err := s.applyTxn(t, r.Txn)
-		res = result{resp, err}
-		events = s.endTxn(t)
+		write(func(t *mvcc.Txn) (any, error) { return s.applyTxn(t, r.Txn) })
 	case r.Compaction != nil:
 		res = s.applyCompact(r.Compaction)
 	case r.LeaseGrant != nil:
@@ -457,21 +524,6 @@ func (s *Server) Restore(data []byte) error {
 		s.cfg.SyncPeers(peers)
 	}
 	return nil
-}
-
-// Names lists the bugs that are on.
-func (b Bugs) Names() []string {
-	var out []string
-	for _, n := range BugNames {
-		var c Bugs
-		c.Set(n)
-		if (c.StaleRead && b.StaleRead) || (c.AckBeforeCommit && b.AckBeforeCommit) || (c.LostFsync && b.LostFsync) ||
-			(c.WatchDrop && b.WatchDrop) || (c.WatchDup && b.WatchDup) || (c.LeaseEarly && b.LeaseEarly) ||
-			(c.DivergentCompact && b.DivergentCompact) || (c.PanicOnCompact && b.PanicOnCompact) {
-			out = append(out, n)
-		}
-	}
-	return out
 }
 
 // Revision is the current MVCC revision.

@@ -2,7 +2,6 @@ package server
 
 import (
 	"errors"
-	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -289,14 +288,7 @@ func (ws *Watch) progressTick(st *watchStream) {
 
 func (ws *Watch) recvLoop(stream pb.Watch_WatchServer, st *watchStream) error {
 	s := ws.s
-	for {
-		req, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
+	return eachRequest(stream.Recv, func(req *pb.WatchRequest) error {
 		switch r := req.RequestUnion.(type) {
 		case *pb.WatchRequest_CreateRequest:
 			ws.create(st, r.CreateRequest)
@@ -316,7 +308,8 @@ func (ws *Watch) recvLoop(stream pb.Watch_WatchServer, st *watchStream) error {
 			st.enqueue(&pb.WatchResponse{Header: &pb.ResponseHeader{Revision: s.kv.Rev()}, WatchId: -1})
 			s.mu.RUnlock()
 		}
-	}
+		return nil
+	})
 }
 
 func (ws *Watch) create(st *watchStream, cr *pb.WatchCreateRequest) {
