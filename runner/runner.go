@@ -205,7 +205,7 @@ func (t Test) drive(ctx context.Context, cluster *compose.Cluster, rec *history.
 	}
 
 	work, err := workloads.New(cfg.Workload, workloads.Options{Keys: cfg.Keys, OpsPerKey: cfg.OpsPerKey, OpTimeout: time.Duration(cfg.OpTimeout), Rate: cfg.Rate, Members: ids,
-		ReadConsistency: cfg.ReadMode, CompactInterval: time.Duration(cfg.CompactInterval)})
+		ReadConsistency: cfg.ReadConsistency, CompactInterval: time.Duration(cfg.CompactInterval)})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrSetup, err)
 	}

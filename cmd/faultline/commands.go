@@ -52,7 +52,7 @@ func runFlags(args []string, out io.Writer) (runner.Test, error) {
 	fs.Float64Var(&cfg.Rate, "rate", 0, "operations per second over all workers; 0 means as fast as they go")
 	fs.DurationVar(&opTimeout, "op-timeout", 2*time.Second, "timeout of one operation; a timed-out operation is recorded as info (unknown)")
 	fs.DurationVar(&checkTimeout, "check-timeout", runner.DefaultCheckTimeout, "time the linearizability checker may take before the verdict is unknown")
-	fs.StringVar(&cfg.ReadMode, "read-consistency", "linearizable", "reads of the kv workload: linearizable, serializable (served by one member, may be stale) or mixed")
+	fs.StringVar(&cfg.ReadConsistency, "read-consistency", "linearizable", "reads of the kv workload: linearizable, serializable (served by one member, may be stale) or mixed")
 	fs.StringVar(&cfg.ClientMode, "client-mode", "balanced", "balanced: each worker's client may use every member; pinned: each worker talks to one member only")
 	var compact time.Duration
 	fs.DurationVar(&compact, "compact-interval", 0, "kv workload: compact at a recent revision this often; 0 never")
@@ -65,7 +65,7 @@ func runFlags(args []string, out io.Writer) (runner.Test, error) {
 		return runner.Test{}, fmt.Errorf("unexpected argument %q: faultline run takes only flags", fs.Arg(0))
 	}
 	cfg.TimeLimit, cfg.OpTimeout = rundir.Duration(timeLimit), rundir.Duration(opTimeout)
-	cfg.NemesisEvery, cfg.NemesisFor, cfg.CheckTimeout = rundir.Duration(every), rundir.Duration(dur), rundir.Duration(checkTimeout)
+	cfg.NemesisInterval, cfg.NemesisDuration, cfg.CheckTimeout = rundir.Duration(every), rundir.Duration(dur), rundir.Duration(checkTimeout)
 	cfg.CompactInterval = rundir.Duration(compact)
 
 	var problems []string
@@ -104,7 +104,7 @@ func runFlags(args []string, out io.Writer) (runner.Test, error) {
 		} else {
 			// The schedule replaces the flags' nemesis; their defaults did not run.
 			cfg.Schedule, cfg.Nemesis = s, s.Faults()
-			cfg.NemesisEvery, cfg.NemesisFor = 0, 0
+			cfg.NemesisInterval, cfg.NemesisDuration = 0, 0
 			if faults, err := nemesis.Parse(cfg.Nemesis); err == nil {
 				if err := nemesis.Supported(faults, cfg.Runtime); err != nil {
 					problems = append(problems, "--nemesis-schedule: "+err.Error())
@@ -117,8 +117,8 @@ func runFlags(args []string, out io.Writer) (runner.Test, error) {
 		problems = append(problems, "--nemesis: "+err.Error())
 	}
 	check(cfg.Runtime != compose.Docker && cfg.Runtime != compose.Local, "--runtime %q: want docker or local", cfg.Runtime)
-	check(!slices.Contains([]string{"linearizable", "serializable", "mixed"}, cfg.ReadMode),
-		"--read-consistency %q: want linearizable, serializable or mixed", cfg.ReadMode)
+	check(!slices.Contains([]string{"linearizable", "serializable", "mixed"}, cfg.ReadConsistency),
+		"--read-consistency %q: want linearizable, serializable or mixed", cfg.ReadConsistency)
 	check(cfg.ClientMode != "balanced" && cfg.ClientMode != "pinned", "--client-mode %q: want balanced or pinned", cfg.ClientMode)
 	check(compact < 0, "--compact-interval %s: want 0 (never) or a positive duration such as 5s", compact)
 	if n := len(strings.Split(cfg.Workload, ",")); n > 1 {

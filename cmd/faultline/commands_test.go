@@ -62,7 +62,7 @@ func TestRunFlagsDefaults(t *testing.T) {
 	}
 	c := test.Config
 	if c.Target != "etcd" || c.Version != "v3.6.16" || c.Nodes != 3 || c.Workers != 10 ||
-		time.Duration(c.TimeLimit) != time.Minute || time.Duration(c.NemesisEvery) != 10*time.Second ||
+		time.Duration(c.TimeLimit) != time.Minute || time.Duration(c.NemesisInterval) != 10*time.Second ||
 		c.Name != "etcd-register-kill-leader" || c.Command != "faultline run" || c.Runtime != "docker" {
 		t.Fatalf("defaults: %+v", c)
 	}
@@ -90,7 +90,7 @@ func TestRunFlagsSchedule(t *testing.T) {
 		t.Fatalf("schedule %+v", c.Schedule)
 	}
 	if c.ScheduleFile != example || c.Nemesis != "partition-leader,kill-random+pause-leader,peer-latency=200ms:50ms" ||
-		c.NemesisEvery != 0 || c.NemesisFor != 0 || c.Name != "etcd-register-mixed" {
+		c.NemesisInterval != 0 || c.NemesisDuration != 0 || c.Name != "etcd-register-mixed" {
 		t.Fatalf("config %+v", c)
 	}
 
