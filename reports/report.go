@@ -34,7 +34,7 @@ var templates embed.FS
 var pages = template.Must(template.ParseFS(templates, "*.html.tmpl"))
 
 // maxAnomalies bounds the evidence listed per checker: a badly broken run
-// can name thousands of operations, and rundir.json keeps them all.
+// can name thousands of operations, and results.json keeps them all.
 const maxAnomalies = 50
 
 // Write renders dir/index.html for the run r whose history is events.

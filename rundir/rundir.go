@@ -26,7 +26,8 @@ const (
 	LogsDir     = "logs"
 )
 
-// Config is what ran: enough to describe the run and to rerun it.
+// Config is what ran: enough to describe the run and to rerun it. The
+// runner validates it (runner.Test.Validate); rundir only keeps it.
 type Config struct {
 	Name            string   `json:"name"`
 	RunID           string   `json:"run_id,omitempty"`
@@ -61,9 +62,10 @@ type Config struct {
 
 	// Schedule, when set, is what ran instead of Nemesis, NemesisInterval and
 	// NemesisDuration: the --nemesis-schedule file ScheduleFile, defaults filled
-	// in. It is itself a valid schedule file, so the run can be repeated
-	// without the original. Nemesis then lists the schedule's faults, for
-	// the run index and the checkers that ask what ran.
+	// in, read by runner's Validate (until then those three stay unset beside
+	// ScheduleFile). It is itself a valid schedule file, so the run can be
+	// repeated without the original. Nemesis then lists the schedule's faults,
+	// for the run index and the checkers that ask what ran.
 	ScheduleFile string    `json:"nemesis_schedule_file,omitempty"`
 	Schedule     *Schedule `json:"nemesis_schedule,omitempty"`
 }

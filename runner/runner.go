@@ -1,7 +1,7 @@
 // Package runner runs one test: it boots the cluster, drives the workload
 // while the nemesis injects faults, tears the cluster down, and checks
-// and reports the history. A test is a value (Config); everything it does
-// is written to its run directory.
+// and reports the history. A test is a value (Test), checked by its
+// Validate; everything it does is written to its run directory.
 package runner
 
 import (

@@ -20,7 +20,8 @@ Runs the same test once per read mode, with every worker pinned to one
 member and a nemesis that cuts a member off, then writes one page setting
 the modes side by side: read latency and throughput, how many serializable
 reads were stale and by how much, each run's verdict, and how many reads
-succeeded during the faults. Flags after -- go to every run.
+succeeded during the faults. Flags after -- go to every run; the modes
+compared win over them.
 `
 
 func compareCmd(ctx context.Context, args []string) (int, error) {

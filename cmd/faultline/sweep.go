@@ -20,7 +20,8 @@ const sweepUsage = `usage: faultline sweep [flags] [-- run flags]
 
 Runs the same test at each cluster size, for each target, read mode and
 nemesis, then writes a page plotting latency and throughput against
-cluster size. Flags after -- go to every run (see faultline run -h).
+cluster size. Flags after -- go to every run (see faultline run -h); the
+sweep's own targets, sizes, nemeses and read modes win over them.
 `
 
 func sweepCmd(ctx context.Context, args []string) (int, error) {
