@@ -87,8 +87,8 @@ func seriesKey(c rundir.Config) string {
 	if c.Version != "" {
 		s += " " + c.Version
 	}
-	if c.ReadMode != "" {
-		s += ", " + c.ReadMode + " reads"
+	if c.ReadConsistency != "" {
+		s += ", " + c.ReadConsistency + " reads"
 	}
 	return s + ", nemesis " + c.Nemesis
 }

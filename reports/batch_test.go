@@ -30,7 +30,7 @@ func TestWriteBatchSweep(t *testing.T) {
 			}
 			lat := float64(n) * float64(i+1)
 			r := &rundir.Results{Config: rundir.Config{Name: name, Target: "etcd", Version: "v3.5.17", Nodes: n,
-				Workload: "register", Nemesis: nem, ReadMode: "linearizable"}, Verdict: checker.Valid,
+				Workload: "register", Nemesis: nem, ReadConsistency: "linearizable"}, Verdict: checker.Valid,
 				Stats: checker.Stats{Ops: []checker.OpStats{
 					{F: "read", OK: 100, Latency: checker.Percentiles{P50: lat, P99: 3 * lat}},
 					{F: "write", OK: 100, Latency: checker.Percentiles{P50: 2 * lat, P99: 5 * lat}},

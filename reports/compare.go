@@ -49,13 +49,13 @@ func compareColumn(dir, rel string) (modeColumn, error) {
 	if err != nil {
 		return modeColumn{}, fmt.Errorf("%s: %w", runDir, err)
 	}
-	col := modeColumn{Mode: r.Config.ReadMode, Link: filepath.ToSlash(rel) + "/" + rundir.ReportFile, Verdict: verdictClass(r.Verdict)}
+	col := modeColumn{Mode: r.Config.ReadConsistency, Link: filepath.ToSlash(rel) + "/" + rundir.ReportFile, Verdict: verdictClass(r.Verdict)}
 	for _, c := range r.Checks {
 		col.Checks = append(col.Checks, checkRow(c))
 	}
 	// A serializable run's reads are its serializable ones.
 	names := readOps
-	if r.Config.ReadMode == "serializable" {
+	if r.Config.ReadConsistency == "serializable" {
 		names = []string{"kv-get-serializable"}
 	}
 	col.Reads, _ = opStats(r.Stats, names)

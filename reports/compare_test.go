@@ -34,7 +34,7 @@ func compareRun(t *testing.T, dir, mode string, events []history.Event) string {
 		t.Fatal(err)
 	}
 	r := &rundir.Results{Config: rundir.Config{Name: "compare-" + mode, Target: "etcd", Nodes: 3, Workload: "kv",
-		Nemesis: "partition-random", ReadMode: mode, ClientMode: "pinned"}, Verdict: checker.Valid,
+		Nemesis: "partition-random", ReadConsistency: mode, ClientMode: "pinned"}, Verdict: checker.Valid,
 		Checks: []checker.Result{{Checker: "linearizable-kv", Verdict: checker.Valid, Summary: "fine"}},
 		Stats:  checker.Summarise(&checker.Input{Ops: ops})}
 	if err := rundir.Write(run, r); err != nil {

@@ -34,7 +34,7 @@ var templates embed.FS
 var pages = template.Must(template.ParseFS(templates, "*.html.tmpl"))
 
 // maxAnomalies bounds the evidence listed per checker: a badly broken run
-// can name thousands of operations, and rundir.json keeps them all.
+// can name thousands of operations, and results.json keeps them all.
 const maxAnomalies = 50
 
 // Write renders dir/index.html for the run r whose history is events.
@@ -282,8 +282,8 @@ func configRows(c rundir.Config) []row {
 		rate = strconv.FormatFloat(c.Rate, 'f', -1, 64) + " ops/s"
 	}
 	windows := []row{
-		{"nemesis interval", durationText(c.NemesisEvery)},
-		{"nemesis duration", durationText(c.NemesisFor)},
+		{"nemesis interval", durationText(c.NemesisInterval)},
+		{"nemesis duration", durationText(c.NemesisDuration)},
 	}
 	if c.Schedule != nil {
 		windows = []row{{"nemesis schedule", scheduleText(c.ScheduleFile, *c.Schedule)}}
@@ -302,7 +302,7 @@ func configRows(c rundir.Config) []row {
 		{"op timeout", durationText(c.OpTimeout)},
 	}, windows, []row{
 		{"check timeout", durationText(c.CheckTimeout)},
-		{"read consistency", c.ReadMode},
+		{"read consistency", c.ReadConsistency},
 		{"client mode", c.ClientMode},
 		{"runtime", runtimeText(c.Runtime)},
 		{"image", c.ImageReference},

@@ -129,9 +129,9 @@ func sampleResults(t *testing.T, events []history.Event, verdict checker.Verdict
 		Config: rundir.Config{
 			Name: "register kill-leader", Target: "kvnode", Nodes: 3, Workload: "register", Nemesis: "kill-leader",
 			Workers: 5, Keys: 3, Rate: 50, TimeLimit: rundir.Duration(20 * time.Second),
-			OpTimeout: rundir.Duration(time.Second), NemesisEvery: rundir.Duration(5 * time.Second),
-			NemesisFor: rundir.Duration(3 * time.Second), CheckTimeout: rundir.Duration(time.Minute),
-			Command: rerun, ReadMode: "linearizable", ClientMode: "per-member",
+			OpTimeout: rundir.Duration(time.Second), NemesisInterval: rundir.Duration(5 * time.Second),
+			NemesisDuration: rundir.Duration(3 * time.Second), CheckTimeout: rundir.Duration(time.Minute),
+			Command: rerun, ReadConsistency: "linearizable", ClientMode: "per-member",
 			Members: []rundir.Member{
 				{Name: "n1", ClientURL: "http://10.89.0.2:2379"},
 				{Name: "n2", ClientURL: "http://10.89.0.3:2379"},
@@ -338,7 +338,7 @@ func TestConfigRowsSchedule(t *testing.T) {
 		}
 		return "", false
 	}
-	c := rundir.Config{Nemesis: "kill-leader", NemesisEvery: rundir.Duration(10 * time.Second), NemesisFor: rundir.Duration(5 * time.Second)}
+	c := rundir.Config{Nemesis: "kill-leader", NemesisInterval: rundir.Duration(10 * time.Second), NemesisDuration: rundir.Duration(5 * time.Second)}
 	if v, _ := value(configRows(c), "nemesis interval"); v != "10s" {
 		t.Errorf("nemesis interval %q", v)
 	}

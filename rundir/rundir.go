@@ -26,30 +26,31 @@ const (
 	LogsDir     = "logs"
 )
 
-// Config is what ran: enough to describe the run and to rerun it.
+// Config is what ran: enough to describe the run and to rerun it. The
+// runner validates it (runner.Test.Validate); rundir only keeps it.
 type Config struct {
-	Name           string   `json:"name"`
-	RunID          string   `json:"run_id,omitempty"`
-	Target         string   `json:"target"`
-	Version        string   `json:"version,omitempty"`
-	UnsafeBug      string   `json:"unsafe_bug,omitempty"`
-	Nodes          int      `json:"nodes"`
-	Workload       string   `json:"workload"`
-	Nemesis        string   `json:"nemesis"`
-	Workers        int      `json:"workers"`
-	Keys           int      `json:"keys"`
-	OpsPerKey      int      `json:"ops_per_key"`
-	Rate           float64  `json:"rate,omitempty"`
-	TimeLimit      Duration `json:"time_limit"`
-	OpTimeout      Duration `json:"op_timeout"`
-	NemesisEvery   Duration `json:"nemesis_interval"`
-	NemesisFor     Duration `json:"nemesis_duration"`
-	CheckTimeout   Duration `json:"check_timeout"`
-	Command        string   `json:"command"`
-	ReadMode       string   `json:"read_consistency"`
-	ClientMode     string   `json:"client_mode"`
-	Members        []Member `json:"members,omitempty"`
-	ImageReference string   `json:"image,omitempty"`
+	Name            string   `json:"name"`
+	RunID           string   `json:"run_id,omitempty"`
+	Target          string   `json:"target"`
+	Version         string   `json:"version,omitempty"`
+	UnsafeBug       string   `json:"unsafe_bug,omitempty"`
+	Nodes           int      `json:"nodes"`
+	Workload        string   `json:"workload"`
+	Nemesis         string   `json:"nemesis"`
+	Workers         int      `json:"workers"`
+	Keys            int      `json:"keys"`
+	OpsPerKey       int      `json:"ops_per_key"`
+	Rate            float64  `json:"rate,omitempty"`
+	TimeLimit       Duration `json:"time_limit"`
+	OpTimeout       Duration `json:"op_timeout"`
+	NemesisInterval Duration `json:"nemesis_interval"`
+	NemesisDuration Duration `json:"nemesis_duration"`
+	CheckTimeout    Duration `json:"check_timeout"`
+	Command         string   `json:"command"`
+	ReadConsistency string   `json:"read_consistency"`
+	ClientMode      string   `json:"client_mode"`
+	Members         []Member `json:"members,omitempty"`
+	ImageReference  string   `json:"image,omitempty"`
 	// Runtime is where the members ran: docker (also when empty, as in
 	// runs from before there was a choice) or local.
 	Runtime string `json:"runtime,omitempty"`
@@ -59,11 +60,12 @@ type Config struct {
 	// CompactInterval is how often the kv workload compacts; 0 never.
 	CompactInterval Duration `json:"compact_interval,omitempty"`
 
-	// Schedule, when set, is what ran instead of Nemesis, NemesisEvery and
-	// NemesisFor: the --nemesis-schedule file ScheduleFile, defaults filled
-	// in. It is itself a valid schedule file, so the run can be repeated
-	// without the original. Nemesis then lists the schedule's faults, for
-	// the run index and the checkers that ask what ran.
+	// Schedule, when set, is what ran instead of Nemesis, NemesisInterval and
+	// NemesisDuration: the --nemesis-schedule file ScheduleFile, defaults filled
+	// in, read by runner's Validate (until then those three stay unset beside
+	// ScheduleFile). It is itself a valid schedule file, so the run can be
+	// repeated without the original. Nemesis then lists the schedule's faults,
+	// for the run index and the checkers that ask what ran.
 	ScheduleFile string    `json:"nemesis_schedule_file,omitempty"`
 	Schedule     *Schedule `json:"nemesis_schedule,omitempty"`
 }

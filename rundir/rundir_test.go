@@ -75,7 +75,7 @@ func TestScheduleRoundTrip(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(dir, ResultsFile), []byte(`{"config":{"name":"old","nemesis":"kill-leader","nemesis_interval":"10s"}}`), 0o644)
 	out, err = Read(dir)
-	if err != nil || out.Config.Schedule != nil || out.Config.ScheduleFile != "" {
+	if err != nil || out.Config.Schedule != nil || out.Config.ScheduleFile != "" || time.Duration(out.Config.NemesisInterval) != 10*time.Second {
 		t.Fatalf("an old results.json: %+v, %v", out, err)
 	}
 }

@@ -23,7 +23,7 @@ func TestKillLeaderKV(t *testing.T) {
 	docker := dockerOrSkip(t)
 	test := shortTest(t, "etcd", 20*time.Second)
 	test.Config.Name, test.Config.Workload = "e2e-kv", "kv"
-	test.Config.ReadMode, test.Config.ClientMode = "mixed", "balanced"
+	test.Config.ReadConsistency, test.Config.ClientMode = "mixed", "balanced"
 	test.Config.CompactInterval = rundir.Duration(5 * time.Second)
 	res, dir := run(t, test)
 	if res.Verdict != checker.Valid {
@@ -65,7 +65,7 @@ func TestMixRegisterKV(t *testing.T) {
 	dockerOrSkip(t)
 	test := shortTest(t, "etcd", 15*time.Second)
 	test.Config.Name, test.Config.Workload = "e2e-mix", "register,kv"
-	test.Config.ReadMode, test.Config.ClientMode = "serializable", "pinned"
+	test.Config.ReadConsistency, test.Config.ClientMode = "serializable", "pinned"
 	res, _ := run(t, test)
 	if res.Verdict != checker.Valid {
 		t.Fatalf("verdict %s on healthy etcd: %+v", res.Verdict, res.Checks)
@@ -118,8 +118,8 @@ func TestPartitionedMemberStaleReads(t *testing.T) {
 	dockerOrSkip(t)
 	test := shortTest(t, "etcd", 20*time.Second)
 	test.Config.Name, test.Config.Workload, test.Config.Nemesis = "e2e-kv-partition", "kv", "partition-random"
-	test.Config.ReadMode, test.Config.ClientMode = "serializable", "pinned"
-	test.Config.NemesisFor = rundir.Duration(5 * time.Second)
+	test.Config.ReadConsistency, test.Config.ClientMode = "serializable", "pinned"
+	test.Config.NemesisDuration = rundir.Duration(5 * time.Second)
 	res, dir := run(t, test)
 	if res.Verdict != checker.Valid {
 		t.Fatalf("verdict %s on healthy etcd: %+v", res.Verdict, res.Checks)

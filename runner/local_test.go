@@ -25,7 +25,7 @@ func TestLocalRuntime(t *testing.T) {
 		test := shortTest(t, "kvnode", 20*time.Second)
 		test.Config.Runtime = compose.Local
 		test.Config.Nemesis = "partition-leader,pause-random,kill-leader"
-		test.Config.NemesisEvery, test.Config.NemesisFor = rundir.Duration(3*time.Second), rundir.Duration(2*time.Second)
+		test.Config.NemesisInterval, test.Config.NemesisDuration = rundir.Duration(3*time.Second), rundir.Duration(2*time.Second)
 		res, dir := run(t, test)
 		if res.Verdict != checker.Valid {
 			t.Fatalf("verdict %s on correct kvnode: %+v", res.Verdict, res.Checks)
@@ -60,7 +60,7 @@ func TestLocalRuntime(t *testing.T) {
 		test := shortTest(t, "kvnode", 15*time.Second)
 		test.Config.Runtime = compose.Local
 		test.Config.UnsafeBug, test.Config.Nemesis = "stale-read", "partition-leader"
-		test.Config.NemesisEvery, test.Config.NemesisFor = rundir.Duration(3*time.Second), rundir.Duration(4*time.Second)
+		test.Config.NemesisInterval, test.Config.NemesisDuration = rundir.Duration(3*time.Second), rundir.Duration(4*time.Second)
 		res, _ := run(t, test)
 		if res.Verdict != checker.Invalid {
 			t.Fatalf("verdict %s with stale reads under partitions, want invalid: %+v", res.Verdict, res.Checks)

@@ -1,7 +1,7 @@
 // Package runner runs one test: it boots the cluster, drives the workload
 // while the nemesis injects faults, tears the cluster down, and checks
-// and reports the history. A test is a value (Config); everything it does
-// is written to its run directory.
+// and reports the history. A test is a value (Test), checked by its
+// Validate; everything it does is written to its run directory.
 package runner
 
 import (
@@ -205,7 +205,7 @@ func (t Test) drive(ctx context.Context, cluster *compose.Cluster, rec *history.
 	}
 
 	work, err := workloads.New(cfg.Workload, workloads.Options{Keys: cfg.Keys, OpsPerKey: cfg.OpsPerKey, OpTimeout: time.Duration(cfg.OpTimeout), Rate: cfg.Rate, Members: ids,
-		ReadConsistency: cfg.ReadMode, CompactInterval: time.Duration(cfg.CompactInterval)})
+		ReadConsistency: cfg.ReadConsistency, CompactInterval: time.Duration(cfg.CompactInterval)})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrSetup, err)
 	}

@@ -49,11 +49,11 @@ func shortTest(t *testing.T, target string, length time.Duration) Test {
 		Config: rundir.Config{
 			Name: "e2e", Target: target, Version: version, Nodes: 3,
 			Workload: "register", Nemesis: "kill-leader", Workers: 10, Keys: 8, OpsPerKey: 1000,
-			TimeLimit:    rundir.Duration(length),
-			OpTimeout:    rundir.Duration(2 * time.Second),
-			NemesisEvery: rundir.Duration(4 * time.Second),
-			NemesisFor:   rundir.Duration(2 * time.Second),
-			CheckTimeout: rundir.Duration(time.Minute),
+			TimeLimit:       rundir.Duration(length),
+			OpTimeout:       rundir.Duration(2 * time.Second),
+			NemesisInterval: rundir.Duration(4 * time.Second),
+			NemesisDuration: rundir.Duration(2 * time.Second),
+			CheckTimeout:    rundir.Duration(time.Minute),
 		},
 	}
 }

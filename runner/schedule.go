@@ -181,7 +181,7 @@ func nemesisSchedule(cfg rundir.Config) (nemesis.Schedule, error) {
 	if err != nil {
 		return nemesis.Schedule{}, err
 	}
-	return nemesis.Turns(faults, time.Duration(cfg.NemesisEvery), time.Duration(cfg.NemesisFor)), nil
+	return nemesis.Turns(faults, time.Duration(cfg.NemesisInterval), time.Duration(cfg.NemesisDuration)), nil
 }
 
 // needsPeerProxy says whether any fault the config asks for needs the

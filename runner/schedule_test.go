@@ -121,7 +121,7 @@ func TestReadScheduleErrors(t *testing.T) {
 // written before schedules existed) runs its --nemesis faults in turns as
 // before; one with a schedule runs its steps.
 func TestNemesisSchedule(t *testing.T) {
-	old := rundir.Config{Nodes: 3, Nemesis: "kill-leader,peer-latency", NemesisEvery: rundir.Duration(10 * time.Second), NemesisFor: rundir.Duration(5 * time.Second)}
+	old := rundir.Config{Nodes: 3, Nemesis: "kill-leader,peer-latency", NemesisInterval: rundir.Duration(10 * time.Second), NemesisDuration: rundir.Duration(5 * time.Second)}
 	s, err := nemesisSchedule(old)
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +174,7 @@ func TestScheduleFileRun(t *testing.T) {
 	}
 	test := shortTest(t, "etcd", 25*time.Second)
 	test.Config.Name = "e2e-schedule"
-	test.Config.Nemesis, test.Config.NemesisEvery, test.Config.NemesisFor = sched.Faults(), 0, 0
+	test.Config.Nemesis, test.Config.NemesisInterval, test.Config.NemesisDuration = sched.Faults(), 0, 0
 	test.Config.ScheduleFile, test.Config.Schedule = file, sched
 	res, dir := run(t, test)
 	if res.Verdict != checker.Valid {

@@ -47,11 +47,11 @@ func TestWorkloadsEndToEnd(t *testing.T) {
 				Config: rundir.Config{
 					Name: "e2e-" + tc.workload, Target: "etcd", Version: compose.DefaultEtcdVersion, Nodes: 3,
 					Workload: tc.workload, Nemesis: "kill-leader", Workers: 6, Keys: 6,
-					TimeLimit:    rundir.Duration(20 * time.Second),
-					OpTimeout:    rundir.Duration(2 * time.Second),
-					NemesisEvery: rundir.Duration(4 * time.Second),
-					NemesisFor:   rundir.Duration(2 * time.Second),
-					CheckTimeout: rundir.Duration(time.Minute),
+					TimeLimit:       rundir.Duration(20 * time.Second),
+					OpTimeout:       rundir.Duration(2 * time.Second),
+					NemesisInterval: rundir.Duration(4 * time.Second),
+					NemesisDuration: rundir.Duration(2 * time.Second),
+					CheckTimeout:    rundir.Duration(time.Minute),
 				},
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

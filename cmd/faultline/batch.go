@@ -16,11 +16,15 @@ import (
 // A test that could not run makes the batch exit 2: a gate that skipped a
 // scenario has not passed it.
 func runBatch(ctx context.Context, b reports.Batch, dir, results string, tests []runner.Test) (int, error) {
+	src, err := findSource()
+	if err != nil {
+		return exitError, err
+	}
 	var verdicts []checker.Verdict
 	for i, t := range tests {
 		c := t.Config
 		fmt.Fprintf(os.Stderr, "faultline: %s run %d of %d: %s\n", b.Kind, i+1, len(tests), c.Name)
-		t.Results = filepath.Join(dir, "runs")
+		t.Source, t.Results = src, filepath.Join(dir, "runs")
 		t.Progress = os.Stderr
 		res, runDir, err := runner.Run(ctx, t)
 		if ctx.Err() != nil {

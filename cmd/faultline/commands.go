@@ -23,138 +23,154 @@ import (
 // errHelp marks -h: usage was printed, nothing failed.
 var errHelp = flag.ErrHelp
 
-// runFlags parses and validates the flags of faultline run.
-func runFlags(args []string, out io.Writer) (runner.Test, error) {
+// runDefaults is the test faultline run runs when no flag says otherwise;
+// the batch commands build their tests from it too.
+func runDefaults() runner.Test {
+	return runner.Test{Results: "results", Config: rundir.Config{
+		Target: "etcd", Version: compose.DefaultEtcdVersion, Runtime: compose.Docker, Nodes: 3,
+		Workload: "register", Nemesis: "kill-leader", TimeLimit: rundir.Duration(60 * time.Second),
+		NemesisInterval: rundir.Duration(10 * time.Second), NemesisDuration: rundir.Duration(5 * time.Second),
+		Workers: 10, Keys: 8, OpsPerKey: 1000, OpTimeout: rundir.Duration(2 * time.Second),
+		CheckTimeout: rundir.Duration(runner.DefaultCheckTimeout), ReadConsistency: "linearizable", ClientMode: "balanced",
+	}}
+}
+
+// runFlagSet is faultline run's flags, bound to t: each starts at t's
+// value, shown as its default, so parsing changes only what the flags name.
+// run, the run flags of sweep and compare, and the args of a nightly
+// scenario all go through it.
+func runFlagSet(t *runner.Test, out io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("faultline run", flag.ContinueOnError)
 	fs.SetOutput(out)
-	var (
-		cfg                                            rundir.Config
-		results                                        string
-		timeLimit, opTimeout, every, dur, checkTimeout time.Duration
-	)
-	fs.StringVar(&cfg.Target, "target", "etcd", "store under test: etcd or kvnode")
-	fs.StringVar(&cfg.Version, "etcd-version", compose.DefaultEtcdVersion, "etcd release to build and test (v3.5.x, v3.6.x, v3.7.x); every etcd module is built at that release, and a member that reports another fails the run")
-	fs.StringVar(&cfg.Runtime, "runtime", compose.Docker, "where members run: docker (containers on a private network) or local (processes of this machine, Linux)")
-	fs.StringVar(&cfg.UnsafeBug, "unsafe-bug", "", "kvnode only: inject a known bug (e.g. stale-read) to see the checkers catch it")
-	fs.IntVar(&cfg.Nodes, "nodes", 3, "cluster members, 1 to 9")
-	fs.StringVar(&cfg.Workload, "workload", "register", "workloads, comma-separated: "+strings.Join(workloads.Names(), ", "))
-	fs.StringVar(&cfg.Nemesis, "nemesis", "kill-leader", "faults to inject (or none); a,b: they take turns, one per window; a+b: both in one window:\n"+nemesis.Help())
-	fs.DurationVar(&timeLimit, "time-limit", 60*time.Second, "how long the workload runs")
-	fs.DurationVar(&every, "nemesis-interval", 10*time.Second, "quiet time before each fault (±20% jitter); the time to recover is measured in it")
-	fs.DurationVar(&dur, "nemesis-duration", 5*time.Second, "how long each fault lasts before it is healed (±20% jitter)")
-	fs.StringVar(&cfg.ScheduleFile, "nemesis-schedule", "", "a JSON `file` of fault windows taken in order, instead of --nemesis, --nemesis-interval and --nemesis-duration;\n"+
+	cfg := &t.Config
+	durationVar := func(p *rundir.Duration, name, usage string) {
+		fs.DurationVar((*time.Duration)(p), name, time.Duration(*p), usage)
+	}
+	fs.StringVar(&cfg.Target, "target", cfg.Target, "store under test: etcd or kvnode")
+	fs.StringVar(&cfg.Version, "etcd-version", cfg.Version, "etcd release to build and test (v3.5.x, v3.6.x, v3.7.x); every etcd module is built at that release, and a member that reports another fails the run")
+	fs.StringVar(&cfg.Runtime, "runtime", cfg.Runtime, "where members run: docker (containers on a private network) or local (processes of this machine, Linux)")
+	fs.StringVar(&cfg.UnsafeBug, "unsafe-bug", cfg.UnsafeBug, "kvnode only: inject a known bug (e.g. stale-read) to see the checkers catch it")
+	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "cluster members, 1 to 9")
+	fs.StringVar(&cfg.Workload, "workload", cfg.Workload, "workloads, comma-separated: "+strings.Join(workloads.Names(), ", "))
+	fs.StringVar(&cfg.Nemesis, "nemesis", cfg.Nemesis, "faults to inject (or none); a,b: they take turns, one per window; a+b: both in one window:\n"+nemesis.Help())
+	durationVar(&cfg.TimeLimit, "time-limit", "how long the workload runs")
+	durationVar(&cfg.NemesisInterval, "nemesis-interval", "quiet time before each fault (±20% jitter); the time to recover is measured in it")
+	durationVar(&cfg.NemesisDuration, "nemesis-duration", "how long each fault lasts before it is healed (±20% jitter)")
+	fs.StringVar(&cfg.ScheduleFile, "nemesis-schedule", cfg.ScheduleFile, "a JSON `file` of fault windows taken in order, instead of --nemesis, --nemesis-interval and --nemesis-duration;\n"+
 		"e.g. ci/schedules/mixed.json: "+`{"repeat": true, "jitter": 0.2, "steps": [{"fault": "partition-leader", "quiet": "10s", "for": "5s"}, ...]}`+"\n"+
 		"each step waits quiet, injects fault (one --nemesis item: a, a+b or a=setting) for for, then heals; durations such as 10s or 1m30s;\n"+
 		"repeat (default true) starts over after the last step; jitter (default 0.2, from 0 to under 1) spreads each window either way")
-	fs.IntVar(&cfg.Workers, "workers", 10, "concurrent clients, each with its own etcd client")
-	fs.IntVar(&cfg.Keys, "keys", 8, "keys in use at once")
-	fs.IntVar(&cfg.OpsPerKey, "ops-per-key", 1000, "operations on one key before a fresh key replaces it; bounds the checker's work per key")
-	fs.Float64Var(&cfg.Rate, "rate", 0, "operations per second over all workers; 0 means as fast as they go")
-	fs.DurationVar(&opTimeout, "op-timeout", 2*time.Second, "timeout of one operation; a timed-out operation is recorded as info (unknown)")
-	fs.DurationVar(&checkTimeout, "check-timeout", runner.DefaultCheckTimeout, "time the linearizability checker may take before the verdict is unknown")
-	fs.StringVar(&cfg.ReadMode, "read-consistency", "linearizable", "reads of the kv workload: linearizable, serializable (served by one member, may be stale) or mixed")
-	fs.StringVar(&cfg.ClientMode, "client-mode", "balanced", "balanced: each worker's client may use every member; pinned: each worker talks to one member only")
-	var compact time.Duration
-	fs.DurationVar(&compact, "compact-interval", 0, "kv workload: compact at a recent revision this often; 0 never")
-	fs.StringVar(&cfg.Name, "name", "", "test name, the folder under --results (default target-workload-nemesis, or target-workload-<schedule file name>)")
-	fs.StringVar(&results, "results", "results", "where run directories are written")
+	fs.IntVar(&cfg.Workers, "workers", cfg.Workers, "concurrent clients, each with its own etcd client")
+	fs.IntVar(&cfg.Keys, "keys", cfg.Keys, "keys in use at once")
+	fs.IntVar(&cfg.OpsPerKey, "ops-per-key", cfg.OpsPerKey, "operations on one key before a fresh key replaces it; bounds the checker's work per key")
+	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "operations per second over all workers; 0 means as fast as they go")
+	durationVar(&cfg.OpTimeout, "op-timeout", "timeout of one operation; a timed-out operation is recorded as info (unknown)")
+	durationVar(&cfg.CheckTimeout, "check-timeout", "time the linearizability checker may take before the verdict is unknown")
+	fs.StringVar(&cfg.ReadConsistency, "read-consistency", cfg.ReadConsistency, "reads of the kv workload: linearizable, serializable (served by one member, may be stale) or mixed")
+	fs.StringVar(&cfg.ClientMode, "client-mode", cfg.ClientMode, "balanced: each worker's client may use every member; pinned: each worker talks to one member only")
+	durationVar(&cfg.CompactInterval, "compact-interval", "kv workload: compact at a recent revision this often; 0 never")
+	fs.StringVar(&cfg.Name, "name", cfg.Name, "test name, the folder under --results (default target-workload-nemesis, or target-workload-<schedule file name>)")
+	fs.StringVar(&t.Results, "results", t.Results, "where run directories are written")
+	return fs
+}
+
+// parseRunFlags parses run flags onto t. --nemesis-schedule among them
+// replaces the nemesis settings they do not give: the schedule cannot be
+// combined with those flags, and their defaults do not run.
+func parseRunFlags(t *runner.Test, args []string, out io.Writer) error {
+	fs := runFlagSet(t, out)
 	if err := fs.Parse(args); err != nil {
-		return runner.Test{}, err
+		return err
 	}
 	if fs.NArg() > 0 {
-		return runner.Test{}, fmt.Errorf("unexpected argument %q: faultline run takes only flags", fs.Arg(0))
+		return fmt.Errorf("unexpected argument %q: faultline run takes only flags", fs.Arg(0))
 	}
-	cfg.TimeLimit, cfg.OpTimeout = rundir.Duration(timeLimit), rundir.Duration(opTimeout)
-	cfg.NemesisEvery, cfg.NemesisFor, cfg.CheckTimeout = rundir.Duration(every), rundir.Duration(dur), rundir.Duration(checkTimeout)
-	cfg.CompactInterval = rundir.Duration(compact)
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if !given["nemesis-schedule"] {
+		return nil
+	}
+	cfg := &t.Config
+	if cfg.ScheduleFile == "" {
+		// To Validate an empty path is no schedule at all.
+		return errors.New("--nemesis-schedule: want the path of a schedule file, such as ci/schedules/mixed.json")
+	}
+	if !given["nemesis"] {
+		cfg.Nemesis = ""
+	}
+	if !given["nemesis-interval"] {
+		cfg.NemesisInterval = 0
+	}
+	if !given["nemesis-duration"] {
+		cfg.NemesisDuration = 0
+	}
+	return nil
+}
 
-	var problems []string
-	check := func(bad bool, format string, a ...any) {
-		if bad {
-			problems = append(problems, fmt.Sprintf(format, a...))
-		}
+// runFlags parses and validates the flags of faultline run.
+func runFlags(args []string, out io.Writer) (runner.Test, error) {
+	t := runDefaults()
+	if err := parseRunFlags(&t, args, out); err != nil {
+		return runner.Test{}, err
 	}
-	if cfg.Target != "etcd" {
-		// The version flag has a default; it only means something for etcd.
-		cfg.Version = ""
+	if err := t.Validate(); err != nil {
+		return runner.Test{}, err
 	}
-	if _, err := compose.ParseTarget(cfg.Target, cfg.Version); err != nil {
-		problems = append(problems, "--target: "+err.Error())
+	t.Config.Command = strings.TrimSpace("faultline run " + strings.Join(args, " "))
+	src, err := findSource()
+	if err != nil {
+		return runner.Test{}, err
 	}
-	check(cfg.UnsafeBug != "" && cfg.Target != "kvnode", "--unsafe-bug %q: only kvnode has bug switches", cfg.UnsafeBug)
-	check(cfg.Nodes < 1 || cfg.Nodes > compose.MaxNodes, "--nodes %d: want 1 to %d", cfg.Nodes, compose.MaxNodes)
-	if _, err := workloads.New(cfg.Workload, workloads.Options{}); err != nil {
-		problems = append(problems, "--workload: "+err.Error())
-	}
-	explicit := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
-	if explicit["nemesis-schedule"] {
-		var clash []string
-		for _, name := range []string{"nemesis", "nemesis-interval", "nemesis-duration"} {
-			if explicit[name] {
-				clash = append(clash, "--"+name)
-			}
-		}
-		check(len(clash) > 0, "--nemesis-schedule sets the faults and their windows, so it cannot be combined with %s: give the schedule file or those flags, not both",
-			strings.Join(clash, ", "))
-		if cfg.ScheduleFile == "" {
-			problems = append(problems, "--nemesis-schedule: want the path of a schedule file, such as ci/schedules/mixed.json")
-		} else if s, err := runner.ReadSchedule(cfg.ScheduleFile, cfg.Nodes); err != nil {
-			problems = append(problems, "--nemesis-schedule: "+err.Error())
-		} else {
-			// The schedule replaces the flags' nemesis; their defaults did not run.
-			cfg.Schedule, cfg.Nemesis = s, s.Faults()
-			cfg.NemesisEvery, cfg.NemesisFor = 0, 0
-			if faults, err := nemesis.Parse(cfg.Nemesis); err == nil {
-				if err := nemesis.Supported(faults, cfg.Runtime); err != nil {
-					problems = append(problems, "--nemesis-schedule: "+err.Error())
-				}
-			}
-		}
-	} else if faults, err := nemesis.Parse(cfg.Nemesis); err != nil {
-		problems = append(problems, "--nemesis: "+err.Error())
-	} else if err := errors.Join(nemesis.Fits(faults, cfg.Nodes), nemesis.Supported(faults, cfg.Runtime)); err != nil {
-		problems = append(problems, "--nemesis: "+err.Error())
-	}
-	check(cfg.Runtime != compose.Docker && cfg.Runtime != compose.Local, "--runtime %q: want docker or local", cfg.Runtime)
-	check(!slices.Contains([]string{"linearizable", "serializable", "mixed"}, cfg.ReadMode),
-		"--read-consistency %q: want linearizable, serializable or mixed", cfg.ReadMode)
-	check(cfg.ClientMode != "balanced" && cfg.ClientMode != "pinned", "--client-mode %q: want balanced or pinned", cfg.ClientMode)
-	check(compact < 0, "--compact-interval %s: want 0 (never) or a positive duration such as 5s", compact)
-	if n := len(strings.Split(cfg.Workload, ",")); n > 1 {
-		check(cfg.Workers < n, "--workers %d: %d workloads need at least one worker each", cfg.Workers, n)
-	}
-	check(timeLimit <= 0, "--time-limit %s: want a positive duration such as 60s", timeLimit)
-	check(cfg.ScheduleFile == "" && cfg.Nemesis != "none" && every <= 0, "--nemesis-interval %s: want a positive duration such as 10s", every)
-	check(cfg.ScheduleFile == "" && cfg.Nemesis != "none" && dur <= 0, "--nemesis-duration %s: want a positive duration such as 5s", dur)
-	check(cfg.Workers < 1 || cfg.Workers > 1000, "--workers %d: want 1 to 1000", cfg.Workers)
-	check(cfg.Keys < 1, "--keys %d: want at least 1", cfg.Keys)
-	check(cfg.OpsPerKey < 1, "--ops-per-key %d: want at least 1", cfg.OpsPerKey)
-	check(cfg.Rate < 0, "--rate %g: want 0 (no limit) or more", cfg.Rate)
-	check(opTimeout <= 0, "--op-timeout %s: want a positive duration such as 2s", opTimeout)
-	check(checkTimeout <= 0, "--check-timeout %s: want a positive duration such as 2m", checkTimeout)
-	check(strings.ContainsAny(cfg.Name, `/\`) || cfg.Name == "." || cfg.Name == "..", "--name %q: want a plain folder name", cfg.Name)
-	if len(problems) > 0 {
-		return runner.Test{}, errors.New(strings.Join(problems, "\n  "))
-	}
-	if cfg.Name == "" {
-		nem := cfg.Nemesis
-		if cfg.Schedule != nil {
-			nem = strings.TrimSuffix(filepath.Base(cfg.ScheduleFile), filepath.Ext(cfg.ScheduleFile))
-		}
-		cfg.Name = cfg.Target + "-" + cfg.Workload + "-" + nem
-	}
-	cfg.Command = strings.TrimSpace("faultline run " + strings.Join(args, " "))
+	t.Source = src
+	return t, nil
+}
 
+// runCommand is the faultline run command that runs c: what the test is
+// first, then every other flag whose value differs from run's default. A
+// schedule replaces the nemesis flags, so they are left out with one.
+func runCommand(c rundir.Config) string {
+	t := runDefaults()
+	fs := runFlagSet(&t, io.Discard)
+	t.Config = c // the flags are bound to t: they now read c
+	nemesisFlags := []string{"nemesis", "nemesis-interval", "nemesis-duration"}
+	lead := []string{"name", "target"}
+	if c.Target == "etcd" {
+		lead = append(lead, "etcd-version")
+	}
+	nem := "nemesis"
+	if c.ScheduleFile != "" {
+		nem = "nemesis-schedule"
+	}
+	lead = append(lead, "nodes", "workload", nem, "time-limit")
+	words := []string{"faultline", "run"}
+	for _, name := range lead {
+		if v := fs.Lookup(name).Value.String(); v != "" {
+			words = append(words, "--"+name, v)
+		}
+	}
+	fs.VisitAll(func(f *flag.Flag) {
+		replaced := c.ScheduleFile != "" && slices.Contains(nemesisFlags, f.Name)
+		if v := f.Value.String(); v != f.DefValue && !replaced && !slices.Contains(lead, f.Name) {
+			words = append(words, "--"+f.Name, v)
+		}
+	})
+	return strings.Join(words, " ")
+}
+
+// validateBuilt validates a test a batch command built and records the
+// faultline run command that repeats it.
+func validateBuilt(t *runner.Test) error {
+	t.Config.Command = runCommand(t.Config)
+	return t.Validate()
+}
+
+// findSource finds the faultline checkout that images are built from.
+func findSource() (string, error) {
 	wd, err := os.Getwd()
 	if err != nil {
-		return runner.Test{}, err
+		return "", err
 	}
-	src, err := compose.FindRoot(wd)
-	if err != nil {
-		return runner.Test{}, err
-	}
-	return runner.Test{Config: cfg, Source: src, Results: results}, nil
+	return compose.FindRoot(wd)
 }
 
 func runCmd(ctx context.Context, args []string) (int, error) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/reports"
+	"github.com/faultline/faultline/rundir"
 	"github.com/faultline/faultline/runner"
 )
 
@@ -19,7 +20,8 @@ Runs the same test once per read mode, with every worker pinned to one
 member and a nemesis that cuts a member off, then writes one page setting
 the modes side by side: read latency and throughput, how many serializable
 reads were stale and by how much, each run's verdict, and how many reads
-succeeded during the faults. Flags after -- go to every run.
+succeeded during the faults. Flags after -- go to every run; the modes
+compared win over them.
 `
 
 func compareCmd(ctx context.Context, args []string) (int, error) {
@@ -42,14 +44,18 @@ func compareCmd(ctx context.Context, args []string) (int, error) {
 	if len(split(*modes)) < 2 {
 		return exitError, fmt.Errorf("--read-consistency %q: name at least two modes to compare", *modes)
 	}
+	base := runDefaults()
+	c := &base.Config
+	c.Target, c.Nodes, c.Workload, c.Nemesis, c.TimeLimit = *target, *nodes, "kv", *nemesis, rundir.Duration(*timeLimit)
+	c.NemesisInterval, c.NemesisDuration, c.ClientMode = rundir.Duration(5*time.Second), rundir.Duration(5*time.Second), "pinned"
+	if err := parseRunFlags(&base, runArgs, os.Stderr); err != nil {
+		return exitError, fmt.Errorf("run flags after --: %w", err)
+	}
 	var tests []runner.Test
 	for _, mode := range split(*modes) {
-		a := append([]string{"--name", "compare-" + mode, "--target", *target, "--nodes", fmt.Sprint(*nodes),
-			"--workload", "kv", "--nemesis", *nemesis, "--time-limit", timeLimit.String(),
-			"--nemesis-interval", "5s", "--nemesis-duration", "5s",
-			"--client-mode", "pinned", "--read-consistency", mode}, runArgs...)
-		t, err := runFlags(a, os.Stderr)
-		if err != nil {
+		t := base
+		t.Config.Name, t.Config.ReadConsistency = "compare-"+mode, mode
+		if err := validateBuilt(&t); err != nil {
 			return exitError, fmt.Errorf("comparison run with %s reads: %w", mode, err)
 		}
 		tests = append(tests, t)

@@ -8,12 +8,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/faultline/faultline/reports"
+	"github.com/faultline/faultline/rundir"
 	"github.com/faultline/faultline/runner"
 )
 
@@ -38,8 +37,10 @@ type Scenario struct {
 	Args     []string `json:"args,omitempty"`
 }
 
-// readMatrix loads and expands a matrix into run flags, one list per run.
-func readMatrix(path string) (Matrix, [][]string, error) {
+// readMatrix loads and expands a matrix into validated tests, one per run.
+// Every run is validated before the first starts: a typo in the matrix
+// must fail the gate at once, not an hour in.
+func readMatrix(path string) (Matrix, []runner.Test, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return Matrix{}, nil, err
@@ -53,7 +54,8 @@ func readMatrix(path string) (Matrix, [][]string, error) {
 	if len(m.Targets) == 0 || len(m.Nodes) == 0 || len(m.Scenarios) == 0 {
 		return Matrix{}, nil, fmt.Errorf("%s: want at least one target, size and scenario", path)
 	}
-	if _, err := time.ParseDuration(m.TimeLimit); err != nil {
+	timeLimit, err := time.ParseDuration(m.TimeLimit)
+	if err != nil {
 		return Matrix{}, nil, fmt.Errorf("%s: time_limit %q: want a duration such as 30s", path, m.TimeLimit)
 	}
 	for i, s := range m.Scenarios {
@@ -61,27 +63,41 @@ func readMatrix(path string) (Matrix, [][]string, error) {
 			return Matrix{}, nil, fmt.Errorf("%s: scenario %d: want either nemesis or schedule", path, i+1)
 		}
 	}
-	var runs [][]string
+	var tests []runner.Test
+	var problems []string
 	for _, target := range m.Targets {
 		name, version, _ := strings.Cut(target, "@")
 		for _, n := range m.Nodes {
-			for _, s := range m.Scenarios {
-				nem, nemArgs := s.Nemesis, []string{"--nemesis", s.Nemesis}
+			for i, s := range m.Scenarios {
+				t := runDefaults()
+				c := &t.Config
+				c.Target, c.Nodes, c.Workload, c.Nemesis, c.TimeLimit = name, n, s.Workload, s.Nemesis, rundir.Duration(timeLimit)
+				nem := s.Nemesis
 				if s.Schedule != "" {
-					file := filepath.Join(filepath.Dir(path), s.Schedule)
-					nem, nemArgs = strings.TrimSuffix(filepath.Base(file), filepath.Ext(file)), []string{"--nemesis-schedule", file}
+					c.ScheduleFile = filepath.Join(filepath.Dir(path), s.Schedule)
+					c.NemesisInterval, c.NemesisDuration = 0, 0
+					nem = strings.TrimSuffix(filepath.Base(c.ScheduleFile), filepath.Ext(c.ScheduleFile))
 				}
-				label := fmt.Sprintf("%s-%dn-%s-%s", strings.ReplaceAll(target, "@", "-"), n, strings.ReplaceAll(s.Workload, ",", "+"), strings.ReplaceAll(nem, ",", "+"))
-				a := slices.Concat([]string{"--name", label, "--target", name, "--nodes", strconv.Itoa(n),
-					"--workload", s.Workload}, nemArgs, []string{"--time-limit", m.TimeLimit})
 				if version != "" {
-					a = append(a, "--etcd-version", version)
+					c.Version = version
 				}
-				runs = append(runs, append(a, s.Args...))
+				c.Name = fmt.Sprintf("%s-%dn-%s-%s", strings.ReplaceAll(target, "@", "-"), n, strings.ReplaceAll(s.Workload, ",", "+"), strings.ReplaceAll(nem, ",", "+"))
+				err := parseRunFlags(&t, s.Args, os.Stderr)
+				if err == nil {
+					err = validateBuilt(&t)
+				}
+				if err != nil {
+					problems = append(problems, fmt.Sprintf("%s (scenario %d): %v", c.Name, i+1, err))
+					continue
+				}
+				tests = append(tests, t)
 			}
 		}
 	}
-	return m, runs, nil
+	if len(problems) > 0 {
+		return Matrix{}, nil, fmt.Errorf("%s has runs faultline cannot do:\n  %s", path, strings.Join(problems, "\n  "))
+	}
+	return m, tests, nil
 }
 
 func nightlyCmd(ctx context.Context, args []string) (int, error) {
@@ -95,24 +111,9 @@ func nightlyCmd(ctx context.Context, args []string) (int, error) {
 	if fs.NArg() > 0 {
 		return exitError, fmt.Errorf("unexpected argument %q: faultline nightly takes only flags", fs.Arg(0))
 	}
-	_, runs, err := readMatrix(*matrix)
+	_, tests, err := readMatrix(*matrix)
 	if err != nil {
 		return exitError, err
-	}
-	// Every run is validated before the first starts: a typo in the matrix
-	// must fail the gate at once, not an hour in.
-	var tests []runner.Test
-	var problems []string
-	for _, a := range runs {
-		t, err := runFlags(a, os.Stderr)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("%s: %v", strings.Join(a, " "), err))
-			continue
-		}
-		tests = append(tests, t)
-	}
-	if len(problems) > 0 {
-		return exitError, fmt.Errorf("%s has runs faultline cannot do:\n  %s", *matrix, strings.Join(problems, "\n  "))
 	}
 	if *dry {
 		for _, t := range tests {

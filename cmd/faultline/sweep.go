@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/reports"
+	"github.com/faultline/faultline/rundir"
 	"github.com/faultline/faultline/runner"
 )
 
@@ -19,7 +20,8 @@ const sweepUsage = `usage: faultline sweep [flags] [-- run flags]
 
 Runs the same test at each cluster size, for each target, read mode and
 nemesis, then writes a page plotting latency and throughput against
-cluster size. Flags after -- go to every run (see faultline run -h).
+cluster size. Flags after -- go to every run (see faultline run -h); the
+sweep's own targets, sizes, nemeses and read modes win over them.
 `
 
 func sweepCmd(ctx context.Context, args []string) (int, error) {
@@ -52,8 +54,14 @@ func sweepCmd(ctx context.Context, args []string) (int, error) {
 		readModes = []string{""}
 	}
 
+	base := runDefaults()
+	base.Config.TimeLimit = rundir.Duration(*timeLimit)
+	if err := parseRunFlags(&base, runArgs, os.Stderr); err != nil {
+		return exitError, fmt.Errorf("run flags after --: %w", err)
+	}
 	// Validate every run before the first one starts: a typo should not
-	// surface half an hour in.
+	// surface half an hour in. The sweep's own dimensions win over flags
+	// after --.
 	started := time.Now()
 	dir := filepath.Join(*results, "sweep", started.UTC().Format("20060102T150405Z"))
 	var tests []runner.Test
@@ -61,17 +69,15 @@ func sweepCmd(ctx context.Context, args []string) (int, error) {
 		for _, mode := range readModes {
 			for _, nem := range split(*nemeses) {
 				for _, n := range sizes {
-					name := fmt.Sprintf("%s-%dn-%s", target, n, nem)
+					t := base
+					c := &t.Config
+					c.Name = fmt.Sprintf("%s-%dn-%s", target, n, nem)
+					c.Target, c.Nodes, c.Nemesis = target, n, nem
 					if mode != "" {
-						name += "-" + mode
+						c.Name += "-" + mode
+						c.ReadConsistency = mode
 					}
-					a := append([]string{"--name", name, "--target", target, "--nodes", strconv.Itoa(n), "--nemesis", nem,
-						"--time-limit", timeLimit.String()}, runArgs...)
-					if mode != "" {
-						a = append(a, "--read-consistency", mode)
-					}
-					t, err := runFlags(a, os.Stderr)
-					if err != nil {
+					if err := validateBuilt(&t); err != nil {
 						return exitError, fmt.Errorf("sweep run %s with %d members, nemesis %s: %w", target, n, nem, err)
 					}
 					tests = append(tests, t)

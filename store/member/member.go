@@ -86,7 +86,7 @@ type Member struct {
 }
 
 // Start opens the member's data and listeners and starts serving.
-func Start(ctx context.Context, cfg Config) (*Member, error) {
+func Start(ctx context.Context, cfg Config) (_ *Member, err error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -138,20 +138,23 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 
 	m := &Member{cfg: cfg, log: log, errc: make(chan error, 16)}
 	// Listen before starting Raft, so a port conflict fails fast and
-	// leaves the data directory untouched.
-	peerLns, err := listenAll(cfg.ListenPeerURLs, peerTLS, false)
-	if err != nil {
+	// leaves the data directory untouched. Until the member is up, a
+	// failure closes what was opened.
+	var peerLns, clientLns, metricsLns []net.Listener
+	defer func() {
+		if err != nil {
+			closeAll(peerLns)
+			closeAll(clientLns)
+			closeAll(metricsLns)
+		}
+	}()
+	if peerLns, err = listenAll(cfg.ListenPeerURLs, peerTLS, false); err != nil {
 		return nil, err
 	}
-	clientLns, err := listenAll(cfg.ListenClientURLs, clientTLS, true)
-	if err != nil {
-		closeAll(peerLns)
+	if clientLns, err = listenAll(cfg.ListenClientURLs, clientTLS, true); err != nil {
 		return nil, err
 	}
-	metricsLns, err := listenAll(cfg.ListenMetricsURLs, nil, false)
-	if err != nil {
-		closeAll(peerLns)
-		closeAll(clientLns)
+	if metricsLns, err = listenAll(cfg.ListenMetricsURLs, nil, false); err != nil {
 		return nil, err
 	}
 
@@ -174,9 +177,6 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 		}
 	}
 	if err != nil {
-		closeAll(peerLns)
-		closeAll(clientLns)
-		closeAll(metricsLns)
 		return nil, err
 	}
 	m.srv = server.New(server.Config{
@@ -208,9 +208,6 @@ func Start(ctx context.Context, cfg Config) (*Member, error) {
 		Logger:         log,
 	}, m.srv, m.tr)
 	if err != nil {
-		closeAll(peerLns)
-		closeAll(clientLns)
-		closeAll(metricsLns)
 		return nil, err
 	}
 	m.node = node
