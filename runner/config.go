@@ -43,7 +43,7 @@ func (t *Test) Validate() error {
 	}
 	check(c.UnsafeBug != "" && c.Target != "kvnode", "--unsafe-bug %q: only kvnode has bug switches", c.UnsafeBug)
 	check(c.Nodes < 1 || c.Nodes > compose.MaxNodes, "--nodes %d: want 1 to %d", c.Nodes, compose.MaxNodes)
-	if _, err := workloads.New(c.Workload, workloads.Options{}); err != nil {
+	if _, err := workloads.Lookup(c.Workload); err != nil {
 		problems = append(problems, "--workload: "+err.Error())
 	}
 	problems = append(problems, validateNemesis(c)...)
