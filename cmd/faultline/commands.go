@@ -32,10 +32,10 @@ func runFlags(args []string, out io.Writer) (runner.Test, error) {
 		results                                        string
 		timeLimit, opTimeout, every, dur, checkTimeout time.Duration
 	)
-	fs.StringVar(&cfg.Target, "target", "etcd", "store under test: etcd or kvnode")
+	fs.StringVar(&cfg.Target, "target", "etcd", "store under test: "+compose.TargetUsage)
 	fs.StringVar(&cfg.Version, "etcd-version", compose.DefaultEtcdVersion, "etcd release to build and test (v3.5.x, v3.6.x, v3.7.x); every etcd module is built at that release, and a member that reports another fails the run")
 	fs.StringVar(&cfg.Runtime, "runtime", compose.Docker, "where members run: docker (containers on a private network) or local (processes of this machine, Linux)")
-	fs.StringVar(&cfg.UnsafeBug, "unsafe-bug", "", "kvnode only: inject a known bug (e.g. stale-read) to see the checkers catch it")
+	fs.StringVar(&cfg.UnsafeBug, "unsafe-bug", "", "kvnode (or a target file with a bug_flag) only: inject a known bug (e.g. stale-read) to see the checkers catch it")
 	fs.IntVar(&cfg.Nodes, "nodes", 3, "cluster members, 1 to 9")
 	fs.StringVar(&cfg.Workload, "workload", "register", "workloads, comma-separated: "+strings.Join(workloads.Names(), ", "))
 	fs.StringVar(&cfg.Nemesis, "nemesis", "kill-leader", "faults to inject (or none); a,b: they take turns, one per window; a+b: both in one window:\n"+nemesis.Help())
@@ -78,10 +78,12 @@ func runFlags(args []string, out io.Writer) (runner.Test, error) {
 		// The version flag has a default; it only means something for etcd.
 		cfg.Version = ""
 	}
-	if _, err := compose.ParseTarget(cfg.Target, cfg.Version); err != nil {
+	target, err := compose.ParseTarget(cfg.Target, cfg.Version)
+	if err != nil {
 		problems = append(problems, "--target: "+err.Error())
+	} else {
+		check(cfg.UnsafeBug != "" && target.BugFlag == "", "--unsafe-bug %q: %s has no bug switches (kvnode has)", cfg.UnsafeBug, target.Name)
 	}
-	check(cfg.UnsafeBug != "" && cfg.Target != "kvnode", "--unsafe-bug %q: only kvnode has bug switches", cfg.UnsafeBug)
 	check(cfg.Nodes < 1 || cfg.Nodes > compose.MaxNodes, "--nodes %d: want 1 to %d", cfg.Nodes, compose.MaxNodes)
 	if _, err := workloads.New(cfg.Workload, workloads.Options{}); err != nil {
 		problems = append(problems, "--workload: "+err.Error())
@@ -142,7 +144,7 @@ func runFlags(args []string, out io.Writer) (runner.Test, error) {
 		if cfg.Schedule != nil {
 			nem = strings.TrimSuffix(filepath.Base(cfg.ScheduleFile), filepath.Ext(cfg.ScheduleFile))
 		}
-		cfg.Name = cfg.Target + "-" + cfg.Workload + "-" + nem
+		cfg.Name = target.Name + "-" + cfg.Workload + "-" + nem
 	}
 	cfg.Command = strings.TrimSpace("faultline run " + strings.Join(args, " "))
 
