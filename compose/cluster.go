@@ -123,28 +123,36 @@ func (c *Cluster) boot(ctx context.Context) error {
 		initial = append(initial, m.Name+"="+m.PeerURL)
 	}
 	for _, m := range c.Members {
-		if err := c.run.start(ctx, m, c.args(m, strings.Join(initial, ","), "new")); err != nil {
+		args, err := c.args(m, strings.Join(initial, ","), "new")
+		if err == nil {
+			err = c.run.start(ctx, m, args)
+		}
+		if err != nil {
 			return fmt.Errorf("starting member %s: %w", m.Name, err)
 		}
 	}
 	return c.WaitReady(ctx, 60*time.Second)
 }
 
-// args are the server flags of member m; etcd and kvnode share them.
-func (c *Cluster) args(m *Member, initial, state string) []string {
+// args are the server flags of member m: the target's template filled in,
+// then the extra flags.
+func (c *Cluster) args(m *Member, initial, state string) ([]string, error) {
 	client, peer := c.run.listen(m)
-	args := []string{
-		"--name", m.Name,
-		"--data-dir", c.run.dataDir(m),
-		"--listen-client-urls", "http://" + client,
-		"--advertise-client-urls", m.ClientURL,
-		"--listen-peer-urls", "http://" + peer,
-		"--initial-advertise-peer-urls", m.PeerURL,
-		"--initial-cluster", initial,
-		"--initial-cluster-state", state,
-		"--initial-cluster-token", c.RunID,
+	args, err := c.Target.memberArgs(MemberFlags{
+		Name:               m.Name,
+		DataDir:            c.run.dataDir(m),
+		ListenClientURL:    "http://" + client,
+		AdvertiseClientURL: m.ClientURL,
+		ListenPeerURL:      "http://" + peer,
+		AdvertisePeerURL:   m.PeerURL,
+		InitialCluster:     initial,
+		ClusterState:       state,
+		Token:              c.RunID,
+	})
+	if err != nil {
+		return nil, err
 	}
-	return append(args, c.extra...)
+	return append(args, c.extra...), nil
 }
 
 // Kill sends SIGKILL to a member: the process dies at once, with no chance
@@ -219,7 +227,11 @@ func (c *Cluster) Rejoin(ctx context.Context, m *Member, initial string) error {
 	if m.Instance != "" {
 		return fmt.Errorf("rejoining %s: it still runs as %s; wipe it first", m.Name, m.Instance)
 	}
-	if err := c.run.start(ctx, m, c.args(m, initial, "existing")); err != nil {
+	args, err := c.args(m, initial, "existing")
+	if err == nil {
+		err = c.run.start(ctx, m, args)
+	}
+	if err != nil {
 		return fmt.Errorf("rejoining %s: %w", m.Name, err)
 	}
 	return nil

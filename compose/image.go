@@ -116,7 +116,10 @@ func inputsHash(root string, t Target) (string, error) {
 	fmt.Fprintf(h, "agent modules: %s\n", mods)
 	var files []string
 	for _, in := range slices.Concat(t.Inputs, dirs) {
-		err := filepath.WalkDir(filepath.Join(root, in), func(p string, d fs.DirEntry, err error) error {
+		if !filepath.IsAbs(in) {
+			in = filepath.Join(root, in)
+		}
+		err := filepath.WalkDir(in, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}

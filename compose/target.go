@@ -11,7 +11,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
+	"text/template"
 )
 
 // DefaultEtcdVersion is the etcd release built when none is asked for: the
@@ -19,20 +21,78 @@ import (
 // editors and go vet; builds make their own module (buildEtcd).
 const DefaultEtcdVersion = "v3.6.16"
 
-// Target is what runs inside each member: a static binary, built on the
-// host from Go sources, placed in a FROM scratch image.
+// Target is what runs inside each member: a static linux binary, built on
+// the host (or given prebuilt), placed in a FROM scratch image or run as
+// local processes. It is a built-in (etcd, kvnode) or read from a target
+// file (targetfile.go).
 type Target struct {
-	// Name is "etcd" or "kvnode".
+	// Name names the target's image, cached binary and runs.
 	Name string
-	// Version is the release of the target (etcd), or empty.
+	// Version is the release every member must report in its Maintenance
+	// Status answer once ready (checkVersion), or empty for any.
 	Version string
 	// Binary is the file name of the server inside the image.
 	Binary string
-	// Inputs are the paths, relative to the repository root, whose content
-	// decides the image: when none of them changed, the image is reused.
+	// Inputs are the paths, relative to the repository root (or absolute),
+	// whose content decides the image: when none of them changed, the
+	// image is reused.
 	Inputs []string
-	// build compiles the static binary to out.
+	// Flags are one member's server flags, one word each, every word a
+	// text/template over MemberFlags.
+	Flags []string
+	// BugFlag is the server flag that takes --unsafe-bug's value, or empty
+	// when the target has no bug switches.
+	BugFlag string
+	// build compiles (or copies) the static binary to out.
 	build func(ctx context.Context, root, out string) error
+}
+
+// MemberFlags are what a target's flag template may use for one member.
+type MemberFlags struct {
+	Name    string
+	DataDir string
+	// ListenClientURL and ListenPeerURL are where the server listens;
+	// AdvertiseClientURL and AdvertisePeerURL where others reach it (a
+	// local member's peer proxy stands between the two).
+	ListenClientURL, AdvertiseClientURL string
+	ListenPeerURL, AdvertisePeerURL     string
+	// InitialCluster lists every member as name=peer-URL.
+	InitialCluster string
+	// ClusterState is "new" at boot and "existing" for a member that
+	// rejoins.
+	ClusterState string
+	// Token is the run's ID, so that members of two runs never mix.
+	Token string
+}
+
+// etcdFlags are the member flags of etcd, which kvnode shares.
+var etcdFlags = []string{
+	"--name", "{{.Name}}",
+	"--data-dir", "{{.DataDir}}",
+	"--listen-client-urls", "{{.ListenClientURL}}",
+	"--advertise-client-urls", "{{.AdvertiseClientURL}}",
+	"--listen-peer-urls", "{{.ListenPeerURL}}",
+	"--initial-advertise-peer-urls", "{{.AdvertisePeerURL}}",
+	"--initial-cluster", "{{.InitialCluster}}",
+	"--initial-cluster-state", "{{.ClusterState}}",
+	"--initial-cluster-token", "{{.Token}}",
+}
+
+// memberArgs fills t's flag template in for one member.
+func (t Target) memberArgs(f MemberFlags) ([]string, error) {
+	args := make([]string, 0, len(t.Flags))
+	for _, w := range t.Flags {
+		tmpl, err := template.New(t.Name).Option("missingkey=error").Parse(w)
+		if err != nil {
+			return nil, fmt.Errorf("the %s flag %q: %w", t.Name, w, err)
+		}
+		var b strings.Builder
+		if err := tmpl.Execute(&b, f); err != nil {
+			return nil, fmt.Errorf("the %s flag %q: %w", t.Name, w, err)
+		}
+		args = append(args, b.String())
+	}
+	return args, nil
 }
 
 var semver = regexp.MustCompile(`^v3\.\d+\.\d+(-[0-9A-Za-z.]+)?$`)
@@ -53,6 +113,7 @@ func Etcd(version string) (Target, error) {
 		// target.go holds how etcd is built: a change there must not
 		// reuse an image built the old way.
 		Inputs: []string{"compose/targets/etcd", "compose/target.go"},
+		Flags:  etcdFlags,
 		build: func(ctx context.Context, root, out string) error {
 			return buildEtcd(ctx, filepath.Join(root, "compose/targets/etcd"), version, out)
 		},
@@ -76,26 +137,57 @@ func (t Target) checkVersion(member, running string) error {
 // Kvnode is faultline's reference store, built from this repository.
 func Kvnode() Target {
 	return Target{
-		Name:   "kvnode",
-		Binary: "kvnode",
-		Inputs: []string{"store", "cmd/kvnode", "go.mod", "go.sum"},
-		build: func(ctx context.Context, root, out string) error {
-			_, err := goCmd(ctx, root, "build", "-trimpath", "-o", out, "./cmd/kvnode")
-			return err
-		},
+		Name:    "kvnode",
+		Binary:  "kvnode",
+		Inputs:  []string{"store", "cmd/kvnode", "go.mod", "go.sum"},
+		Flags:   etcdFlags,
+		BugFlag: "--unsafe-bug",
+		build:   repoPackage("./cmd/kvnode"),
 	}
 }
 
-// ParseTarget returns the target a --target flag names; version applies to
-// etcd only.
-func ParseTarget(name, version string) (Target, error) {
-	switch name {
-	case "etcd":
-		return Etcd(version)
-	case "kvnode":
-		return Kvnode(), nil
+// repoPackage builds the main package pkg of the repository at root.
+func repoPackage(pkg string) func(ctx context.Context, root, out string) error {
+	return func(ctx context.Context, root, out string) error {
+		_, err := goCmd(ctx, root, "build", "-trimpath", "-o", out, pkg)
+		return err
 	}
-	return Target{}, fmt.Errorf("unknown target %q: want etcd or kvnode", name)
+}
+
+// builtins are the targets --target names; their version argument is the
+// --etcd-version flag, which only etcd reads. A new built-in is one
+// constructor and one line here.
+var builtins = map[string]func(version string) (Target, error){
+	"etcd":   Etcd,
+	"kvnode": func(string) (Target, error) { return Kvnode(), nil },
+}
+
+// filePrefix marks a --target that is the path of a target file.
+const filePrefix = "file:"
+
+// TargetUsage says what --target takes, for the help of every command
+// that has one.
+var TargetUsage = targetUsage()
+
+func targetUsage() string {
+	var names []string
+	for n := range builtins {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ") + ", or " + filePrefix + "PATH (a target file describing another store that speaks the etcd v3 API; see README.md, Targets)"
+}
+
+// ParseTarget returns the target a --target flag names: a built-in, or
+// file:PATH for the target file at PATH. version applies to etcd only.
+func ParseTarget(name, version string) (Target, error) {
+	if path, ok := strings.CutPrefix(name, filePrefix); ok {
+		return ReadTargetFile(path)
+	}
+	if mk, ok := builtins[name]; ok {
+		return mk(version)
+	}
+	return Target{}, fmt.Errorf("unknown target %q: want %s", name, TargetUsage)
 }
 
 // buildEtcd compiles src/main.go in a module made afresh for version. It

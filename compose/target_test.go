@@ -95,3 +95,44 @@ func TestDefaultPinned(t *testing.T) {
 		t.Errorf("targets/etcd/go.mod requires %v, want %s %s", reqs, etcdServer, DefaultEtcdVersion)
 	}
 }
+
+// TestBuiltinFlags keeps the flags etcd and kvnode get, word for word.
+func TestBuiltinFlags(t *testing.T) {
+	etcd, err := ParseTarget("etcd", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kvnode, err := ParseTarget("kvnode", "v3.5.7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := MemberFlags{Name: "n2", DataDir: "/data/n2", ListenClientURL: "http://0.0.0.0:2379", AdvertiseClientURL: "http://10.0.0.12:2379",
+		ListenPeerURL: "http://0.0.0.0:2381", AdvertisePeerURL: "http://10.0.0.12:2380", InitialCluster: "n1=a,n2=b",
+		ClusterState: "existing", Token: "run1"}
+	want := []string{"--name", "n2", "--data-dir", "/data/n2", "--listen-client-urls", "http://0.0.0.0:2379",
+		"--advertise-client-urls", "http://10.0.0.12:2379", "--listen-peer-urls", "http://0.0.0.0:2381",
+		"--initial-advertise-peer-urls", "http://10.0.0.12:2380", "--initial-cluster", "n1=a,n2=b",
+		"--initial-cluster-state", "existing", "--initial-cluster-token", "run1"}
+	for _, target := range []Target{etcd, kvnode} {
+		got, err := target.memberArgs(f)
+		if err != nil || !slices.Equal(got, want) {
+			t.Errorf("%s: flags %q, %v; want %q", target.Name, got, err, want)
+		}
+	}
+	if etcd.Version != DefaultEtcdVersion || kvnode.Version != "" {
+		t.Errorf("versions %q and %q, want %s and none", etcd.Version, kvnode.Version, DefaultEtcdVersion)
+	}
+	if etcd.BugFlag != "" || kvnode.BugFlag != "--unsafe-bug" {
+		t.Errorf("bug flags %q and %q, want none and --unsafe-bug", etcd.BugFlag, kvnode.BugFlag)
+	}
+}
+
+func TestParseTargetUnknown(t *testing.T) {
+	_, err := ParseTarget("zookeeper", "")
+	if err == nil || !strings.Contains(err.Error(), `"zookeeper"`) || !strings.Contains(err.Error(), TargetUsage) {
+		t.Errorf("error %v, want one naming zookeeper and saying %s", err, TargetUsage)
+	}
+	if !strings.HasPrefix(TargetUsage, "etcd, kvnode, or file:PATH") {
+		t.Errorf("usage %q does not list the built-ins and target files", TargetUsage)
+	}
+}

@@ -38,10 +38,12 @@ func (t *Test) Validate() error {
 		// The version flag has a default; it only means something for etcd.
 		c.Version = ""
 	}
-	if _, err := compose.ParseTarget(c.Target, c.Version); err != nil {
+	target, err := compose.ParseTarget(c.Target, c.Version)
+	if err != nil {
 		problems = append(problems, "--target: "+err.Error())
+	} else {
+		check(c.UnsafeBug != "" && target.BugFlag == "", "--unsafe-bug %q: %s has no bug switches (kvnode has)", c.UnsafeBug, target.Name)
 	}
-	check(c.UnsafeBug != "" && c.Target != "kvnode", "--unsafe-bug %q: only kvnode has bug switches", c.UnsafeBug)
 	check(c.Nodes < 1 || c.Nodes > compose.MaxNodes, "--nodes %d: want 1 to %d", c.Nodes, compose.MaxNodes)
 	if _, err := workloads.Lookup(c.Workload); err != nil {
 		problems = append(problems, "--workload: "+err.Error())
@@ -73,7 +75,8 @@ func (t *Test) Validate() error {
 		if c.Schedule != nil {
 			nem = strings.TrimSuffix(filepath.Base(c.ScheduleFile), filepath.Ext(c.ScheduleFile))
 		}
-		c.Name = c.Target + "-" + c.Workload + "-" + nem
+		// A target file's path is no folder name; its name field is.
+		c.Name = target.Name + "-" + c.Workload + "-" + nem
 	}
 	return nil
 }

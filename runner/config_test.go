@@ -45,7 +45,7 @@ func TestValidate(t *testing.T) {
 		{"version", func(c *rundir.Config) { c.Version = "3.5" }, `etcd version "3.5"`},
 		{"workload", func(c *rundir.Config) { c.Workload = "bank" }, `--workload: unknown workload "bank"`},
 		{"nemesis", func(c *rundir.Config) { c.Nemesis = "meteor" }, `--nemesis: unknown nemesis "meteor"`},
-		{"bug on etcd", func(c *rundir.Config) { c.UnsafeBug = "stale-read" }, `--unsafe-bug "stale-read": only kvnode has bug switches`},
+		{"bug on etcd", func(c *rundir.Config) { c.UnsafeBug = "stale-read" }, `--unsafe-bug "stale-read": etcd has no bug switches (kvnode has)`},
 		{"interval", func(c *rundir.Config) { c.NemesisInterval = 0 }, "--nemesis-interval 0s: want a positive duration such as 10s"},
 		{"check timeout", func(c *rundir.Config) { c.CheckTimeout = 0 }, "--check-timeout 0s: want a positive duration such as 2m"},
 		{"name", func(c *rundir.Config) { c.Name = "../x" }, `--name "../x": want a plain folder name`},

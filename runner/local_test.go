@@ -10,6 +10,7 @@ import (
 
 	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/compose"
+	"github.com/faultline/faultline/history"
 	"github.com/faultline/faultline/rundir"
 )
 
@@ -66,4 +67,26 @@ func TestLocalRuntime(t *testing.T) {
 			t.Fatalf("verdict %s with stale reads under partitions, want invalid: %+v", res.Verdict, res.Checks)
 		}
 	})
+}
+
+// TestTargetFile runs kvnode as described by ci/targets/kvnode.json, as
+// local processes with its leader killed: the file alone makes a target
+// that boots and passes the normal test, and results.json names the file.
+func TestTargetFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping the cluster test in -short mode")
+	}
+	target := "file:" + filepath.Join("..", "ci", "targets", "kvnode.json")
+	test := shortTest(t, target, 10*time.Second)
+	test.Config.Runtime = compose.Local
+	res, _ := run(t, test)
+	if res.Verdict != checker.Valid {
+		t.Fatalf("verdict %s on kvnode from its target file: %+v", res.Verdict, res.Checks)
+	}
+	if res.Config.Target != target || !strings.Contains(filepath.Base(res.Config.Binary), "kvnode-") {
+		t.Errorf("results.json says target %q, binary %q", res.Config.Target, res.Config.Binary)
+	}
+	if !slices.ContainsFunc(res.Faults, func(w history.Window) bool { return w.Fault == "kill-leader" }) {
+		t.Errorf("no leader was killed: %+v", res.Faults)
+	}
 }

@@ -63,6 +63,9 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 	if err != nil {
 		return nil, "", setup(err)
 	}
+	if cfg.UnsafeBug != "" && target.BugFlag == "" {
+		return nil, "", setup(fmt.Errorf("unsafe bug %q: %s has no bug switches", cfg.UnsafeBug, target.Name))
+	}
 	sched, err := nemesisSchedule(cfg)
 	if err != nil {
 		return nil, "", setup(err)
@@ -93,7 +96,7 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 	t.say("starting %d %s members as %s (run %s)", cfg.Nodes, target.Name, where, runID)
 	var args []string
 	if cfg.UnsafeBug != "" {
-		args = append(args, "--unsafe-bug="+cfg.UnsafeBug)
+		args = append(args, target.BugFlag+"="+cfg.UnsafeBug)
 	}
 	cluster, err := up(compose.Config{RunID: runID, Target: target, Nodes: cfg.Nodes, Args: args,
 		PeerProxy: needsPeerProxy(cfg)})

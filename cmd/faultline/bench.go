@@ -29,7 +29,7 @@ and the ratios of the first target to the second.
 func benchCmd(ctx context.Context, args []string) (int, error) {
 	fs := flag.NewFlagSet("faultline bench", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), benchUsage); fs.PrintDefaults() }
-	targets := fs.String("targets", "kvnode,etcd", "targets to compare, comma-separated")
+	targets := fs.String("targets", "kvnode,etcd", "targets to compare, comma-separated: "+compose.TargetUsage)
 	version := fs.String("etcd-version", compose.DefaultEtcdVersion, "etcd release")
 	nodes := fs.Int("nodes", 3, "cluster members")
 	load := bench.Load{}

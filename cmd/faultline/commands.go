@@ -46,10 +46,10 @@ func runFlagSet(t *runner.Test, out io.Writer) *flag.FlagSet {
 	durationVar := func(p *rundir.Duration, name, usage string) {
 		fs.DurationVar((*time.Duration)(p), name, time.Duration(*p), usage)
 	}
-	fs.StringVar(&cfg.Target, "target", cfg.Target, "store under test: etcd or kvnode")
+	fs.StringVar(&cfg.Target, "target", cfg.Target, "store under test: "+compose.TargetUsage)
 	fs.StringVar(&cfg.Version, "etcd-version", cfg.Version, "etcd release to build and test (v3.5.x, v3.6.x, v3.7.x); every etcd module is built at that release, and a member that reports another fails the run")
 	fs.StringVar(&cfg.Runtime, "runtime", cfg.Runtime, "where members run: docker (containers on a private network) or local (processes of this machine, Linux)")
-	fs.StringVar(&cfg.UnsafeBug, "unsafe-bug", cfg.UnsafeBug, "kvnode only: inject a known bug (e.g. stale-read) to see the checkers catch it")
+	fs.StringVar(&cfg.UnsafeBug, "unsafe-bug", cfg.UnsafeBug, "kvnode (or a target file with a bug_flag) only: inject a known bug (e.g. stale-read) to see the checkers catch it")
 	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "cluster members, 1 to 9")
 	fs.StringVar(&cfg.Workload, "workload", cfg.Workload, "workloads, comma-separated: "+strings.Join(workloads.Names(), ", "))
 	fs.StringVar(&cfg.Nemesis, "nemesis", cfg.Nemesis, "faults to inject (or none); a,b: they take turns, one per window; a+b: both in one window:\n"+nemesis.Help())

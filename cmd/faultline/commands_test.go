@@ -26,7 +26,7 @@ func TestRunFlags(t *testing.T) {
 		{[]string{"--workload", "bank"}, `unknown workload "bank"`},
 		{[]string{"--nemesis", "meteor"}, `unknown nemesis "meteor"`},
 		{[]string{"--time-limit", "0s"}, "--time-limit 0s"},
-		{[]string{"--unsafe-bug", "stale-read"}, "only kvnode has bug switches"},
+		{[]string{"--unsafe-bug", "stale-read"}, "etcd has no bug switches (kvnode has)"},
 		{[]string{"--name", "../x"}, "want a plain folder name"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
 		{[]string{"--nodes", "three"}, "invalid value"},

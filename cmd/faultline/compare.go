@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/faultline/faultline/compose"
 	"github.com/faultline/faultline/reports"
 	"github.com/faultline/faultline/rundir"
 	"github.com/faultline/faultline/runner"
@@ -30,7 +31,7 @@ func compareCmd(ctx context.Context, args []string) (int, error) {
 	fs := flag.NewFlagSet("faultline compare", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), compareUsage); fs.PrintDefaults() }
 	modes := fs.String("read-consistency", "linearizable,serializable", "read modes to compare, comma-separated")
-	target := fs.String("target", "etcd", "store under test: etcd or kvnode")
+	target := fs.String("target", "etcd", "store under test: "+compose.TargetUsage)
 	nodes := fs.Int("nodes", 3, "cluster members")
 	nemesis := fs.String("nemesis", "partition-random", "fault that leaves some pinned clients on a minority")
 	timeLimit := fs.Duration("time-limit", 30*time.Second, "how long each run's workload runs")

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/faultline/faultline/compose"
 	"github.com/faultline/faultline/reports"
 	"github.com/faultline/faultline/rundir"
 	"github.com/faultline/faultline/runner"
@@ -30,7 +31,7 @@ func sweepCmd(ctx context.Context, args []string) (int, error) {
 	fs := flag.NewFlagSet("faultline sweep", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), sweepUsage); fs.PrintDefaults() }
 	nodes := fs.String("nodes", "3,5,7,9", "cluster sizes, comma-separated")
-	targets := fs.String("targets", "etcd", "targets, comma-separated: etcd, kvnode")
+	targets := fs.String("targets", "etcd", "targets, comma-separated: "+compose.TargetUsage)
 	nemeses := fs.String("nemeses", "none,kill-leader", "nemeses, comma-separated; each size runs once per nemesis")
 	modes := fs.String("read-consistency", "", "read modes, comma-separated (default: the run's own default)")
 	timeLimit := fs.Duration("time-limit", 20*time.Second, "how long each run's workload runs")
@@ -66,12 +67,17 @@ func sweepCmd(ctx context.Context, args []string) (int, error) {
 	dir := filepath.Join(*results, "sweep", started.UTC().Format("20060102T150405Z"))
 	var tests []runner.Test
 	for _, target := range split(*targets) {
+		// A target file's path is no folder name; its name field is.
+		label := target
+		if t, err := compose.ParseTarget(target, ""); err == nil {
+			label = t.Name
+		}
 		for _, mode := range readModes {
 			for _, nem := range split(*nemeses) {
 				for _, n := range sizes {
 					t := base
 					c := &t.Config
-					c.Name = fmt.Sprintf("%s-%dn-%s", target, n, nem)
+					c.Name = fmt.Sprintf("%s-%dn-%s", label, n, nem)
 					c.Target, c.Nodes, c.Nemesis = target, n, nem
 					if mode != "" {
 						c.Name += "-" + mode
