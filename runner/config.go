@@ -14,6 +14,19 @@ import (
 	"github.com/faultline/faultline/workloads"
 )
 
+// DefaultConfig is the test faultline run runs when no flag says
+// otherwise: etcd's default release, 3 members in containers, the register
+// workload for a minute while the leader is killed every 10 s.
+func DefaultConfig() rundir.Config {
+	return rundir.Config{
+		Target: "etcd", Version: compose.DefaultEtcdVersion, Runtime: compose.Docker, Nodes: 3,
+		Workload: "register", Nemesis: "kill-leader", TimeLimit: rundir.Duration(60 * time.Second),
+		NemesisInterval: rundir.Duration(10 * time.Second), NemesisDuration: rundir.Duration(5 * time.Second),
+		Workers: 10, Keys: 8, OpsPerKey: 1000, OpTimeout: rundir.Duration(2 * time.Second),
+		CheckTimeout: rundir.Duration(DefaultCheckTimeout), ReadConsistency: "linearizable", ClientMode: "balanced",
+	}
+}
+
 // Validate checks t's config, every entry point's one check, and fills in
 // what follows from it: a schedule file is read into Schedule and Nemesis
 // lists its faults, Version is cleared unless the target is etcd, and an

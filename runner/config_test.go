@@ -4,22 +4,13 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/faultline/faultline/compose"
 	"github.com/faultline/faultline/rundir"
 )
 
 // validConfig is a config Validate accepts as it is.
-func validConfig() rundir.Config {
-	return rundir.Config{
-		Target: "etcd", Version: compose.DefaultEtcdVersion, Runtime: compose.Docker, Nodes: 3,
-		Workload: "register", Nemesis: "kill-leader", TimeLimit: rundir.Duration(time.Minute),
-		NemesisInterval: rundir.Duration(10 * time.Second), NemesisDuration: rundir.Duration(5 * time.Second),
-		Workers: 10, Keys: 8, OpsPerKey: 1000, OpTimeout: rundir.Duration(2 * time.Second),
-		CheckTimeout: rundir.Duration(DefaultCheckTimeout), ReadConsistency: "linearizable", ClientMode: "balanced",
-	}
-}
+func validConfig() rundir.Config { return DefaultConfig() }
 
 // scheduled is validConfig with the schedule file path instead of the
 // nemesis settings, as a --nemesis-schedule leaves them.

@@ -56,15 +56,14 @@ var ErrSetup = errors.New("could not run the test")
 // cancelled) tears everything down and returns ctx's error; its history
 // stays on disk for `faultline check`.
 func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
-	cfg := t.Config
 	setup := func(err error) error { return fmt.Errorf("%w: %w", ErrSetup, err) }
-
+	if err := t.Validate(); err != nil {
+		return nil, "", setup(err)
+	}
+	cfg := t.Config
 	target, err := compose.ParseTarget(cfg.Target, cfg.Version)
 	if err != nil {
 		return nil, "", setup(err)
-	}
-	if cfg.UnsafeBug != "" && target.BugFlag == "" {
-		return nil, "", setup(fmt.Errorf("unsafe bug %q: %s has no bug switches", cfg.UnsafeBug, target.Name))
 	}
 	sched, err := nemesisSchedule(cfg)
 	if err != nil {

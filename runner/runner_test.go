@@ -38,24 +38,11 @@ func shortTest(t *testing.T, target string, length time.Duration) Test {
 	if err != nil {
 		t.Fatal(err)
 	}
-	version := ""
-	if target == "etcd" {
-		version = compose.DefaultEtcdVersion
-	}
-	return Test{
-		Source:   src,
-		Results:  t.TempDir(),
-		Progress: &bytes.Buffer{},
-		Config: rundir.Config{
-			Name: "e2e", Target: target, Version: version, Nodes: 3,
-			Workload: "register", Nemesis: "kill-leader", Workers: 10, Keys: 8, OpsPerKey: 1000,
-			TimeLimit:       rundir.Duration(length),
-			OpTimeout:       rundir.Duration(2 * time.Second),
-			NemesisInterval: rundir.Duration(4 * time.Second),
-			NemesisDuration: rundir.Duration(2 * time.Second),
-			CheckTimeout:    rundir.Duration(time.Minute),
-		},
-	}
+	cfg := DefaultConfig()
+	cfg.Name, cfg.Target, cfg.TimeLimit = "e2e", target, rundir.Duration(length)
+	cfg.NemesisInterval, cfg.NemesisDuration = rundir.Duration(4*time.Second), rundir.Duration(2*time.Second)
+	cfg.CheckTimeout = rundir.Duration(time.Minute)
+	return Test{Source: src, Results: t.TempDir(), Progress: &bytes.Buffer{}, Config: cfg}
 }
 
 func run(t *testing.T, test Test) (*rundir.Results, string) {

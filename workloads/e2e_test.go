@@ -44,16 +44,12 @@ func TestWorkloadsEndToEnd(t *testing.T) {
 				Source:   src,
 				Results:  t.TempDir(),
 				Progress: &progress,
-				Config: rundir.Config{
-					Name: "e2e-" + tc.workload, Target: "etcd", Version: compose.DefaultEtcdVersion, Nodes: 3,
-					Workload: tc.workload, Nemesis: "kill-leader", Workers: 6, Keys: 6,
-					TimeLimit:       rundir.Duration(20 * time.Second),
-					OpTimeout:       rundir.Duration(2 * time.Second),
-					NemesisInterval: rundir.Duration(4 * time.Second),
-					NemesisDuration: rundir.Duration(2 * time.Second),
-					CheckTimeout:    rundir.Duration(time.Minute),
-				},
+				Config:   runner.DefaultConfig(),
 			}
+			c := &test.Config
+			c.Name, c.Workload, c.Workers, c.Keys = "e2e-"+tc.workload, tc.workload, 6, 6
+			c.TimeLimit, c.CheckTimeout = rundir.Duration(20*time.Second), rundir.Duration(time.Minute)
+			c.NemesisInterval, c.NemesisDuration = rundir.Duration(4*time.Second), rundir.Duration(2*time.Second)
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
 			res, dir, err := runner.Run(ctx, test)

@@ -26,13 +26,7 @@ var errHelp = flag.ErrHelp
 // runDefaults is the test faultline run runs when no flag says otherwise;
 // the batch commands build their tests from it too.
 func runDefaults() runner.Test {
-	return runner.Test{Results: "results", Config: rundir.Config{
-		Target: "etcd", Version: compose.DefaultEtcdVersion, Runtime: compose.Docker, Nodes: 3,
-		Workload: "register", Nemesis: "kill-leader", TimeLimit: rundir.Duration(60 * time.Second),
-		NemesisInterval: rundir.Duration(10 * time.Second), NemesisDuration: rundir.Duration(5 * time.Second),
-		Workers: 10, Keys: 8, OpsPerKey: 1000, OpTimeout: rundir.Duration(2 * time.Second),
-		CheckTimeout: rundir.Duration(runner.DefaultCheckTimeout), ReadConsistency: "linearizable", ClientMode: "balanced",
-	}}
+	return runner.Test{Results: "results", Config: runner.DefaultConfig()}
 }
 
 // runFlagSet is faultline run's flags, bound to t: each starts at t's
