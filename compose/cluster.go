@@ -155,38 +155,35 @@ func (c *Cluster) args(m *Member, initial, state string) ([]string, error) {
 	return append(args, c.extra...), nil
 }
 
-// Kill sends SIGKILL to a member: the process dies at once, with no chance
-// to flush or say goodbye. Its data stays.
-func (c *Cluster) Kill(ctx context.Context, m *Member) error {
-	if err := c.run.kill(ctx, m); err != nil {
-		return fmt.Errorf("killing %s: %w", m.Name, err)
+// failed says in err, if any, what was being done to which member: the
+// nemesis records it as the reason a fault did not start or heal.
+func failed(doing string, m *Member, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", doing, m.Name, err)
 	}
 	return nil
 }
 
+// Kill sends SIGKILL to a member: the process dies at once, with no chance
+// to flush or say goodbye. Its data stays.
+func (c *Cluster) Kill(ctx context.Context, m *Member) error {
+	return failed("killing", m, c.run.kill(ctx, m))
+}
+
 // Start restarts a stopped member with the data it had.
 func (c *Cluster) Start(ctx context.Context, m *Member) error {
-	if err := c.run.restart(ctx, m); err != nil {
-		return fmt.Errorf("restarting %s: %w", m.Name, err)
-	}
-	return nil
+	return failed("restarting", m, c.run.restart(ctx, m))
 }
 
 // Pause freezes a member (the cgroup freezer for a container, SIGSTOP for
 // a process): its sockets stay open but nothing answers.
 func (c *Cluster) Pause(ctx context.Context, m *Member) error {
-	if err := c.run.pause(ctx, m); err != nil {
-		return fmt.Errorf("pausing %s: %w", m.Name, err)
-	}
-	return nil
+	return failed("pausing", m, c.run.pause(ctx, m))
 }
 
 // Unpause lets a paused member run again.
 func (c *Cluster) Unpause(ctx context.Context, m *Member) error {
-	if err := c.run.unpause(ctx, m); err != nil {
-		return fmt.Errorf("unpausing %s: %w", m.Name, err)
-	}
-	return nil
+	return failed("unpausing", m, c.run.unpause(ctx, m))
 }
 
 // State says whether a member runs and whether it is paused.

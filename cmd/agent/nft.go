@@ -28,15 +28,10 @@ func table() *nftables.Table {
 // percent of them, at random. It does so in one netlink batch: the old
 // drops and the new never both apply, and there is no moment with neither.
 func drop(addrs []netip.Addr, loss int) error {
-	c, err := nftables.New()
+	c, t, err := removal()
 	if err != nil {
-		return fmt.Errorf("opening netlink: %w", err)
+		return err
 	}
-	t := table()
-	// Adding a table that exists is no error, deleting one that does not
-	// is: add-then-delete removes the old table whether or not it existed.
-	c.AddTable(t)
-	c.DelTable(t)
 	c.AddTable(t)
 	ch := c.AddChain(&nftables.Chain{
 		Name:     chainName,
@@ -70,15 +65,27 @@ func drop(addrs []netip.Addr, loss int) error {
 	return nil
 }
 
-// heal deletes the agent's table, if there is one.
-func heal() error {
+// removal opens netlink with the removal of the agent's table queued, to
+// flush alone or with a new table after it. Adding a table that exists is
+// no error, deleting one that does not is: add-then-delete removes the old
+// table whether or not it existed.
+func removal() (*nftables.Conn, *nftables.Table, error) {
 	c, err := nftables.New()
 	if err != nil {
-		return fmt.Errorf("opening netlink: %w", err)
+		return nil, nil, fmt.Errorf("opening netlink: %w", err)
 	}
 	t := table()
 	c.AddTable(t)
 	c.DelTable(t)
+	return c, t, nil
+}
+
+// heal deletes the agent's table, if there is one.
+func heal() error {
+	c, _, err := removal()
+	if err != nil {
+		return err
+	}
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("removing the drop rules: %w", err)
 	}

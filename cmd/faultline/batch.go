@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -58,6 +59,18 @@ func runBatch(ctx context.Context, b reports.Batch, dir, results string, tests [
 		return exitInvalid, nil
 	}
 	return exitUnknown, nil
+}
+
+// parseOwnFlags parses a batch command's own flags, those before "--";
+// anything else there belongs after it.
+func parseOwnFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q: put run flags after --", fs.Arg(0))
+	}
+	return nil
 }
 
 // splitRunArgs splits a batch command's arguments at "--": its own flags

@@ -36,11 +36,8 @@ func compareCmd(ctx context.Context, args []string) (int, error) {
 	nemesis := fs.String("nemesis", "partition-random", "fault that leaves some pinned clients on a minority")
 	timeLimit := fs.Duration("time-limit", 30*time.Second, "how long each run's workload runs")
 	results := fs.String("results", "results", "where the comparison's folder is written")
-	if err := fs.Parse(args); err != nil {
+	if err := parseOwnFlags(fs, args); err != nil {
 		return exitError, err
-	}
-	if fs.NArg() > 0 {
-		return exitError, fmt.Errorf("unexpected argument %q: put run flags after --", fs.Arg(0))
 	}
 	if len(split(*modes)) < 2 {
 		return exitError, fmt.Errorf("--read-consistency %q: name at least two modes to compare", *modes)

@@ -36,11 +36,8 @@ func sweepCmd(ctx context.Context, args []string) (int, error) {
 	modes := fs.String("read-consistency", "", "read modes, comma-separated (default: the run's own default)")
 	timeLimit := fs.Duration("time-limit", 20*time.Second, "how long each run's workload runs")
 	results := fs.String("results", "results", "where the sweep's folder is written")
-	if err := fs.Parse(args); err != nil {
+	if err := parseOwnFlags(fs, args); err != nil {
 		return exitError, err
-	}
-	if fs.NArg() > 0 {
-		return exitError, fmt.Errorf("unexpected argument %q: put run flags after --", fs.Arg(0))
 	}
 	var sizes []int
 	for _, s := range split(*nodes) {
