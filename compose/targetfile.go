@@ -50,7 +50,7 @@ func ReadTargetFile(path string) (Target, error) {
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return Target{}, fmt.Errorf("target file: %w", err)
+		return Target{}, fmt.Errorf("reading the target file: %w (give the path of a JSON target file, such as ci/targets/kvnode.json)", err)
 	}
 	t, err := parseTargetFile(path, b)
 	if err != nil {
