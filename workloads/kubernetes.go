@@ -35,7 +35,6 @@ func NewKubernetes(o Options) *Kubernetes {
 	return &Kubernetes{Options: o, Drain: 10 * time.Second, PageSize: 4}
 }
 
-func (*Kubernetes) Name() string      { return "kubernetes" }
 func (k *Kubernetes) Counts() *Counts { return &k.counts }
 
 var k8sNamespaces = []string{"default", "kube-system"}

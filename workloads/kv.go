@@ -71,8 +71,6 @@ func NewKV(o Options) *KV {
 	return k
 }
 
-func (*KV) Name() string { return "kv" }
-
 func (k *KV) Counts() *Counts { return &k.counts }
 
 // Run drives one worker per client until ctx is done.

@@ -32,7 +32,6 @@ func init() {
 // NewLease returns the lease workload.
 func NewLease(o Options) *Lease { return &Lease{Options: o, TTL: 3} }
 
-func (*Lease) Name() string      { return "lease" }
 func (l *Lease) Counts() *Counts { return &l.counts }
 
 // Run drives one worker per client until ctx is done.

@@ -2,7 +2,6 @@ package workloads
 
 import (
 	"context"
-	"strings"
 	"sync"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -19,15 +18,6 @@ import (
 // checker reads only its own operations.
 type Mix struct {
 	parts []Workload
-}
-
-// Name is the names of the mixed workloads, joined by commas.
-func (m *Mix) Name() string {
-	var names []string
-	for _, p := range m.parts {
-		names = append(names, p.Name())
-	}
-	return strings.Join(names, ",")
 }
 
 // Parts are the mixed workloads in the order named.

@@ -28,8 +28,11 @@ func TestNewMix(t *testing.T) {
 		t.Fatal(err)
 	}
 	m, ok := w.(*Mix)
-	if !ok || w.Name() != "register,kv" || len(m.Parts()) != 2 {
-		t.Fatalf("got %T %q", w, w.Name())
+	if !ok || len(m.Parts()) != 2 {
+		t.Fatalf("got %T", w)
+	}
+	if _, ok := m.Parts()[0].(*Register); !ok {
+		t.Errorf("first part is %T, want *Register", m.Parts()[0])
 	}
 	if _, ok := m.Parts()[1].(*KV); !ok {
 		t.Errorf("second part is %T, want *KV", m.Parts()[1])

@@ -34,8 +34,6 @@ func init() {
 // NewRegister returns the register workload.
 func NewRegister(o Options) *Register { return &Register{Options: o} }
 
-func (*Register) Name() string { return "register" }
-
 func (r *Register) Counts() *Counts { return &r.counts }
 
 // Run drives one worker per client until ctx is done.

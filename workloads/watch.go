@@ -58,7 +58,6 @@ func init() {
 // NewWatch returns the watch workload.
 func NewWatch(o Options) *Watch { return &Watch{Options: o, Drain: 10 * time.Second} }
 
-func (*Watch) Name() string      { return "watch" }
 func (w *Watch) Counts() *Counts { return &w.counts }
 
 func (w *Watch) keys() int { return min(max(w.Keys, 3), 10) }

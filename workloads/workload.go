@@ -24,8 +24,8 @@ import (
 // it continues as process w+len(clients), and so on, so that no process
 // ever has two operations open. Workloads mixed in one run use their own
 // operation names and key prefixes, so each checker can pick its own.
+// A workload's name is its Spec's.
 type Workload interface {
-	Name() string
 	Run(ctx context.Context, clients []*clientv3.Client, rec *history.Recorder)
 	Counts() *Counts
 }
