@@ -42,6 +42,9 @@ type Batch struct {
 	Runs []string `json:"runs"`
 	// Failed names the runs that could not run at all, with the reason.
 	Failed []string `json:"failed,omitempty"`
+	// Shard is "i/n" when the batch ran only every n-th run of its
+	// matrix, starting at the i-th: a merge needs all n to cover it.
+	Shard string `json:"shard,omitempty"`
 }
 
 // Operation names that stand for reads and writes: the register's, then
@@ -188,6 +191,19 @@ func WriteBatch(dir string, s Batch) error {
 	return writePage(dir, "batch.html.tmpl", pg)
 }
 
+// ReadBatch reads the batch.json of the batch folder dir.
+func ReadBatch(dir string) (Batch, error) {
+	var s Batch
+	b, err := os.ReadFile(filepath.Join(dir, BatchFile))
+	if err != nil {
+		return s, err
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("%s: %w", filepath.Join(dir, BatchFile), err)
+	}
+	return s, nil
+}
+
 func writePage(dir, tmpl string, data any) error {
 	var buf bytes.Buffer
 	if err := pages.ExecuteTemplate(&buf, tmpl, data); err != nil {
@@ -253,12 +269,8 @@ func batchLinks(root string) []indexLink {
 	matches, _ := filepath.Glob(filepath.Join(root, "*", "*", BatchFile))
 	var out []indexLink
 	for _, m := range matches {
-		b, err := os.ReadFile(m)
+		s, err := ReadBatch(filepath.Dir(m))
 		if err != nil {
-			continue
-		}
-		var s Batch
-		if json.Unmarshal(b, &s) != nil {
 			continue
 		}
 		rel, _ := filepath.Rel(root, filepath.Dir(m))

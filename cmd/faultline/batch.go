@@ -40,17 +40,26 @@ func runBatch(ctx context.Context, b reports.Batch, dir, results string, tests [
 		b.Runs = append(b.Runs, rel)
 		verdicts = append(verdicts, res.Verdict)
 	}
+	return finishBatch(b, dir, results, verdicts)
+}
+
+// finishBatch writes a batch's page into dir, updates the run index of
+// results (none when results is empty), and returns the exit code of the
+// worst verdict; 2 when any test could not run.
+func finishBatch(b reports.Batch, dir, results string, verdicts []checker.Verdict) (int, error) {
 	if err := reports.WriteBatch(dir, b); err != nil {
 		return exitError, fmt.Errorf("writing the %s page: %w", b.Kind, err)
 	}
-	if err := reports.WriteIndexFile(results); err != nil {
-		fmt.Fprintf(os.Stderr, "faultline: warning: updating the run index: %v\n", err)
+	if results != "" {
+		if err := reports.WriteIndexFile(results); err != nil {
+			fmt.Fprintf(os.Stderr, "faultline: warning: updating the run index: %v\n", err)
+		}
 	}
 	worst := checker.Worst(verdicts...)
 	fmt.Fprintf(os.Stderr, "%s: %d runs, worst verdict %s, %d could not run\nreport: %s\n",
 		b.Kind, len(b.Runs), worst, len(b.Failed), filepath.Join(dir, "index.html"))
 	if len(b.Failed) > 0 {
-		return exitError, fmt.Errorf("%d of %d runs could not run", len(b.Failed), len(tests))
+		return exitError, fmt.Errorf("%d of %d runs could not run", len(b.Failed), len(b.Runs)+len(b.Failed))
 	}
 	switch worst {
 	case checker.Valid:

@@ -28,6 +28,7 @@ usage:
   faultline sweep [flags]      the same test at 3, 5, 7, 9 members: latency against cluster size
   faultline compare [flags]    linearizable and serializable reads side by side under a partition
   faultline nightly [flags]    the nightly gate: every scenario of ci/nightly.json; fails on any anomaly
+  faultline merge DIR...       one nightly page from the results folders of its shards (nightly --shard i/n)
   faultline bench [flags]      put throughput and latency of kvnode and etcd side by side, with ratios
   faultline serve              a local web page listing every run under results/
 
@@ -64,11 +65,13 @@ func run(args []string) int {
 		code, err = nightlyCmd(ctx, args[1:])
 	case "compare":
 		code, err = compareCmd(ctx, args[1:])
+	case "merge":
+		code, err = mergeCmd(ctx, args[1:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return 0
 	default:
-		err = fmt.Errorf("unknown command %q: want run, check, sweep, compare, nightly, bench, clean or serve", args[0])
+		err = fmt.Errorf("unknown command %q: want run, check, sweep, compare, nightly, merge, bench, clean or serve", args[0])
 		code = exitError
 	}
 	if err != nil && !errors.Is(err, errHelp) {

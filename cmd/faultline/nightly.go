@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -105,15 +106,28 @@ func nightlyCmd(ctx context.Context, args []string) (int, error) {
 	matrix := fs.String("matrix", "ci/nightly.json", "the scenario matrix")
 	results := fs.String("results", "results", "where the gate's folder is written")
 	dry := fs.Bool("dry-run", false, "validate the matrix and list its runs without running them")
+	shardFlag := fs.String("shard", "", "run only shard i of n, every n-th run of the matrix starting at the i-th (as i/n, such as 2/4)")
 	if err := fs.Parse(args); err != nil {
 		return exitError, err
 	}
 	if fs.NArg() > 0 {
 		return exitError, fmt.Errorf("unexpected argument %q: faultline nightly takes only flags", fs.Arg(0))
 	}
+	sh := shard{1, 1}
+	if *shardFlag != "" {
+		var err error
+		if sh, err = parseShard(*shardFlag); err != nil {
+			return exitError, err
+		}
+	}
 	_, tests, err := readMatrix(*matrix)
 	if err != nil {
 		return exitError, err
+	}
+	all := len(tests)
+	tests = sh.pick(tests)
+	if len(tests) == 0 && all > 0 {
+		return exitError, fmt.Errorf("--shard %s: the matrix's %d runs leave this shard none; give at most %d shards", sh, all, all)
 	}
 	if *dry {
 		for _, t := range tests {
@@ -124,8 +138,38 @@ func nightlyCmd(ctx context.Context, args []string) (int, error) {
 	started := time.Now()
 	dir := filepath.Join(*results, "nightly", started.UTC().Format("20060102T150405Z"))
 	b := reports.Batch{Kind: reports.KindNightly, Title: "Nightly gate", Command: "faultline nightly " + strings.Join(args, " "), Started: started}
+	if *shardFlag != "" {
+		b.Title = fmt.Sprintf("Nightly gate, shard %d of %d", sh.i, sh.n)
+		b.Shard = sh.String()
+	}
 	if len(tests) == 0 {
 		return exitError, errors.New("the matrix expands to no runs")
 	}
 	return runBatch(ctx, b, dir, *results, tests)
+}
+
+// shard is the i-th of n shards of a matrix: the runs k (counting from 1
+// in --dry-run order) with (k-1) mod n = i-1. Taking every n-th run rather
+// than a block spreads each target and size over the shards, so no one
+// machine gets all the slow ones.
+type shard struct{ i, n int }
+
+func parseShard(s string) (shard, error) {
+	a, b, ok := strings.Cut(s, "/")
+	i, errI := strconv.Atoi(a)
+	n, errN := strconv.Atoi(b)
+	if !ok || errI != nil || errN != nil || n < 1 || i < 1 || i > n {
+		return shard{}, fmt.Errorf("--shard %q: want i/n with 1 <= i <= n, such as 2/4 for shard 2 of 4", s)
+	}
+	return shard{i, n}, nil
+}
+
+func (s shard) String() string { return fmt.Sprintf("%d/%d", s.i, s.n) }
+
+func (s shard) pick(tests []runner.Test) []runner.Test {
+	var out []runner.Test
+	for k := s.i - 1; k < len(tests); k += s.n {
+		out = append(out, tests[k])
+	}
+	return out
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -75,5 +77,57 @@ func TestReadMatrixErrors(t *testing.T) {
 		if _, _, err := readMatrix(p); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want one saying %q", tc.body, err, tc.want)
 		}
+	}
+}
+
+// TestNightlyShards: for any number of shards, the shards of the
+// checked-in matrix together run every scenario exactly once, scenario k
+// on shard ((k-1) mod n)+1.
+func TestNightlyShards(t *testing.T) {
+	_, tests, err := readMatrix("../../ci/nightly.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{1, 2, 4, 7, len(tests)} {
+		ran := map[string]int{}
+		for i := 1; i <= n; i++ {
+			sh, err := parseShard(fmt.Sprintf("%d/%d", i, n))
+			if err != nil {
+				t.Fatal(err)
+			}
+			picked := sh.pick(tests)
+			if want := (len(tests) + n - i) / n; len(picked) != want {
+				t.Errorf("shard %s runs %d scenarios, want %d", sh, len(picked), want)
+			}
+			for j, test := range picked {
+				if k := i + j*n; test.Config.Name != tests[k-1].Config.Name {
+					t.Errorf("shard %s's run %d is %s, want scenario %d, %s", sh, j+1, test.Config.Name, k, tests[k-1].Config.Name)
+				}
+				ran[test.Config.Name]++
+			}
+		}
+		for _, test := range tests {
+			if ran[test.Config.Name] != 1 {
+				t.Errorf("%d shards run %s %d times, want once", n, test.Config.Name, ran[test.Config.Name])
+			}
+		}
+	}
+}
+
+func TestNightlyShardFlag(t *testing.T) {
+	for _, bad := range []string{"0/2", "3/2", "x", "2", "1/0", "-1/2", "1/2/3"} {
+		code, err := nightlyCmd(context.Background(), []string{"--matrix", "../../ci/nightly.json", "--dry-run", "--shard", bad})
+		if code != exitError || err == nil || !strings.Contains(err.Error(), "--shard") || !strings.Contains(err.Error(), "want i/n") {
+			t.Errorf("--shard %s: exit %d, error %v; want exit 2 naming --shard and what to give", bad, code, err)
+		}
+	}
+	_, tests, err := readMatrix("../../ci/nightly.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(tests) + 1
+	code, err := nightlyCmd(context.Background(), []string{"--matrix", "../../ci/nightly.json", "--dry-run", "--shard", fmt.Sprintf("%d/%d", n, n)})
+	if code != exitError || err == nil || !strings.Contains(err.Error(), fmt.Sprintf("give at most %d shards", len(tests))) {
+		t.Errorf("--shard %d/%d: exit %d, error %v; want exit 2 saying how many shards the matrix has runs for", n, n, code, err)
 	}
 }
