@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -38,7 +39,7 @@ func Compacts(fs []Fault) bool {
 func (*Compact) Name() string                        { return "compact" }
 func (*Compact) Heal(context.Context, Cluster) error { return nil }
 
-func (a *Compact) Start(ctx context.Context, c Cluster) ([]*compose.Member, error) {
+func (a *Compact) Start(ctx context.Context, c Cluster, _ *rand.Rand) ([]*compose.Member, error) {
 	cli, err := c.Client()
 	if err != nil {
 		return nil, err
@@ -68,7 +69,7 @@ type Defrag struct{}
 func (*Defrag) Name() string                        { return "defrag" }
 func (*Defrag) Heal(context.Context, Cluster) error { return nil }
 
-func (*Defrag) Start(ctx context.Context, c Cluster) ([]*compose.Member, error) {
+func (*Defrag) Start(ctx context.Context, c Cluster, _ *rand.Rand) ([]*compose.Member, error) {
 	var errs []error
 	for _, m := range c.List() {
 		cli, err := c.Client(m)

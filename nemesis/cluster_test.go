@@ -222,7 +222,7 @@ func testFaults(t *testing.T, ctx context.Context, c *compose.Cluster) {
 
 	t.Run("partition-leader", func(t *testing.T) {
 		p := &Partition{kind: partLeader}
-		hit, err := p.Start(ctx, c)
+		hit, err := p.Start(ctx, c, testRand)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -257,7 +257,7 @@ func testFaults(t *testing.T, ctx context.Context, c *compose.Cluster) {
 
 	t.Run("partition-halves", func(t *testing.T) {
 		p := &Partition{kind: partHalves}
-		minority, err := p.Start(ctx, c)
+		minority, err := p.Start(ctx, c, testRand)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -286,7 +286,7 @@ func testFaults(t *testing.T, ctx context.Context, c *compose.Cluster) {
 
 	t.Run("partition-majorities-ring", func(t *testing.T) {
 		p := &Partition{kind: partRing}
-		order, err := p.Start(ctx, c)
+		order, err := p.Start(ctx, c, testRand)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -312,7 +312,7 @@ func testFaults(t *testing.T, ctx context.Context, c *compose.Cluster) {
 
 	t.Run("partition-bridge", func(t *testing.T) {
 		p := &Partition{kind: partBridge}
-		hit, err := p.Start(ctx, c)
+		hit, err := p.Start(ctx, c, testRand)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -338,7 +338,7 @@ func testFaults(t *testing.T, ctx context.Context, c *compose.Cluster) {
 
 	t.Run("pause-leader", func(t *testing.T) {
 		p := pause(pickLeader)
-		hit, err := p.Start(ctx, c)
+		hit, err := p.Start(ctx, c, testRand)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -362,7 +362,7 @@ func testFaults(t *testing.T, ctx context.Context, c *compose.Cluster) {
 
 	t.Run("kill-minority", func(t *testing.T) {
 		k := kill(pickMinority)
-		hit, err := k.Start(ctx, c)
+		hit, err := k.Start(ctx, c, testRand)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -386,7 +386,7 @@ func testFaults(t *testing.T, ctx context.Context, c *compose.Cluster) {
 
 	t.Run("kill-all", func(t *testing.T) {
 		k := kill(pickAll)
-		if _, err := k.Start(ctx, c); err != nil {
+		if _, err := k.Start(ctx, c, testRand); err != nil {
 			t.Fatal(err)
 		}
 		for _, m := range c.Members {
@@ -402,7 +402,7 @@ func testFaults(t *testing.T, ctx context.Context, c *compose.Cluster) {
 
 	t.Run("peer-loss", func(t *testing.T) {
 		p := &PeerLoss{}
-		_, err := p.Start(ctx, c)
+		_, err := p.Start(ctx, c, testRand)
 		if c.Runtime == compose.Local {
 			if !errors.Is(err, compose.ErrLocalLoss) {
 				t.Errorf("peer-loss on local members: %v, want %v", err, compose.ErrLocalLoss)
@@ -459,7 +459,7 @@ func testFaults(t *testing.T, ctx context.Context, c *compose.Cluster) {
 				t.Fatal(err)
 			}
 		}
-		if _, err := (&Compact{Keep: 5}).Start(ctx, c); err != nil {
+		if _, err := (&Compact{Keep: 5}).Start(ctx, c, testRand); err != nil {
 			t.Fatal(err)
 		}
 		cli, err := c.Client()
@@ -475,7 +475,7 @@ func testFaults(t *testing.T, ctx context.Context, c *compose.Cluster) {
 	})
 
 	t.Run("defrag", func(t *testing.T) {
-		if _, err := (&Defrag{}).Start(ctx, c); err != nil {
+		if _, err := (&Defrag{}).Start(ctx, c, testRand); err != nil {
 			t.Fatal(err)
 		}
 		settled(t, ctx, c)
@@ -487,7 +487,7 @@ func testFaults(t *testing.T, ctx context.Context, c *compose.Cluster) {
 		for _, m := range c.Members {
 			before[m.Name] = m.Instance
 		}
-		hit, err := r.Start(ctx, c)
+		hit, err := r.Start(ctx, c, testRand)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -578,7 +578,7 @@ func testPeerLatency(t *testing.T, c *compose.Cluster) {
 
 	const delay = 150 * time.Millisecond
 	p := &PeerLatency{Delay: delay}
-	if _, err := p.Start(ctx, c); err != nil {
+	if _, err := p.Start(ctx, c, testRand); err != nil {
 		t.Fatal(err)
 	}
 	if c.Runtime == compose.Docker && p.netem != "netem: absent" && p.netem != "netem: present" {
@@ -607,7 +607,7 @@ func testPeerLatency(t *testing.T, c *compose.Cluster) {
 	settled(t, ctx, c)
 
 	k := kill(pickRandom)
-	if _, err := k.Start(ctx, c); err != nil {
+	if _, err := k.Start(ctx, c, testRand); err != nil {
 		t.Fatal(err)
 	}
 	if err := k.Heal(ctx, c); err != nil {

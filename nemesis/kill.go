@@ -35,7 +35,7 @@ func (p pick) minMembers() int {
 
 // choose returns the members to hit: the leader as the cluster agrees on
 // it, or a random subset of the size the pick asks for.
-func (p pick) choose(ctx context.Context, c Cluster) ([]*compose.Member, error) {
+func (p pick) choose(ctx context.Context, c Cluster, r *rand.Rand) ([]*compose.Member, error) {
 	ms := c.List()
 	if len(ms) == 0 {
 		return nil, errors.New("the cluster has no members")
@@ -56,12 +56,12 @@ func (p pick) choose(ctx context.Context, c Cluster) ([]*compose.Member, error) 
 	if k < 1 {
 		return nil, fmt.Errorf("a %s of %d members is nobody", p, len(ms))
 	}
-	return shuffled(ms)[:k], nil
+	return shuffled(r, ms)[:k], nil
 }
 
-func shuffled[T any](xs []T) []T {
+func shuffled[T any](r *rand.Rand, xs []T) []T {
 	out := append([]T(nil), xs...)
-	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	r.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
 	return out
 }
 
@@ -89,8 +89,8 @@ func pause(p pick) Fault {
 func (f *memberFault) Name() string    { return f.verb + "-" + f.pick.String() }
 func (f *memberFault) minMembers() int { return f.pick.minMembers() }
 
-func (f *memberFault) Start(ctx context.Context, c Cluster) ([]*compose.Member, error) {
-	ms, err := f.pick.choose(ctx, c)
+func (f *memberFault) Start(ctx context.Context, c Cluster, r *rand.Rand) ([]*compose.Member, error) {
+	ms, err := f.pick.choose(ctx, c, r)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -38,7 +39,7 @@ func (*PeerLoss) minMembers() int { return 2 }
 
 func (*PeerLoss) Mechanism() string { return "netfilter random drop inside each member (no tc netem)" }
 
-func (p *PeerLoss) Start(ctx context.Context, c Cluster) ([]*compose.Member, error) {
+func (p *PeerLoss) Start(ctx context.Context, c Cluster, _ *rand.Rand) ([]*compose.Member, error) {
 	loss := p.Loss
 	if loss == 0 {
 		loss = DefaultPeerLoss
@@ -115,7 +116,7 @@ func (*PeerLatency) minMembers() int { return 2 }
 func (p *PeerLatency) Mechanism() string { return PeerLatencyMechanism + "; " + p.netem }
 func (*PeerLatency) needsProxy()         {}
 
-func (p *PeerLatency) Start(ctx context.Context, c Cluster) ([]*compose.Member, error) {
+func (p *PeerLatency) Start(ctx context.Context, c Cluster, _ *rand.Rand) ([]*compose.Member, error) {
 	d, j := p.Delay, p.Jitter
 	if d == 0 {
 		d, j = DefaultPeerDelay, DefaultPeerJitter

@@ -3,6 +3,7 @@ package nemesis
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -22,8 +23,8 @@ type MemberReplace struct {
 func (*MemberReplace) Name() string    { return "member-replace" }
 func (*MemberReplace) minMembers() int { return 3 }
 
-func (r *MemberReplace) Start(ctx context.Context, c Cluster) ([]*compose.Member, error) {
-	ms, err := pickRandom.choose(ctx, c)
+func (r *MemberReplace) Start(ctx context.Context, c Cluster, rnd *rand.Rand) ([]*compose.Member, error) {
+	ms, err := pickRandom.choose(ctx, c, rnd)
 	if err != nil {
 		return nil, err
 	}

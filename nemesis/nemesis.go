@@ -56,10 +56,11 @@ type Cluster interface {
 }
 
 // Fault is one kind of failure. Start injects it and says which members it
-// hit; Heal undoes it, also after a Start that failed half way.
+// hit, making its random choices (which member, how to split) with r; Heal
+// undoes it, also after a Start that failed half way.
 type Fault interface {
 	Name() string
-	Start(ctx context.Context, c Cluster) ([]*compose.Member, error)
+	Start(ctx context.Context, c Cluster, r *rand.Rand) ([]*compose.Member, error)
 	Heal(ctx context.Context, c Cluster) error
 }
 
@@ -301,6 +302,10 @@ type Nemesis struct {
 	Schedule Schedule
 	Cluster  Cluster
 	Recorder *history.Recorder
+	// Rand makes every random choice of the schedule: each window's
+	// jitter and the faults' picks. One seeded the same way repeats them;
+	// nil is a fresh random source.
+	Rand *rand.Rand
 
 	mu       sync.Mutex
 	state    string
@@ -336,6 +341,9 @@ func (n *Nemesis) Count() int {
 // within the quiet that follows (after the last step of a schedule that
 // does not repeat: within that step's own quiet length) and records it.
 func (n *Nemesis) Run(ctx context.Context) {
+	if n.Rand == nil {
+		n.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
 	steps := n.Schedule.Steps
 	var last Fault // healed in the step before; the quiet now starting times its recovery
 	for i := 0; len(steps) > 0 && (n.Schedule.Repeat || i < len(steps)); i++ {
@@ -366,7 +374,7 @@ func (n *Nemesis) Run(ctx context.Context) {
 // fault was started and healed; alive is false when ctx ended the window.
 func (n *Nemesis) once(ctx context.Context, f Fault, length time.Duration) (healed, alive bool) {
 	name := f.Name()
-	hit, err := f.Start(ctx, n.Cluster)
+	hit, err := f.Start(ctx, n.Cluster, n.Rand)
 	if err != nil {
 		// A fault that could not start (no leader just now, say) is logged,
 		// whatever it did half way is undone, and the next window tries
@@ -439,7 +447,7 @@ func (n *Nemesis) jittered(d time.Duration) time.Duration {
 	if n.Schedule.Jitter <= 0 {
 		return d
 	}
-	f := 1 + n.Schedule.Jitter*(2*rand.Float64()-1)
+	f := 1 + n.Schedule.Jitter*(2*n.Rand.Float64()-1)
 	return time.Duration(float64(d) * f)
 }
 

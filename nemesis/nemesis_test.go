@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +17,10 @@ import (
 	"github.com/faultline/faultline/compose"
 	"github.com/faultline/faultline/history"
 )
+
+// testRand is the source of the faults' picks in tests that start faults
+// themselves.
+var testRand = rand.New(rand.NewPCG(1, 2))
 
 // fakeCluster has a leader that moves to the next member when killed or
 // paused, and remembers the rules on its links.
@@ -293,7 +298,7 @@ func TestPartitionRules(t *testing.T) {
 	ctx := context.Background()
 	c := newFake(5)
 	p := &Partition{kind: partLeader}
-	hit, err := p.Start(ctx, c)
+	hit, err := p.Start(ctx, c, testRand)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +328,7 @@ func TestPeerLinkRules(t *testing.T) {
 	ctx := context.Background()
 	c := newFake(3)
 	lat := &PeerLatency{Delay: 150 * time.Millisecond}
-	if _, err := lat.Start(ctx, c); err != nil {
+	if _, err := lat.Start(ctx, c, testRand); err != nil {
 		t.Fatal(err)
 	}
 	for _, m := range c.members {
@@ -338,7 +343,7 @@ func TestPeerLinkRules(t *testing.T) {
 		t.Fatalf("after heal: rules %v, %v", c.rules, err)
 	}
 	loss := &PeerLoss{Loss: 30}
-	if _, err := loss.Start(ctx, c); err != nil {
+	if _, err := loss.Start(ctx, c, testRand); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := c.rules["n1"], []string{"10.0.0.2 30%", "10.0.0.3 30%"}; !slices.Equal(got, want) {
@@ -420,7 +425,7 @@ func TestTogether(t *testing.T) {
 		t.Errorf("%s: want the partition first", fs[0].Name())
 	}
 	ctx := context.Background()
-	hit, err := fs[0].Start(ctx, c)
+	hit, err := fs[0].Start(ctx, c, testRand)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -442,7 +447,7 @@ func TestTogether(t *testing.T) {
 type failing struct{ healed int }
 
 func (*failing) Name() string { return "failing" }
-func (*failing) Start(context.Context, Cluster) ([]*compose.Member, error) {
+func (*failing) Start(context.Context, Cluster, *rand.Rand) ([]*compose.Member, error) {
 	return nil, errors.New("not supported")
 }
 func (f *failing) Heal(context.Context, Cluster) error { f.healed++; return nil }

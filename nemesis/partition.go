@@ -3,6 +3,7 @@ package nemesis
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 
 	"github.com/faultline/faultline/compose"
@@ -46,14 +47,14 @@ func (p *Partition) minMembers() int {
 // anything. The members it reports hit are the ones cut off: the isolated
 // member, the minority, the bridge, or for the ring every member, in ring
 // order.
-func (p *Partition) Start(ctx context.Context, c Cluster) ([]*compose.Member, error) {
+func (p *Partition) Start(ctx context.Context, c Cluster, r *rand.Rand) ([]*compose.Member, error) {
 	p.how = c.Links().Cuts()
 	ms := c.List()
 	byName := map[string]*compose.Member{}
 	for _, m := range ms {
 		byName[m.Name] = m
 	}
-	order := names(shuffled(ms))
+	order := names(shuffled(r, ms))
 	var (
 		g   Grudge
 		hit []string

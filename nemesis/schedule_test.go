@@ -3,6 +3,9 @@ package nemesis
 import (
 	"bytes"
 	"context"
+	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -125,5 +128,51 @@ func TestScheduleInterrupted(t *testing.T) {
 	}
 	if ws := history.Faults(decode(t, &buf)); len(ws) != 1 || ws[0].Stop < ws[0].Start {
 		t.Fatalf("windows %+v, want one, closed", ws)
+	}
+}
+
+// TestSeedRepeatsSchedule: two runs whose Rand has the same seed hit the
+// same members and split them the same way, with the same window lengths;
+// another seed makes other choices.
+func TestSeedRepeatsSchedule(t *testing.T) {
+	type window struct {
+		nodes  string
+		length time.Duration
+	}
+	run := func(seed uint64) []window {
+		t.Helper()
+		var steps []Step
+		for range 4 {
+			steps = append(steps,
+				Step{Fault: mustParse(t, "kill-random"), Quiet: 5 * time.Millisecond, For: 100 * time.Millisecond},
+				Step{Fault: mustParse(t, "partition-halves"), Quiet: 5 * time.Millisecond, For: 100 * time.Millisecond})
+		}
+		var buf bytes.Buffer
+		n := &Nemesis{Schedule: Schedule{Steps: steps, Jitter: 0.5}, Cluster: newFake(5), Recorder: history.NewRecorder(&buf),
+			Rand: rand.New(rand.NewPCG(seed, 0))}
+		n.Run(context.Background())
+		var out []window
+		for _, w := range history.Faults(decode(t, &buf)) {
+			out = append(out, window{strings.Join(w.Nodes, ","), time.Duration(w.Stop - w.Start)})
+		}
+		if len(out) != len(steps) {
+			t.Fatalf("seed %d: %d windows, want %d: %+v", seed, len(out), len(steps), out)
+		}
+		return out
+	}
+	a, b, other := run(7), run(7), run(8)
+	// Jitter 0.5 spreads each window over 50ms to 150ms; timers add a
+	// little of their own.
+	const slack = 25 * time.Millisecond
+	for i := range a {
+		if a[i].nodes != b[i].nodes {
+			t.Errorf("window %d hit %s, then %s with the same seed", i, a[i].nodes, b[i].nodes)
+		}
+		if d := a[i].length - b[i].length; d > slack || d < -slack {
+			t.Errorf("window %d lasted %s, then %s with the same seed", i, a[i].length, b[i].length)
+		}
+	}
+	if slices.EqualFunc(a, other, func(x, y window) bool { return x.nodes == y.nodes }) {
+		t.Errorf("seeds 7 and 8 hit the same members in every window: %+v", a)
 	}
 }

@@ -3,6 +3,7 @@ package nemesis
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"slices"
 	"strings"
 
@@ -44,13 +45,13 @@ func (t *Together) minMembers() int {
 	return n
 }
 
-func (t *Together) Start(ctx context.Context, c Cluster) ([]*compose.Member, error) {
+func (t *Together) Start(ctx context.Context, c Cluster, r *rand.Rand) ([]*compose.Member, error) {
 	var hit []*compose.Member
 	t.started = 0
 	for _, f := range t.Faults {
 		// Counted before Start: a fault that fails half way is healed too.
 		t.started++
-		ms, err := f.Start(ctx, c)
+		ms, err := f.Start(ctx, c, r)
 		if err != nil {
 			return nil, err
 		}
