@@ -24,11 +24,11 @@ type actor struct {
 	rand      *rand.Rand
 }
 
-// actor returns an actor with a fresh process, its randomness seeded with
-// seed (and the clock).
-func (o Options) actor(cli *clientv3.Client, rec *history.Recorder, counts *Counts, ps *procs, seed uint64) actor {
+// actor returns actor i of the role with a fresh process and its own
+// random source.
+func (o Options) actor(cli *clientv3.Client, rec *history.Recorder, counts *Counts, ps *procs, role string, i int) actor {
 	return actor{cli: cli, rec: rec, counts: counts, members: o.Members, opTimeout: o.OpTimeout, ps: ps, proc: ps.get(),
-		rand: rand.New(rand.NewPCG(seed, uint64(time.Now().UnixNano())))}
+		rand: o.rand(role, i)}
 }
 
 // record records e as this actor's process and counts it if it ends an

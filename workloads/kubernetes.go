@@ -54,13 +54,13 @@ func (k *Kubernetes) Run(ctx context.Context, clients []*clientv3.Client, rec *h
 	fl := startFollowers(ctx)
 	defer fl.cancel()
 	for i := range 3 {
-		inf := &informer{actor: k.actor(clients[i%len(clients)], rec, &k.counts, ps, uint64(i)+7), k: k, id: i, fin: fl.fin}
+		inf := &informer{actor: k.actor(clients[i%len(clients)], rec, &k.counts, ps, "kubernetes-informer", i), k: k, id: i, fin: fl.fin}
 		// Its list pages get at least a second each.
 		inf.opTimeout = max(inf.opTimeout, time.Second)
 		fl.start(inf.run)
 	}
 	k.Options.run(ctx, clients, func(i int, cli *clientv3.Client) func(context.Context) {
-		kw := &k8sWriter{actor: k.actor(cli, rec, &k.counts, ps, uint64(i)+2000), k: k, seen: map[string]int64{}}
+		kw := &k8sWriter{actor: k.actor(cli, rec, &k.counts, ps, "kubernetes-writer", i), k: k, seen: map[string]int64{}}
 		return kw.step
 	})
 	fl.finish(ctx, k.Drain, func(ctx context.Context) int64 {

@@ -89,7 +89,7 @@ func (k *KV) Run(ctx context.Context, clients []*clientv3.Client, rec *history.R
 	}
 	k.Options.run(ctx, clients, func(w int, cli *clientv3.Client) func(context.Context) {
 		wk := &kvWorker{k: k, cli: cli, rec: rec, id: w, process: k.newProcess(),
-			rand: rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano()))),
+			rand: k.Options.rand("kv", w),
 			seen: make([]*history.KV, max(1, k.Keys))}
 		return wk.next
 	})

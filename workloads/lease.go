@@ -38,7 +38,7 @@ func (l *Lease) Counts() *Counts { return &l.counts }
 func (l *Lease) Run(ctx context.Context, clients []*clientv3.Client, rec *history.Recorder) {
 	ps := newProcs(leaseProcessBase)
 	l.Options.run(ctx, clients, func(i int, cli *clientv3.Client) func(context.Context) {
-		lw := &leaseWorker{actor: l.actor(cli, rec, &l.counts, ps, uint64(i)+3000), l: l}
+		lw := &leaseWorker{actor: l.actor(cli, rec, &l.counts, ps, "lease", i), l: l}
 		return lw.step
 	})
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync/atomic"
-	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -41,7 +40,7 @@ func (r *Register) Run(ctx context.Context, clients []*clientv3.Client, rec *his
 	r.used = make([]atomic.Int64, r.Keys)
 	r.Options.run(ctx, clients, func(w int, cli *clientv3.Client) func(context.Context) {
 		wk := &worker{r: r, cli: cli, rec: rec, process: history.Process(w), step: len(clients),
-			rand: rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano()))), seen: map[string]string{}}
+			rand: r.Options.rand("register", w), seen: map[string]string{}}
 		return wk.next
 	})
 }

@@ -105,14 +105,14 @@ func (w *Watch) Run(ctx context.Context, clients []*clientv3.Client, rec *histor
 	fl := startFollowers(ctx)
 	defer fl.cancel()
 	for i, spec := range w.specs() {
-		wr := &watcher{actor: w.actor(clients[i%len(clients)], rec, &w.counts, ps, uint64(i)),
+		wr := &watcher{actor: w.actor(clients[i%len(clients)], rec, &w.counts, ps, "watch-watcher", i),
 			spec: spec, fin: fl.fin, open: checker.WatchOpen, recv: checker.WatchRecv}
 		fl.start(wr.run)
 	}
 
 	nkeys := w.keys()
 	w.Options.run(ctx, clients, func(i int, cli *clientv3.Client) func(context.Context) {
-		wr := &watchWriter{actor: w.actor(cli, rec, &w.counts, ps, uint64(i)+1000), w: w, nkeys: nkeys}
+		wr := &watchWriter{actor: w.actor(cli, rec, &w.counts, ps, "watch-writer", i), w: w, nkeys: nkeys}
 		return wr.step
 	})
 

@@ -5,7 +5,9 @@ package workloads
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -51,6 +53,18 @@ type Options struct {
 	// CompactInterval is how often the kv workload compacts at a recent
 	// revision; 0 never.
 	CompactInterval time.Duration
+	// Seed decides every worker's random choices (see rand).
+	Seed int64
+}
+
+// rand is the random source of one worker: worker i of the named role
+// (a workload, or one kind of actor in it). It follows from the seed, the
+// role and i alone, so a run with the same seed makes each worker choose
+// the same way again; what the store answers, and when, may still differ.
+func (o Options) rand(role string, i int) *rand.Rand {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s/%d", role, i)
+	return rand.New(rand.NewPCG(uint64(o.Seed), h.Sum64()))
 }
 
 // Spec is one workload, as Jepsen's workload map has it: what it is
