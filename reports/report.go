@@ -281,6 +281,10 @@ func configRows(c rundir.Config) []row {
 	if c.Rate > 0 {
 		rate = strconv.FormatFloat(c.Rate, 'f', -1, 64) + " ops/s"
 	}
+	seed := "" // runs from before there were seeds
+	if c.Seed != 0 {
+		seed = strconv.FormatInt(c.Seed, 10)
+	}
 	windows := []row{
 		{"nemesis interval", durationText(c.NemesisInterval)},
 		{"nemesis duration", durationText(c.NemesisDuration)},
@@ -298,6 +302,7 @@ func configRows(c rundir.Config) []row {
 		{"unsafe bug", c.UnsafeBug},
 		{"run id", c.RunID},
 		{"rate", rate},
+		{"seed", seed},
 		{"time limit", durationText(c.TimeLimit)},
 		{"op timeout", durationText(c.OpTimeout)},
 	}, windows, []row{

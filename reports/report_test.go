@@ -21,7 +21,7 @@ import (
 	"github.com/faultline/faultline/rundir"
 )
 
-const rerun = `faultline run --target kvnode --nodes 3 --workload register --nemesis kill-leader --time-limit 20s --rate 50 --name "register kill-leader"`
+const rerun = `faultline run --target kvnode --nodes 3 --workload register --nemesis kill-leader --time-limit 20s --rate 50 --name "register kill-leader" --seed 1234`
 
 // sampleHistory is a 20 s register run on 3 nodes with two kill-leader
 // windows: a few hundred read/write/cas ops, slow and failing while the
@@ -138,6 +138,7 @@ func sampleResults(t *testing.T, events []history.Event, verdict checker.Verdict
 				{Name: "n3", ClientURL: "http://10.89.0.4:2379"},
 			},
 			ImageReference: "faultline/kvnode:3f2a9c1",
+			Seed:           1234,
 		},
 		Verdict: verdict,
 		Checks: []checker.Result{
@@ -179,6 +180,7 @@ func TestWrite(t *testing.T) {
 			mustContain := []string{
 				`<div class="verdict ` + string(verdict) + `">` + string(verdict),
 				html.EscapeString(rerun),
+				`<tr><th>seed</th><td>1234</td></tr>`,
 				`aria-label="latency of every operation over time"`,
 				`aria-label="throughput over time"`,
 				"kill-leader n2",             // fault band label

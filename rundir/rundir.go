@@ -60,6 +60,11 @@ type Config struct {
 	// CompactInterval is how often the kv workload compacts; 0 never.
 	CompactInterval Duration `json:"compact_interval,omitempty"`
 
+	// Seed decides the random choices of the nemesis schedule and of every
+	// workload worker; the same seed makes them again. 0 until the runner
+	// picks one for a run not given any.
+	Seed int64 `json:"seed,omitempty"`
+
 	// Schedule, when set, is what ran instead of Nemesis, NemesisInterval and
 	// NemesisDuration: the --nemesis-schedule file ScheduleFile, defaults filled
 	// in, read by runner's Validate (until then those three stay unset beside

@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -59,6 +61,13 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 	setup := func(err error) error { return fmt.Errorf("%w: %w", ErrSetup, err) }
 	if err := t.Validate(); err != nil {
 		return nil, "", setup(err)
+	}
+	if t.Config.Seed == 0 {
+		// Every run has a seed, so that every run can be repeated.
+		t.Config.Seed = 1 + rand.Int64N(1<<53-1)
+		if t.Config.Command != "" {
+			t.Config.Command += " --seed " + strconv.FormatInt(t.Config.Seed, 10)
+		}
 	}
 	cfg := t.Config
 	target, err := compose.ParseTarget(cfg.Target, cfg.Version)
@@ -207,13 +216,13 @@ func (t Test) drive(ctx context.Context, cluster *compose.Cluster, rec *history.
 	}
 
 	work, err := workloads.New(cfg.Workload, workloads.Options{Keys: cfg.Keys, OpsPerKey: cfg.OpsPerKey, OpTimeout: time.Duration(cfg.OpTimeout), Rate: cfg.Rate, Members: ids,
-		ReadConsistency: cfg.ReadConsistency, CompactInterval: time.Duration(cfg.CompactInterval)})
+		ReadConsistency: cfg.ReadConsistency, CompactInterval: time.Duration(cfg.CompactInterval), Seed: cfg.Seed})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrSetup, err)
 	}
 	var nem *nemesis.Nemesis
 	if len(sched.Steps) > 0 {
-		nem = &nemesis.Nemesis{Schedule: sched, Cluster: cluster, Recorder: rec}
+		nem = &nemesis.Nemesis{Schedule: sched, Cluster: cluster, Recorder: rec, Rand: rand.New(rand.NewPCG(uint64(cfg.Seed), 0))}
 	}
 
 	what := cfg.Nemesis

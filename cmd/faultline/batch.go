@@ -61,13 +61,7 @@ func finishBatch(b reports.Batch, dir, results string, verdicts []checker.Verdic
 	if len(b.Failed) > 0 {
 		return exitError, fmt.Errorf("%d of %d runs could not run", len(b.Failed), len(b.Runs)+len(b.Failed))
 	}
-	switch worst {
-	case checker.Valid:
-		return exitValid, nil
-	case checker.Invalid:
-		return exitInvalid, nil
-	}
-	return exitUnknown, nil
+	return exitCode(worst), nil
 }
 
 // parseOwnFlags parses a batch command's own flags, those before "--";

@@ -63,6 +63,7 @@ func runFlagSet(t *runner.Test, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.ReadConsistency, "read-consistency", cfg.ReadConsistency, "reads of the kv workload: linearizable, serializable (served by one member, may be stale) or mixed")
 	fs.StringVar(&cfg.ClientMode, "client-mode", cfg.ClientMode, "balanced: each worker's client may use every member; pinned: each worker talks to one member only")
 	durationVar(&cfg.CompactInterval, "compact-interval", "kv workload: compact at a recent revision this often; 0 never")
+	fs.Int64Var(&cfg.Seed, "seed", cfg.Seed, "makes the nemesis schedule's random choices (jitter, members hit, partition splits) and every workload worker's repeat; 0 picks one, recorded in results.json and the rerun command")
 	fs.StringVar(&cfg.Name, "name", cfg.Name, "test name, the folder under --results (default target-workload-nemesis, or target-workload-<schedule file name>)")
 	fs.StringVar(&t.Results, "results", t.Results, "where run directories are written")
 	return fs
@@ -72,7 +73,12 @@ func runFlagSet(t *runner.Test, out io.Writer) *flag.FlagSet {
 // replaces the nemesis settings they do not give: the schedule cannot be
 // combined with those flags, and their defaults do not run.
 func parseRunFlags(t *runner.Test, args []string, out io.Writer) error {
-	fs := runFlagSet(t, out)
+	return parseInto(runFlagSet(t, out), t, args)
+}
+
+// parseInto parses args with fs, a runFlagSet bound to t, perhaps with
+// flags of its command's own.
+func parseInto(fs *flag.FlagSet, t *runner.Test, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -101,22 +107,28 @@ func parseRunFlags(t *runner.Test, args []string, out io.Writer) error {
 	return nil
 }
 
-// runFlags parses and validates the flags of faultline run.
-func runFlags(args []string, out io.Writer) (runner.Test, error) {
+// runFlags parses and validates the flags of faultline run: the test, and
+// how often to run it.
+func runFlags(args []string, out io.Writer) (runner.Test, repeat, error) {
 	t := runDefaults()
-	if err := parseRunFlags(&t, args, out); err != nil {
-		return runner.Test{}, err
+	fs := runFlagSet(&t, out)
+	rep := repeatFlags(fs)
+	if err := parseInto(fs, &t, args); err != nil {
+		return runner.Test{}, repeat{}, err
+	}
+	if rep.count < 1 {
+		return runner.Test{}, repeat{}, fmt.Errorf("--count %d: want the number of runs, 1 or more", rep.count)
 	}
 	if err := t.Validate(); err != nil {
-		return runner.Test{}, err
+		return runner.Test{}, repeat{}, err
 	}
 	t.Config.Command = strings.TrimSpace("faultline run " + strings.Join(args, " "))
 	src, err := findSource()
 	if err != nil {
-		return runner.Test{}, err
+		return runner.Test{}, repeat{}, err
 	}
 	t.Source = src
-	return t, nil
+	return t, *rep, nil
 }
 
 // runCommand is the faultline run command that runs c: what the test is
@@ -168,7 +180,7 @@ func findSource() (string, error) {
 }
 
 func runCmd(ctx context.Context, args []string) (int, error) {
-	t, err := runFlags(args, os.Stderr)
+	t, rep, err := runFlags(args, os.Stderr)
 	if err != nil {
 		return exitError, err
 	}
@@ -176,14 +188,23 @@ func runCmd(ctx context.Context, args []string) (int, error) {
 	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 		t.Live = true
 	}
+	if rep.count > 1 {
+		return rep.run(ctx, t, runner.Run, os.Stderr)
+	}
 	res, dir, err := runner.Run(ctx, t)
 	if err != nil {
-		if dir != "" && ctx.Err() != nil {
-			err = fmt.Errorf("%w; the history so far is in %s (faultline check %s checks it)", err, dir, dir)
-		}
-		return exitError, err
+		return exitError, interrupted(ctx, err, dir)
 	}
 	return report(res, dir), nil
+}
+
+// interrupted adds to the error of a run that ctx ended where what it
+// recorded is.
+func interrupted(ctx context.Context, err error, dir string) error {
+	if dir != "" && ctx.Err() != nil {
+		return fmt.Errorf("%w; the history so far is in %s (faultline check %s checks it)", err, dir, dir)
+	}
+	return err
 }
 
 func checkCmd(ctx context.Context, args []string) (int, error) {
@@ -211,7 +232,12 @@ func report(res *rundir.Results, dir string) int {
 		fmt.Fprintf(os.Stderr, "problem: %s\n", p)
 	}
 	fmt.Fprintf(os.Stderr, "verdict: %s\nreport: %s\n", res.Verdict, filepath.Join(dir, rundir.ReportFile))
-	switch res.Verdict {
+	return exitCode(res.Verdict)
+}
+
+// exitCode is the exit code of a verdict.
+func exitCode(v checker.Verdict) int {
+	switch v {
 	case checker.Valid:
 		return exitValid
 	case checker.Invalid:

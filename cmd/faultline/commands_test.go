@@ -34,7 +34,7 @@ func TestRunFlags(t *testing.T) {
 		{[]string{"--runtime", "vm"}, `--runtime "vm": want docker or local`},
 		{[]string{"--runtime", "local", "--nemesis", "kill-leader+peer-loss"}, "peer-loss: needs --runtime docker"},
 	} {
-		test, err := runFlags(tc.args, io.Discard)
+		test, _, err := runFlags(tc.args, io.Discard)
 		if checkErr(t, tc.args, err, tc.wantErr) && test.Source == "" {
 			t.Errorf("%v: no source checkout found", tc.args)
 		}
@@ -57,7 +57,7 @@ func checkErr(t *testing.T, args []string, err error, want string) bool {
 }
 
 func TestRunFlagsDefaults(t *testing.T) {
-	test, err := runFlags(nil, io.Discard)
+	test, _, err := runFlags(nil, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestSplitRunArgs(t *testing.T) {
 
 func TestRunFlagsSchedule(t *testing.T) {
 	const example = "../../ci/schedules/mixed.json"
-	test, err := runFlags([]string{"--nemesis-schedule", example, "--nodes", "5"}, io.Discard)
+	test, _, err := runFlags([]string{"--nemesis-schedule", example, "--nodes", "5"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +134,7 @@ func TestRunFlagsSchedule(t *testing.T) {
 		{[]string{"--nemesis-schedule", ""}, "--nemesis-schedule: want the path of a schedule file"},
 		{[]string{"--nemesis-schedule", example, "--runtime", "local"}, ""},
 	} {
-		_, err := runFlags(tc.args, io.Discard)
+		_, _, err := runFlags(tc.args, io.Discard)
 		checkErr(t, tc.args, err, tc.wantErr)
 	}
 }

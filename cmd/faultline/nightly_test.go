@@ -32,7 +32,7 @@ func TestNightlyMatrix(t *testing.T) {
 		}
 		names[test.Config.Name] = true
 		words := strings.Fields(test.Config.Command)
-		again, err := runFlags(words[2:], io.Discard)
+		again, _, err := runFlags(words[2:], io.Discard)
 		if err != nil {
 			t.Errorf("%s: %v", test.Config.Command, err)
 			continue
