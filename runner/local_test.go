@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -72,6 +73,8 @@ func TestLocalRuntime(t *testing.T) {
 // TestTargetFile runs kvnode as described by ci/targets/kvnode.json, as
 // local processes with its leader killed: the file alone makes a target
 // that boots and passes the normal test, and results.json names the file.
+// Given no seed, the run picks one and records it in results.json and in
+// the rerun command.
 func TestTargetFile(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping the cluster test in -short mode")
@@ -79,9 +82,17 @@ func TestTargetFile(t *testing.T) {
 	target := "file:" + filepath.Join("..", "ci", "targets", "kvnode.json")
 	test := shortTest(t, target, 10*time.Second)
 	test.Config.Runtime = compose.Local
-	res, _ := run(t, test)
+	test.Config.Command = "faultline run --target " + target
+	res, dir := run(t, test)
 	if res.Verdict != checker.Valid {
 		t.Fatalf("verdict %s on kvnode from its target file: %+v", res.Verdict, res.Checks)
+	}
+	stored, err := rundir.Read(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := stored.Config.Seed; s == 0 || stored.Config.Command != test.Config.Command+" --seed "+strconv.FormatInt(s, 10) {
+		t.Errorf("results.json has seed %d and rerun command %q, want a seed and the command repeating it", s, stored.Config.Command)
 	}
 	if res.Config.Target != target || !strings.Contains(filepath.Base(res.Config.Binary), "kvnode-") {
 		t.Errorf("results.json says target %q, binary %q", res.Config.Target, res.Config.Binary)
