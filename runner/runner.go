@@ -63,7 +63,9 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 		return nil, "", setup(err)
 	}
 	if t.Config.Seed == 0 {
-		// Every run has a seed, so that every run can be repeated.
+		// Every run has a seed, so that every run can be repeated; below
+		// 2^53, so that JSON readers that hold numbers as floats (the
+		// browser) show it exactly.
 		t.Config.Seed = 1 + rand.Int64N(1<<53-1)
 		if t.Config.Command != "" {
 			t.Config.Command += " --seed " + strconv.FormatInt(t.Config.Seed, 10)
