@@ -156,7 +156,9 @@ func runCommand(c rundir.Config) string {
 	}
 	fs.VisitAll(func(f *flag.Flag) {
 		replaced := c.ScheduleFile != "" && slices.Contains(nemesisFlags, f.Name)
-		if v := f.Value.String(); v != f.DefValue && !replaced && !slices.Contains(lead, f.Name) {
+		// An empty value (the etcd version Validate cleared for another
+		// target) would take the next word as its own.
+		if v := f.Value.String(); v != f.DefValue && v != "" && !replaced && !slices.Contains(lead, f.Name) {
 			words = append(words, "--"+f.Name, v)
 		}
 	})

@@ -53,6 +53,12 @@ func TestRepeat(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			test := runDefaults()
+			// Validated, as faultline run's test is: the etcd version is
+			// cleared for another target.
+			test.Config.Target = "kvnode"
+			if err := test.Validate(); err != nil {
+				t.Fatal(err)
+			}
 			test.Config.Seed = tc.seed
 			test.Config.Command = "faultline run --count 9"
 			run, got := fakeRuns(tc.verdicts...)
@@ -72,7 +78,7 @@ func TestRepeat(t *testing.T) {
 				if rt.Config.Seed != want {
 					t.Errorf("run %d has seed %d, want %d", k+1, rt.Config.Seed, want)
 				}
-				if c := rt.Config.Command; strings.Contains(c, "--count") || (want != 0) != strings.Contains(c, fmt.Sprintf("--seed %d", want)) {
+				if c := rt.Config.Command; strings.Contains(c, "--count") || strings.Contains(c, "--etcd-version") || (want != 0) != strings.Contains(c, fmt.Sprintf("--seed %d", want)) {
 					t.Errorf("run %d's rerun command %q does not repeat that run alone", k+1, c)
 				}
 			}
