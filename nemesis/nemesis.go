@@ -374,7 +374,12 @@ func (n *Nemesis) Run(ctx context.Context) {
 // fault was started and healed; alive is false when ctx ended the window.
 func (n *Nemesis) once(ctx context.Context, f Fault, length time.Duration) (healed, alive bool) {
 	name := f.Name()
-	hit, err := f.Start(ctx, n.Cluster, n.Rand)
+	// A fault under way when the time limit comes is let finish, then
+	// healed: cancelling it half way would leave, say, a kill the engine
+	// carries out after its caller gave up, unrecorded and never undone.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	hit, err := f.Start(sctx, n.Cluster, n.Rand)
+	cancel()
 	if err != nil {
 		// A fault that could not start (no leader just now, say) is logged,
 		// whatever it did half way is undone, and the next window tries

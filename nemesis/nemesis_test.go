@@ -452,6 +452,38 @@ func (*failing) Start(context.Context, Cluster, *rand.Rand) ([]*compose.Member, 
 }
 func (f *failing) Heal(context.Context, Cluster) error { f.healed++; return nil }
 
+// slowKills is a cluster whose kills take a while and, like a container
+// engine, carry on when their caller gives up.
+type slowKills struct{ *fakeCluster }
+
+func (s slowKills) Kill(ctx context.Context, m *compose.Member) error {
+	time.Sleep(100 * time.Millisecond)
+	_ = s.fakeCluster.Kill(ctx, m)
+	return ctx.Err()
+}
+
+// TestFaultUnderWayAtTimeLimit: a kill still in flight when the run ends
+// is recorded and healed, not left to land unseen.
+func TestFaultUnderWayAtTimeLimit(t *testing.T) {
+	c := newFake(3)
+	var buf bytes.Buffer
+	s := Schedule{Steps: []Step{{Fault: kill(pickLeader), Quiet: 20 * time.Millisecond, For: time.Second}}}
+	n := &Nemesis{Schedule: s, Cluster: slowKills{c}, Recorder: history.NewRecorder(&buf), Rand: testRand}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Millisecond)
+	defer cancel()
+	n.Run(ctx)
+	events, err := history.Decode(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.down) != 0 {
+		t.Errorf("members left down: %v (log %v)", c.down, c.log)
+	}
+	if ws := history.Faults(events); len(ws) != 1 || ws[0].Stop < ws[0].Start {
+		t.Errorf("windows %+v, want the kill recorded and healed", ws)
+	}
+}
+
 func TestSkippedFaultIsRecorded(t *testing.T) {
 	f := &failing{}
 	events := runFor(t, newFake(3), []Fault{f}, 120*time.Millisecond)
