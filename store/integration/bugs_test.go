@@ -265,7 +265,7 @@ func TestDivergentCompactBug(t *testing.T) {
 					time.Sleep(20 * time.Millisecond)
 				}
 			}
-			hrs := hashes(ctx, t, c, last.Header.Revision)
+			hrs := hashes(ctx, t, c.endpoints(), last.Header.Revision)
 			var got []string
 			for _, hr := range hrs {
 				got = append(got, fmt.Sprintf("%x compacted at %d", hr.Hash, hr.CompactRevision))

@@ -61,6 +61,7 @@ type procCluster struct {
 	t     *testing.T
 	args  [][]string
 	urls  []string
+	dirs  []string // data directories
 	logs  []string
 	procs []*exec.Cmd
 	waits []chan struct{}
@@ -89,6 +90,7 @@ func newProcCluster(t *testing.T, n int, extra ...string) *procCluster {
 		}
 		pc.args = append(pc.args, append(args, extra...))
 		pc.urls = append(pc.urls, client)
+		pc.dirs = append(pc.dirs, filepath.Join(dir, fmt.Sprintf("n%d", i)))
 		pc.logs = append(pc.logs, filepath.Join(dir, fmt.Sprintf("n%d.log", i)))
 		pc.start(i)
 	}
@@ -151,17 +153,18 @@ func (pc *procCluster) leader(ctx context.Context) int {
 	return l
 }
 
-// crashed reports whether member i's process exited on its own.
-func (pc *procCluster) crashed(i int) bool {
-	if pc.procs[i] == nil {
-		return false
-	}
+// exited waits for member i's process to exit on its own and returns its
+// exit code.
+func (pc *procCluster) exited(ctx context.Context, i int) int {
+	pc.t.Helper()
 	select {
 	case <-pc.waits[i]:
-		return true
-	default:
-		return false
+	case <-ctx.Done():
+		pc.t.Fatalf("member %d did not exit: %v", i, ctx.Err())
 	}
+	code := pc.procs[i].ProcessState.ExitCode()
+	pc.procs[i] = nil
+	return code
 }
 
 func (pc *procCluster) tryLeader(ctx context.Context) (int, error) {
@@ -360,69 +363,6 @@ func TestDurabilityKillAll(t *testing.T) {
 		t.Fatal("no write was acknowledged")
 	}
 	verifyAcked(ctx, t, pc.urls, acked)
-}
-
-// TestLostFsyncBug: with lost-fsync, killing every member at once loses
-// acknowledged puts.
-func TestLostFsyncBug(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts processes")
-	}
-	pc := newProcCluster(t, 3, "--unsafe-bug", "lost-fsync")
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	pc.leader(ctx)
-	broken := false
-	acked := runWriters(ctx, t, pc.urls, 6, func(stop <-chan struct{}) {
-		pc.leader(ctx)
-		time.Sleep(1500 * time.Millisecond)
-		for i := range pc.procs {
-			pc.kill(i)
-		}
-		for i := range pc.procs {
-			pc.start(i)
-		}
-		// The lost tail can leave logs Raft cannot reconcile: members
-		// then stop (as etcd would) and the cluster has no leader.
-		lctx, lcancel := context.WithTimeout(ctx, 10*time.Second)
-		defer lcancel()
-		if _, err := pc.tryLeader(lctx); err != nil {
-			broken = true
-		}
-	})
-	if broken {
-		crashed := 0
-		for i := range pc.procs {
-			if pc.crashed(i) {
-				crashed++
-			}
-		}
-		t.Logf("lost-fsync left the cluster without a leader (%d members crashed on inconsistent logs)", crashed)
-		return
-	}
-	lost := 0
-	cli, err := clientv3.New(clientv3.Config{Endpoints: pc.urls, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	gr, err := cli.Get(ctx, "w", clientv3.WithPrefix())
-	if err != nil {
-		t.Fatal(err)
-	}
-	have := map[string]bool{}
-	for _, kv := range gr.Kvs {
-		have[string(kv.Key)] = true
-	}
-	for k := range acked {
-		if !have[k] {
-			lost++
-		}
-	}
-	t.Logf("lost-fsync lost %d of %d acknowledged writes", lost, len(acked))
-	if lost == 0 {
-		t.Fatal("lost-fsync lost no acknowledged write")
-	}
 }
 
 // TestReadIndexDuringLeaderChange: while the leader is killed and restarted,

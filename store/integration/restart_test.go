@@ -7,6 +7,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/faultline/faultline/store/member"
 )
@@ -39,7 +40,7 @@ func TestRestartWithData(t *testing.T) {
 	if gr.Header.Revision != last.Header.Revision {
 		t.Errorf("revision after restart = %d, want %d", gr.Header.Revision, last.Header.Revision)
 	}
-	sameHashes(ctx, t, c, last.Header.Revision)
+	sameHashes(ctx, t, c.endpoints(), last.Header.Revision)
 	for i := range c.cfgs {
 		sr, err := c.client(c.cfgs[i].AdvertiseClientURLs[0]).Get(ctx, "last", clientv3.WithSerializable())
 		if err == nil && sr.Count == 1 {
@@ -97,7 +98,7 @@ func TestSnapshotCatchUp(t *testing.T) {
 	if _, err := lc.Get(ctx, "k000", clientv3.WithRev(10)); err == nil {
 		t.Errorf("read below the compaction revision succeeded on the restored member")
 	}
-	sameHashes(ctx, t, c, last.Header.Revision)
+	sameHashes(ctx, t, c.endpoints(), last.Header.Revision)
 	c.stop(lagging)
 	c.start(lagging)
 	lc = c.client(c.cfgs[lagging].AdvertiseClientURLs[0])
@@ -105,14 +106,14 @@ func TestSnapshotCatchUp(t *testing.T) {
 	if err != nil || gr.Count != 99 {
 		t.Fatalf("restored member after its own restart: %+v, %v", gr, err)
 	}
-	sameHashes(ctx, t, c, last.Header.Revision)
+	sameHashes(ctx, t, c.endpoints(), last.Header.Revision)
 }
 
-// sameHashes checks that every member gives the same hash and compaction
-// revision at rev.
-func sameHashes(ctx context.Context, t *testing.T, c *cluster, rev int64) {
+// sameHashes checks that every member (by client URL) gives the same hash
+// and compaction revision at rev.
+func sameHashes(ctx context.Context, t *testing.T, urls []string, rev int64) {
 	t.Helper()
-	hrs := hashes(ctx, t, c, rev)
+	hrs := hashes(ctx, t, urls, rev)
 	for i, hr := range hrs[1:] {
 		if hr.Hash != hrs[0].Hash || hr.CompactRevision != hrs[0].CompactRevision {
 			t.Errorf("member %d hashes revision %d as %x (compacted at %d), member 0 as %x (compacted at %d)",
@@ -122,17 +123,20 @@ func sameHashes(ctx context.Context, t *testing.T, c *cluster, rev int64) {
 }
 
 // hashes waits until every member can hash at rev and returns their
-// answers, in member order.
-func hashes(ctx context.Context, t *testing.T, c *cluster, rev int64) []*clientv3.HashKVResponse {
+// answers, in the order of urls.
+func hashes(ctx context.Context, t *testing.T, urls []string, rev int64) []*clientv3.HashKVResponse {
 	t.Helper()
 	var out []*clientv3.HashKVResponse
-	for i, cfg := range c.cfgs {
-		url := cfg.AdvertiseClientURLs[0]
-		cli := c.client(url)
+	for i, url := range urls {
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{url}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			t.Fatal(err)
+		}
 		hr, err := cli.HashKV(ctx, url, rev)
 		for ; err != nil && ctx.Err() == nil; hr, err = cli.HashKV(ctx, url, rev) {
 			time.Sleep(50 * time.Millisecond) // still catching up
 		}
+		cli.Close()
 		if err != nil {
 			t.Fatalf("member %d: hash at %d: %v", i, rev, err)
 		}

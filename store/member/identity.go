@@ -1,10 +1,13 @@
 package member
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -26,26 +29,50 @@ type identity struct {
 
 func identityPath(dir string) string { return filepath.Join(dir, "identity.json") }
 
+// identityFile is identity.json: the identity and a checksum of it. A
+// flipped bit in a digit still reads as a number, another member's ID.
+type identityFile struct {
+	ID        uint64
+	ClusterID uint64
+	CRC32C    uint32 // of ID and ClusterID, little endian
+}
+
+func encodeIdentity(id identity) ([]byte, error) {
+	sum := crc32.Checksum(binary.LittleEndian.AppendUint64(binary.LittleEndian.AppendUint64(nil, id.ID), id.ClusterID),
+		crc32.MakeTable(crc32.Castagnoli))
+	return json.Marshal(identityFile{ID: id.ID, ClusterID: id.ClusterID, CRC32C: sum})
+}
+
+// loadIdentity reads the identity file; a damaged one is a *wal.DamageError.
 func loadIdentity(dir string) (identity, bool, error) {
-	var id identity
 	data, err := os.ReadFile(identityPath(dir))
 	if errors.Is(err, os.ErrNotExist) {
-		return id, false, nil
+		return identity{}, false, nil
 	}
 	if err != nil {
-		return id, false, fmt.Errorf("read identity: %w", err)
+		return identity{}, false, fmt.Errorf("read identity: %w", err)
 	}
-	if err := json.Unmarshal(data, &id); err != nil {
-		return id, false, fmt.Errorf("decode identity: %w", err)
+	// The file must be, byte for byte, what saveIdentity writes for the
+	// values it holds: that catches a changed value (the checksum no
+	// longer matches) and a change JSON would shrug off (a key's case).
+	var f identityFile
+	json.Unmarshal(data, &f) // what does not parse cannot match below
+	id := identity{ID: f.ID, ClusterID: f.ClusterID}
+	want, err := encodeIdentity(id)
+	if err != nil {
+		return identity{}, false, err
+	}
+	if !bytes.Equal(data, want) {
+		return identity{}, false, &wal.DamageError{Path: identityPath(dir), Err: errors.New("identity checksum mismatch")}
 	}
 	return id, true, nil
 }
 
 func saveIdentity(dir string, id identity) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create data dir: %w", err)
+	if err := wal.MkdirAll(dir); err != nil {
+		return err
 	}
-	data, err := json.Marshal(id)
+	data, err := encodeIdentity(id)
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -74,7 +73,8 @@ type Config struct {
 	// CatchUpEntries are kept in the log after a snapshot so that slightly
 	// lagging followers catch up without a snapshot transfer (default 5000).
 	CatchUpEntries uint64
-	// UnsafeNoSync turns on the lost-fsync bug.
+	// UnsafeNoSync turns on the lost-fsync bug: the WAL is written but
+	// never fsynced.
 	UnsafeNoSync bool
 	Logger       *slog.Logger
 }
@@ -151,8 +151,8 @@ func Start(cfg Config, sm StateMachine, tr Transport) (*Node, error) {
 	if cfg.Tick <= 0 {
 		cfg.Tick = 100 * time.Millisecond
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
+	if err := wal.MkdirAll(cfg.Dir); err != nil {
+		return nil, err
 	}
 	n := &Node{
 		cfg:        cfg,
@@ -181,7 +181,8 @@ func Start(cfg Config, sm StateMachine, tr Transport) (*Node, error) {
 	n.wal = w
 	if st.Snapshot.Index > snap.Metadata.Index {
 		w.Close()
-		return nil, fmt.Errorf("wal starts after snapshot %d but the snapshot file holds %d", st.Snapshot.Index, snap.Metadata.Index)
+		return nil, &wal.DamageError{Path: n.snapPath,
+			Err: fmt.Errorf("the wal starts after snapshot %d but the snapshot file holds %d", st.Snapshot.Index, snap.Metadata.Index)}
 	}
 	rc := &raft.Config{
 		ID:                        cfg.ID,
@@ -299,9 +300,6 @@ func (n *Node) loop(ctx context.Context) error {
 			return nil
 		case <-ticker.C:
 			n.raft.Tick()
-			if err := n.wal.MaybeFlush(); err != nil {
-				return err
-			}
 		case d := <-n.snapDone:
 			if err := n.finishSnapshot(d); err != nil {
 				n.log.Error("snapshot failed; stopping", "err", err)

@@ -34,7 +34,7 @@ import (
 type Bugs struct {
 	StaleRead       bool // linearizable reads served locally without ReadIndex
 	AckBeforeCommit bool // writes acknowledged once proposed, before commit
-	LostFsync       bool // WAL records not fsynced, buffered in the process
+	LostFsync       bool // the WAL written but never fsynced: a power loss loses acknowledged writes
 	WatchDrop       bool // an occasional watch event is not delivered
 	WatchDup        bool // an occasional watch event is delivered twice
 	LeaseEarly      bool // leases expire at a third of their TTL

@@ -3,21 +3,28 @@
 //
 // The log is one file of records. Each record is
 //
-//	length  uint32 little endian (of type+payload)
-//	crc     uint32 little endian, CRC-32C of type+payload
-//	type    byte
-//	payload
+//	length  uint32 little endian, of the body
+//	crc     uint32 little endian, CRC-32C of the body
+//	hcrc    uint32 little endian, CRC-32C of length and crc
+//	body    type byte, payload, recordEnd
 //
 // The file is grown ahead of the records, in steps of preallocStep, so that
 // a log write does not change the file's size: the fdatasync after it then
 // has no metadata to commit, which here makes it about a third cheaper (as
 // etcd preallocates its log segments). The space past the last record
-// reads as zeroes.
+// reads as zeroes, and the file's size is always a multiple of
+// preallocStep (a log rewritten after a snapshot is padded too), so a
+// file cut short is told from one a crash left.
 //
-// A crash can leave a partly written record at the end of the log (a torn
-// tail), followed by nothing or by zeroes; Open truncates it. A bad record
-// followed by more data is corruption of acknowledged state and Open
-// refuses to continue.
+// Every write to the log is fdatasynced before the next one (a hard state
+// that need not be durable waits for the next write that must be), so a
+// crash or power loss can only leave the last write unfinished: a prefix
+// of it, then zeroes or the end of the file (a torn tail), which Open
+// zeroes. Anything else that does not decode is damage to acknowledged
+// state and Open refuses it. The two differ because a record's header has
+// a checksum of its own (a damaged length cannot pass for a record running
+// into the free space) and its body ends in a byte no single flipped bit
+// makes zero (a body that stops early is cut short, not damaged).
 package wal
 
 import (
@@ -30,7 +37,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"time"
+	"slices"
 
 	"go.etcd.io/raft/v3/raftpb"
 )
@@ -40,7 +47,11 @@ const (
 	recHardState byte = 2
 	recSnapshot  byte = 3
 
-	headerSize = 9
+	// recordEnd ends every record's body. A write cut short leaves a
+	// zero there; a flipped bit cannot, as it has several bits set.
+	recordEnd byte = 0xa5
+
+	headerSize = 12
 	// maxRecord bounds a record's length so a corrupt length field cannot
 	// make us allocate gigabytes.
 	maxRecord = 512 << 20
@@ -51,16 +62,31 @@ const (
 	preallocStep = 16 << 20
 )
 
-// ErrCorrupt reports damage in the middle of the log.
+// ErrCorrupt reports a damaged record: not the torn tail a crash leaves.
 var ErrCorrupt = errors.New("wal: corrupt record in the middle of the log")
+
+// DamageError reports a file of a member's data directory that does not
+// hold what kvnode wrote to it. The member must not serve from it: what it
+// acknowledged may be gone.
+type DamageError struct {
+	Path   string
+	Offset int64 // where the damaged record starts (0: the file as a whole)
+	Err    error
+}
+
+func (e *DamageError) Error() string {
+	return fmt.Sprintf("data dir damaged: %s, offset %d: %v; this member must be replaced: wipe its data dir and add it again", e.Path, e.Offset, e.Err)
+}
+
+func (e *DamageError) Unwrap() error { return e.Err }
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // Options tune a WAL.
 type Options struct {
-	// UnsafeNoSync is the lost-fsync bug switch: records are kept in a
-	// process buffer and written out only now and then, so a SIGKILL loses
-	// acknowledged state.
+	// UnsafeNoSync is the lost-fsync bug switch: records are written to
+	// the file but never fdatasynced, so they live in the page cache: a
+	// crash of the process keeps them, a power loss loses them.
 	UnsafeNoSync bool
 	Logger       *slog.Logger
 }
@@ -73,8 +99,10 @@ type WAL struct {
 	off  int64 // where the next record goes
 	size int64 // the file's size: off plus the space preallocated past it
 
-	pending      []byte // lost-fsync only
-	pendingSince time.Time
+	// deferred is a hard state saved without sync, not yet written.
+	deferred raftpb.HardState
+	// datasync makes the log's writes durable: fdatasync (tests count it).
+	datasync func(*os.File) error
 }
 
 // State is what Open recovered from the log.
@@ -93,13 +121,14 @@ func Exists(dir string) bool {
 	return err == nil
 }
 
-// Open opens (creating if needed) the log in dir and replays it.
+// Open opens (creating if needed) the log in dir and replays it. A damaged
+// log is a *DamageError.
 func Open(dir string, opts Options) (*WAL, State, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, State{}, fmt.Errorf("create wal dir: %w", err)
+	if err := MkdirAll(dir); err != nil {
+		return nil, State{}, err
 	}
 	path := filepath.Join(dir, fileName)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
@@ -111,79 +140,124 @@ func Open(dir string, opts Options) (*WAL, State, error) {
 		f.Close()
 		return nil, State{}, fmt.Errorf("read wal: %w", err)
 	}
+	size := int64(len(data))
+	if size%preallocStep != 0 {
+		// A crash that lost the file's growth leaves its old size, a
+		// multiple too. Cut records were acknowledged: the leader
+		// counts on them, and Raft cannot mend a follower that lost
+		// them (it panics when told they are committed).
+		f.Close()
+		return nil, State{}, &DamageError{Path: path, Offset: size,
+			Err: fmt.Errorf("%w: the file is cut short: %d bytes, not a multiple of the %d it grows by", ErrCorrupt, size, preallocStep)}
+	}
 	st, good, err := Decode(data)
 	if err != nil {
 		f.Close()
-		return nil, State{}, fmt.Errorf("replay %s: %w", path, err)
+		if de, ok := errors.AsType[*DamageError](err); ok {
+			de.Path = path
+		}
+		return nil, State{}, err
 	}
-	size := int64(len(data))
 	if st.Truncated > 0 {
-		opts.Logger.Warn("truncating torn wal tail", "path", path, "bytes", st.Truncated)
-		if err := f.Truncate(good); err != nil {
+		// Zeroed, not cut off: the file keeps its size.
+		opts.Logger.Warn("dropping torn wal tail", "path", path, "offset", good, "bytes", st.Truncated)
+		if _, err := f.WriteAt(make([]byte, st.Truncated), good); err != nil {
 			f.Close()
-			return nil, State{}, fmt.Errorf("truncate torn wal tail: %w", err)
+			return nil, State{}, fmt.Errorf("drop torn wal tail: %w", err)
 		}
 		if err := f.Sync(); err != nil {
 			f.Close()
 			return nil, State{}, fmt.Errorf("sync wal: %w", err)
 		}
-		size = good
 	}
+	// The log may have just been created.
 	if err := syncDir(dir); err != nil {
 		f.Close()
 		return nil, State{}, err
 	}
-	return &WAL{dir: dir, f: f, opts: opts, off: good, size: size}, st, nil
+	return &WAL{dir: dir, f: f, opts: opts, off: good, size: size, datasync: fdatasync}, st, nil
 }
 
 // Decode replays an encoded log. It returns the state and the length of the
 // valid prefix; bytes after it are a torn tail (State.Truncated long) and
-// zeroes. Damage followed by valid-looking data is reported as ErrCorrupt.
+// zeroes. A damaged record is a *DamageError wrapping ErrCorrupt.
 func Decode(data []byte) (State, int64, error) {
 	var st State
 	off := 0
 	for off < len(data) {
 		rest := data[off:]
-		if len(rest) < headerSize {
-			st.Truncated = tornLen(rest) // a header cut short at the end
-			return st, int64(off), nil
+		body, err := record(rest)
+		if errors.Is(err, errEnd) {
+			break
 		}
-		n := binary.LittleEndian.Uint32(rest[0:4])
-		sum := binary.LittleEndian.Uint32(rest[4:8])
-		if n == 0 || n > maxRecord {
-			return st, int64(off), tornOrCorrupt(rest, off)
-		}
-		if int(n) > len(rest)-8 {
-			// The record runs past the end of the file: a write cut short.
+		if errors.Is(err, errTorn) {
 			st.Truncated = tornLen(rest)
-			return st, int64(off), nil
+			break
 		}
-		body := rest[8 : 8+n]
-		if crc32.Checksum(body, crcTable) != sum {
-			// Only zeroes after it: the last record is torn.
-			if err := tornOrCorrupt(rest[8+n:], off); err != nil {
-				return st, int64(off), err
-			}
-			st.Truncated = tornLen(rest[:8+n])
-			return st, int64(off), nil
+		if err == nil {
+			err = st.apply(body[0], body[1:len(body)-1])
 		}
-		if err := st.apply(body[0], body[1:]); err != nil {
-			return st, int64(off), fmt.Errorf("record at offset %d: %w", off, err)
+		if err != nil {
+			return st, int64(off), &DamageError{Offset: int64(off), Err: fmt.Errorf("%w: %v", ErrCorrupt, err)}
 		}
-		off += 8 + int(n)
+		off += headerSize + len(body)
 	}
 	return st, int64(off), nil
 }
 
-// tornOrCorrupt decides what a bad record at off means from what follows it:
-// only zeroes is an unfinished write; anything else is corruption.
-func tornOrCorrupt(after []byte, off int) error {
-	for _, b := range after {
-		if b != 0 {
-			return fmt.Errorf("%w: at offset %d", ErrCorrupt, off)
+var (
+	errEnd  = errors.New("end of the log")
+	errTorn = errors.New("torn write")
+)
+
+// record returns the body of the record rest starts with, errEnd if there
+// is none (only zeroes follow), errTorn if it is what an unfinished write
+// left (a prefix of it, then zeroes or the end of the file), or what is
+// wrong with it.
+func record(rest []byte) ([]byte, error) {
+	if len(rest) < headerSize {
+		return nil, errTorn // a header cut short by the end of the file
+	}
+	h := rest[:headerSize]
+	if allZero(h) {
+		if allZero(rest) {
+			return nil, errEnd
+		}
+		return nil, errors.New("zeroes where a record should start")
+	}
+	if crc32.Checksum(h[:8], crcTable) != binary.LittleEndian.Uint32(h[8:]) {
+		if allZero(rest[headerSize:]) {
+			return nil, errTorn // the write stopped inside the header
+		}
+		return nil, errors.New("record header checksum mismatch")
+	}
+	n := binary.LittleEndian.Uint32(h[0:4])
+	if n < 2 || n > maxRecord {
+		return nil, fmt.Errorf("record length %d", n)
+	}
+	if int64(n) > int64(len(rest)-headerSize) {
+		return nil, errTorn // a write cut short, then the file
+	}
+	body := rest[headerSize : headerSize+n]
+	if crc32.Checksum(body, crcTable) != binary.LittleEndian.Uint32(h[4:8]) {
+		if body[n-1] == 0 && allZero(rest[headerSize+n:]) {
+			return nil, errTorn // the write stopped inside the body
+		}
+		return nil, errors.New("record checksum mismatch")
+	}
+	if body[n-1] != recordEnd {
+		return nil, errors.New("record end marker missing")
+	}
+	return body, nil
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
 		}
 	}
-	return nil
+	return true
 }
 
 // tornLen is the length of a torn write, b, without the zeroes of free
@@ -246,14 +320,17 @@ type marshaler interface {
 func appendRecord(buf []byte, typ byte, m marshaler) ([]byte, error) {
 	n := m.Size()
 	start := len(buf)
-	buf = append(buf, make([]byte, headerSize+n)...)
+	buf = append(buf, make([]byte, headerSize+n+2)...)
 	rec := buf[start:]
-	binary.LittleEndian.PutUint32(rec[0:4], uint32(n+1))
-	rec[8] = typ
-	if _, err := m.MarshalTo(rec[9:]); err != nil {
+	body := rec[headerSize:]
+	body[0] = typ
+	if _, err := m.MarshalTo(body[1 : 1+n]); err != nil {
 		return buf[:start], fmt.Errorf("encode record: %w", err)
 	}
-	binary.LittleEndian.PutUint32(rec[4:8], crc32.Checksum(rec[8:], crcTable))
+	body[n+1] = recordEnd
+	binary.LittleEndian.PutUint32(rec[0:4], uint32(len(body)))
+	binary.LittleEndian.PutUint32(rec[4:8], crc32.Checksum(body, crcTable))
+	binary.LittleEndian.PutUint32(rec[8:12], crc32.Checksum(rec[:8], crcTable))
 	return buf, nil
 }
 
@@ -277,21 +354,26 @@ func isEmptyHardState(hs raftpb.HardState) bool {
 	return hs.Term == 0 && hs.Vote == 0 && hs.Commit == 0
 }
 
-// Save appends entries then hard state and, when sync is set, fsyncs before
-// returning: Raft must not send messages about state that is not durable.
+// Save appends entries then hard state and, when sync is set, fdatasyncs
+// before returning: Raft must not send messages about state that is not
+// durable. Without sync (Raft's MustSync: only the commit index moved,
+// which need not be durable) the hard state waits for the next synced
+// Save, so that no write is ever left unsynced behind another: a power
+// loss could keep the later one and lose the earlier, leaving a hole in
+// the log.
 func (w *WAL) Save(hs raftpb.HardState, ents []raftpb.Entry, sync bool) error {
-	if isEmptyHardState(hs) && len(ents) == 0 {
+	if !sync && len(ents) == 0 {
+		if !isEmptyHardState(hs) {
+			w.deferred = hs
+		}
 		return nil
 	}
-	if w.opts.UnsafeNoSync {
-		if len(w.pending) == 0 {
-			w.pendingSince = time.Now()
-		}
-		var err error
-		if w.pending, err = Encode(w.pending, hs, ents); err != nil {
-			return err
-		}
-		return w.MaybeFlush()
+	if isEmptyHardState(hs) {
+		hs = w.deferred
+	}
+	w.deferred = raftpb.HardState{}
+	if isEmptyHardState(hs) && len(ents) == 0 {
+		return nil
 	}
 	buf, err := Encode(nil, hs, ents)
 	if err != nil {
@@ -300,8 +382,8 @@ func (w *WAL) Save(hs raftpb.HardState, ents []raftpb.Entry, sync bool) error {
 	if err := w.write(buf); err != nil {
 		return err
 	}
-	if sync {
-		if err := fdatasync(w.f); err != nil {
+	if sync && !w.opts.UnsafeNoSync {
+		if err := w.datasync(w.f); err != nil {
 			return fmt.Errorf("sync wal: %w", err)
 		}
 	}
@@ -312,7 +394,7 @@ func (w *WAL) Save(hs raftpb.HardState, ents []raftpb.Entry, sync bool) error {
 // would not fit in it.
 func (w *WAL) write(buf []byte) error {
 	if end := w.off + int64(len(buf)); end > w.size {
-		size := (end/preallocStep + 1) * preallocStep
+		size := grown(end)
 		if err := preallocate(w.f, w.size, size); err != nil {
 			return fmt.Errorf("grow wal: %w", err)
 		}
@@ -325,39 +407,13 @@ func (w *WAL) write(buf []byte) error {
 	return nil
 }
 
-// lostWindow is how long the lost-fsync bug keeps records only in memory.
-const lostWindow = time.Second
-
-// MaybeFlush writes out records the lost-fsync bug has held for longer than
-// lostWindow; call it regularly. Without the bug it does nothing.
-func (w *WAL) MaybeFlush() error {
-	if !w.opts.UnsafeNoSync || len(w.pending) == 0 {
-		return nil
-	}
-	if len(w.pending) < 4<<20 && time.Since(w.pendingSince) < lostWindow {
-		return nil
-	}
-	return w.flushPending()
-}
-
-func (w *WAL) flushPending() error {
-	if len(w.pending) == 0 {
-		return nil
-	}
-	err := w.write(w.pending)
-	w.pending = w.pending[:0]
-	return err
-}
+// grown is the file size that holds n bytes of records and some space.
+func grown(n int64) int64 { return (n/preallocStep + 1) * preallocStep }
 
 // Rewrite replaces the log with one that starts after snapshot snap and holds
 // hs and ents, the entries Raft still keeps. The old log stays in place until
 // the new one is durable, so a crash at any moment leaves one complete log.
 func (w *WAL) Rewrite(snap raftpb.SnapshotMetadata, hs raftpb.HardState, ents []raftpb.Entry) error {
-	if w.opts.UnsafeNoSync {
-		if err := w.flushPending(); err != nil {
-			return err
-		}
-	}
 	buf, err := appendRecord(nil, recSnapshot, &raftpb.SnapshotMetadata{Index: snap.Index, Term: snap.Term})
 	if err != nil {
 		return err
@@ -365,15 +421,9 @@ func (w *WAL) Rewrite(snap raftpb.SnapshotMetadata, hs raftpb.HardState, ents []
 	if buf, err = Encode(buf, hs, ents); err != nil {
 		return err
 	}
-	tmp := filepath.Join(w.dir, fileName+".tmp")
-	if err := writeFileSync(tmp, buf); err != nil {
-		return err
-	}
 	path := filepath.Join(w.dir, fileName)
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("replace wal: %w", err)
-	}
-	if err := syncDir(w.dir); err != nil {
+	size := grown(int64(len(buf)))
+	if err := replaceFile(path, size, buf); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(path, os.O_RDWR, 0o600)
@@ -382,17 +432,16 @@ func (w *WAL) Rewrite(snap raftpb.SnapshotMetadata, hs raftpb.HardState, ents []
 	}
 	w.f.Close()
 	w.f = f
-	w.off, w.size = int64(len(buf)), int64(len(buf))
+	w.off, w.size = int64(len(buf)), size
+	w.deferred = raftpb.HardState{} // hs is the newest
 	return nil
 }
 
-// Close flushes (even in lost-fsync mode: a clean stop is not a crash) and
-// closes the log.
+// Close writes a deferred hard state, syncs and closes the log.
 func (w *WAL) Close() error {
-	if w.opts.UnsafeNoSync {
-		if err := w.flushPending(); err != nil {
-			return err
-		}
+	if err := w.Save(raftpb.HardState{}, nil, true); err != nil {
+		w.f.Close()
+		return err
 	}
 	if err := w.f.Sync(); err != nil {
 		w.f.Close()
@@ -407,7 +456,9 @@ func (w *WAL) Close() error {
 // waits for.
 const syncEvery = 4 << 20
 
-func writeFileSync(path string, parts ...[]byte) error {
+// writeFileSync writes the concatenated parts to path, grows the file to
+// size if it is larger, and fsyncs it.
+func writeFileSync(path string, size int64, parts ...[]byte) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return fmt.Errorf("create %s: %w", path, err)
@@ -430,6 +481,12 @@ func writeFileSync(path string, parts ...[]byte) error {
 			}
 		}
 	}
+	if written := fileSize(parts); size > written {
+		if err := preallocate(f, written, size); err != nil {
+			f.Close()
+			return fmt.Errorf("grow %s: %w", path, err)
+		}
+	}
 	if err := f.Sync(); err != nil {
 		f.Close()
 		return fmt.Errorf("sync %s: %w", path, err)
@@ -437,17 +494,69 @@ func writeFileSync(path string, parts ...[]byte) error {
 	return f.Close()
 }
 
+func fileSize(parts [][]byte) int64 {
+	var n int64
+	for _, p := range parts {
+		n += int64(len(p))
+	}
+	return n
+}
+
 // WriteFileSync writes the concatenated parts to path durably via a
-// temporary file and rename.
-func WriteFileSync(path string, parts ...[]byte) error {
+// temporary file and rename: a crash leaves the old file or the new one,
+// whole. The rename is durable once the directory is fsynced.
+func WriteFileSync(path string, parts ...[]byte) error { return replaceFile(path, 0, parts...) }
+
+// replaceFile is WriteFileSync, the file grown to size.
+func replaceFile(path string, size int64, parts ...[]byte) error {
 	tmp := path + ".tmp"
-	if err := writeFileSync(tmp, parts...); err != nil {
+	if err := writeFileSync(tmp, size, parts...); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("rename %s: %w", tmp, err)
 	}
 	return syncDir(filepath.Dir(path))
+}
+
+// MkdirAll creates dir and any missing parents, as os.MkdirAll does, and
+// makes each new directory durable: on a strict POSIX file system a new
+// directory survives a power loss only once its parent is fsynced.
+func MkdirAll(dir string) error {
+	created, err := mkdirAll(dir)
+	if err != nil {
+		return err
+	}
+	for _, d := range created {
+		if err := syncDir(filepath.Dir(d)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mkdirAll creates dir and its missing parents and returns the directories
+// it created, outermost first.
+func mkdirAll(dir string) ([]string, error) {
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		_, err := os.Stat(d)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("create %s: %w", dir, err)
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create %s: %w", dir, err)
+	}
+	slices.Reverse(missing)
+	return missing, nil
 }
 
 func syncDir(dir string) error {
