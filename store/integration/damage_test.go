@@ -109,9 +109,9 @@ func TestDamageRefusedAtStart(t *testing.T) {
 		// one checksum cannot say where.
 		{"flipped wal", "member/wal/wal.log", damage.Flip, "wal: corrupt record",
 			func(off int64, d damage.Done) bool { return off <= d.Offset && d.Offset-off < 4096 }},
-		{"flipped snapshot", "member/snapshot.bin", damage.Flip, "snapshot checksum mismatch",
+		{"flipped snapshot", "member/snapshot.bin", damage.Flip, "snapshot: checksum mismatch",
 			func(off int64, d damage.Done) bool { return off == 0 }},
-		{"flipped identity", "member/identity.json", damage.Flip, "identity checksum mismatch",
+		{"flipped identity", "member/identity.json", damage.Flip, "identity: checksum mismatch",
 			func(off int64, d damage.Done) bool { return off == 0 }},
 		// What was cut was acknowledged: Raft cannot mend a member
 		// that lost it.

@@ -63,7 +63,7 @@ func loadIdentity(dir string) (identity, bool, error) {
 		return identity{}, false, err
 	}
 	if !bytes.Equal(data, want) {
-		return identity{}, false, &wal.DamageError{Path: identityPath(dir), Err: errors.New("identity checksum mismatch")}
+		return identity{}, false, &wal.DamageError{Path: identityPath(dir), Err: errors.New("identity: checksum mismatch")}
 	}
 	return id, true, nil
 }

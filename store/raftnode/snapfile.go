@@ -44,7 +44,7 @@ func loadSnapshot(path string) (raftpb.Snapshot, error) {
 	// One checksum covers the file: a flip anywhere, or a cut, fails it,
 	// and says nothing of where.
 	if len(buf) < 4 || crc32.Checksum(buf[4:], crcTable) != binary.LittleEndian.Uint32(buf) {
-		return snap, &wal.DamageError{Path: path, Err: errors.New("snapshot checksum mismatch")}
+		return snap, &wal.DamageError{Path: path, Err: errors.New("snapshot: checksum mismatch")}
 	}
 	n, k := binary.Uvarint(buf[4:])
 	if k <= 0 || n > uint64(len(buf)-4-k) {
