@@ -55,13 +55,13 @@ type disk struct {
 	// mu is held for writing by every change and by powerLoss (so a loss waits for changes in
 	// flight and none lands half-reverted), for reading by everything else.
 	mu      sync.RWMutex
-	gen     uint64            // bumped by every power loss; older handles fail with EIO
-	undo    map[uint64]*undo  // by inode number: files changed since their last sync
-	journal []entry           // namespace operations not yet committed, oldest first
-	seq     uint64            // names parked entries uniquely
-	filesMu sync.Mutex        // guards files, which close touches without mu
-	files   map[*file]bool    // open handles
-	wait    time.Duration     // handleWait, shorter in tests
+	gen     uint64           // bumped by every power loss; older handles fail with EIO
+	undo    map[uint64]*undo // by inode number: files changed since their last sync
+	journal []entry          // namespace operations not yet committed, oldest first
+	seq     uint64           // names parked entries uniquely
+	filesMu sync.Mutex       // guards files, which close touches without mu
+	files   map[*file]bool   // open handles
+	wait    time.Duration    // handleWait, shorter in tests
 	faults  faults
 }
 
@@ -96,13 +96,13 @@ func (d *disk) abs(p string) string { return filepath.Join(d.root, p) }
 // hidden reports whether p is the staging directory or inside it, which nobody may touch.
 func hidden(p string) bool { return p == stageName || strings.HasPrefix(p, stageName+"/") }
 
-func lstat(path string) (unix.Stat_t, error) {
-	var st unix.Stat_t
-	err := unix.Lstat(path, &st)
+func lstat(path string) (syscall.Stat_t, error) {
+	var st syscall.Stat_t
+	err := syscall.Lstat(path, &st)
 	return st, err
 }
 
-func isDir(st unix.Stat_t) bool { return st.Mode&unix.S_IFMT == unix.S_IFDIR }
+func isDir(st syscall.Stat_t) bool { return st.Mode&unix.S_IFMT == unix.S_IFDIR }
 
 // shared runs fn, which may read or change the backing directory but not the model, so that it
 // never overlaps a power loss.
@@ -144,8 +144,8 @@ func (d *disk) openLocked(p string, flags int) (*file, error) {
 }
 
 func (d *disk) track(fd int, p string, flags int) (*file, error) {
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
 		unix.Close(fd)
 		return nil, err
 	}
@@ -192,14 +192,13 @@ func (d *disk) readAt(f *file, buf []byte, off int64) (int, error) {
 	return unix.Pread(f.fd, buf, off)
 }
 
-func (d *disk) fstat(f *file) (unix.Stat_t, error) {
+// fstat works on stale handles too: go-fuse answers a GETATTR without a handle with any open
+// one, and the descriptor still shows the reverted file truthfully.
+func (d *disk) fstat(f *file) (syscall.Stat_t, error) {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	var st unix.Stat_t
-	if err := f.stale(); err != nil {
-		return st, err
-	}
-	err := unix.Fstat(f.fd, &st)
+	var st syscall.Stat_t
+	err := syscall.Fstat(f.fd, &st)
 	return st, err
 }
 
@@ -210,8 +209,8 @@ func (d *disk) record(f *file) (*undo, error) {
 		u.path = f.path
 		return u, nil
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(f.fd, &st); err != nil {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(f.fd, &st); err != nil {
 		return nil, err
 	}
 	fd, err := unix.FcntlInt(uintptr(f.fd), unix.F_DUPFD_CLOEXEC, 0)
@@ -256,8 +255,8 @@ func (d *disk) truncate(f *file, size int64) error {
 }
 
 func (d *disk) truncateLocked(f *file, size int64) error {
-	var st unix.Stat_t
-	if err := unix.Fstat(f.fd, &st); err != nil {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(f.fd, &st); err != nil {
 		return err
 	}
 	if size != st.Size {
@@ -299,8 +298,8 @@ func (d *disk) allocate(f *file, off, length int64, mode uint32) error {
 		return err
 	}
 	if mode == 0 {
-		var st unix.Stat_t
-		if err := unix.Fstat(f.fd, &st); err != nil {
+		var st syscall.Stat_t
+		if err := syscall.Fstat(f.fd, &st); err != nil {
 			return err
 		}
 		if off+length > st.Size {
@@ -390,8 +389,8 @@ func (d *disk) commitLocked(n int) error {
 // them back.
 func (d *disk) forgetUnlinked() {
 	for ino, u := range d.undo {
-		var st unix.Stat_t
-		if unix.Fstat(u.fd, &st) == nil && st.Nlink == 0 {
+		var st syscall.Stat_t
+		if syscall.Fstat(u.fd, &st) == nil && st.Nlink == 0 {
 			unix.Close(u.fd)
 			delete(d.undo, ino)
 		}
@@ -433,8 +432,8 @@ func (d *disk) unsynced() Loss {
 func (d *disk) unsyncedLocked() Loss {
 	var b lossBuilder
 	for _, u := range d.undo {
-		var st unix.Stat_t
-		if unix.Fstat(u.fd, &st) != nil {
+		var st syscall.Stat_t
+		if syscall.Fstat(u.fd, &st) != nil {
 			continue
 		}
 		if n := u.dropped(st.Size); n > 0 {
@@ -710,7 +709,7 @@ func (d *disk) rename(old, p string, flags uint32) error {
 }
 
 // replace renames old over the existing p, parking p under a new staging name it returns.
-func (d *disk) replace(old, p string, src, dst unix.Stat_t) (string, error) {
+func (d *disk) replace(old, p string, src, dst syscall.Stat_t) (string, error) {
 	staged := d.parkName()
 	park := filepath.Join(d.stage, staged)
 	if !isDir(dst) {
