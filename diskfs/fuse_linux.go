@@ -74,7 +74,6 @@ func (n *node) newChild(ctx context.Context, p string, out *fuse.EntryOut) (*fs.
 	return n.NewInode(ctx, &node{d: n.d}, stable), 0
 }
 
-
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
 	p := n.child(name)
 	if hidden(p) {

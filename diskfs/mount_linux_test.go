@@ -37,8 +37,8 @@ func canMount() string {
 
 // mounted is a diskfs mount for one test: files are named relative to mnt.
 type mounted struct {
-	t             *testing.T
-	fsys          *FS
+	t            *testing.T
+	fsys         *FS
 	backing, mnt string
 }
 
