@@ -19,6 +19,9 @@ const LogsChecker = "logs"
 // logKind is one sort of trouble a member's log can show.
 type logKind struct {
 	name string
+	// damage marks the kinds of complaint about damaged data: expected of
+	// a member whose files a fault damaged on purpose.
+	damage bool
 	// crash marks the kinds a fault may cause on purpose (a failpoint that
 	// makes a member panic); the others are never expected.
 	crash bool
@@ -45,7 +48,7 @@ var logKinds = []logKind{
 	// commit index past the member's log, a committed entry overwritten,
 	// a saved commit index past the saved log. A member that lost entries
 	// it had acknowledged (a lost fsync, an old disk) says this.
-	{name: "raft log", match: containsAny(
+	{name: "raft log", damage: true, match: containsAny(
 		"Was the raft log corrupted, truncated, or lost?",
 		"conflict with committed entry",
 		" state.commit ",
@@ -61,7 +64,7 @@ var logKinds = []logKind{
 	// (its state then departs from the other members'), a WAL damaged in
 	// the middle (not a torn tail, which a crash leaves and recovery
 	// drops), and a snapshot file whose checksum does not hold.
-	{name: "inconsistency", match: containsAny(
+	{name: "inconsistency", damage: true, match: containsAny(
 		"found data inconsistency with peers",
 		"found different hash values from remote peer",
 		"found hash mismatch",
@@ -131,6 +134,11 @@ const logShown = 3
 // to crash it: up to that many they are counted as expected; one more and
 // all of them are findings, since any one of them may be the unexplained
 // one. The count never excuses more crashes than the faults explain.
+//
+// A start event whose Damaged names a member says the fault damaged its
+// files on purpose: every complaint of that member about damaged data (the
+// inconsistency and raft log kinds) is then the right answer, and counted,
+// not a finding.
 func Logs(_ context.Context, in *Input) (res Result) {
 	fsys, dir, members, events := in.Files, in.LogsDir, in.Members, in.Events
 	start := time.Now()
@@ -141,11 +149,14 @@ func Logs(_ context.Context, in *Input) (res Result) {
 		return res
 	}
 
-	expected := map[string]int{}
+	expected, damaged := map[string]int{}, map[string]bool{}
 	for _, e := range events {
 		if e.Process == history.Nemesis && e.F == history.Start {
 			for _, m := range e.Crash {
 				expected[m]++
+			}
+			for _, m := range e.Damaged {
+				damaged[m] = true
 			}
 		}
 	}
@@ -160,7 +171,7 @@ func Logs(_ context.Context, in *Input) (res Result) {
 			unchecked = append(unchecked, m+": no log was saved")
 		}
 	}
-	var scanned, lines, nExpected int
+	var scanned, lines, nExpected, nDamage int
 	for _, file := range files {
 		member := strings.TrimSuffix(path.Base(file), ".log")
 		found, n, err := scanLog(fsys, file)
@@ -182,6 +193,11 @@ func Logs(_ context.Context, in *Input) (res Result) {
 		if crashes <= expected[member] {
 			nExpected += crashes
 			found = slices.DeleteFunc(found, func(f logFinding) bool { return f.kind.crash })
+		}
+		if damaged[member] {
+			n := len(found)
+			found = slices.DeleteFunc(found, func(f logFinding) bool { return f.kind.damage })
+			nDamage += n - len(found)
 		}
 		if len(found) == 0 {
 			continue
@@ -215,6 +231,9 @@ func Logs(_ context.Context, in *Input) (res Result) {
 	what := fmt.Sprintf("%s of %s scanned", plural(lines, "line"), plural(scanned, "member log"))
 	if nExpected > 0 {
 		what += fmt.Sprintf("; crashes expected from faults that crash members on purpose: %d", nExpected)
+	}
+	if nDamage > 0 {
+		what += fmt.Sprintf("; complaints about data damaged on purpose: %d", nDamage)
 	}
 	switch {
 	case len(troubled) > 0:

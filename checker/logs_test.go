@@ -209,6 +209,33 @@ func TestLogsExpectedCrashes(t *testing.T) {
 	}
 }
 
+// TestLogsDamagedOnPurpose: a member whose files a fault damaged may say
+// so; the same complaint from a member nobody damaged is a finding.
+func TestLogsDamagedOnPurpose(t *testing.T) {
+	refusal := "kvnode: data dir damaged: /data/member/wal/wal.log, offset 1976: wal: corrupt record in the middle of the log: record checksum mismatch"
+	damage := func(m string) history.Event {
+		return history.Event{Type: history.Info, Process: history.Nemesis, F: history.Start, Fault: "disk-corrupt", Nodes: []string{m}, Damaged: []string{m}}
+	}
+	for _, tc := range []struct {
+		name   string
+		faults []history.Event
+		want   Verdict
+		text   string
+	}{
+		{"damaged on purpose", []history.Event{damage("n2")}, Valid, "complaints about data damaged on purpose: 1"},
+		{"another member damaged", []history.Event{damage("n1")}, Invalid, "n2: 1 inconsistency line"},
+		{"nothing damaged", nil, Invalid, "n2: 1 inconsistency line"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fsys, _ := logsWith(t, refusal)
+			res := Logs(t.Context(), &Input{Files: fsys, LogsDir: "logs", Members: threeMembers, Events: tc.faults})
+			if res.Verdict != tc.want || !strings.Contains(res.Summary, tc.text) {
+				t.Fatalf("%s: %s; want %s, %q", res.Verdict, res.Summary, tc.want, tc.text)
+			}
+		})
+	}
+}
+
 // TestLogsUnchecked: logs that are not there, or empty, are unknown, never
 // valid; trouble in the logs that are there is still invalid.
 func TestLogsUnchecked(t *testing.T) {

@@ -145,6 +145,11 @@ func CleanCount(ctx context.Context, docker *client.Client, runID string) (Remov
 		return n, fmt.Errorf("listing containers: %w", err)
 	}
 	for _, ctr := range ctrs.Items {
+		if ctr.Labels[LabelDisk] != "" {
+			if err := crashFirst(ctx, docker, ctr.ID); err != nil {
+				errs = append(errs, fmt.Errorf("stopping container %s: %w", ctr.ID[:12], err))
+			}
+		}
 		_, err := docker.ContainerRemove(ctx, ctr.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("removing container %s: %w", ctr.ID[:12], err))

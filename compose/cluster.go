@@ -60,11 +60,14 @@ type Cluster struct {
 	run backend
 	// extra are the extra server flags, kept for members started again.
 	extra []string
+	// disk: the members' data is served through the filesystem layer.
+	disk bool
 }
 
 // backend is where the members run.
 type backend interface {
 	Links
+	Disks
 	// start runs a new instance of m with these server flags and sets
 	// m.Instance.
 	start(ctx context.Context, m *Member, args []string) error
@@ -104,6 +107,10 @@ type Config struct {
 	// slow the links between members. Off, the server is the entrypoint
 	// and peers talk to it directly. Local members always have a proxy.
 	PeerProxy bool
+	// Disk serves each member's data directory through faultline's own
+	// filesystem layer (diskfs), for disk faults (see Disks). It needs
+	// /dev/fuse, and root for local members (DiskNeeds).
+	Disk bool
 }
 
 // newMember is member i (from 0), n<i+1>, at address .11+i of the /24

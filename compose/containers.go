@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,10 +31,18 @@ const (
 	LabelOwner = "faultline.owner"
 	// LabelImage marks images faultline built, with the target's name.
 	LabelImage = "faultline.image"
+	// LabelDisk marks a member container whose data the agent serves
+	// through the filesystem layer: it is stopped through its agent.
+	LabelDisk = "faultline.disk"
 )
 
-// containerDataDir is where a member's volume is mounted.
-const containerDataDir = "/data"
+// containerDataDir is the member's data directory: its volume, or, with
+// the filesystem layer (Config.Disk), the layer the agent serves from the
+// volume mounted at containerDiskDir.
+const (
+	containerDataDir = "/data"
+	containerDiskDir = "/disk"
+)
 
 func init() {
 	// Ryuk, testcontainers' reaper, is itself an image to pull, and the
@@ -61,10 +70,14 @@ func NewDocker(ctx context.Context) (*client.Client, error) {
 type containers struct {
 	runID     string
 	image     string
-	binary    string
+	target    Target
 	peerProxy bool
+	disk      bool
 	docker    *client.Client
 	network   *testcontainers.DockerNetwork
+	// earlier holds, per member, the logs of its containers that were
+	// removed (wiped, to be replaced): its log file begins with them.
+	earlier map[string][]byte
 }
 
 // Up starts cfg.Nodes members in containers and waits until the cluster is
@@ -73,8 +86,14 @@ func Up(ctx context.Context, docker *client.Client, cfg Config) (_ *Cluster, err
 	if cfg.Nodes < 1 || cfg.Nodes > MaxNodes {
 		return nil, fmt.Errorf("nodes = %d: want 1 to %d", cfg.Nodes, MaxNodes)
 	}
-	r := &containers{runID: cfg.RunID, image: cfg.Image, binary: cfg.Target.Binary, peerProxy: cfg.PeerProxy, docker: docker}
-	c := &Cluster{RunID: cfg.RunID, Target: cfg.Target, Runtime: Docker, run: r, extra: cfg.Args}
+	if cfg.Disk {
+		if err := DiskNeeds(Docker); err != nil {
+			return nil, err
+		}
+	}
+	r := &containers{runID: cfg.RunID, image: cfg.Image, target: cfg.Target, peerProxy: cfg.PeerProxy, disk: cfg.Disk, docker: docker,
+		earlier: map[string][]byte{}}
+	c := &Cluster{RunID: cfg.RunID, Target: cfg.Target, Runtime: Docker, run: r, extra: cfg.Args, disk: cfg.Disk}
 	// c, not the result, which a failing return has already made nil.
 	defer func() {
 		if err != nil {
@@ -137,24 +156,43 @@ func (r *containers) listen(*Member) (client, peer string) {
 	return fmt.Sprintf("0.0.0.0:%d", clientPort), fmt.Sprintf("0.0.0.0:%d", peerPort)
 }
 
-func (r *containers) start(ctx context.Context, m *Member, args []string) error {
-	var entrypoint []string
+// entrypoint is the agent serving the member's server when the member has
+// a peer proxy or a filesystem layer, and nil (the image's: the server
+// alone) otherwise.
+func (r *containers) entrypoint() []string {
+	serve := []string{AgentPath, "serve"}
 	if r.peerProxy {
-		entrypoint = []string{AgentPath, "serve", "-proxy", fmt.Sprintf("0.0.0.0:%d=127.0.0.1:%d", peerPort, proxiedPeerPort),
-			"--", "/" + r.binary}
+		serve = append(serve, "-proxy", fmt.Sprintf("0.0.0.0:%d=127.0.0.1:%d", peerPort, proxiedPeerPort))
+	}
+	if r.disk {
+		serve = append(serve, "-disk", containerDiskDir+"/data="+containerDataDir)
+	}
+	if len(serve) == 2 {
+		return nil
+	}
+	return append(serve, "--", "/"+r.target.Binary)
+}
+
+func (r *containers) start(ctx context.Context, m *Member, args []string) error {
+	volumeAt := containerDataDir
+	if r.disk {
+		volumeAt = containerDiskDir
 	}
 	ip, err := netip.ParseAddr(m.IP)
 	if err != nil {
 		return err
 	}
 	labels := r.labels()
+	if r.disk {
+		labels[LabelDisk] = "true"
+	}
 	netName := r.network.Name
 	req := testcontainers.GenericContainerRequest{
 		Started: true,
 		ContainerRequest: testcontainers.ContainerRequest{
 			Image:      r.image,
 			Name:       "faultline-" + r.runID + "-" + m.Name,
-			Entrypoint: entrypoint,
+			Entrypoint: r.entrypoint(),
 			Cmd:        args,
 			Labels:     labels,
 			Networks:   []string{netName},
@@ -162,7 +200,7 @@ func (r *containers) start(ctx context.Context, m *Member, args []string) error 
 				netName: {m.Name},
 			},
 			Mounts: testcontainers.ContainerMounts{
-				testcontainers.VolumeMount(r.volume(m), containerDataDir),
+				testcontainers.VolumeMount(r.volume(m), testcontainers.ContainerMountTarget(volumeAt)),
 			},
 			ConfigModifier: func(cc *container.Config) {
 				cc.Hostname = m.Name
@@ -180,6 +218,14 @@ func (r *containers) start(ctx context.Context, m *Member, args []string) error 
 				// network namespace, which needs NET_ADMIN there (and only
 				// there: the host's rules are out of its reach).
 				hc.CapAdd = append(hc.CapAdd, "NET_ADMIN")
+				if r.disk {
+					// The agent mounts the filesystem layer: FUSE, and the
+					// right to mount, which the default AppArmor profile
+					// denies.
+					hc.CapAdd = append(hc.CapAdd, "SYS_ADMIN")
+					hc.Devices = append(hc.Devices, container.DeviceMapping{PathOnHost: "/dev/fuse", PathInContainer: "/dev/fuse", CgroupPermissions: "rwm"})
+					hc.SecurityOpt = append(hc.SecurityOpt, "apparmor=unconfined")
+				}
 				for i := range hc.Mounts {
 					if hc.Mounts[i].Type == mount.TypeVolume {
 						if hc.Mounts[i].VolumeOptions == nil {
@@ -201,7 +247,18 @@ func (r *containers) start(ctx context.Context, m *Member, args []string) error 
 func (r *containers) volume(m *Member) string { return "faultline-" + r.runID + "-" + m.Name }
 
 func (r *containers) wipe(ctx context.Context, m *Member) error {
+	if m.Instance != "" && r.disk {
+		if err := crashFirst(ctx, r.docker, m.Instance); err != nil && !errdefs.IsNotFound(err) {
+			return err
+		}
+	}
 	if m.Instance != "" {
+		// What the member said before it was wiped (why it refused to
+		// start, say) must not go with its container.
+		var log bytes.Buffer
+		if err := r.copyLog(ctx, m, &log); err == nil {
+			r.earlier[m.Name] = append(r.earlier[m.Name], log.Bytes()...)
+		}
 		_, err := r.docker.ContainerRemove(ctx, m.Instance, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
 		if err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("removing the container: %w", err)
@@ -215,6 +272,11 @@ func (r *containers) wipe(ctx context.Context, m *Member) error {
 }
 
 func (r *containers) kill(ctx context.Context, m *Member) error {
+	if r.disk {
+		if err := crashFirst(ctx, r.docker, m.Instance); err != nil {
+			return err
+		}
+	}
 	if _, err := r.docker.ContainerKill(ctx, m.Instance, client.ContainerKillOptions{Signal: "KILL"}); err != nil {
 		return err
 	}
@@ -267,23 +329,48 @@ func (r *containers) state(ctx context.Context, m *Member) (running, paused bool
 // exec runs cmd in m's container and returns its output; a failure is an
 // error that carries the output.
 func (r *containers) exec(ctx context.Context, m *Member, cmd []string) (string, error) {
-	out, err := r.dockerExec(ctx, m, cmd)
+	out, err := dockerExec(ctx, r.docker, m.Instance, cmd)
 	if err != nil {
 		return out, fmt.Errorf("exec %s in %s: %w", strings.Join(cmd, " "), m.Name, err)
 	}
 	return out, nil
 }
 
-// dockerExec is docker exec, with stdout and stderr as one stream; a
-// non-zero exit is an error.
-func (r *containers) dockerExec(ctx context.Context, m *Member, cmd []string) (string, error) {
-	created, err := r.docker.ExecCreate(ctx, m.Instance, client.ExecCreateOptions{
+// crashFirst has the agent of a container with a filesystem layer kill its
+// server, if the container runs, so that the container can then be killed
+// without its server hanging (see cmd/agent/disk.go).
+func crashFirst(ctx context.Context, docker *client.Client, id string) error {
+	res, err := docker.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
+	if err != nil {
+		return err
+	}
+	st := res.Container.State
+	if st == nil || !st.Running {
+		return nil
+	}
+	if st.Paused {
+		if _, err := docker.ContainerUnpause(ctx, id, client.ContainerUnpauseOptions{}); err != nil {
+			return fmt.Errorf("unpausing it to stop its server: %w", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if out, err := dockerExec(ctx, docker, id, []string{AgentPath, "disk", "crash"}); err != nil {
+		return fmt.Errorf("having the agent kill the server first: %w (%s)", err, strings.TrimSpace(out))
+	}
+	return nil
+}
+
+// dockerExec is docker exec in container id, with stdout and stderr as one
+// stream; a non-zero exit is an error.
+func dockerExec(ctx context.Context, docker *client.Client, id string, cmd []string) (string, error) {
+	created, err := docker.ExecCreate(ctx, id, client.ExecCreateOptions{
 		Cmd: cmd, AttachStdout: true, AttachStderr: true, TTY: true,
 	})
 	if err != nil {
 		return "", err
 	}
-	att, err := r.docker.ExecAttach(ctx, created.ID, client.ExecAttachOptions{TTY: true})
+	att, err := docker.ExecAttach(ctx, created.ID, client.ExecAttachOptions{TTY: true})
 	if err != nil {
 		return "", err
 	}
@@ -302,7 +389,7 @@ func (r *containers) dockerExec(ctx context.Context, m *Member, cmd []string) (s
 	// The stream ends when the process does, but the engine may record its
 	// exit code a moment later.
 	for {
-		res, err := r.docker.ExecInspect(ctx, created.ID, client.ExecInspectOptions{})
+		res, err := docker.ExecInspect(ctx, created.ID, client.ExecInspectOptions{})
 		if err != nil {
 			return out.String(), err
 		}
@@ -320,16 +407,29 @@ func (r *containers) dockerExec(ctx context.Context, m *Member, cmd []string) (s
 	}
 }
 
+// saveLog writes m's log: its removed containers' and its current one's.
 func (r *containers) saveLog(ctx context.Context, m *Member, path string) error {
-	if m.Instance == "" {
+	if m.Instance == "" && len(r.earlier[m.Name]) == 0 {
 		return nil
 	}
+	log := bytes.NewBuffer(slices.Clone(r.earlier[m.Name]))
+	if m.Instance != "" {
+		if err := r.copyLog(ctx, m, log); err != nil {
+			return err
+		}
+	}
+	return writeFile(path, log)
+}
+
+// copyLog appends the log of m's current container to w.
+func (r *containers) copyLog(ctx context.Context, m *Member, w io.Writer) error {
 	rc, err := r.docker.ContainerLogs(ctx, m.Instance, client.ContainerLogsOptions{ShowStdout: true, ShowStderr: true})
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
-	return writeFile(path, rc)
+	_, err = io.Copy(w, rc)
+	return err
 }
 
 func (r *containers) down(ctx context.Context) error { return Clean(ctx, r.docker, r.runID) }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/compose/proxy"
+	"github.com/faultline/faultline/diskfs"
 )
 
 // local runs each member as a process of this machine, with a loopback
@@ -38,6 +39,7 @@ import (
 // without corrupting it, so peer-loss needs containers.
 type local struct {
 	binary string
+	target Target
 	dir    string
 
 	mu      sync.Mutex
@@ -47,6 +49,8 @@ type local struct {
 	lns     []net.Listener
 	// drops holds, per member, the members it drops.
 	drops map[string][]*Member
+	// disks are the members' filesystem layers (Config.Disk).
+	disks map[string]*diskfs.FS
 }
 
 // process is one run of a member's server.
@@ -80,6 +84,11 @@ func UpLocal(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	if cfg.Nodes < 1 || cfg.Nodes > MaxNodes {
 		return nil, fmt.Errorf("nodes = %d: want 1 to %d", cfg.Nodes, MaxNodes)
 	}
+	if cfg.Disk {
+		if err := DiskNeeds(Local); err != nil {
+			return nil, err
+		}
+	}
 	if _, err := os.Stat(cfg.Binary); err != nil {
 		return nil, fmt.Errorf("the %s server to run: %w", cfg.Target.Name, err)
 	}
@@ -87,8 +96,9 @@ func UpLocal(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &local{binary: cfg.Binary, dir: dir, procs: map[string]*process{}, proxies: map[string]*proxy.Proxy{}, drops: map[string][]*Member{}}
-	c := &Cluster{RunID: cfg.RunID, Target: cfg.Target, Runtime: Local, run: r, extra: cfg.Args}
+	r := &local{binary: cfg.Binary, target: cfg.Target, dir: dir, procs: map[string]*process{}, proxies: map[string]*proxy.Proxy{},
+		drops: map[string][]*Member{}, disks: map[string]*diskfs.FS{}}
+	c := &Cluster{RunID: cfg.RunID, Target: cfg.Target, Runtime: Local, run: r, extra: cfg.Args, disk: cfg.Disk}
 	// c, not the result, which a failing return has already made nil.
 	defer func() {
 		if err != nil {
@@ -101,6 +111,11 @@ func UpLocal(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 		c.Members = append(c.Members, m)
 		if err := r.serveProxy(m); err != nil {
 			return nil, err
+		}
+		if cfg.Disk {
+			if err := r.mountDisk(m); err != nil {
+				return nil, err
+			}
 		}
 	}
 	r.members = c.Members
@@ -290,11 +305,26 @@ func (r *local) state(_ context.Context, m *Member) (running, paused bool, err e
 	return true, p.paused, nil
 }
 
+// wipe kills m and removes its data. A member with a filesystem layer gets
+// a fresh one: removing its files through the old one would leave them for
+// a later power loss to bring back.
 func (r *local) wipe(ctx context.Context, m *Member) error {
 	if err := r.kill(ctx, m); err != nil && m.Instance != "" {
 		return err
 	}
-	return os.RemoveAll(r.dataDir(m))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, layered := r.disks[m.Name]
+	if err := r.unmountDisk(m); err != nil {
+		return err
+	}
+	if err := errors.Join(os.RemoveAll(r.dataDir(m)), os.RemoveAll(r.backing(m))); err != nil {
+		return err
+	}
+	if layered {
+		return r.mountDisk(m)
+	}
+	return nil
 }
 
 func (r *local) saveLog(_ context.Context, m *Member, path string) error {
@@ -319,6 +349,11 @@ func (r *local) down(ctx context.Context) error {
 	}
 	for _, p := range r.proxies {
 		p.Close()
+	}
+	for _, m := range r.members {
+		if err := r.unmountDisk(m); err != nil {
+			errs = append(errs, fmt.Errorf("unmounting the filesystem layer of %s: %w", m.Name, err))
+		}
 	}
 	r.mu.Unlock()
 	errs = append(errs, os.RemoveAll(r.dir))
@@ -528,7 +563,7 @@ func CleanLocal(all bool, runIDs ...string) ([]Swept, error) {
 			// and break whatever still uses them.
 			s.Kept, s.Why = true, "a member still runs in it"
 		default:
-			errs = append(errs, os.RemoveAll(d))
+			errs = append(errs, detachUnder(d), os.RemoveAll(d))
 		}
 		runs = append(runs, s)
 	}

@@ -43,9 +43,19 @@ type Target struct {
 	// BugFlag is the server flag that takes --unsafe-bug's value, or empty
 	// when the target has no bug switches.
 	BugFlag string
+	// Files are the member's files disk faults damage, by class (FileWAL,
+	// FileSnap): filepath.Match patterns relative to its data directory.
+	Files map[string][]string
 	// build compiles (or copies) the static binary to out.
 	build func(ctx context.Context, root, out string) error
 }
+
+// The classes of a target's Files: its write-ahead log, and the snapshots
+// (or database) the log starts after.
+const (
+	FileWAL  = "wal"
+	FileSnap = "snap"
+)
 
 // MemberFlags are what a target's flag template may use for one member.
 type MemberFlags struct {
@@ -114,6 +124,13 @@ func Etcd(version string) (Target, error) {
 		// reuse an image built the old way.
 		Inputs: []string{"compose/targets/etcd", "compose/target.go"},
 		Flags:  etcdFlags,
+		// Not member/snap/db: bbolt checksums only its meta pages, and no
+		// etcd release claims to notice a flipped bit in its data pages
+		// unless asked to compare hashes with its peers.
+		Files: map[string][]string{
+			FileWAL:  {"member/wal/*.wal"},
+			FileSnap: {"member/snap/*.snap"},
+		},
 		build: func(ctx context.Context, root, out string) error {
 			return buildEtcd(ctx, filepath.Join(root, "compose/targets/etcd"), version, out)
 		},
@@ -142,8 +159,14 @@ func Kvnode() Target {
 		Inputs:  []string{"store", "cmd/kvnode", "go.mod", "go.sum"},
 		Flags:   etcdFlags,
 		BugFlag: "--unsafe-bug",
+		Files:   kvnodeFiles,
 		build:   repoPackage("./cmd/kvnode"),
 	}
+}
+
+var kvnodeFiles = map[string][]string{
+	FileWAL:  {"member/wal/wal.log"},
+	FileSnap: {"member/snapshot.bin"},
 }
 
 // repoPackage builds the main package pkg of the repository at root.

@@ -36,9 +36,12 @@ type targetFile struct {
 	Version string `json:"version"`
 	// BugFlag is the server flag that takes --unsafe-bug's value.
 	BugFlag string `json:"bug_flag"`
+	// Files are the files disk faults damage, by class ("wal", "snap"):
+	// patterns relative to the data directory, such as member/wal/*.wal.
+	Files map[string][]string `json:"files"`
 }
 
-const targetFields = "name, binary or package, inputs, flags, version and bug_flag"
+const targetFields = "name, binary or package, inputs, flags, version, bug_flag and files"
 
 var targetName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*$`)
 
@@ -90,6 +93,7 @@ func parseTargetFile(file string, b []byte) (Target, error) {
 		Inputs:  []string{abs},
 		Flags:   f.Flags,
 		BugFlag: f.BugFlag,
+		Files:   f.Files,
 	}
 	if t.build, err = f.builder(filepath.Dir(abs), &t.Inputs); err != nil {
 		return Target{}, err
@@ -102,6 +106,16 @@ func parseTargetFile(file string, b []byte) (Target, error) {
 	}
 	if f.BugFlag != "" && !strings.HasPrefix(f.BugFlag, "-") {
 		return Target{}, fmt.Errorf("bug_flag %q: want the server's flag that takes a bug's name, such as --unsafe-bug", f.BugFlag)
+	}
+	for class, globs := range f.Files {
+		if class != FileWAL && class != FileSnap {
+			return Target{}, fmt.Errorf("files: class %q: want %q (the write-ahead log) or %q (snapshots or the database)", class, FileWAL, FileSnap)
+		}
+		for _, g := range globs {
+			if _, err := filepath.Match(g, ""); err != nil || filepath.IsAbs(g) || strings.HasPrefix(path.Clean(g), "..") {
+				return Target{}, fmt.Errorf("files: %s: %q: want a pattern relative to the data directory, such as member/wal/*.wal", class, g)
+			}
+		}
 	}
 	return t, nil
 }

@@ -1,6 +1,7 @@
 package compose
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -59,6 +60,10 @@ func TestTargetFile(t *testing.T) {
 			wantErr: []string{"flags:", "Nmae", "{{.InitialCluster}}"}},
 		{name: "bad template", text: `{"name": "x", "binary": "bin/mystore", "flags": ["--name={{.Name"]}`,
 			wantErr: []string{"flags:", "--name={{.Name"}},
+		{name: "unknown file class", text: `{"name": "x", "binary": "bin/mystore", "files": {"db": ["member/db"]}, ` + flags + `}`,
+			wantErr: []string{`class "db"`, `"wal"`, `"snap"`}},
+		{name: "file pattern outside the data dir", text: `{"name": "x", "binary": "bin/mystore", "files": {"wal": ["../wal/*"]}, ` + flags + `}`,
+			wantErr: []string{`"../wal/*"`, "relative to the data directory"}},
 		{name: "bad bug flag", text: `{"name": "x", "binary": "bin/mystore", "bug_flag": "unsafe-bug", ` + flags + `}`,
 			wantErr: []string{`bug_flag "unsafe-bug"`, "such as --unsafe-bug"}},
 	} {
@@ -117,7 +122,8 @@ func TestKvnodeTargetFile(t *testing.T) {
 	want := Kvnode()
 	abs, _ := filepath.Abs(path)
 	if got.Name != want.Name || got.Version != want.Version || got.Binary != want.Binary || got.BugFlag != want.BugFlag ||
-		!slices.Equal(got.Flags, want.Flags) || !slices.Equal(got.Inputs, append([]string{abs}, want.Inputs...)) {
+		!slices.Equal(got.Flags, want.Flags) || !slices.Equal(got.Inputs, append([]string{abs}, want.Inputs...)) ||
+		!maps.EqualFunc(got.Files, want.Files, slices.Equal) {
 		t.Errorf("the file describes %+v, the built-in is %+v", got, want)
 	}
 }

@@ -160,3 +160,25 @@ func usedSize(path string, size int64) (int64, error) {
 	}
 	return 0, nil
 }
+
+// Apply damages one file under dir matching globs the way how names: "flip"
+// (Flip) or "cut" (Truncate), choosing with a source seeded by seed, and
+// says what it did. It is the one entry point of the nemesis, wherever the
+// member runs.
+func Apply(dir, how string, globs []string, seed uint64) (string, error) {
+	r := rand.New(rand.NewPCG(seed, seed))
+	var done Done
+	var err error
+	switch how {
+	case "flip":
+		done, err = Flip(dir, globs, r)
+	case "cut":
+		done, err = Truncate(dir, globs, r)
+	default:
+		err = fmt.Errorf("damage %q: want flip or cut", how)
+	}
+	if err != nil {
+		return "", err
+	}
+	return done.String(), nil
+}

@@ -192,3 +192,25 @@ func TestString(t *testing.T) {
 		}
 	}
 }
+
+// TestApply: the nemesis's names reach the right damage, and a seed repeats
+// it.
+func TestApply(t *testing.T) {
+	for _, how := range []string{"flip", "cut"} {
+		var said []string
+		for range 2 {
+			dir := tree(t, map[string][]byte{"member/wal/wal.log": logLike(40<<10, 4096)})
+			s, err := Apply(dir, how, []string{"member/wal/*.log"}, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			said = append(said, s)
+		}
+		if !strings.HasPrefix(said[0], map[string]string{"flip": "flipped", "cut": "cut"}[how]) || said[0] != said[1] {
+			t.Errorf("%s: said %q", how, said)
+		}
+	}
+	if _, err := Apply(t.TempDir(), "burn", []string{"*"}, 1); err == nil || !strings.Contains(err.Error(), "want flip or cut") {
+		t.Errorf("an unknown damage: %v", err)
+	}
+}

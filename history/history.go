@@ -119,6 +119,14 @@ type Event struct {
 	// purpose (a failpoint that panics), so that the logs checker counts
 	// their crashes as expected rather than as bugs.
 	Crash []string `json:"crash,omitempty"`
+	// Damaged, on a start event, names the members whose files the fault
+	// damaged on purpose (a flipped bit, a cut log): their complaints about
+	// damaged data are the right answer, not a finding.
+	Damaged []string `json:"damaged,omitempty"`
+	// Effects, on a start event, says per member what the fault did to it
+	// where that varies ("dropped 12.0 KiB unsynced in 2 files"), so that
+	// a power loss that dropped nothing is not mistaken for one that did.
+	Effects map[string]string `json:"effects,omitempty"`
 
 	// Watch, range and lease operations (watch, kubernetes and lease
 	// workloads).

@@ -67,7 +67,9 @@ type Window struct {
 	Fault     string   `json:"fault"`
 	Nodes     []string `json:"nodes,omitempty"`
 	Mechanism string   `json:"mechanism,omitempty"`
-	Start     int64    `json:"start"`
+	// Effects says per member what the fault did to it (Event.Effects).
+	Effects map[string]string `json:"effects,omitempty"`
+	Start   int64             `json:"start"`
 	// Stop is -1 when the history ends with the fault still active.
 	Stop int64 `json:"stop"`
 	// Recovered is when the cluster was seen whole again after the heal;
@@ -91,10 +93,15 @@ func Faults(events []Event) []Window {
 		switch e.F {
 		case Start:
 			open[e.Fault] = len(ws)
-			ws = append(ws, Window{Fault: e.Fault, Nodes: e.Nodes, Mechanism: e.Mechanism, Start: e.Time, Stop: -1, Recovered: -1})
+			ws = append(ws, Window{Fault: e.Fault, Nodes: e.Nodes, Mechanism: e.Mechanism, Effects: e.Effects, Start: e.Time, Stop: -1, Recovered: -1})
 		case Stop:
 			if i, ok := open[e.Fault]; ok {
 				ws[i].Stop = e.Time
+				if e.Effects != nil {
+					// What the heal found (a damaged member that refused to
+					// start, say) comes on top of what the start said.
+					ws[i].Effects = e.Effects
+				}
 				delete(open, e.Fault)
 				healed[e.Fault] = i
 			}

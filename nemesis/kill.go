@@ -66,24 +66,34 @@ func shuffled[T any](r *rand.Rand, xs []T) []T {
 }
 
 // memberFault does something to each member its pick chooses, and undoes
-// it on heal for the members it was done to.
+// it on heal for the members it was done to. What do says it did, if
+// anything, is the fault's effect on that member.
 type memberFault struct {
-	verb     string
-	pick     pick
-	do, undo func(Cluster, context.Context, *compose.Member) error
-	hit      []*compose.Member
+	verb string
+	pick pick
+	// disk: the fault needs the filesystem layer.
+	disk    bool
+	do      func(Cluster, context.Context, *compose.Member) (string, error)
+	undo    func(Cluster, context.Context, *compose.Member) error
+	hit     []*compose.Member
+	effects map[string]string
+}
+
+// silent is a do that has nothing to say of what it did.
+func silent(do func(Cluster, context.Context, *compose.Member) error) func(Cluster, context.Context, *compose.Member) (string, error) {
+	return func(c Cluster, ctx context.Context, m *compose.Member) (string, error) { return "", do(c, ctx, m) }
 }
 
 // kill SIGKILLs the members and, on heal, restarts them with their data.
 func kill(p pick) Fault {
-	return &memberFault{verb: "kill", pick: p, do: Cluster.Kill, undo: Cluster.Start}
+	return &memberFault{verb: "kill", pick: p, do: silent(Cluster.Kill), undo: Cluster.Start}
 }
 
 // pause freezes the members (docker pause: the cgroup freezer stops every
 // process, as SIGSTOP would) and thaws them on heal. A paused leader keeps
 // its sockets open and wakes up believing it still leads.
 func pause(p pick) Fault {
-	return &memberFault{verb: "pause", pick: p, do: Cluster.Pause, undo: Cluster.Unpause}
+	return &memberFault{verb: "pause", pick: p, do: silent(Cluster.Pause), undo: Cluster.Unpause}
 }
 
 func (f *memberFault) Name() string    { return f.verb + "-" + f.pick.String() }
@@ -94,14 +104,24 @@ func (f *memberFault) Start(ctx context.Context, c Cluster, r *rand.Rand) ([]*co
 	if err != nil {
 		return nil, err
 	}
+	f.effects = nil
 	for _, m := range ms {
-		if err := f.do(c, ctx, m); err != nil {
+		said, err := f.do(c, ctx, m)
+		if err != nil {
 			return nil, err
 		}
 		f.hit = append(f.hit, m)
+		if said != "" {
+			if f.effects == nil {
+				f.effects = map[string]string{}
+			}
+			f.effects[m.Name] = said
+		}
 	}
 	return ms, nil
 }
+
+func (f *memberFault) Effects() map[string]string { return f.effects }
 
 func (f *memberFault) Heal(ctx context.Context, c Cluster) error {
 	var errs []error

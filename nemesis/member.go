@@ -28,17 +28,25 @@ func (r *MemberReplace) Start(ctx context.Context, c Cluster, rnd *rand.Rand) ([
 	if err != nil {
 		return nil, err
 	}
-	m := ms[0]
+	if err := r.remove(ctx, c, ms[0]); err != nil {
+		return nil, err
+	}
+	return ms, nil
+}
+
+// remove takes m out of the cluster (Cluster API, through the others) and
+// destroys it with its data; Heal then adds it back.
+func (r *MemberReplace) remove(ctx context.Context, c Cluster, m *compose.Member) error {
 	cli, err := c.Client(without(c.List(), m)...)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer cli.Close()
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	list, err := cli.MemberList(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("listing members: %w", err)
+		return fmt.Errorf("listing members: %w", err)
 	}
 	var id uint64
 	for _, x := range list.Members {
@@ -47,16 +55,13 @@ func (r *MemberReplace) Start(ctx context.Context, c Cluster, rnd *rand.Rand) ([
 		}
 	}
 	if id == 0 {
-		return nil, fmt.Errorf("%s (%s) is not in the member list", m.Name, m.PeerURL)
+		return fmt.Errorf("%s (%s) is not in the member list", m.Name, m.PeerURL)
 	}
 	r.removed = m
 	if _, err := cli.MemberRemove(ctx, id); err != nil {
-		return nil, fmt.Errorf("removing %s from the cluster: %w", m.Name, err)
+		return fmt.Errorf("removing %s from the cluster: %w", m.Name, err)
 	}
-	if err := c.Wipe(ctx, m); err != nil {
-		return nil, err
-	}
-	return []*compose.Member{m}, nil
+	return c.Wipe(ctx, m)
 }
 
 // Heal adds the member back, wherever Start got to: if the cluster still

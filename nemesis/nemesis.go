@@ -53,6 +53,9 @@ type Cluster interface {
 	// Client is an etcd client of the given members (all when none), for
 	// admin faults.
 	Client(ms ...*compose.Member) (*clientv3.Client, error)
+	// Disks are the members' disks, for disk faults; a cluster started
+	// without the filesystem layer has none.
+	Disks() (compose.Disks, error)
 }
 
 // Fault is one kind of failure. Start injects it and says which members it
@@ -68,6 +71,24 @@ type Fault interface {
 // way it was, for the history.
 type mechanism interface {
 	Mechanism() string
+}
+
+// effecter is a fault that says per member what it did (what a power loss
+// dropped, which file it damaged), after Start and again after Heal.
+type effecter interface {
+	Effects() map[string]string
+}
+
+// crasher is a fault that may crash members on purpose, so that the
+// crashes their logs show are expected (history.Event.Crash).
+type crasher interface {
+	Crashes() []string
+}
+
+// damager is a fault that damages members' files on purpose, so that their
+// complaints about damaged data are expected (history.Event.Damaged).
+type damager interface {
+	Damages() []string
 }
 
 // sizer is a fault that needs a minimum cluster size.
@@ -113,6 +134,16 @@ var faults = []kind{
 	{"member-replace", "remove a random member (Cluster API), destroy its data, add it back empty on heal", func() Fault { return &MemberReplace{} }},
 	{"peer-latency", "hold peer traffic 100ms±50ms, or peer-latency=DELAY:JITTER (the agent's userspace peer proxy; no netem here)", func() Fault { return &PeerLatency{} }},
 	{"peer-loss", "every member drops 20% (or peer-loss=PCT) of its peers' packets at random (netfilter; no netem here)", func() Fault { return &PeerLoss{} }},
+	{"power-loss-random", "cut one random member's power: SIGKILL, then forget every write it had not fsynced; restart on heal", func() Fault { return powerLoss(pickRandom) }},
+	{"power-loss-leader", "cut the leader's power", func() Fault { return powerLoss(pickLeader) }},
+	{"power-loss-followers", "cut every follower's power and keep the leader down (SIGKILL) until they have restarted", func() Fault { return &FollowersLoss{} }},
+	{"power-loss-minority", "cut a random minority's power", func() Fault { return powerLoss(pickMinority) }},
+	{"power-loss-majority", "cut a random majority's power", func() Fault { return powerLoss(pickMajority) }},
+	{"power-loss-all", "cut every member's power at once", func() Fault { return powerLoss(pickAll) }},
+	{"disk-corrupt", "stop a minority, flip a bit in each one's log or a snapshot; on heal restart it (replaced if it refuses)", func() Fault { return &Damage{how: compose.Flip} }},
+	{"disk-truncate", "stop a minority, cut the tail of each one's log; on heal restart it (replaced if it refuses)", func() Fault { return &Damage{how: compose.Cut} }},
+	{"disk-slow", "one random member's disk waits 100ms (or disk-slow=DELAY) before every write and sync", func() Fault { return &SlowDisk{} }},
+	{"disk-error", "one random member's fsyncs fail with EIO (disk-error=eio), or its writes with ENOSPC (disk-error=enospc)", func() Fault { return &FailDisk{} }},
 }
 
 // Names lists the faults --nemesis accepts.
@@ -184,9 +215,12 @@ func Parse(spec string) ([]Fault, error) {
 	return out, nil
 }
 
+// rank orders faults within a window: those that stop members (kills,
+// pauses, power losses, damage) go in after the ones that need the member
+// running to be made (network and disk settings go through its agent).
 func rank(f Fault) int {
 	switch f.(type) {
-	case *memberFault:
+	case *memberFault, *FollowersLoss, *Damage:
 		return 1
 	}
 	return 0
@@ -210,8 +244,9 @@ func parseOne(name string) (Fault, error) {
 	return faults[i].make(), nil
 }
 
-// parseWithArg reads the faults that take a setting: peer-loss=PCT and
-// peer-latency=DELAY or DELAY:JITTER.
+// parseWithArg reads the faults that take a setting: peer-loss=PCT,
+// peer-latency=DELAY or DELAY:JITTER, disk-slow=DELAY and
+// disk-error=eio|enospc.
 func parseWithArg(name, arg string) (Fault, error) {
 	switch name {
 	case "peer-loss":
@@ -231,8 +266,19 @@ func parseWithArg(name, arg string) (Fault, error) {
 			return nil, fmt.Errorf("peer-latency=%s: want a delay and optionally a jitter no larger, e.g. peer-latency=200ms:50ms", arg)
 		}
 		return &PeerLatency{Delay: d, Jitter: j}, nil
+	case "disk-slow":
+		d, err := time.ParseDuration(arg)
+		if err != nil || d <= 0 || d > time.Minute {
+			return nil, fmt.Errorf("disk-slow=%s: want a delay up to 1m, e.g. disk-slow=200ms", arg)
+		}
+		return &SlowDisk{Delay: d}, nil
+	case "disk-error":
+		if arg != compose.DiskEIO && arg != compose.DiskENOSPC {
+			return nil, fmt.Errorf("disk-error=%s: want disk-error=%s (fsyncs fail) or disk-error=%s (writes fail)", arg, compose.DiskEIO, compose.DiskENOSPC)
+		}
+		return &FailDisk{How: arg}, nil
 	}
-	return nil, fmt.Errorf("%s=%s: only peer-loss=PCT and peer-latency=DELAY[:JITTER] take a setting", name, arg)
+	return nil, fmt.Errorf("%s=%s: only peer-loss=PCT, peer-latency=DELAY[:JITTER], disk-slow=DELAY and disk-error=eio|enospc take a setting", name, arg)
 }
 
 // Fits says whether every fault can run against a cluster of n members.
@@ -249,10 +295,13 @@ func Fits(fs []Fault, n int) error {
 // Supported says whether every fault can be made on members of the given
 // runtime (compose.Docker or compose.Local).
 func Supported(fs []Fault, runtime string) error {
-	if runtime != compose.Local {
-		return nil
-	}
 	var errs []error
+	if needsDisk(fs) {
+		errs = append(errs, compose.DiskNeeds(runtime))
+	}
+	if runtime != compose.Local {
+		return errors.Join(errs...)
+	}
 	for _, f := range fs {
 		for _, p := range parts(f) {
 			if _, ok := p.(*PeerLoss); ok {
@@ -394,7 +443,8 @@ func (n *Nemesis) once(ctx context.Context, f Fault, length time.Duration) (heal
 		return false, ctx.Err() == nil
 	}
 	nodes := names(hit)
-	e := history.Event{Type: history.Info, Process: history.Nemesis, F: history.Start, Fault: name, Nodes: nodes}
+	e := history.Event{Type: history.Info, Process: history.Nemesis, F: history.Start, Fault: name, Nodes: nodes,
+		Effects: effects(f), Crash: gather(f, crasher.Crashes), Damaged: gather(f, damager.Damages)}
 	if m, ok := f.(mechanism); ok {
 		e.Mechanism = m.Mechanism()
 	}
@@ -416,6 +466,7 @@ func (n *Nemesis) heal(ctx context.Context, f Fault, nodes []string) {
 		slog.Error("nemesis could not heal", "fault", name, "err", err)
 		e.Error = err.Error()
 	}
+	e.Effects = effects(f)
 	n.Recorder.Record(e)
 	n.set("", 0)
 }
@@ -469,6 +520,40 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// effects gathers what f's parts say they did, per member.
+func effects(f Fault) map[string]string {
+	var out map[string]string
+	for _, p := range parts(f) {
+		if ef, ok := p.(effecter); ok {
+			for m, said := range ef.Effects() {
+				if out == nil {
+					out = map[string]string{}
+				}
+				if out[m] != "" {
+					said = out[m] + "; " + said
+				}
+				out[m] = said
+			}
+		}
+	}
+	return out
+}
+
+// gather collects the members that those of f's parts that are Ts name.
+func gather[T any](f Fault, named func(T) []string) []string {
+	var out []string
+	for _, p := range parts(f) {
+		if t, ok := p.(T); ok {
+			for _, m := range named(t) {
+				if !slices.Contains(out, m) {
+					out = append(out, m)
+				}
+			}
+		}
+	}
+	return out
 }
 
 func names(ms []*compose.Member) []string {

@@ -172,6 +172,38 @@ func (l *fakeLinks) Rules(_ context.Context, m *compose.Member) ([]string, error
 func (*fakeLinks) Netem(context.Context, *compose.Member) (string, error) { return "netem: fake", nil }
 func (*fakeLinks) Cuts() string                                           { return "the fake's rules" }
 
+// Disks of the fake cut power and damage as a kill does, and remember
+// slow and failing disks among the rules.
+func (f *fakeCluster) Disks() (compose.Disks, error) { return &fakeDisks{f: f}, nil }
+
+type fakeDisks struct{ f *fakeCluster }
+
+func (d *fakeDisks) PowerLoss(ctx context.Context, m *compose.Member) (string, error) {
+	d.f.record("power-loss " + m.Name)
+	return "dropped 4.0 KiB unsynced in 1 file", d.f.Kill(ctx, m)
+}
+
+func (d *fakeDisks) Damage(ctx context.Context, m *compose.Member, how compose.Damage, class string, _ uint64) (string, error) {
+	d.f.record(fmt.Sprintf("%s %s %s", how, class, m.Name))
+	return "damaged its " + class, d.f.Kill(ctx, m)
+}
+
+func (d *fakeDisks) SlowDisk(_ context.Context, m *compose.Member, delay time.Duration) error {
+	return (&fakeLinks{f: d.f}).set(m, []string{"disk slow " + delay.String()})
+}
+
+func (d *fakeDisks) FailDisk(_ context.Context, m *compose.Member, how string) error {
+	return (&fakeLinks{f: d.f}).set(m, []string{"disk fail " + how})
+}
+
+// HealDisk heals a member that is down too, as compose's does.
+func (d *fakeDisks) HealDisk(_ context.Context, m *compose.Member) error {
+	d.f.mu.Lock()
+	defer d.f.mu.Unlock()
+	delete(d.f.rules, m.Name)
+	return nil
+}
+
 func (f *fakeCluster) Client(...*compose.Member) (*clientv3.Client, error) {
 	return nil, errors.New("the fake cluster has no etcd")
 }

@@ -67,7 +67,8 @@ func waitFor(ctx context.Context, limit time.Duration, cond func() (bool, error)
 }
 
 // HealAll undoes every fault there could be, whoever made it: it thaws
-// paused members, starts stopped ones and heals every member's links.
+// paused members, starts stopped ones, heals the disks of running ones and
+// every member's links.
 func HealAll(ctx context.Context, c Cluster) error {
 	var errs []error
 	for _, m := range c.List() {
@@ -81,6 +82,10 @@ func HealAll(ctx context.Context, c Cluster) error {
 			errs = append(errs, fmt.Errorf("%s was removed (member-replace) and never rejoined", m.Name))
 		case !running:
 			errs = append(errs, c.Start(ctx, m))
+		default:
+			if d, err := c.Disks(); err == nil {
+				errs = append(errs, d.HealDisk(ctx, m))
+			}
 		}
 	}
 	errs = append(errs, removeRules(ctx, c, c.List()))

@@ -181,6 +181,8 @@ type row struct{ Key, Value string }
 type fault struct {
 	N                                            int
 	Fault, Mechanism, Nodes, Start, Stop, Length string
+	// Effects are what the fault did to each member, "n1: dropped …".
+	Effects []string
 	// Recovery is the time from heal to a whole cluster again.
 	Recovery, NotRecovered string
 	// During counts the operations invoked inside the window that
@@ -369,6 +371,9 @@ func faultRow(w history.Window, ops []history.Op) fault {
 			f.Nodes += ", "
 		}
 		f.Nodes += n
+		if e, ok := w.Effects[n]; ok {
+			f.Effects = append(f.Effects, n+": "+e)
+		}
 	}
 	if w.Stop >= 0 {
 		f.Stop = fmt.Sprintf("%.1f s", seconds(w.Stop))

@@ -109,7 +109,7 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 		args = append(args, target.BugFlag+"="+cfg.UnsafeBug)
 	}
 	cluster, err := up(compose.Config{RunID: runID, Target: target, Nodes: cfg.Nodes, Args: args,
-		PeerProxy: needsPeerProxy(cfg)})
+		PeerProxy: needsPeerProxy(cfg), Disk: needsDisk(cfg)})
 	if err != nil {
 		return nil, dir, setup(err)
 	}

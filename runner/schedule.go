@@ -186,9 +186,17 @@ func nemesisSchedule(cfg rundir.Config) (nemesis.Schedule, error) {
 
 // needsPeerProxy says whether any fault the config asks for needs the
 // members started behind the agent's peer proxy.
-func needsPeerProxy(cfg rundir.Config) bool {
+func needsPeerProxy(cfg rundir.Config) bool { return asks(cfg, nemesis.NeedsPeerProxy) }
+
+// needsDisk says whether any fault the config asks for needs the members'
+// data served through the filesystem layer.
+func needsDisk(cfg rundir.Config) bool { return asks(cfg, nemesis.NeedsDisk) }
+
+// asks says whether the faults of the config's schedule, or its --nemesis,
+// have what needs looks for.
+func asks(cfg rundir.Config, needs func(spec string) bool) bool {
 	if cfg.Schedule != nil {
-		return slices.ContainsFunc(cfg.Schedule.Steps, func(s rundir.Step) bool { return nemesis.NeedsPeerProxy(s.Fault) })
+		return slices.ContainsFunc(cfg.Schedule.Steps, func(s rundir.Step) bool { return needs(s.Fault) })
 	}
-	return nemesis.NeedsPeerProxy(cfg.Nemesis)
+	return needs(cfg.Nemesis)
 }

@@ -11,9 +11,13 @@
 //	                             random (replaces earlier drops)
 //	faultline-agent heal         remove every rule the agent made
 //	faultline-agent list         print the addresses currently dropped, one per line
-//	faultline-agent serve -proxy LISTEN=TARGET -- SERVER ARGS...
-//	                             the image's entrypoint when peer links are to be slowed: run the
-//	                             server, with a proxy in front of its peer port
+//	faultline-agent serve [-proxy LISTEN=TARGET] [-disk BACKING=MOUNT] -- SERVER ARGS...
+//	                             the image's entrypoint when peer links are to be slowed or disks
+//	                             damaged: run the server, with a proxy in front of its peer port,
+//	                             and its data directory MOUNT served from BACKING through
+//	                             faultline's filesystem layer
+//	faultline-agent disk CMD...  a disk command for the serving agent: power-loss, flip SEED GLOB...,
+//	                             cut SEED GLOB..., slow D, fail eio|enospc, heal (cmd/agent/disk.go)
 //	faultline-agent delay D J    hold every chunk crossing the peer proxy D ± J (0 0: no delay)
 //	faultline-agent check        create and remove a table: does netfilter work here?
 //	faultline-agent netem        does this kernel have the netem qdisc? (adds one to eth0, removes it)
@@ -42,7 +46,7 @@ func main() {
 	}
 }
 
-const usage = "usage: faultline-agent drop [-loss PCT] IP... | heal | list | check | probe ADDR:PORT N | serve -proxy LISTEN=TARGET -- SERVER ARGS... | delay D J | netem"
+const usage = "usage: faultline-agent drop [-loss PCT] IP... | heal | list | check | probe ADDR:PORT N | serve [-proxy LISTEN=TARGET] [-disk BACKING=MOUNT] -- SERVER ARGS... | delay D J | disk CMD... | netem"
 
 func run(args []string) error {
 	if len(args) == 0 {
@@ -70,6 +74,16 @@ func run(args []string) error {
 		return drop(addrs, loss)
 	case "serve":
 		return serve(args[1:])
+	case "disk":
+		if len(args) < 2 {
+			return fmt.Errorf("%s", usage)
+		}
+		out, err := ask(strings.Join(args, " "))
+		if err != nil {
+			return err
+		}
+		fmt.Println(out)
+		return nil
 	case "delay":
 		if len(args) != 3 {
 			return fmt.Errorf("%s", usage)
@@ -85,7 +99,7 @@ func run(args []string) error {
 			return err
 		}
 		// Also end any delay on the peer proxy, if there is one.
-		if _, err := ask("clear"); err != nil && !errors.Is(err, errNoProxy) {
+		if _, err := ask("clear"); err != nil && !errors.Is(err, errNoServer) {
 			return err
 		}
 		return nil

@@ -20,7 +20,7 @@ func controlled(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ctl.Close() })
-	go control(ctl, &proxy.Proxy{})
+	go (&server{proxy: &proxy.Proxy{}}).control(ctl)
 }
 
 func TestControlCommands(t *testing.T) {
@@ -49,9 +49,26 @@ func TestControlCommands(t *testing.T) {
 	}
 }
 
-func TestNoProxy(t *testing.T) {
+func TestNoServer(t *testing.T) {
 	controlSocket = fmt.Sprintf("@faultline-agent-none-%d", time.Now().UnixNano())
-	if _, err := ask("show"); err != errNoProxy {
-		t.Fatalf("asking with no proxy: %v, want errNoProxy", err)
+	if _, err := ask("show"); err != errNoServer {
+		t.Fatalf("asking with no serving agent: %v, want errNoServer", err)
+	}
+}
+
+// A serving agent without a proxy or a layer says so, and still heals.
+func TestServerWithoutProxyOrDisk(t *testing.T) {
+	s := &server{}
+	for _, tc := range []struct{ cmd, err string }{
+		{"delay 1s 0s", "no peer proxy"},
+		{"disk power-loss", "no filesystem layer"},
+		{"disk slow 1s", "no filesystem layer"},
+		{"clear", ""},
+		{"show", ""},
+	} {
+		_, err := s.command(strings.Fields(tc.cmd))
+		if (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%q: error %v, want %q", tc.cmd, err, tc.err)
+		}
 	}
 }

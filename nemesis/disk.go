@@ -1,0 +1,361 @@
+package nemesis
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/faultline/faultline/compose"
+)
+
+// Disk faults act on the members' disks through faultline's filesystem
+// layer (compose.Disks), which the runner mounts when a run asks for one
+// of them (NeedsDisk).
+
+// diskFault is a fault that needs the filesystem layer.
+type diskFault interface {
+	disk()
+}
+
+// NeedsDisk says whether a --nemesis spec asks for a fault that needs the
+// members' data served through the filesystem layer.
+func NeedsDisk(spec string) bool {
+	fs, err := Parse(spec)
+	return err == nil && needsDisk(fs)
+}
+
+func needsDisk(fs []Fault) bool {
+	for _, f := range fs {
+		for _, p := range parts(f) {
+			if m, ok := p.(*memberFault); ok && m.disk {
+				return true
+			}
+			if _, ok := p.(diskFault); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// powerLoss cuts the power of the members: SIGKILL, then every write not
+// yet fsynced is forgotten; on heal they restart with what was durable.
+func powerLoss(p pick) Fault {
+	return &memberFault{verb: "power-loss", pick: p, disk: true, do: cutPower, undo: Cluster.Start}
+}
+
+func cutPower(c Cluster, ctx context.Context, m *compose.Member) (string, error) {
+	d, err := c.Disks()
+	if err != nil {
+		return "", err
+	}
+	return d.PowerLoss(ctx, m)
+}
+
+// FollowersLoss cuts the power of every member but the leader, and keeps
+// the leader down (a plain SIGKILL: it loses nothing) until they have
+// restarted and elected one of themselves: a new leader must then come
+// from members that forgot what they had not fsynced, so a store that
+// acknowledged on their unsynced word loses the write.
+type FollowersLoss struct {
+	leader    *compose.Member
+	followers []*compose.Member
+	effects   map[string]string
+}
+
+func (*FollowersLoss) Name() string    { return "power-loss-followers" }
+func (*FollowersLoss) minMembers() int { return 3 }
+func (*FollowersLoss) disk()           {}
+
+func (f *FollowersLoss) Effects() map[string]string { return f.effects }
+
+func (f *FollowersLoss) Start(ctx context.Context, c Cluster, _ *rand.Rand) ([]*compose.Member, error) {
+	l, err := findLeader(ctx, c, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	f.effects = map[string]string{}
+	for _, m := range without(c.List(), l) {
+		f.followers = append(f.followers, m)
+		said, err := cutPower(c, ctx, m)
+		if err != nil {
+			return nil, err
+		}
+		f.effects[m.Name] = said
+	}
+	f.leader = l
+	if err := c.Kill(ctx, l); err != nil {
+		return nil, err
+	}
+	f.effects[l.Name] = "the leader: killed (SIGKILL, nothing lost), restarted after the others"
+	return append(append([]*compose.Member(nil), f.followers...), l), nil
+}
+
+// Heal restarts the followers, waits until they have a leader (bounded:
+// a store that cannot elect one is the checkers' to judge), then the old
+// leader.
+func (f *FollowersLoss) Heal(ctx context.Context, c Cluster) error {
+	var errs []error
+	for _, m := range f.followers {
+		errs = append(errs, c.Start(ctx, m))
+	}
+	if f.leader != nil {
+		if _, err := findLeader(ctx, c, 20*time.Second); err != nil {
+			// Not a failed heal: whether the store recovers is the
+			// checkers' to judge, once every member runs again.
+			slog.Warn("the followers restarted after a power loss elected no leader; restarting the old leader too", "err", err)
+		}
+		errs = append(errs, c.Start(ctx, f.leader))
+	}
+	f.leader, f.followers = nil, nil
+	return errors.Join(errs...)
+}
+
+// Damage stops a random minority of the members, damages one file of each
+// while it is down (a bit flipped in its log or a snapshot, or its log's
+// tail cut), and restarts them on heal. A store must then refuse to start
+// the damaged member — heal replaces it, as an operator would: removed
+// from the cluster, wiped, added back empty — or repair it from its peers;
+// it must never serve wrong data.
+type Damage struct {
+	how     compose.Damage
+	hit     []*compose.Member
+	effects map[string]string
+}
+
+func (d *Damage) Name() string {
+	if d.how == compose.Cut {
+		return "disk-truncate"
+	}
+	return "disk-corrupt"
+}
+func (*Damage) minMembers() int { return pickMinority.minMembers() }
+func (*Damage) disk()           {}
+
+func (d *Damage) Effects() map[string]string { return d.effects }
+
+// Crashes and Damages name the damaged members: refusing to start may be
+// a fatal error in their logs, or a complaint about the damaged file.
+func (d *Damage) Crashes() []string { return names(d.hit) }
+func (d *Damage) Damages() []string { return names(d.hit) }
+
+// classes are the kinds of file damaged, in the order tried: a corrupted
+// member gets a bit flipped in its log or in a snapshot at random (in its
+// log when it has no snapshot yet), a truncated one loses its log's tail.
+func (d *Damage) classes(r *rand.Rand) []string {
+	if d.how == compose.Cut {
+		return []string{compose.FileWAL}
+	}
+	return shuffled(r, []string{compose.FileWAL, compose.FileSnap})
+}
+
+func (d *Damage) Start(ctx context.Context, c Cluster, r *rand.Rand) ([]*compose.Member, error) {
+	dk, err := c.Disks()
+	if err != nil {
+		return nil, err
+	}
+	ms, err := pickMinority.choose(ctx, c, r)
+	if err != nil {
+		return nil, err
+	}
+	d.hit, d.effects = nil, map[string]string{}
+	for _, m := range ms {
+		// Hit before it is damaged: the damage crashes it first, and heal
+		// must start it again whatever happened next.
+		d.hit = append(d.hit, m)
+		var errs []error
+		for _, class := range d.classes(r) {
+			said, err := dk.Damage(ctx, m, d.how, class, r.Uint64())
+			if err == nil {
+				d.effects[m.Name] = said
+				errs = nil
+				break
+			}
+			errs = append(errs, err)
+		}
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
+	}
+	return ms, nil
+}
+
+// refusalWait bounds how long a restarted member may take to either
+// answer or exit.
+const refusalWait = 30 * time.Second
+
+// Heal starts each damaged member and watches it: one that exits instead
+// of answering refused its damaged data, and is replaced.
+func (d *Damage) Heal(ctx context.Context, c Cluster) error {
+	var errs []error
+	for _, m := range d.hit {
+		errs = append(errs, d.restart(ctx, c, m))
+	}
+	d.hit = nil
+	return errors.Join(errs...)
+}
+
+func (d *Damage) restart(ctx context.Context, c Cluster, m *compose.Member) error {
+	// A damage that failed half way may have left the member's container
+	// up with its server dead.
+	if running, _, err := c.State(ctx, m); err != nil {
+		return err
+	} else if running {
+		if err := c.Kill(ctx, m); err != nil {
+			return err
+		}
+	}
+	if err := c.Start(ctx, m); err != nil {
+		return err
+	}
+	var exited bool
+	_, err := waitFor(ctx, refusalWait, func() (bool, error) {
+		running, _, err := c.State(ctx, m)
+		if err != nil || !running {
+			exited = err == nil
+			return err == nil, err
+		}
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		_, err = c.Status(sctx, m)
+		return err == nil, err
+	})
+	if err != nil {
+		return fmt.Errorf("%s neither answered nor exited after the damage: %w", m.Name, err)
+	}
+	if !exited {
+		d.note(m, "started again")
+		return nil
+	}
+	d.note(m, "refused to start; replaced (removed, wiped, added back empty)")
+	rep := &MemberReplace{}
+	if err := rep.remove(ctx, c, m); err != nil {
+		return err
+	}
+	return rep.Heal(ctx, c)
+}
+
+func (d *Damage) note(m *compose.Member, what string) {
+	if d.effects == nil {
+		d.effects = map[string]string{}
+	}
+	if d.effects[m.Name] != "" {
+		what = d.effects[m.Name] + "; " + what
+	}
+	d.effects[m.Name] = what
+}
+
+// SlowDisk makes one random member's disk wait Delay before every write
+// and sync, until heal.
+type SlowDisk struct {
+	Delay time.Duration
+	hit   *compose.Member
+}
+
+// DefaultDiskDelay is disk-slow's delay when none is given.
+const DefaultDiskDelay = 100 * time.Millisecond
+
+func (*SlowDisk) Name() string { return "disk-slow" }
+func (*SlowDisk) disk()        {}
+
+func (s *SlowDisk) Effects() map[string]string {
+	if s.hit == nil {
+		return nil
+	}
+	return map[string]string{s.hit.Name: "every write and sync waits " + cmp.Or(s.Delay, DefaultDiskDelay).String()}
+}
+
+func (s *SlowDisk) Start(ctx context.Context, c Cluster, r *rand.Rand) ([]*compose.Member, error) {
+	dk, err := c.Disks()
+	if err != nil {
+		return nil, err
+	}
+	ms, err := pickRandom.choose(ctx, c, r)
+	if err != nil {
+		return nil, err
+	}
+	s.hit = ms[0]
+	return ms, dk.SlowDisk(ctx, s.hit, cmp.Or(s.Delay, DefaultDiskDelay))
+}
+
+func (s *SlowDisk) Heal(ctx context.Context, c Cluster) error {
+	return healDisk(ctx, c, &s.hit, nil)
+}
+
+// FailDisk makes one random member's disk fail, until heal: How is
+// compose.DiskEIO (every fsync fails with EIO) or compose.DiskENOSPC
+// (every write fails with ENOSPC, as on a full disk). The store may stop
+// acknowledging, crash or carry on; it must never acknowledge a write it
+// did not persist. A member it crashed is restarted on heal.
+type FailDisk struct {
+	How     string
+	hit     *compose.Member
+	effects map[string]string
+}
+
+func (*FailDisk) Name() string { return "disk-error" }
+func (*FailDisk) disk()        {}
+
+func (f *FailDisk) Effects() map[string]string { return f.effects }
+
+// Crashes names the failing member: a store may well crash on a failed
+// fsync, as etcd does.
+func (f *FailDisk) Crashes() []string {
+	if f.hit == nil {
+		return nil
+	}
+	return []string{f.hit.Name}
+}
+
+func (f *FailDisk) Start(ctx context.Context, c Cluster, r *rand.Rand) ([]*compose.Member, error) {
+	dk, err := c.Disks()
+	if err != nil {
+		return nil, err
+	}
+	ms, err := pickRandom.choose(ctx, c, r)
+	if err != nil {
+		return nil, err
+	}
+	f.hit, f.effects = ms[0], map[string]string{}
+	how := cmp.Or(f.How, compose.DiskEIO)
+	f.effects[f.hit.Name] = map[string]string{compose.DiskEIO: "every fsync fails with EIO", compose.DiskENOSPC: "every write fails with ENOSPC"}[how]
+	return ms, dk.FailDisk(ctx, f.hit, how)
+}
+
+func (f *FailDisk) Heal(ctx context.Context, c Cluster) error {
+	return healDisk(ctx, c, &f.hit, f.effects)
+}
+
+// healDisk heals the disk of *hit and starts the member again if the fault
+// crashed it, saying so in effects (if not nil).
+func healDisk(ctx context.Context, c Cluster, hit **compose.Member, effects map[string]string) error {
+	m := *hit
+	if m == nil {
+		return nil
+	}
+	dk, err := c.Disks()
+	if err != nil {
+		return err
+	}
+	if err := dk.HealDisk(ctx, m); err != nil {
+		return err
+	}
+	running, _, err := c.State(ctx, m)
+	if err != nil {
+		return err
+	}
+	if !running {
+		if effects != nil {
+			effects[m.Name] += "; it crashed, and was restarted on heal"
+		}
+		if err := c.Start(ctx, m); err != nil {
+			return err
+		}
+	}
+	*hit = nil
+	return nil
+}

@@ -1,0 +1,123 @@
+package nemesis
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline/compose"
+	"github.com/faultline/faultline/history"
+)
+
+// TestPowerLossRecordsWhatWasDropped: a power loss of every member says per
+// member what it dropped, on the start event and the fault window.
+func TestPowerLossRecordsWhatWasDropped(t *testing.T) {
+	c := newFake(3)
+	fs, err := Parse("power-loss-all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := runFor(t, c, fs, 200*time.Millisecond)
+	ws := history.Faults(events)
+	if len(ws) == 0 {
+		t.Fatal("no power loss happened")
+	}
+	if len(ws[0].Effects) != 3 || !strings.Contains(ws[0].Effects["n2"], "dropped") {
+		t.Errorf("effects %v, want what each of the 3 members dropped", ws[0].Effects)
+	}
+	if len(c.down) != 0 {
+		t.Errorf("members left down after the heal: %v", c.down)
+	}
+	if !slices.Contains(c.log, "power-loss n1") {
+		t.Errorf("log %v: n1's power was never cut", c.log)
+	}
+}
+
+// TestFollowersLoss: the followers lose power, the leader is killed, and
+// on heal the followers start first and the old leader last.
+func TestFollowersLoss(t *testing.T) {
+	c := newFake(3)
+	f := &FollowersLoss{}
+	ctx := context.Background()
+	hit, err := f.Start(ctx, c, testRand)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"power-loss n2", "kill n2", "power-loss n3", "kill n3", "kill n1"}
+	if !slices.Equal(c.log, want) || len(hit) != 3 {
+		t.Fatalf("log %v, hit %v; want %v", c.log, names(hit), want)
+	}
+	if !strings.Contains(f.Effects()["n1"], "leader") || !strings.Contains(f.Effects()["n3"], "dropped") {
+		t.Errorf("effects %v", f.Effects())
+	}
+	c.log = nil
+	if err := f.Heal(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"start n2", "start n3", "start n1"}; !slices.Equal(c.log, want) {
+		t.Errorf("heal %v, want %v", c.log, want)
+	}
+}
+
+// TestFailDiskRestartsACrashedMember: a member that crashed on its failing
+// disk runs again after the heal, and its disk is healed.
+func TestFailDiskRestartsACrashedMember(t *testing.T) {
+	c := newFake(3)
+	fs, err := Parse("disk-error=enospc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := fs[0].(*FailDisk)
+	ctx := context.Background()
+	hit, err := f.Start(ctx, c, testRand)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := hit[0]
+	if got := c.rules[m.Name]; !slices.Equal(got, []string{"disk fail enospc"}) {
+		t.Fatalf("rules of %s: %v", m.Name, got)
+	}
+	if crashes := gather(Fault(f), crasher.Crashes); crashes[0] != m.Name {
+		t.Errorf("crashes %v, want %s: a store may crash on a failing disk", crashes, m.Name)
+	}
+	c.Kill(ctx, m) // the store crashed
+	if err := f.Heal(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if c.down[m.Name] || len(c.rules) != 0 {
+		t.Errorf("after the heal: down %v, rules %v", c.down, c.rules)
+	}
+	if !strings.Contains(f.Effects()[m.Name], "restarted") {
+		t.Errorf("effects %v: the restart is not said", f.Effects())
+	}
+}
+
+func TestDiskFaultsParse(t *testing.T) {
+	for _, tc := range []struct{ spec, err string }{
+		{"disk-slow=250ms", ""},
+		{"disk-slow=soon", "want a delay"},
+		{"disk-error=eio", ""},
+		{"disk-error=ebusy", "want disk-error=eio"},
+		{"power-loss-followers+peer-latency", ""},
+	} {
+		fs, err := Parse(tc.spec)
+		if (tc.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%s: %v, want %q", tc.spec, err, tc.err)
+			continue
+		}
+		if err == nil && !needsDisk(fs) {
+			t.Errorf("%s: NeedsDisk is false", tc.spec)
+		}
+	}
+	if NeedsDisk("kill-all,partition-leader") {
+		t.Error("kill-all,partition-leader needs no disk layer, NeedsDisk says it does")
+	}
+	if fs, _ := Parse("disk-slow=1s"); fs[0].(*SlowDisk).Delay != time.Second {
+		t.Errorf("disk-slow=1s: delay %v", fs[0].(*SlowDisk).Delay)
+	}
+	if fs, _ := Parse("disk-truncate"); fs[0].(*Damage).how != compose.Cut {
+		t.Error("disk-truncate does not cut")
+	}
+}
