@@ -247,6 +247,22 @@ func TestMountScenarios(t *testing.T) {
 			want: map[string]string{"keep": "dir/"},
 		},
 		{
+			name: "strict: a link that is undone leaves the other name working",
+			mode: Strict,
+			run: func(m *mounted) {
+				m.writeFile("a", "one", true)
+				m.syncDir("")
+				m.ok(os.Link(m.path("a"), m.path("b")))
+				m.writeAt("b", 0, "two", true)
+				m.tree()
+				m.loss()
+				m.writeAt("a", 0, "six", true)
+				m.ok(os.Link(m.path("a"), m.path("c")))
+				m.syncDir("")
+			},
+			want: map[string]string{"a": "six", "c": "six"},
+		},
+		{
 			name: "hard link and symlink",
 			mode: Strict,
 			run: func(m *mounted) {
