@@ -355,6 +355,18 @@ func TestModel(t *testing.T) {
 			want: map[string]string{"d": "dir/", "e": "dir/"},
 		},
 		{
+			name: "strict: a new directory something passed through is not forgotten",
+			mode: Strict,
+			base: map[string]string{"x": "X"},
+			run: func(h *harness) {
+				h.ok(h.d.mkdir("d", 0o755, sameOwner))
+				h.ok(h.d.rename("x", "d/x", 0))
+				h.ok(h.d.rename("d/x", "x", 0))
+				h.ok(h.d.rmdir("d"))
+			},
+			want: map[string]string{"x": "X"},
+		},
+		{
 			name: "ext4: the commit interval commits the journal",
 			mode: Ext4,
 			run: func(h *harness) {

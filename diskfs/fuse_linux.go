@@ -306,8 +306,10 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (uint32, sys
 	return uint32(n), errno(err)
 }
 
-// Flush is called at every close; closing makes nothing durable.
-func (h *handle) Flush(ctx context.Context) syscall.Errno { return 0 }
+// Flush is called at every close until it answers ENOSYS, which makes the kernel stop sending
+// it: closing makes nothing durable, and a close then never waits for the server (a process
+// exiting with its own mount open would otherwise wait for itself).
+func (h *handle) Flush(ctx context.Context) syscall.Errno { return syscall.ENOSYS }
 
 func (h *handle) Release(ctx context.Context) syscall.Errno { return errno(h.f.close()) }
 

@@ -3,7 +3,6 @@ package diskfs
 import (
 	"errors"
 	"fmt"
-	"path"
 	"syscall"
 	"time"
 
@@ -28,7 +27,6 @@ type Options struct {
 // FS is a mounted diskfs.
 type FS struct {
 	d          *disk
-	root       *node
 	server     *fuse.Server
 	mountpoint string
 	stop       chan struct{} // stops the commit timer
@@ -68,7 +66,7 @@ func Mount(backing, mountpoint string, opts Options) (*FS, error) {
 		d.close()
 		return nil, fmt.Errorf("diskfs: mount %s on %s: %w", backing, mountpoint, err)
 	}
-	fsys := &FS{d: d, root: root, server: server, mountpoint: mountpoint, stop: make(chan struct{})}
+	fsys := &FS{d: d, server: server, mountpoint: mountpoint, stop: make(chan struct{})}
 	interval := opts.CommitInterval
 	if interval == 0 {
 		interval = DefaultCommitInterval
@@ -82,32 +80,13 @@ func Mount(backing, mountpoint string, opts Options) (*FS, error) {
 // PowerLoss forgets everything not yet durable, as if the machine lost power. The caller must
 // have killed every process using the mount and waited for it to exit. Handles still open
 // afterwards fail with EIO. It returns what was dropped.
+//
+// The kernel needs no explicit invalidation afterwards: with zero entry timeouts every path
+// walk looks the names up again (which also refreshes attributes and go-fuse's tree), handles
+// are opened without FOPEN_KEEP_CACHE so an open drops cached pages, and the revert changes the
+// mtime of every file it touches, which makes the kernel drop their pages at the next lookup.
 func (fsys *FS) PowerLoss() (Loss, error) {
-	loss, err := fsys.d.powerLoss()
-	// With the model's lock released (an operation waiting for it may hold kernel locks the
-	// notifications need), make the kernel and go-fuse forget what they knew of the old state.
-	fsys.forget(&fsys.root.Inode, "")
-	return loss, err
-}
-
-// forget walks go-fuse's tree below dir (at backing path p): names that no longer lead to the
-// same inode are dropped from the tree and the kernel's dentry cache, and every inode's cached
-// pages and attributes are invalidated.
-func (fsys *FS) forget(dir *fs.Inode, p string) {
-	for name, child := range dir.Children() {
-		cp := path.Join(p, name)
-		var st syscall.Stat_t
-		if syscall.Lstat(fsys.d.abs(cp), &st) != nil || st.Ino != child.StableAttr().Ino {
-			dir.RmChild(name)
-			dir.NotifyEntry(name)
-			child.NotifyContent(0, 0)
-			continue
-		}
-		child.NotifyContent(0, 0)
-		if child.IsDir() {
-			fsys.forget(child, cp)
-		}
-	}
+	return fsys.d.powerLoss()
 }
 
 // Unsynced reports what a power loss would drop now.
