@@ -23,7 +23,9 @@ const benchUsage = `usage: faultline bench [flags]
 Puts fixed-size values into a cluster of each target as fast as they are
 acknowledged, in alternating rounds so that both see the same machine, and
 prints throughput and latency per target, their medians over the rounds,
-and the ratios of the first target to the second.
+and the ratios of the first target to the second. With --disk it compares
+one target on faultline's filesystem layer (the one disk faults need)
+against the same target on the plain disk, and the ratios are layer/plain.
 `
 
 func benchCmd(ctx context.Context, args []string) (int, error) {
@@ -41,6 +43,7 @@ func benchCmd(ctx context.Context, args []string) (int, error) {
 	fs.DurationVar(&load.Duration, "duration", 10*time.Second, "measured time of each round")
 	fs.DurationVar(&load.Timeout, "timeout", 5*time.Second, "timeout of one put")
 	rounds := fs.Int("rounds", 5, "rounds per target; medians are reported")
+	disk := fs.Bool("disk", false, "compare the one target on the filesystem layer of the disk faults with it on the plain disk")
 	if err := fs.Parse(args); err != nil {
 		return exitError, err
 	}
@@ -68,8 +71,32 @@ func benchCmd(ctx context.Context, args []string) (int, error) {
 		}
 		ts = append(ts, t)
 	}
+	// Each cluster to measure: a target, on the layer or not.
+	type variant struct {
+		target compose.Target
+		disk   bool
+	}
+	var vs []variant
+	for _, t := range ts {
+		vs = append(vs, variant{target: t})
+	}
+	if *disk {
+		if len(ts) != 1 {
+			problems = append(problems, fmt.Sprintf("--disk compares one target with and without the filesystem layer: give --targets one target, not %d", len(ts)))
+		} else if err := compose.DiskNeeds(compose.Docker); err != nil {
+			problems = append(problems, "--disk: "+err.Error())
+		}
+		vs = []variant{{target: ts[0], disk: true}, {target: ts[0]}}
+	}
 	if len(problems) > 0 {
 		return exitError, errors.New(strings.Join(problems, "\n  "))
+	}
+	labels := make([]string, len(vs))
+	for i, v := range vs {
+		labels[i] = label(v.target)
+		if v.disk {
+			labels[i] += " on diskfs"
+		}
 	}
 
 	docker, err := compose.NewDocker(ctx)
@@ -84,7 +111,7 @@ func benchCmd(ctx context.Context, args []string) (int, error) {
 	}
 	// Every cluster runs for the whole benchmark; rounds alternate between
 	// them, so a slow spell of the machine hits all targets alike.
-	clusters := make([]*compose.Cluster, len(ts))
+	clusters := make([]*compose.Cluster, len(vs))
 	defer func() {
 		for _, c := range clusters {
 			if c != nil {
@@ -92,52 +119,53 @@ func benchCmd(ctx context.Context, args []string) (int, error) {
 			}
 		}
 	}()
-	for i, t := range ts {
-		fmt.Fprintf(os.Stderr, "faultline: building and starting %d %s members\n", *nodes, t.Name)
-		image, err := compose.Image(ctx, docker, root, t)
+	for i, v := range vs {
+		fmt.Fprintf(os.Stderr, "faultline: building and starting %d %s members\n", *nodes, labels[i])
+		image, err := compose.Image(ctx, docker, root, v.target)
 		if err != nil {
 			return exitError, err
 		}
-		clusters[i], err = compose.Up(ctx, docker, compose.Config{RunID: "bench-" + compose.NewRunID(), Target: t, Image: image, Nodes: *nodes})
+		clusters[i], err = compose.Up(ctx, docker, compose.Config{RunID: "bench-" + compose.NewRunID(), Target: v.target, Image: image,
+			Nodes: *nodes, Disk: v.disk})
 		if err != nil {
 			return exitError, err
 		}
 	}
-	results := make([][]bench.Result, len(ts))
+	results := make([][]bench.Result, len(vs))
 	for r := range *rounds {
 		for i, c := range clusters {
-			fmt.Fprintf(os.Stderr, "faultline: round %d of %d: %s\n", r+1, *rounds, ts[i].Name)
+			fmt.Fprintf(os.Stderr, "faultline: round %d of %d: %s\n", r+1, *rounds, labels[i])
 			res, err := bench.Run(ctx, load, func() (*clientv3.Client, error) { return c.Client() })
 			if err != nil {
-				return exitError, fmt.Errorf("benchmarking %s: %w", ts[i].Name, err)
+				return exitError, fmt.Errorf("benchmarking %s: %w", labels[i], err)
 			}
 			results[i] = append(results[i], res)
 		}
 	}
-	printBench(os.Stdout, ts, results, load, *nodes)
+	printBench(os.Stdout, labels, results, load, *nodes)
 	return exitValid, nil
 }
 
 // printBench prints every round, the medians and the ratios of the first
 // target to the second.
-func printBench(w io.Writer, ts []compose.Target, results [][]bench.Result, l bench.Load, nodes int) {
+func printBench(w io.Writer, labels []string, results [][]bench.Result, l bench.Load, nodes int) {
 	fmt.Fprintf(w, "puts of %d-byte values, %d clients over %d connections, %d members, %s per round\n\n",
 		l.ValueSize, l.Clients, l.Conns, nodes, l.Duration)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "target\tround\tputs/s\tp50\tp99\tmax\terrors\t")
-	medians := make([]bench.Result, len(ts))
+	medians := make([]bench.Result, len(labels))
 	for i, rs := range results {
 		for r, res := range rs {
-			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%d\t\n", label(ts[i]), r+1, res.Throughput, ms(res.P50), ms(res.P99), ms(res.Max), res.Errors)
+			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%s\t%s\t%s\t%d\t\n", labels[i], r+1, res.Throughput, ms(res.P50), ms(res.P99), ms(res.Max), res.Errors)
 		}
 		medians[i] = median(rs)
 		m := medians[i]
-		fmt.Fprintf(tw, "%s\tmedian\t%.0f\t%s\t%s\t\t\t\n", label(ts[i]), m.Throughput, ms(m.P50), ms(m.P99))
+		fmt.Fprintf(tw, "%s\tmedian\t%.0f\t%s\t%s\t\t\t\n", labels[i], m.Throughput, ms(m.P50), ms(m.P99))
 	}
 	tw.Flush()
-	if len(ts) >= 2 {
+	if len(labels) >= 2 {
 		a, b := medians[0], medians[1]
-		fmt.Fprintf(w, "\n%s / %s (medians): throughput %.2fx, p50 %.2fx, p99 %.2fx\n", label(ts[0]), label(ts[1]),
+		fmt.Fprintf(w, "\n%s / %s (medians): throughput %.2fx, p50 %.2fx, p99 %.2fx\n", labels[0], labels[1],
 			a.Throughput/b.Throughput, float64(a.P50)/float64(b.P50), float64(a.P99)/float64(b.P99))
 	}
 }

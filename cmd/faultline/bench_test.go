@@ -19,10 +19,18 @@ func TestMedianAndRatios(t *testing.T) {
 	}
 	etcd, _ := compose.Etcd("")
 	var out strings.Builder
-	printBench(&out, []compose.Target{compose.Kvnode(), etcd}, [][]bench.Result{kv, et}, bench.Load{Clients: 64, Conns: 8, ValueSize: 256, Duration: 10 * time.Second}, 3)
+	printBench(&out, []string{label(compose.Kvnode()), label(etcd)}, [][]bench.Result{kv, et}, bench.Load{Clients: 64, Conns: 8, ValueSize: 256, Duration: 10 * time.Second}, 3)
 	for _, want := range []string{"kvnode / etcd v3.6.16 (medians): throughput 2.00x, p50 0.62x, p99 0.50x", "median", "64 clients over 8 connections"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// TestBenchDiskNeedsOneTarget: --disk compares one target with itself.
+func TestBenchDiskNeedsOneTarget(t *testing.T) {
+	code, err := benchCmd(t.Context(), []string{"--disk", "--targets", "kvnode,etcd"})
+	if code != exitError || err == nil || !strings.Contains(err.Error(), "give --targets one target, not 2") {
+		t.Fatalf("exit %d, %v", code, err)
 	}
 }
