@@ -117,7 +117,7 @@ func (f *FollowersLoss) Heal(ctx context.Context, c Cluster) error {
 
 // Damage stops a random minority of the members, damages one file of each
 // while it is down (a bit flipped in its log or a snapshot, or its log's
-// tail cut), and restarts them on heal. A store must then refuse to start
+// tail cut), and restarts them on heal. A store must then refuse to run
 // the damaged member — heal replaces it, as an operator would: removed
 // from the cluster, wiped, added back empty — or repair it from its peers;
 // it must never serve wrong data.
@@ -184,12 +184,13 @@ func (d *Damage) Start(ctx context.Context, c Cluster, r *rand.Rand) ([]*compose
 	return ms, nil
 }
 
-// refusalWait bounds how long a restarted member may take to either
-// answer or exit.
+// refusalWait bounds how long a restarted member may take to either catch
+// up or exit.
 const refusalWait = 30 * time.Second
 
 // Heal starts each damaged member and watches it: one that exits instead
-// of answering refused its damaged data, and is replaced.
+// of catching up with the others would not run on its damaged data (it
+// refused it, or crashed on it), and is replaced.
 func (d *Damage) Heal(ctx context.Context, c Cluster) error {
 	var errs []error
 	for _, m := range d.hit {
@@ -209,6 +210,10 @@ func (d *Damage) restart(ctx context.Context, c Cluster, m *compose.Member) erro
 			return err
 		}
 	}
+	// Answering is not enough: a store that takes a cut log for a whole
+	// one answers, then crashes on the leader's first word about entries
+	// it lost. Running again means having applied what the others had.
+	mark := appliedElsewhere(ctx, c, m)
 	if err := c.Start(ctx, m); err != nil {
 		return err
 	}
@@ -221,22 +226,43 @@ func (d *Damage) restart(ctx context.Context, c Cluster, m *compose.Member) erro
 		}
 		sctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
-		_, err = c.Status(sctx, m)
-		return err == nil, err
+		st, err := c.Status(sctx, m)
+		if err != nil {
+			return false, err
+		}
+		if st.AppliedIndex < mark {
+			return false, fmt.Errorf("applied index %d, the others had %d", st.AppliedIndex, mark)
+		}
+		return true, nil
 	})
 	if err != nil {
-		return fmt.Errorf("%s neither answered nor exited after the damage: %w", m.Name, err)
+		return fmt.Errorf("%s neither caught up nor exited after the damage: %w", m.Name, err)
 	}
 	if !exited {
-		d.note(m, "started again")
+		d.note(m, "ran again and caught up")
 		return nil
 	}
-	d.note(m, "refused to start; replaced (removed, wiped, added back empty)")
+	d.note(m, "exited on its damaged data; replaced (removed, wiped, added back empty)")
 	rep := &MemberReplace{}
 	if err := rep.remove(ctx, c, m); err != nil {
 		return err
 	}
 	return rep.Heal(ctx, c)
+}
+
+// appliedElsewhere is the highest index the members other than m say they
+// applied (0 if none answers).
+func appliedElsewhere(ctx context.Context, c Cluster, m *compose.Member) uint64 {
+	var mark uint64
+	for _, o := range without(c.List(), m) {
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		st, err := c.Status(sctx, o)
+		cancel()
+		if err == nil {
+			mark = max(mark, st.AppliedIndex)
+		}
+	}
+	return mark
 }
 
 func (d *Damage) note(m *compose.Member, what string) {
