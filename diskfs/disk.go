@@ -63,6 +63,10 @@ type disk struct {
 	files   map[*file]bool   // open handles
 	wait    time.Duration    // handleWait, shorter in tests
 	faults  faults
+	// expire is how long a file's data may stay dirty before writeback makes it durable; a
+	// negative value never. Mount sets it before the flusher starts.
+	expire time.Duration
+	now    func() time.Time // the clock of dirty times, a fake one in tests
 }
 
 func newDisk(root string, mode Mode) (*disk, error) {
@@ -87,7 +91,7 @@ func newDisk(root string, mode Mode) (*disk, error) {
 	return &disk{
 		root: root, stage: stage, mode: mode,
 		undo: map[uint64]*undo{}, files: map[*file]bool{}, wait: handleWait,
-		faults: faults{wake: make(chan struct{})},
+		faults: faults{wake: make(chan struct{})}, expire: -1, now: time.Now,
 	}, nil
 }
 
@@ -217,9 +221,17 @@ func (d *disk) record(f *file) (*undo, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &undo{fd: fd, size: st.Size, path: f.path}
+	u := &undo{fd: fd, size: st.Size, path: f.path, dirty: d.now()}
 	d.undo[f.ino] = u
 	return u, nil
+}
+
+// forget drops the undo record of inode ino: what it holds now is what a loss leaves.
+func (d *disk) forget(ino uint64) {
+	if u := d.undo[ino]; u != nil {
+		unix.Close(u.fd)
+		delete(d.undo, ino)
+	}
 }
 
 func (d *disk) writeAt(f *file, data []byte, off int64) (int, error) {
@@ -239,7 +251,11 @@ func (d *disk) writeAt(f *file, data []byte, off int64) (int, error) {
 		return 0, err
 	}
 	n, err := unix.Pwrite(f.fd, data, off)
-	if err == nil && f.sync {
+	if err != nil {
+		return n, err
+	}
+	u.written = u.written.add(off, off+int64(n))
+	if f.sync {
 		err = d.syncLocked(f)
 	}
 	return n, err
@@ -267,6 +283,7 @@ func (d *disk) truncateLocked(f *file, size int64) error {
 		if err := u.preserve(size, st.Size); err != nil {
 			return err
 		}
+		u.written = u.written.cut(size)
 	}
 	return unix.Ftruncate(f.fd, size)
 }
@@ -326,10 +343,7 @@ func (d *disk) fsync(f *file) error {
 }
 
 func (d *disk) syncLocked(f *file) error {
-	if u := d.undo[f.ino]; u != nil {
-		unix.Close(u.fd)
-		delete(d.undo, f.ino)
-	}
+	d.forget(f.ino)
 	if d.mode == Ext4 {
 		return d.commitLocked(len(d.journal))
 	}
@@ -391,20 +405,52 @@ func (d *disk) forgetUnlinked() {
 	for ino, u := range d.undo {
 		var st syscall.Stat_t
 		if syscall.Fstat(u.fd, &st) == nil && st.Nlink == 0 {
-			unix.Close(u.fd)
-			delete(d.undo, ino)
+			d.forget(ino)
 		}
 	}
 }
 
-// commitEvery commits the journal every interval until stop is closed, as ext4's commit= does.
-func (d *disk) commitEvery(interval time.Duration, stop <-chan struct{}) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
+// writeback makes the data of every file dirty for at least d.expire at now durable, as the
+// kernel's flusher writes back an inode whose oldest dirty page has expired: the whole file, like
+// an fsync of it, except that it commits nothing in the journal (writeback writes data, not
+// directory entries), so a file whose name was never made durable still vanishes.
+func (d *disk) writeback(now time.Time) {
+	if d.expire < 0 {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for ino, u := range d.undo {
+		if now.Sub(u.dirty) >= d.expire {
+			d.forget(ino)
+		}
+	}
+}
+
+// flush runs the background work of a kernel until stop is closed: the journal commit every
+// commit (ext4's commit=; never if not positive) and writeback, checked every second or every
+// d.expire if shorter (the flusher wakes every 5 s; checking more often costs little here).
+func (d *disk) flush(commit time.Duration, stop <-chan struct{}) {
+	var commits, flushes <-chan time.Time
+	if commit > 0 {
+		t := time.NewTicker(commit)
+		defer t.Stop()
+		commits = t.C
+	}
+	if d.expire > 0 {
+		t := time.NewTicker(min(d.expire, time.Second))
+		defer t.Stop()
+		flushes = t.C
+	}
+	if commits == nil && flushes == nil {
+		return
+	}
 	for {
 		select {
-		case <-t.C:
+		case <-commits:
 			d.commit()
+		case now := <-flushes:
+			d.writeback(now)
 		case <-stop:
 			return
 		}
@@ -415,9 +461,8 @@ func (d *disk) commitEvery(interval time.Duration, stop <-chan struct{}) {
 func (d *disk) sync() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for ino, u := range d.undo {
-		unix.Close(u.fd)
-		delete(d.undo, ino)
+	for ino := range d.undo {
+		d.forget(ino)
 	}
 	return d.commitLocked(len(d.journal))
 }
@@ -436,17 +481,20 @@ func (d *disk) unsyncedLocked() Loss {
 		if syscall.Fstat(u.fd, &st) != nil {
 			continue
 		}
-		if n := u.dropped(st.Size); n > 0 {
+		if n := u.written.total(); n > 0 {
 			b.Bytes += n
 			b.Files++
-			b.path(u.path)
+			b.files.add(u.path)
+		} else if u.resized(st.Size) {
+			b.Resized++
+			b.resized.add(u.path)
 		}
 	}
 	for _, e := range d.journal {
 		b.Entries++
-		b.path(e.path)
+		b.entries.add(e.path)
 		if e.to != "" {
-			b.path(e.to)
+			b.entries.add(e.to)
 		}
 	}
 	return b.done()
@@ -465,8 +513,7 @@ func (d *disk) powerLoss() (Loss, error) {
 	var errs []error
 	for ino, u := range d.undo {
 		errs = append(errs, u.revert())
-		unix.Close(u.fd)
-		delete(d.undo, ino)
+		d.forget(ino)
 	}
 	for i := len(d.journal) - 1; i >= 0; i-- {
 		errs = append(errs, d.journal[i].undo(d.root, d.stage))
@@ -479,9 +526,8 @@ func (d *disk) powerLoss() (Loss, error) {
 func (d *disk) close() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for ino, u := range d.undo {
-		unix.Close(u.fd)
-		delete(d.undo, ino)
+	for ino := range d.undo {
+		d.forget(ino)
 	}
 }
 

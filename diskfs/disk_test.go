@@ -3,6 +3,7 @@ package diskfs
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -14,10 +15,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// harness drives the model directly, failing the test on any unexpected error.
+// harness drives the model directly, failing the test on any unexpected error. The model's
+// clock is h.clock, which only tick moves.
 type harness struct {
-	t *testing.T
-	d *disk
+	t     *testing.T
+	d     *disk
+	clock time.Time
 }
 
 func newHarness(t *testing.T, mode Mode) *harness {
@@ -28,7 +31,17 @@ func newHarness(t *testing.T, mode Mode) *harness {
 	}
 	d.wait = 50 * time.Millisecond
 	t.Cleanup(d.close)
-	return &harness{t, d}
+	h := &harness{t: t, d: d, clock: time.Unix(1e9, 0)}
+	d.now = func() time.Time { return h.clock }
+	return h
+}
+
+func (h *harness) tick(d time.Duration) { h.clock = h.clock.Add(d) }
+
+// writeback runs the flusher now, writing back what has been dirty for expire.
+func (h *harness) writeback(expire time.Duration) {
+	h.d.expire = expire
+	h.d.writeback(h.clock)
 }
 
 func (h *harness) ok(err error) {
@@ -377,6 +390,77 @@ func TestModel(t *testing.T) {
 			want: map[string]string{"a": ""},
 		},
 		{
+			name: "writeback: data dirty long enough survives, younger data does not",
+			mode: Strict,
+			base: map[string]string{"old": "durable", "young": "durable"},
+			run: func(h *harness) {
+				h.write("old", 0, "WRITTEN")
+				h.tick(4 * time.Second)
+				h.write("young", 0, "WRITTEN")
+				h.write("old", 7, "!") // a later change does not make the file younger
+				h.tick(time.Second)
+				h.writeback(5 * time.Second) // old has been dirty for 5 s, young for 1 s
+			},
+			want: map[string]string{"old": "WRITTEN!", "young": "durable"},
+		},
+		{
+			name: "writeback: the whole file, size too",
+			mode: Strict,
+			base: map[string]string{"a": "abcdef"},
+			run: func(h *harness) {
+				h.truncate("a", 2)
+				h.tick(time.Hour)
+				h.write("a", 4, "ef")
+				h.writeback(time.Hour)
+			},
+			want: map[string]string{"a": "ab\x00\x00ef"},
+		},
+		{
+			name: "strict: writeback does not commit a new name",
+			mode: Strict,
+			base: map[string]string{"d": "dir/"},
+			run: func(h *harness) {
+				h.create("d/a", "data")
+				h.tick(time.Minute)
+				h.writeback(time.Second)
+			},
+			want: map[string]string{"d": "dir/"},
+		},
+		{
+			name: "strict: writeback then directory fsync keeps the data",
+			mode: Strict,
+			run: func(h *harness) {
+				h.create("a", "data")
+				h.tick(time.Minute)
+				h.writeback(time.Second)
+				h.ok(h.d.fsyncDir(""))
+			},
+			want: map[string]string{"a": "data"},
+		},
+		{
+			name: "ext4: writeback does not commit the journal",
+			mode: Ext4,
+			base: map[string]string{"a": "A"},
+			run: func(h *harness) {
+				h.create("b", "B")
+				h.ok(h.d.unlink("a"))
+				h.tick(time.Minute)
+				h.writeback(time.Second)
+			},
+			want: map[string]string{"a": "A"},
+		},
+		{
+			name: "negative writeback never writes back",
+			mode: Ext4,
+			base: map[string]string{"a": "durable"},
+			run: func(h *harness) {
+				h.write("a", 0, "WRITTEN")
+				h.tick(1000 * time.Hour)
+				h.writeback(-1)
+			},
+			want: map[string]string{"a": "durable"},
+		},
+		{
 			name: "sync makes everything durable",
 			mode: Strict,
 			base: map[string]string{"a": "A"},
@@ -456,11 +540,22 @@ func TestCreatedThenRemovedLeavesNoEntry(t *testing.T) {
 
 func TestLossReport(t *testing.T) {
 	h := newHarness(t, Strict)
-	h.build(map[string]string{"d": "dir/", "d/a": "0123456789"})
-	h.write("d/a", 8, "xxxx")  // 2 overwritten, 2 beyond the durable size
-	h.create("d/b", "bbbbbbb") // 7 beyond
+	h.build(map[string]string{"d": "dir/", "d/a": "0123456789", "d/e": "eeee", "d/g": "gggggggg", "d/h": "hhhh"})
+	h.write("d/a", 8, "xxxx")  // 2 bytes over durable ones, 2 beyond the durable size
+	h.write("d/a", 10, "yy")   // written twice, counted once
+	h.truncate("d/a", 11)      // 3 written bytes left
+	h.create("d/b", "bbbbbbb") // 7
+	h.with("d/e", func(f *file) { h.ok(h.d.allocate(f, 0, 1<<20, 0)) })
+	h.truncate("d/g", 20) // zeroes nobody wrote
+	h.write("d/g", 18, "zz")
+	h.truncate("d/h", 1) // back to its durable size, but the zeroes are not its durable content
+	h.truncate("d/h", 4)
 	h.ok(h.d.rename("d/a", "d/c", 0))
-	want := Loss{Bytes: 11, Files: 2, Entries: 2, Paths: []string{"d/a", "d/b", "d/c"}}
+	want := Loss{
+		Bytes: 12, Files: 3, FilePaths: []string{"d/b", "d/c", "d/g"},
+		Resized: 2, ResizedPaths: []string{"d/e", "d/h"},
+		Entries: 2, EntryPaths: []string{"d/a", "d/b", "d/c"},
+	}
 	if got := h.d.unsynced(); !reflect.DeepEqual(got, want) {
 		t.Errorf("unsynced = %+v, want %+v", got, want)
 	}
@@ -468,15 +563,49 @@ func TestLossReport(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("loss = %+v, want %+v", got, want)
 	}
-	if s := got.String(); s != "dropped 11 B unsynced in 2 files (d/a, d/b, d/c), undid 2 directory changes" {
+	if s := got.String(); s != "dropped 12 B unsynced in 3 files (d/b, d/c, d/g); "+
+		"2 files' unsynced size changes undone (d/e, d/h); undid 2 directory changes (d/a, d/b, d/c)" {
 		t.Errorf("String() = %q", s)
 	}
-	if l := h.d.unsynced(); !l.Zero() {
+	if l := h.d.unsynced(); !l.Zero() || l.String() != "nothing unsynced" {
 		t.Errorf("unsynced after the loss = %+v, want nothing", l)
 	}
-	big := Loss{Bytes: 12700, Files: 2, Paths: []string{"member/wal/0001.wal"}, Entries: 1}
-	if s := big.String(); s != "dropped 12.4 KiB unsynced in 2 files (member/wal/0001.wal), undid 1 directory change" {
+	etcd := Loss{Bytes: 12700, Files: 2, FilePaths: []string{"member/wal/0001.wal"},
+		Resized: 1, ResizedPaths: []string{"member/wal/0.tmp"}, Entries: 1}
+	if s := etcd.String(); s != "dropped 12.4 KiB unsynced in 2 files (member/wal/0001.wal); "+
+		"1 file's unsynced size change undone (member/wal/0.tmp); undid 1 directory change" {
 		t.Errorf("String() = %q", s)
+	}
+}
+
+func TestLossPathsCapped(t *testing.T) {
+	h := newHarness(t, Strict)
+	for i := range maxPaths + 1 {
+		h.create(fmt.Sprintf("f%02d", i), "x")
+	}
+	l := h.d.unsynced()
+	if l.Files != maxPaths+1 || len(l.FilePaths) != maxPaths+1 || l.FilePaths[0] != "f00" || l.FilePaths[maxPaths] != "…" {
+		t.Errorf("unsynced = %+v, want %d files, the first %d named, then …", l, maxPaths+1, maxPaths)
+	}
+}
+
+func TestSpans(t *testing.T) {
+	var s spans
+	for _, r := range [][2]int64{{10, 20}, {30, 40}, {0, 5}, {20, 25}, {5, 5}, {35, 50}} {
+		s = s.add(r[0], r[1])
+	}
+	if want := (spans{{0, 5}, {10, 25}, {30, 50}}); !reflect.DeepEqual(s, want) {
+		t.Fatalf("spans = %v, want %v", s, want)
+	}
+	if s = s.add(4, 31); !reflect.DeepEqual(s, spans{{0, 50}}) || s.total() != 50 {
+		t.Fatalf("spans after filling the holes = %v", s)
+	}
+	s = spans{{0, 5}, {10, 25}, {30, 50}}
+	if s = s.cut(11); !reflect.DeepEqual(s, spans{{0, 5}, {10, 11}}) || s.total() != 6 {
+		t.Errorf("spans cut at 11 = %v", s)
+	}
+	if s = s.cut(10); !reflect.DeepEqual(s, spans{{0, 5}}) {
+		t.Errorf("spans cut at 10 = %v", s)
 	}
 }
 
@@ -512,8 +641,13 @@ func TestAllocate(t *testing.T) {
 			t.Errorf("punch hole: %v, want ENOTSUP", err)
 		}
 	})
-	if l := h.d.unsynced(); l.Bytes != 4093 {
-		t.Errorf("unsynced bytes after growing to 4096 = %d, want 4093", l.Bytes)
+	// etcd's next WAL segment: preallocated, never synced, nothing written in it yet.
+	if l, want := h.d.unsynced(), (Loss{Resized: 1, ResizedPaths: []string{"a"}}); !reflect.DeepEqual(l, want) {
+		t.Errorf("unsynced after growing to 4096 = %+v, want %+v", l, want)
+	}
+	h.write("a", 100, "wal")
+	if l, want := h.d.unsynced(), (Loss{Bytes: 3, Files: 1, FilePaths: []string{"a"}}); !reflect.DeepEqual(l, want) {
+		t.Errorf("unsynced after writing into the allocation = %+v, want %+v", l, want)
 	}
 	h.loss()
 	if got := h.tree()["a"]; got != "abc" {

@@ -14,6 +14,9 @@
 // uncommitted journal suffix newest first. Which syncs commit the journal is the Mode: Strict
 // follows POSIX (fsync of a directory commits through the last change to that directory), Ext4
 // follows what ext4 and xfs do in practice (any sync commits everything, and so does a timer).
+// Like the kernel's writeback, a file dirty for long enough (Options.Writeback) has its undo
+// information dropped as if it had been fsynced, but the journal is not committed: its data
+// survives a loss, a name nobody made durable does not.
 //
 // The model (disk.go, undo.go, journal.go) knows nothing of FUSE; fuse_linux.go and
 // mount_linux.go are a thin go-fuse adapter over it.

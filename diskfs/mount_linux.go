@@ -15,13 +15,27 @@ import (
 // otherwise, like ext4's commit=5.
 const DefaultCommitInterval = 5 * time.Second
 
+// DefaultWriteback is how long a file's data stays dirty before it becomes durable on its own,
+// unless told otherwise. Linux writes dirty pages back once they are 30 s old
+// (vm.dirty_expire_centisecs); this is shorter because a test runs for a minute or so: a store
+// that never fsyncs then loses its last few seconds of acknowledged writes, which is the evidence
+// worth seeing, not everything since it booted (its cluster bootstrap too), which only keeps the
+// cluster from ever coming back. Writing back sooner than the kernel would only makes the disk
+// more forgiving, so it can hide a bug but never raise a false alarm.
+const DefaultWriteback = 5 * time.Second
+
 // Options configure a mount.
 type Options struct {
 	Mode Mode // Ext4 (the zero value) or Strict
 	// CommitInterval is how often Ext4 mode commits the journal on its own: 0 means
 	// DefaultCommitInterval, a negative value never. Strict mode ignores it.
 	CommitInterval time.Duration
-	Name           string // shows as the mount's type fuse.<Name>; "diskfs" if empty
+	// Writeback is how long a file's data may stay dirty before it becomes durable without a
+	// sync, as the kernel's flusher writes it back: the file's content and size, never a
+	// namespace change. 0 means DefaultWriteback, a negative value never (then nothing written
+	// survives a loss without a sync, as in LazyFS).
+	Writeback time.Duration
+	Name      string // shows as the mount's type fuse.<Name>; "diskfs" if empty
 }
 
 // FS is a mounted diskfs.
@@ -29,7 +43,7 @@ type FS struct {
 	d          *disk
 	server     *fuse.Server
 	mountpoint string
-	stop       chan struct{} // stops the commit timer
+	stop       chan struct{} // stops the commit and writeback timers
 }
 
 // Mount serves the backing directory at mountpoint. It mounts with mount(2) directly, never
@@ -40,6 +54,7 @@ func Mount(backing, mountpoint string, opts Options) (*FS, error) {
 	if err != nil {
 		return nil, err
 	}
+	d.expire = orDefault(opts.Writeback, DefaultWriteback)
 	name := opts.Name
 	if name == "" {
 		name = "diskfs"
@@ -67,14 +82,20 @@ func Mount(backing, mountpoint string, opts Options) (*FS, error) {
 		return nil, fmt.Errorf("diskfs: mount %s on %s: %w", backing, mountpoint, err)
 	}
 	fsys := &FS{d: d, server: server, mountpoint: mountpoint, stop: make(chan struct{})}
-	interval := opts.CommitInterval
-	if interval == 0 {
-		interval = DefaultCommitInterval
+	commit := orDefault(opts.CommitInterval, DefaultCommitInterval)
+	if opts.Mode != Ext4 {
+		commit = -1
 	}
-	if opts.Mode == Ext4 && interval > 0 {
-		go d.commitEvery(interval, fsys.stop)
-	}
+	go d.flush(commit, fsys.stop)
 	return fsys, nil
+}
+
+// orDefault resolves an option where 0 means def.
+func orDefault(v, def time.Duration) time.Duration {
+	if v == 0 {
+		return def
+	}
+	return v
 }
 
 // PowerLoss forgets everything not yet durable, as if the machine lost power. The caller must

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -41,17 +42,19 @@ type pendingOp struct {
 }
 
 // oracle is a plain in-memory statement of what must survive a loss: the namespace as of the
-// last commit, every inode with the content of its last fsync.
+// last commit, every inode with the content of its last fsync or writeback.
 type oracle struct {
 	mode            Mode
+	expire          time.Duration // writeback's age
 	cur, durable    namespace
 	content, synced map[int][]byte
+	dirty           map[int]time.Time // when each inode changed first since it was last durable
 	pending         []pendingOp
 	nextID          int
 }
 
-func newOracle(mode Mode) *oracle {
-	o := &oracle{mode: mode, content: map[int][]byte{}, synced: map[int][]byte{}}
+func newOracle(mode Mode, expire time.Duration) *oracle {
+	o := &oracle{mode: mode, expire: expire, content: map[int][]byte{}, synced: map[int][]byte{}, dirty: map[int]time.Time{}}
 	o.cur = namespace{files: map[string]int{}, dirs: map[string]int{"": 0}}
 	o.durable = o.cur.clone()
 	return o
@@ -94,8 +97,29 @@ func (o *oracle) removed(p string, isDir bool, op pendingOp) {
 	o.change(op)
 }
 
+// changed notes that inode id changed at now.
+func (o *oracle) changed(id int, now time.Time) {
+	if _, ok := o.dirty[id]; !ok {
+		o.dirty[id] = now
+	}
+}
+
+func (o *oracle) sync(id int) {
+	o.synced[id] = slices.Clone(o.content[id])
+	delete(o.dirty, id)
+}
+
+func (o *oracle) writeback(now time.Time) {
+	for id, since := range o.dirty {
+		if now.Sub(since) >= o.expire {
+			o.sync(id)
+		}
+	}
+}
+
 func (o *oracle) loss() {
 	o.pending = nil
+	clear(o.dirty)
 	o.cur = o.durable.clone()
 	o.content = map[int][]byte{}
 	for id, b := range o.synced {
@@ -119,8 +143,9 @@ func sortedKeys(m map[string]int) []string {
 	return ks
 }
 
-// step does one random operation on both the model and the oracle.
+// step does one random operation on both the model and the oracle, a second after the last.
 func step(t *testing.T, rng *rand.Rand, h *harness, o *oracle) string {
+	h.tick(time.Second)
 	pick := func(ks []string) string { return ks[rng.IntN(len(ks))] }
 	files, dirs := sortedKeys(o.cur.files), sortedKeys(o.cur.dirs)
 	newPath := func() string {
@@ -131,7 +156,7 @@ func step(t *testing.T, rng *rand.Rand, h *harness, o *oracle) string {
 		_, d := o.cur.dirs[p]
 		return f || d
 	}
-	switch k := rng.IntN(13); {
+	switch k := rng.IntN(14); {
 	case k < 2 || len(files) == 0:
 		p := newPath()
 		if exists(p) {
@@ -158,6 +183,7 @@ func step(t *testing.T, rng *rand.Rand, h *harness, o *oracle) string {
 		}
 		copy(b[off:], data)
 		o.content[id] = b
+		o.changed(id, h.clock)
 		h.write(p, int64(off), string(data))
 		return fmt.Sprintf("write %s %d %q", p, off, data)
 	case k < 6:
@@ -165,6 +191,9 @@ func step(t *testing.T, rng *rand.Rand, h *harness, o *oracle) string {
 		id := o.cur.files[p]
 		b := o.content[id]
 		size := rng.IntN(len(b) + 4)
+		if size != len(b) {
+			o.changed(id, h.clock)
+		}
 		if size <= len(b) {
 			o.content[id] = b[:size]
 		} else {
@@ -174,8 +203,7 @@ func step(t *testing.T, rng *rand.Rand, h *harness, o *oracle) string {
 		return fmt.Sprintf("truncate %s %d", p, size)
 	case k < 8:
 		p := pick(files)
-		id := o.cur.files[p]
-		o.synced[id] = slices.Clone(o.content[id])
+		o.sync(o.cur.files[p])
 		if o.mode == Ext4 {
 			o.commit(len(o.pending))
 		}
@@ -238,6 +266,10 @@ func step(t *testing.T, rng *rand.Rand, h *harness, o *oracle) string {
 		o.change(pendingOp{apply: func(ns namespace) { ns.files[dst] = id }, dirs: []int{o.cur.dirs[parentOf(dst)]}, paths: []string{dst}, creates: dst})
 		h.ok(h.d.link(src, dst))
 		return fmt.Sprintf("link %s %s", src, dst)
+	case k < 13:
+		o.writeback(h.clock)
+		h.d.writeback(h.clock)
+		return "writeback"
 	default:
 		p := pick([]string{"x", "y", "x/z"})
 		if _, ok := o.cur.dirs[p]; ok {
@@ -319,15 +351,16 @@ func check(t *testing.T, h *harness, o *oracle, when string, log []string) {
 	}
 }
 
-// TestRandomAgainstOracle runs seeded random operation sequences with random syncs, then a
-// loss, a few rounds each, and compares what survives with the oracle.
+// TestRandomAgainstOracle runs seeded random operation sequences with random syncs and
+// writebacks, then a loss, a few rounds each, and compares what survives with the oracle.
 func TestRandomAgainstOracle(t *testing.T) {
 	for _, mode := range []Mode{Strict, Ext4} {
 		for seed := uint64(1); seed <= 150; seed++ {
 			t.Run(fmt.Sprintf("%s/%d", mode, seed), func(t *testing.T) {
 				rng := rand.New(rand.NewPCG(seed, 0))
 				h := newHarness(t, mode)
-				o := newOracle(mode)
+				h.d.expire = time.Duration(rng.IntN(20)) * time.Second
+				o := newOracle(mode, h.d.expire)
 				var log []string
 				for round := range 3 {
 					for range 30 {

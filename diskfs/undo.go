@@ -1,7 +1,9 @@
 package diskfs
 
 import (
+	"slices"
 	"sort"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -17,10 +19,12 @@ func (e extent) end() int64 { return e.off + e.n }
 // undo is what it takes to put one inode back as it was at its last sync. Only bytes below size
 // need saving: anything beyond it goes when the file is truncated back to size.
 type undo struct {
-	fd    int      // a descriptor of our own, so a revert works after every handle has closed
-	size  int64    // the durable size
-	saved []extent // sorted, non-overlapping; the first old value of a range wins
-	path  string   // last known name, for reports only
+	fd      int       // a descriptor of our own, so a revert works after every handle has closed
+	size    int64     // the durable size
+	saved   []extent  // sorted, non-overlapping; the first old value of a range wins
+	written spans     // what was written since the sync and is still there, for reports only
+	dirty   time.Time // when the first change since the sync came, for writeback
+	path    string    // last known name, for reports only
 }
 
 // gaps returns the parts of [off, end) below the durable size that nothing saved covers yet.
@@ -79,13 +83,10 @@ func (u *undo) preserve(off, end int64) error {
 	return nil
 }
 
-// dropped counts the unsynced bytes a revert would throw away, given the current size.
-func (u *undo) dropped(cur int64) int64 {
-	var n int64
-	for _, e := range u.saved {
-		n += e.n
-	}
-	return n + max(0, cur-u.size)
+// resized reports whether a revert changes the file although nothing written is lost, given its
+// current size: a truncate or fallocate is undone.
+func (u *undo) resized(cur int64) bool {
+	return u.written.total() == 0 && (cur != u.size || len(u.saved) > 0)
 }
 
 // revert writes the saved bytes back and cuts the file to its durable size.
@@ -114,4 +115,38 @@ func allZero(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// spans is a set of byte ranges [off, end), sorted, with overlapping and adjacent ones merged.
+type spans [][2]int64
+
+// add returns s with [off, end) added.
+func (s spans) add(off, end int64) spans {
+	if off >= end {
+		return s
+	}
+	i := sort.Search(len(s), func(i int) bool { return s[i][1] >= off })
+	j := i
+	for ; j < len(s) && s[j][0] <= end; j++ {
+		off, end = min(off, s[j][0]), max(end, s[j][1])
+	}
+	return slices.Replace(s, i, j, [2]int64{off, end})
+}
+
+// cut returns s without anything at or beyond size.
+func (s spans) cut(size int64) spans {
+	i := sort.Search(len(s), func(i int) bool { return s[i][1] > size })
+	if i < len(s) && s[i][0] < size {
+		s[i][1] = size
+		i++
+	}
+	return s[:i]
+}
+
+func (s spans) total() int64 {
+	var n int64
+	for _, r := range s {
+		n += r[1] - r[0]
+	}
+	return n
 }
