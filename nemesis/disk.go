@@ -154,11 +154,7 @@ func (d *Damage) classes(r *rand.Rand) []string {
 }
 
 func (d *Damage) Start(ctx context.Context, c Cluster, r *rand.Rand) ([]*compose.Member, error) {
-	dk, err := c.Disks()
-	if err != nil {
-		return nil, err
-	}
-	ms, err := pickMinority.choose(ctx, c, r)
+	dk, ms, err := pickDisks(ctx, c, pickMinority, r)
 	if err != nil {
 		return nil, err
 	}
@@ -184,9 +180,19 @@ func (d *Damage) Start(ctx context.Context, c Cluster, r *rand.Rand) ([]*compose
 	return ms, nil
 }
 
+// pickDisks returns the members' disks and the members p chooses.
+func pickDisks(ctx context.Context, c Cluster, p pick, r *rand.Rand) (compose.Disks, []*compose.Member, error) {
+	dk, err := c.Disks()
+	if err != nil {
+		return nil, nil, err
+	}
+	ms, err := p.choose(ctx, c, r)
+	return dk, ms, err
+}
+
 // refusalWait bounds how long a restarted member may take to either catch
 // up or exit.
-const refusalWait = 30 * time.Second
+const refusalWait = 12 * time.Second
 
 // Heal starts each damaged member and watches it: one that exits instead
 // of catching up with the others would not run on its damaged data (it
@@ -296,11 +302,7 @@ func (s *SlowDisk) Effects() map[string]string {
 }
 
 func (s *SlowDisk) Start(ctx context.Context, c Cluster, r *rand.Rand) ([]*compose.Member, error) {
-	dk, err := c.Disks()
-	if err != nil {
-		return nil, err
-	}
-	ms, err := pickRandom.choose(ctx, c, r)
+	dk, ms, err := pickDisks(ctx, c, pickRandom, r)
 	if err != nil {
 		return nil, err
 	}
@@ -338,11 +340,7 @@ func (f *FailDisk) Crashes() []string {
 }
 
 func (f *FailDisk) Start(ctx context.Context, c Cluster, r *rand.Rand) ([]*compose.Member, error) {
-	dk, err := c.Disks()
-	if err != nil {
-		return nil, err
-	}
-	ms, err := pickRandom.choose(ctx, c, r)
+	dk, ms, err := pickDisks(ctx, c, pickRandom, r)
 	if err != nil {
 		return nil, err
 	}

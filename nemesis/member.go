@@ -2,11 +2,14 @@ package nemesis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
 	"github.com/faultline/faultline/compose"
 )
@@ -58,7 +61,17 @@ func (r *MemberReplace) remove(ctx context.Context, c Cluster, m *compose.Member
 		return fmt.Errorf("%s (%s) is not in the member list", m.Name, m.PeerURL)
 	}
 	r.removed = m
-	if _, err := cli.MemberRemove(ctx, id); err != nil {
+	// etcd refuses a removal that would leave too few members it has heard
+	// from lately ("unhealthy cluster"), as it may just after a restart.
+	if _, err := waitFor(ctx, 10*time.Second, func() (bool, error) {
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		_, err := cli.MemberRemove(actx, id)
+		if errors.Is(err, rpctypes.ErrMemberNotFound) {
+			return true, nil // an earlier try that timed out went through
+		}
+		return err == nil, err
+	}); err != nil {
 		return fmt.Errorf("removing %s from the cluster: %w", m.Name, err)
 	}
 	return c.Wipe(ctx, m)

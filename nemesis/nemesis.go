@@ -455,10 +455,14 @@ func (n *Nemesis) once(ctx context.Context, f Fault, length time.Duration) (heal
 	return true, alive
 }
 
+// healLimit bounds a heal: a damaged member's restart, watched until it
+// catches up or exits, and its replacement, for each of a minority, fit.
+const healLimit = time.Minute
+
 // heal undoes the fault even when ctx is already done: a run interrupted
 // mid-fault still leaves a healed cluster and a closed fault window.
 func (n *Nemesis) heal(ctx context.Context, f Fault, nodes []string) {
-	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), healLimit)
 	defer cancel()
 	name := f.Name()
 	e := history.Event{Type: history.Info, Process: history.Nemesis, F: history.Stop, Fault: name, Nodes: nodes}
