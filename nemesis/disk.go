@@ -311,14 +311,25 @@ func (s *SlowDisk) Start(ctx context.Context, c Cluster, r *rand.Rand) ([]*compo
 }
 
 func (s *SlowDisk) Heal(ctx context.Context, c Cluster) error {
-	return healDisk(ctx, c, &s.hit, nil)
+	if s.hit == nil {
+		return nil
+	}
+	dk, err := c.Disks()
+	if err != nil {
+		return err
+	}
+	if err := dk.HealDisk(ctx, s.hit); err != nil {
+		return err
+	}
+	s.hit = nil
+	return nil
 }
 
 // FailDisk makes one random member's disk fail, until heal: How is
 // compose.DiskEIO (every fsync fails with EIO) or compose.DiskENOSPC
 // (every write fails with ENOSPC, as on a full disk). The store may stop
 // acknowledging, crash or carry on; it must never acknowledge a write it
-// did not persist. A member it crashed is restarted on heal.
+// did not persist, which heal tests by cutting its power first.
 type FailDisk struct {
 	How     string
 	hit     *compose.Member
@@ -350,14 +361,12 @@ func (f *FailDisk) Start(ctx context.Context, c Cluster, r *rand.Rand) ([]*compo
 	return ms, dk.FailDisk(ctx, f.hit, how)
 }
 
+// Heal cuts the member's power before it mends the disk, if the member
+// still runs: a write it acknowledged though its fsync failed, or that it
+// could not write, was never on disk, and must not come back. Then the
+// member restarts on a healthy disk.
 func (f *FailDisk) Heal(ctx context.Context, c Cluster) error {
-	return healDisk(ctx, c, &f.hit, f.effects)
-}
-
-// healDisk heals the disk of *hit and starts the member again if the fault
-// crashed it, saying so in effects (if not nil).
-func healDisk(ctx context.Context, c Cluster, hit **compose.Member, effects map[string]string) error {
-	m := *hit
+	m := f.hit
 	if m == nil {
 		return nil
 	}
@@ -365,21 +374,25 @@ func healDisk(ctx context.Context, c Cluster, hit **compose.Member, effects map[
 	if err != nil {
 		return err
 	}
-	if err := dk.HealDisk(ctx, m); err != nil {
-		return err
-	}
 	running, _, err := c.State(ctx, m)
 	if err != nil {
 		return err
 	}
-	if !running {
-		if effects != nil {
-			effects[m.Name] += "; it crashed, and was restarted on heal"
-		}
-		if err := c.Start(ctx, m); err != nil {
+	if running {
+		said, err := dk.PowerLoss(ctx, m)
+		if err != nil {
 			return err
 		}
+		f.effects[m.Name] += "; its power cut before the heal: " + said
+	} else {
+		f.effects[m.Name] += "; it crashed"
 	}
-	*hit = nil
+	if err := dk.HealDisk(ctx, m); err != nil {
+		return err
+	}
+	if err := c.Start(ctx, m); err != nil {
+		return err
+	}
+	f.hit = nil
 	return nil
 }

@@ -61,36 +61,43 @@ func TestFollowersLoss(t *testing.T) {
 	}
 }
 
-// TestFailDiskRestartsACrashedMember: a member that crashed on its failing
-// disk runs again after the heal, and its disk is healed.
-func TestFailDiskRestartsACrashedMember(t *testing.T) {
-	c := newFake(3)
-	fs, err := Parse("disk-error=enospc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := fs[0].(*FailDisk)
-	ctx := context.Background()
-	hit, err := f.Start(ctx, c, testRand)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := hit[0]
-	if got := c.rules[m.Name]; !slices.Equal(got, []string{"disk fail enospc"}) {
-		t.Fatalf("rules of %s: %v", m.Name, got)
-	}
-	if crashes := gather(Fault(f), crasher.Crashes); crashes[0] != m.Name {
-		t.Errorf("crashes %v, want %s: a store may crash on a failing disk", crashes, m.Name)
-	}
-	c.Kill(ctx, m) // the store crashed
-	if err := f.Heal(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	if c.down[m.Name] || len(c.rules) != 0 {
-		t.Errorf("after the heal: down %v, rules %v", c.down, c.rules)
-	}
-	if !strings.Contains(f.Effects()[m.Name], "restarted") {
-		t.Errorf("effects %v: the restart is not said", f.Effects())
+// TestFailDiskCutsThePower: on heal a member still running on its failing
+// disk loses its power first, so what it could not persist is gone; one
+// that crashed is restarted. Either way the disk is healed and it runs.
+func TestFailDiskCutsThePower(t *testing.T) {
+	for _, crashed := range []bool{false, true} {
+		c := newFake(3)
+		fs, err := Parse("disk-error=enospc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := fs[0].(*FailDisk)
+		ctx := context.Background()
+		hit, err := f.Start(ctx, c, testRand)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := hit[0]
+		if got := c.rules[m.Name]; !slices.Equal(got, []string{"disk fail enospc"}) {
+			t.Fatalf("rules of %s: %v", m.Name, got)
+		}
+		if crashes := gather(Fault(f), crasher.Crashes); crashes[0] != m.Name {
+			t.Errorf("crashes %v, want %s: a store may crash on a failing disk", crashes, m.Name)
+		}
+		if crashed {
+			c.Kill(ctx, m)
+		}
+		c.log = nil
+		if err := f.Heal(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+		if c.down[m.Name] || len(c.rules) != 0 {
+			t.Errorf("crashed %v, after the heal: down %v, rules %v", crashed, c.down, c.rules)
+		}
+		cut := slices.Contains(c.log, "power-loss "+m.Name)
+		if cut == crashed || !strings.Contains(f.Effects()[m.Name], map[bool]string{false: "power cut", true: "crashed"}[crashed]) {
+			t.Errorf("crashed %v: power cut %v, effects %v", crashed, cut, f.Effects())
+		}
 	}
 }
 

@@ -143,7 +143,7 @@ var faults = []kind{
 	{"disk-corrupt", "stop a minority, flip a bit in each one's log or a snapshot; on heal restart it (replaced if it refuses)", func() Fault { return &Damage{how: compose.Flip} }},
 	{"disk-truncate", "stop a minority, cut the tail of each one's log; on heal restart it (replaced if it refuses)", func() Fault { return &Damage{how: compose.Cut} }},
 	{"disk-slow", "one random member's disk waits 100ms (or disk-slow=DELAY) before every write and sync", func() Fault { return &SlowDisk{} }},
-	{"disk-error", "one random member's fsyncs fail with EIO (disk-error=eio), or its writes with ENOSPC (disk-error=enospc)", func() Fault { return &FailDisk{} }},
+	{"disk-error", "one random member's fsyncs fail with EIO (disk-error=eio), or its writes with ENOSPC (disk-error=enospc); its power is cut before the heal", func() Fault { return &FailDisk{} }},
 }
 
 // Names lists the faults --nemesis accepts.

@@ -89,7 +89,8 @@ func TestPowerLoss(t *testing.T) {
 
 // TestDiskDamage: a damaged member of kvnode refuses to start, and is
 // replaced; etcd either refuses or repairs; neither ever serves wrong
-// data. Slow and failing disks leave both stores correct.
+// data. Slow and failing disks leave both stores correct, and a store that
+// ignores a failed fsync loses what it acknowledged.
 func TestDiskDamage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping the cluster test in -short mode")
@@ -105,6 +106,9 @@ func TestDiskDamage(t *testing.T) {
 		{"etcd", compose.Docker, "", "register", "disk-corrupt", checker.Valid, []string{"exited on its damaged data; replaced", "ran again and caught up"}},
 		{"etcd", compose.Docker, "", "register", "disk-truncate", checker.Valid, []string{"exited on its damaged data; replaced", "ran again and caught up"}},
 		{"kvnode", compose.Local, "", "register", "disk-error=eio,disk-slow", checker.Valid, []string{"fails with EIO"}},
+		// A failed fsync taken for a success: the write is acknowledged,
+		// and the power cut before the disk is mended loses it.
+		{"kvnode", compose.Local, "ignore-fsync-error", "register", "disk-error=eio", checker.Invalid, []string{"power cut before the heal: dropped"}},
 		{"etcd", compose.Docker, "", "register", "disk-error=enospc,disk-slow=50ms", checker.Valid, []string{"fails with ENOSPC"}},
 	})
 }

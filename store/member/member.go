@@ -196,16 +196,17 @@ func Start(ctx context.Context, cfg Config) (_ *Member, err error) {
 	})
 	m.tr = transport.New(cluster.ID, self.ID, peerClientTLS, log)
 	node, err := raftnode.Start(raftnode.Config{
-		ID:             self.ID,
-		Peers:          cluster.IDs(),
-		Dir:            memberDir,
-		Tick:           cfg.HeartbeatInterval,
-		ElectionTicks:  int(cfg.ElectionTimeout / cfg.HeartbeatInterval),
-		SnapshotCount:  cfg.SnapshotCount,
-		CatchUpEntries: cfg.SnapshotCatchUpEntries,
-		Join:           !hasData && cfg.InitialClusterState == "existing",
-		UnsafeNoSync:   cfg.Bugs.LostFsync,
-		Logger:         log,
+		ID:                    self.ID,
+		Peers:                 cluster.IDs(),
+		Dir:                   memberDir,
+		Tick:                  cfg.HeartbeatInterval,
+		ElectionTicks:         int(cfg.ElectionTimeout / cfg.HeartbeatInterval),
+		SnapshotCount:         cfg.SnapshotCount,
+		CatchUpEntries:        cfg.SnapshotCatchUpEntries,
+		Join:                  !hasData && cfg.InitialClusterState == "existing",
+		UnsafeNoSync:          cfg.Bugs.LostFsync,
+		UnsafeIgnoreSyncError: cfg.Bugs.IgnoreFsyncError,
+		Logger:                log,
 	}, m.srv, m.tr)
 	if err != nil {
 		return nil, err

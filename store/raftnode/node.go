@@ -76,7 +76,10 @@ type Config struct {
 	// UnsafeNoSync turns on the lost-fsync bug: the WAL is written but
 	// never fsynced.
 	UnsafeNoSync bool
-	Logger       *slog.Logger
+	// UnsafeIgnoreSyncError turns on the ignore-fsync-error bug: a failed
+	// WAL fdatasync is taken for a successful one.
+	UnsafeIgnoreSyncError bool
+	Logger                *slog.Logger
 }
 
 const defaultCatchUpEntries = 5000
@@ -174,7 +177,8 @@ func Start(cfg Config, sm StateMachine, tr Transport) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	w, st, err := wal.Open(filepath.Join(cfg.Dir, "wal"), wal.Options{UnsafeNoSync: cfg.UnsafeNoSync, Logger: cfg.Logger})
+	w, st, err := wal.Open(filepath.Join(cfg.Dir, "wal"), wal.Options{UnsafeNoSync: cfg.UnsafeNoSync,
+		UnsafeIgnoreSyncError: cfg.UnsafeIgnoreSyncError, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}

@@ -35,9 +35,12 @@ type Bugs struct {
 	StaleRead       bool // linearizable reads served locally without ReadIndex
 	AckBeforeCommit bool // writes acknowledged once proposed, before commit
 	LostFsync       bool // the WAL written but never fsynced: a power loss loses acknowledged writes
-	WatchDrop       bool // an occasional watch event is not delivered
-	WatchDup        bool // an occasional watch event is delivered twice
-	LeaseEarly      bool // leases expire at a third of their TTL
+	// A failed WAL fsync taken for a successful one: the write is
+	// acknowledged, and a power loss loses it.
+	IgnoreFsyncError bool
+	WatchDrop        bool // an occasional watch event is not delivered
+	WatchDup         bool // an occasional watch event is delivered twice
+	LeaseEarly       bool // leases expire at a third of their TTL
 	// The member with the highest ID does not apply compactions: it keeps
 	// history the others dropped, which reads of current state never show.
 	DivergentCompact bool
@@ -55,6 +58,7 @@ func (b *Bugs) switches() []bugSwitch {
 		{"stale-read", &b.StaleRead},
 		{"ack-before-commit", &b.AckBeforeCommit},
 		{"lost-fsync", &b.LostFsync},
+		{"ignore-fsync-error", &b.IgnoreFsyncError},
 		{"watch-drop", &b.WatchDrop},
 		{"watch-dup", &b.WatchDup},
 		{"lease-early", &b.LeaseEarly},

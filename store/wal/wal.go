@@ -88,7 +88,12 @@ type Options struct {
 	// the file but never fdatasynced, so they live in the page cache: a
 	// crash of the process keeps them, a power loss loses them.
 	UnsafeNoSync bool
-	Logger       *slog.Logger
+	// UnsafeIgnoreSyncError is the ignore-fsync-error bug switch: a failed
+	// fdatasync is logged and the records taken as durable all the same,
+	// as PostgreSQL did until 2018 ("fsyncgate"). The kernel may have
+	// dropped the pages it could not write, so a power loss loses them.
+	UnsafeIgnoreSyncError bool
+	Logger                *slog.Logger
 }
 
 // WAL is an open write-ahead log.
@@ -384,7 +389,10 @@ func (w *WAL) Save(hs raftpb.HardState, ents []raftpb.Entry, sync bool) error {
 	}
 	if sync && !w.opts.UnsafeNoSync {
 		if err := w.datasync(w.f); err != nil {
-			return fmt.Errorf("sync wal: %w", err)
+			if !w.opts.UnsafeIgnoreSyncError {
+				return fmt.Errorf("sync wal: %w", err)
+			}
+			w.opts.Logger.Warn("wal sync failed; carrying on (ignore-fsync-error bug)", "err", err)
 		}
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"syscall"
 	"testing"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -239,6 +240,22 @@ func TestUnsafeNoSyncSkipsDatasync(t *testing.T) {
 			t.Errorf("UnsafeNoSync %v: %d fdatasyncs for 3 synced saves, want %d", noSync, *syncs, want)
 		}
 		must(t, w.Close())
+	}
+}
+
+// A failed fdatasync fails the save, so Raft never acts on the records;
+// ignore-fsync-error takes it for a success.
+func TestSyncErrorFailsTheSave(t *testing.T) {
+	for _, ignore := range []bool{false, true} {
+		w, _, err := Open(t.TempDir(), Options{Logger: quiet, UnsafeIgnoreSyncError: ignore})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.datasync = func(*os.File) error { return syscall.EIO }
+		err = w.Save(raftpb.HardState{Term: 1, Commit: 1}, ents(1, 1, 1), true)
+		if ignore != (err == nil) || (err != nil && !errors.Is(err, syscall.EIO)) {
+			t.Errorf("UnsafeIgnoreSyncError %v: Save = %v", ignore, err)
+		}
 	}
 }
 
