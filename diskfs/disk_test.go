@@ -94,16 +94,24 @@ func (h *harness) loss() Loss {
 	return l
 }
 
-// tree is the backing directory as path → content: "dir/" for directories, "-> target" for
-// symlinks. The staging directory must be empty after a loss.
+// tree is the backing directory as path → content (see readTree). The staging directory must be
+// empty after a loss.
 func (h *harness) tree() map[string]string {
 	h.t.Helper()
+	out, err := readTree(h.d.root)
+	h.ok(err)
+	return out
+}
+
+// readTree lists the tree under root as path → content: "dir/" for directories, "-> target" for
+// symlinks; the staging directory is left out.
+func readTree(root string) (map[string]string, error) {
 	out := map[string]string{}
-	h.ok(filepath.Walk(h.d.root, func(path string, fi os.FileInfo, err error) error {
+	err := filepath.Walk(root, func(path string, fi os.FileInfo, err error) error {
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(h.d.root, path)
+		rel, _ := filepath.Rel(root, path)
 		switch {
 		case rel == "." || rel == stageName:
 		case fi.IsDir():
@@ -118,8 +126,8 @@ func (h *harness) tree() map[string]string {
 			return err
 		}
 		return nil
-	}))
-	return out
+	})
+	return out, err
 }
 
 func TestModel(t *testing.T) {

@@ -128,26 +128,11 @@ func (m *mounted) loss() Loss {
 	return l
 }
 
-// tree lists the mount as path → content ("dir/" for directories), read through FUSE.
+// tree lists the mount as path → content (see readTree), read through FUSE.
 func (m *mounted) tree() map[string]string {
 	m.t.Helper()
-	out := map[string]string{}
-	m.ok(filepath.Walk(m.mnt, func(path string, fi os.FileInfo, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(m.mnt, path)
-		switch {
-		case rel == ".":
-		case fi.IsDir():
-			out[rel] = "dir/"
-		default:
-			b, err := os.ReadFile(path)
-			out[rel] = string(b)
-			return err
-		}
-		return nil
-	}))
+	out, err := readTree(m.mnt)
+	m.ok(err)
 	return out
 }
 
