@@ -16,9 +16,10 @@ import (
 // layer (compose.Disks), which the runner mounts when a run asks for one
 // of them (NeedsDisk).
 
-// diskFault is a fault that needs the filesystem layer.
+// diskFault is a fault that may need the filesystem layer: a member fault
+// does when it acts on the disk (power-loss-*), the others always.
 type diskFault interface {
-	disk()
+	usesDisk() bool
 }
 
 // NeedsDisk says whether a --nemesis spec asks for a fault that needs the
@@ -31,10 +32,7 @@ func NeedsDisk(spec string) bool {
 func needsDisk(fs []Fault) bool {
 	for _, f := range fs {
 		for _, p := range parts(f) {
-			if m, ok := p.(*memberFault); ok && m.disk {
-				return true
-			}
-			if _, ok := p.(diskFault); ok {
+			if d, ok := p.(diskFault); ok && d.usesDisk() {
 				return true
 			}
 		}
@@ -69,7 +67,7 @@ type FollowersLoss struct {
 
 func (*FollowersLoss) Name() string    { return "power-loss-followers" }
 func (*FollowersLoss) minMembers() int { return 3 }
-func (*FollowersLoss) disk()           {}
+func (*FollowersLoss) usesDisk() bool  { return true }
 
 func (f *FollowersLoss) Effects() map[string]string { return f.effects }
 
@@ -134,7 +132,7 @@ func (d *Damage) Name() string {
 	return "disk-corrupt"
 }
 func (*Damage) minMembers() int { return pickMinority.minMembers() }
-func (*Damage) disk()           {}
+func (*Damage) usesDisk() bool  { return true }
 
 func (d *Damage) Effects() map[string]string { return d.effects }
 
@@ -291,8 +289,8 @@ type SlowDisk struct {
 // DefaultDiskDelay is disk-slow's delay when none is given.
 const DefaultDiskDelay = 100 * time.Millisecond
 
-func (*SlowDisk) Name() string { return "disk-slow" }
-func (*SlowDisk) disk()        {}
+func (*SlowDisk) Name() string   { return "disk-slow" }
+func (*SlowDisk) usesDisk() bool { return true }
 
 func (s *SlowDisk) Effects() map[string]string {
 	if s.hit == nil {
@@ -336,8 +334,8 @@ type FailDisk struct {
 	effects map[string]string
 }
 
-func (*FailDisk) Name() string { return "disk-error" }
-func (*FailDisk) disk()        {}
+func (*FailDisk) Name() string   { return "disk-error" }
+func (*FailDisk) usesDisk() bool { return true }
 
 func (f *FailDisk) Effects() map[string]string { return f.effects }
 

@@ -122,6 +122,7 @@ func (f *memberFault) Start(ctx context.Context, c Cluster, r *rand.Rand) ([]*co
 }
 
 func (f *memberFault) Effects() map[string]string { return f.effects }
+func (f *memberFault) usesDisk() bool             { return f.disk }
 
 func (f *memberFault) Heal(ctx context.Context, c Cluster) error {
 	var errs []error
