@@ -85,10 +85,10 @@ func (f *FollowersLoss) Start(ctx context.Context, c Cluster, _ *rand.Rand) ([]*
 		}
 		f.effects[m.Name] = said
 	}
-	f.leader = l
 	if err := c.Kill(ctx, l); err != nil {
 		return nil, err
 	}
+	f.leader = l // only now: heal must not start a leader that still runs
 	f.effects[l.Name] = "the leader: killed (SIGKILL, nothing lost), restarted after the others"
 	return append(append([]*compose.Member(nil), f.followers...), l), nil
 }
