@@ -16,6 +16,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/faultline/faultline/diskfs"
 )
 
 const (
@@ -111,6 +113,8 @@ type Config struct {
 	// filesystem layer (diskfs), for disk faults (see Disks). It needs
 	// /dev/fuse, and root for local members (DiskNeeds).
 	Disk bool
+	// DiskMode is how the layer makes directory changes durable.
+	DiskMode diskfs.Mode
 }
 
 // newMember is member i (from 0), n<i+1>, at address .11+i of the /24

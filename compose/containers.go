@@ -20,6 +20,8 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 	tclog "github.com/testcontainers/testcontainers-go/log"
 	tcnetwork "github.com/testcontainers/testcontainers-go/network"
+
+	"github.com/faultline/faultline/diskfs"
 )
 
 // Labels on everything faultline creates in the Docker engine.
@@ -73,6 +75,7 @@ type containers struct {
 	target    Target
 	peerProxy bool
 	disk      bool
+	diskMode  diskfs.Mode
 	docker    *client.Client
 	network   *testcontainers.DockerNetwork
 	// earlier holds, per member, the logs of its containers that were
@@ -91,7 +94,7 @@ func Up(ctx context.Context, docker *client.Client, cfg Config) (_ *Cluster, err
 			return nil, err
 		}
 	}
-	r := &containers{runID: cfg.RunID, image: cfg.Image, target: cfg.Target, peerProxy: cfg.PeerProxy, disk: cfg.Disk, docker: docker,
+	r := &containers{runID: cfg.RunID, image: cfg.Image, target: cfg.Target, peerProxy: cfg.PeerProxy, disk: cfg.Disk, diskMode: cfg.DiskMode, docker: docker,
 		earlier: map[string][]byte{}}
 	c := &Cluster{RunID: cfg.RunID, Target: cfg.Target, Runtime: Docker, run: r, extra: cfg.Args, disk: cfg.Disk}
 	// c, not the result, which a failing return has already made nil.
@@ -165,7 +168,7 @@ func (r *containers) entrypoint() []string {
 		serve = append(serve, "-proxy", fmt.Sprintf("0.0.0.0:%d=127.0.0.1:%d", peerPort, proxiedPeerPort))
 	}
 	if r.disk {
-		serve = append(serve, "-disk", containerDiskDir+"/data="+containerDataDir)
+		serve = append(serve, "-disk", containerDiskDir+"/data="+containerDataDir, "-disk-mode", r.diskMode.String())
 	}
 	if len(serve) == 2 {
 		return nil

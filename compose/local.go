@@ -49,8 +49,9 @@ type local struct {
 	lns     []net.Listener
 	// drops holds, per member, the members it drops.
 	drops map[string][]*Member
-	// disks are the members' filesystem layers (Config.Disk).
-	disks map[string]*diskfs.FS
+	// disks are the members' filesystem layers (Config.Disk), in diskMode.
+	disks    map[string]*diskfs.FS
+	diskMode diskfs.Mode
 }
 
 // process is one run of a member's server.
@@ -97,7 +98,7 @@ func UpLocal(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 		return nil, err
 	}
 	r := &local{binary: cfg.Binary, target: cfg.Target, dir: dir, procs: map[string]*process{}, proxies: map[string]*proxy.Proxy{},
-		drops: map[string][]*Member{}, disks: map[string]*diskfs.FS{}}
+		drops: map[string][]*Member{}, disks: map[string]*diskfs.FS{}, diskMode: cfg.DiskMode}
 	c := &Cluster{RunID: cfg.RunID, Target: cfg.Target, Runtime: Local, run: r, extra: cfg.Args, disk: cfg.Disk}
 	// c, not the result, which a failing return has already made nil.
 	defer func() {

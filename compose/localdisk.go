@@ -29,7 +29,7 @@ func (r *local) mountDisk(m *Member) error {
 			return err
 		}
 	}
-	fs, err := diskfs.Mount(r.backing(m), r.dataDir(m), diskfs.Options{Name: "faultline-" + m.Name})
+	fs, err := diskfs.Mount(r.backing(m), r.dataDir(m), diskfs.Options{Name: "faultline-" + m.Name, Mode: r.diskMode})
 	if err != nil {
 		return fmt.Errorf("mounting %s's filesystem layer: %w", m.Name, err)
 	}

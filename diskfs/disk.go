@@ -2,6 +2,7 @@ package diskfs
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -25,6 +26,19 @@ const (
 	// change before the last one to it); fsync of a file commits nothing in the namespace.
 	Strict
 )
+
+// ParseMode reads a Mode by its name, as String writes it; no name is Ext4.
+func ParseMode(name string) (Mode, error) {
+	if name == "" {
+		return Ext4, nil
+	}
+	for _, m := range []Mode{Ext4, Strict} {
+		if name == m.String() {
+			return m, nil
+		}
+	}
+	return 0, fmt.Errorf("disk mode %q: want ext4 (any fsync commits every directory change, as ext4 does) or strict (only a directory's own fsync commits its changes, as POSIX promises)", name)
+}
 
 func (m Mode) String() string {
 	if m == Strict {

@@ -279,118 +279,139 @@ func (d *Damage) note(m *compose.Member, what string) {
 	d.effects[m.Name] = what
 }
 
-// SlowDisk makes one random member's disk wait Delay before every write
-// and sync, until heal.
+// SlowDisk makes the disks of the members Pick chooses (one random member
+// by default) wait Delay before every write and sync, until heal.
 type SlowDisk struct {
 	Delay time.Duration
-	hit   *compose.Member
+	Pick  pick
+	hit   []*compose.Member
 }
 
 // DefaultDiskDelay is disk-slow's delay when none is given.
 const DefaultDiskDelay = 100 * time.Millisecond
 
-func (*SlowDisk) Name() string   { return "disk-slow" }
-func (*SlowDisk) usesDisk() bool { return true }
+func (*SlowDisk) Name() string      { return "disk-slow" }
+func (*SlowDisk) usesDisk() bool    { return true }
+func (s *SlowDisk) minMembers() int { return s.Pick.minMembers() }
 
 func (s *SlowDisk) Effects() map[string]string {
-	if s.hit == nil {
-		return nil
-	}
-	return map[string]string{s.hit.Name: "every write and sync waits " + cmp.Or(s.Delay, DefaultDiskDelay).String()}
+	return each(s.hit, "every write and sync waits "+cmp.Or(s.Delay, DefaultDiskDelay).String())
 }
 
 func (s *SlowDisk) Start(ctx context.Context, c Cluster, r *rand.Rand) ([]*compose.Member, error) {
-	dk, ms, err := pickDisks(ctx, c, pickRandom, r)
+	dk, ms, err := pickDisks(ctx, c, s.Pick, r)
 	if err != nil {
 		return nil, err
 	}
-	s.hit = ms[0]
-	return ms, dk.SlowDisk(ctx, s.hit, cmp.Or(s.Delay, DefaultDiskDelay))
+	for _, m := range ms {
+		if err := dk.SlowDisk(ctx, m, cmp.Or(s.Delay, DefaultDiskDelay)); err != nil {
+			return ms, err
+		}
+		s.hit = append(s.hit, m)
+	}
+	return ms, nil
 }
 
 func (s *SlowDisk) Heal(ctx context.Context, c Cluster) error {
-	if s.hit == nil {
-		return nil
-	}
 	dk, err := c.Disks()
-	if err != nil {
+	if err != nil || len(s.hit) == 0 {
 		return err
 	}
-	if err := dk.HealDisk(ctx, s.hit); err != nil {
-		return err
+	for len(s.hit) > 0 {
+		if err := dk.HealDisk(ctx, s.hit[0]); err != nil {
+			return err
+		}
+		s.hit = s.hit[1:]
 	}
-	s.hit = nil
 	return nil
 }
 
-// FailDisk makes one random member's disk fail, until heal: How is
-// compose.DiskEIO (every fsync fails with EIO) or compose.DiskENOSPC
-// (every write fails with ENOSPC, as on a full disk). The store may stop
-// acknowledging, crash or carry on; it must never acknowledge a write it
-// did not persist, which heal tests by cutting its power first.
+// FailDisk makes the disks of the members Pick chooses (one random member
+// by default) fail, until heal: How is compose.DiskEIO (every fsync fails
+// with EIO) or compose.DiskENOSPC (every write fails with ENOSPC, as on a
+// full disk). The store may stop acknowledging, crash or carry on; it must
+// never acknowledge a write it did not persist, which heal tests by
+// cutting the power first. A majority's disks failing at once shows a
+// store that acknowledges what no member holds.
 type FailDisk struct {
 	How     string
-	hit     *compose.Member
+	Pick    pick
+	hit     []*compose.Member
 	effects map[string]string
 }
 
-func (*FailDisk) Name() string   { return "disk-error" }
-func (*FailDisk) usesDisk() bool { return true }
+func (*FailDisk) Name() string      { return "disk-error" }
+func (*FailDisk) usesDisk() bool    { return true }
+func (f *FailDisk) minMembers() int { return f.Pick.minMembers() }
 
 func (f *FailDisk) Effects() map[string]string { return f.effects }
 
-// Crashes names the failing member: a store may well crash on a failed
+// Crashes names the failing members: a store may well crash on a failed
 // fsync, as etcd does.
 func (f *FailDisk) Crashes() []string {
-	if f.hit == nil {
-		return nil
+	var names []string
+	for _, m := range f.hit {
+		names = append(names, m.Name)
 	}
-	return []string{f.hit.Name}
+	return names
 }
 
 func (f *FailDisk) Start(ctx context.Context, c Cluster, r *rand.Rand) ([]*compose.Member, error) {
-	dk, ms, err := pickDisks(ctx, c, pickRandom, r)
+	dk, ms, err := pickDisks(ctx, c, f.Pick, r)
 	if err != nil {
 		return nil, err
 	}
-	f.hit, f.effects = ms[0], map[string]string{}
 	how := cmp.Or(f.How, compose.DiskEIO)
-	f.effects[f.hit.Name] = map[string]string{compose.DiskEIO: "every fsync fails with EIO", compose.DiskENOSPC: "every write fails with ENOSPC"}[how]
-	return ms, dk.FailDisk(ctx, f.hit, how)
+	f.effects = each(ms, map[string]string{compose.DiskEIO: "every fsync fails with EIO", compose.DiskENOSPC: "every write fails with ENOSPC"}[how])
+	for _, m := range ms {
+		if err := dk.FailDisk(ctx, m, how); err != nil {
+			return ms, err
+		}
+		f.hit = append(f.hit, m)
+	}
+	return ms, nil
 }
 
-// Heal cuts the member's power before it mends the disk, if the member
+// Heal cuts each member's power before it mends the disk, if the member
 // still runs: a write it acknowledged though its fsync failed, or that it
 // could not write, was never on disk, and must not come back. Then the
 // member restarts on a healthy disk.
 func (f *FailDisk) Heal(ctx context.Context, c Cluster) error {
-	m := f.hit
-	if m == nil {
-		return nil
-	}
 	dk, err := c.Disks()
-	if err != nil {
+	if err != nil || len(f.hit) == 0 {
 		return err
 	}
-	running, _, err := c.State(ctx, m)
-	if err != nil {
-		return err
-	}
-	if running {
-		said, err := dk.PowerLoss(ctx, m)
+	for len(f.hit) > 0 {
+		m := f.hit[0]
+		running, _, err := c.State(ctx, m)
 		if err != nil {
 			return err
 		}
-		f.effects[m.Name] += "; its power cut before the heal: " + said
-	} else {
-		f.effects[m.Name] += "; it crashed"
+		if running {
+			said, err := dk.PowerLoss(ctx, m)
+			if err != nil {
+				return err
+			}
+			f.effects[m.Name] += "; its power cut before the heal: " + said
+		} else {
+			f.effects[m.Name] += "; it crashed"
+		}
+		if err := dk.HealDisk(ctx, m); err != nil {
+			return err
+		}
+		if err := c.Start(ctx, m); err != nil {
+			return err
+		}
+		f.hit = f.hit[1:]
 	}
-	if err := dk.HealDisk(ctx, m); err != nil {
-		return err
-	}
-	if err := c.Start(ctx, m); err != nil {
-		return err
-	}
-	f.hit = nil
 	return nil
+}
+
+// each says the same of every member in ms.
+func each(ms []*compose.Member, said string) map[string]string {
+	out := map[string]string{}
+	for _, m := range ms {
+		out[m.Name] = said
+	}
+	return out
 }

@@ -101,12 +101,46 @@ func TestFailDiskCutsThePower(t *testing.T) {
 	}
 }
 
+// TestFailDiskMajority: @majority fails the disks of a majority at once,
+// and heal cuts the power of each before mending its disk.
+func TestFailDiskMajority(t *testing.T) {
+	c := newFake(5)
+	fs, err := Parse("disk-error=eio@majority")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := fs[0].(*FailDisk)
+	ctx := context.Background()
+	hit, err := f.Start(ctx, c, testRand)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hit) != 3 || len(f.Effects()) != 3 || len(gather(Fault(f), crasher.Crashes)) != 3 {
+		t.Fatalf("hit %d members, effects %v: want 3 of 5", len(hit), f.Effects())
+	}
+	c.log = nil
+	if err := f.Heal(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range hit {
+		if !slices.Contains(c.log, "power-loss "+m.Name) || c.down[m.Name] {
+			t.Errorf("%s: heal log %v, down %v: want its power cut and it running", m.Name, c.log, c.down)
+		}
+	}
+	if len(c.rules) != 0 {
+		t.Errorf("rules left after the heal: %v", c.rules)
+	}
+}
+
 func TestDiskFaultsParse(t *testing.T) {
 	for _, tc := range []struct{ spec, err string }{
 		{"disk-slow=250ms", ""},
 		{"disk-slow=soon", "want a delay"},
 		{"disk-error=eio", ""},
 		{"disk-error=ebusy", "want disk-error=eio"},
+		{"disk-error=eio@majority", ""},
+		{"disk-slow=@all", ""},
+		{"disk-error=eio@half", "@half: want @random, @leader, @minority, @majority or @all"},
 		{"power-loss-followers+peer-latency", ""},
 	} {
 		fs, err := Parse(tc.spec)
@@ -123,6 +157,9 @@ func TestDiskFaultsParse(t *testing.T) {
 	}
 	if fs, _ := Parse("disk-slow=1s"); fs[0].(*SlowDisk).Delay != time.Second {
 		t.Errorf("disk-slow=1s: delay %v", fs[0].(*SlowDisk).Delay)
+	}
+	if fs, _ := Parse("disk-slow=1s@leader"); fs[0].(*SlowDisk).Delay != time.Second || fs[0].(*SlowDisk).Pick != pickLeader {
+		t.Errorf("disk-slow=1s@leader: %+v", fs[0])
 	}
 	if fs, _ := Parse("disk-truncate"); fs[0].(*Damage).how != compose.Cut {
 		t.Error("disk-truncate does not cut")

@@ -142,8 +142,8 @@ var faults = []kind{
 	{"power-loss-all", "cut every member's power at once", func() Fault { return powerLoss(pickAll) }},
 	{"disk-corrupt", "stop a minority, flip a bit in each one's log or a snapshot; on heal restart it (replaced if it refuses)", func() Fault { return &Damage{how: compose.Flip} }},
 	{"disk-truncate", "stop a minority, cut the tail of each one's log; on heal restart it (replaced if it refuses)", func() Fault { return &Damage{how: compose.Cut} }},
-	{"disk-slow", "one random member's disk waits 100ms (or disk-slow=DELAY) before every write and sync", func() Fault { return &SlowDisk{} }},
-	{"disk-error", "one random member's fsyncs fail with EIO (disk-error=eio), or its writes with ENOSPC (disk-error=enospc); its power is cut before the heal", func() Fault { return &FailDisk{} }},
+	{"disk-slow", "one random member's disk waits 100ms (or disk-slow=DELAY) before every write and sync; disk-slow=DELAY@PICK picks the members (random, leader, minority, majority, all)", func() Fault { return &SlowDisk{} }},
+	{"disk-error", "one random member's fsyncs fail with EIO (disk-error=eio), or its writes with ENOSPC (disk-error=enospc); its power is cut before the heal; disk-error=eio@majority picks the members as disk-slow does", func() Fault { return &FailDisk{} }},
 }
 
 // Names lists the faults --nemesis accepts.
@@ -245,8 +245,8 @@ func parseOne(name string) (Fault, error) {
 }
 
 // parseWithArg reads the faults that take a setting: peer-loss=PCT,
-// peer-latency=DELAY or DELAY:JITTER, disk-slow=DELAY and
-// disk-error=eio|enospc.
+// peer-latency=DELAY or DELAY:JITTER, disk-slow=DELAY[@PICK] and
+// disk-error=eio|enospc[@PICK].
 func parseWithArg(name, arg string) (Fault, error) {
 	switch name {
 	case "peer-loss":
@@ -267,18 +267,44 @@ func parseWithArg(name, arg string) (Fault, error) {
 		}
 		return &PeerLatency{Delay: d, Jitter: j}, nil
 	case "disk-slow":
-		d, err := time.ParseDuration(arg)
+		ds, p, err := cutPick(name, arg)
+		if err != nil {
+			return nil, err
+		}
+		d := DefaultDiskDelay
+		if ds != "" {
+			d, err = time.ParseDuration(ds)
+		}
 		if err != nil || d <= 0 || d > time.Minute {
 			return nil, fmt.Errorf("disk-slow=%s: want a delay up to 1m, e.g. disk-slow=200ms", arg)
 		}
-		return &SlowDisk{Delay: d}, nil
+		return &SlowDisk{Delay: d, Pick: p}, nil
 	case "disk-error":
-		if arg != compose.DiskEIO && arg != compose.DiskENOSPC {
+		how, p, err := cutPick(name, arg)
+		if err != nil {
+			return nil, err
+		}
+		if how != compose.DiskEIO && how != compose.DiskENOSPC {
 			return nil, fmt.Errorf("disk-error=%s: want disk-error=%s (fsyncs fail) or disk-error=%s (writes fail)", arg, compose.DiskEIO, compose.DiskENOSPC)
 		}
-		return &FailDisk{How: arg}, nil
+		return &FailDisk{How: how, Pick: p}, nil
 	}
-	return nil, fmt.Errorf("%s=%s: only peer-loss=PCT, peer-latency=DELAY[:JITTER], disk-slow=DELAY and disk-error=eio|enospc take a setting", name, arg)
+	return nil, fmt.Errorf("%s=%s: only peer-loss=PCT, peer-latency=DELAY[:JITTER], disk-slow=DELAY[@PICK] and disk-error=eio|enospc[@PICK] take a setting", name, arg)
+}
+
+// cutPick splits the @PICK off a disk fault's setting: which members it
+// hits, one random member when none is given.
+func cutPick(name, arg string) (string, pick, error) {
+	rest, which, found := strings.Cut(arg, "@")
+	if !found {
+		return rest, pickRandom, nil
+	}
+	for p := pickRandom; p <= pickAll; p++ {
+		if which == p.String() {
+			return rest, p, nil
+		}
+	}
+	return "", 0, fmt.Errorf("%s=%s: @%s: want @random, @leader, @minority, @majority or @all", name, arg, which)
 }
 
 // Fits says whether every fault can run against a cluster of n members.

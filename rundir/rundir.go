@@ -57,6 +57,10 @@ type Config struct {
 	// Binary is the server the local runtime ran.
 	Binary string `json:"binary,omitempty"`
 
+	// DiskMode is how the filesystem layer of a run with disk faults makes
+	// directory changes durable: ext4 (also when empty) or strict.
+	DiskMode string `json:"disk_mode,omitempty"`
+
 	// CompactInterval is how often the kv workload compacts; 0 never.
 	CompactInterval Duration `json:"compact_interval,omitempty"`
 

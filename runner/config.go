@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/compose"
+	"github.com/faultline/faultline/diskfs"
 	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/rundir"
 	"github.com/faultline/faultline/workloads"
@@ -66,6 +67,11 @@ func (t *Test) Validate() error {
 	check(!slices.Contains([]string{"linearizable", "serializable", "mixed"}, c.ReadConsistency),
 		"--read-consistency %q: want linearizable, serializable or mixed", c.ReadConsistency)
 	check(c.ClientMode != "balanced" && c.ClientMode != "pinned", "--client-mode %q: want balanced or pinned", c.ClientMode)
+	if c.DiskMode != "" {
+		_, err := diskfs.ParseMode(c.DiskMode)
+		check(err != nil, "--disk-mode: %v", err)
+		check(err == nil && !needsDisk(*c), "--disk-mode %s: only runs with a disk fault (power-loss-*, disk-*) have a filesystem layer to set", c.DiskMode)
+	}
 	check(c.CompactInterval < 0, "--compact-interval %s: want 0 (never) or a positive duration such as 5s", time.Duration(c.CompactInterval))
 	if n := len(strings.Split(c.Workload, ",")); n > 1 {
 		check(c.Workers < n, "--workers %d: %d workloads need at least one worker each", c.Workers, n)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/compose"
+	"github.com/faultline/faultline/diskfs"
 	"github.com/faultline/faultline/history"
 	"github.com/faultline/faultline/nemesis"
 	"github.com/faultline/faultline/reports"
@@ -108,8 +109,12 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 	if cfg.UnsafeBug != "" {
 		args = append(args, target.BugFlag+"="+cfg.UnsafeBug)
 	}
+	diskMode, err := diskfs.ParseMode(cfg.DiskMode)
+	if err != nil {
+		return nil, dir, setup(err)
+	}
 	cluster, err := up(compose.Config{RunID: runID, Target: target, Nodes: cfg.Nodes, Args: args,
-		PeerProxy: needsPeerProxy(cfg), Disk: needsDisk(cfg)})
+		PeerProxy: needsPeerProxy(cfg), Disk: needsDisk(cfg), DiskMode: diskMode})
 	if err != nil {
 		return nil, dir, setup(err)
 	}

@@ -43,13 +43,25 @@ type server struct {
 
 // serve runs the member's server as a child and exits as the server does:
 //
-//	faultline-agent serve [-proxy LISTEN=TARGET] [-disk BACKING=MOUNT] -- SERVER ARGS...
+//	faultline-agent serve [-proxy LISTEN=TARGET] [-disk BACKING=MOUNT [-disk-mode ext4|strict]] -- SERVER ARGS...
 func serve(args []string) error {
-	const usage = "usage: faultline-agent serve [-proxy LISTEN=TARGET] [-disk BACKING=MOUNT] -- SERVER ARGS..."
+	const usage = "usage: faultline-agent serve [-proxy LISTEN=TARGET] [-disk BACKING=MOUNT [-disk-mode ext4|strict]] -- SERVER ARGS..."
 	s := &server{exited: make(chan struct{})}
+	var layer struct {
+		backing, mount string
+		mode           diskfs.Mode
+	}
 	for len(args) > 0 && args[0] != "--" {
 		if len(args) < 2 {
 			return errors.New(usage)
+		}
+		if args[0] == "-disk-mode" {
+			var err error
+			if layer.mode, err = diskfs.ParseMode(args[1]); err != nil {
+				return err
+			}
+			args = args[2:]
+			continue
 		}
 		from, to, ok := strings.Cut(args[1], "=")
 		switch {
@@ -63,9 +75,7 @@ func serve(args []string) error {
 			}
 			go s.proxy.Serve(ln)
 		case args[0] == "-disk":
-			if err := mountLayer(s, from, to); err != nil {
-				return err
-			}
+			layer.backing, layer.mount = from, to
 		default:
 			return fmt.Errorf("unknown option %q; %s", args[0], usage)
 		}
@@ -73,6 +83,11 @@ func serve(args []string) error {
 	}
 	if len(args) < 2 {
 		return errors.New(usage)
+	}
+	if layer.mount != "" {
+		if err := mountLayer(s, layer.backing, layer.mount, layer.mode); err != nil {
+			return err
+		}
 	}
 	ctl, err := net.Listen("unix", controlSocket)
 	if err != nil {
@@ -111,13 +126,13 @@ func serve(args []string) error {
 }
 
 // mountLayer serves mount from backing through the filesystem layer.
-func mountLayer(s *server, backing, mount string) error {
+func mountLayer(s *server, backing, mount string, mode diskfs.Mode) error {
 	for _, d := range []string{backing, mount} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return err
 		}
 	}
-	fs, err := diskfs.Mount(backing, mount, diskfs.Options{Name: "faultline"})
+	fs, err := diskfs.Mount(backing, mount, diskfs.Options{Name: "faultline", Mode: mode})
 	if err != nil {
 		return fmt.Errorf("mounting the filesystem layer on %s: %w", mount, err)
 	}

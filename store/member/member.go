@@ -206,6 +206,7 @@ func Start(ctx context.Context, cfg Config) (_ *Member, err error) {
 		Join:                  !hasData && cfg.InitialClusterState == "existing",
 		UnsafeNoSync:          cfg.Bugs.LostFsync,
 		UnsafeIgnoreSyncError: cfg.Bugs.IgnoreFsyncError,
+		UnsafeNoDirSync:       cfg.Bugs.SkipDirFsync,
 		Logger:                log,
 	}, m.srv, m.tr)
 	if err != nil {

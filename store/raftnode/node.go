@@ -79,7 +79,10 @@ type Config struct {
 	// UnsafeIgnoreSyncError turns on the ignore-fsync-error bug: a failed
 	// WAL fdatasync is taken for a successful one.
 	UnsafeIgnoreSyncError bool
-	Logger                *slog.Logger
+	// UnsafeNoDirSync turns on the skip-dir-fsync bug: the WAL's directory
+	// is not fsynced after the log is created or renamed into place.
+	UnsafeNoDirSync bool
+	Logger          *slog.Logger
 }
 
 const defaultCatchUpEntries = 5000
@@ -94,7 +97,7 @@ type Node struct {
 	sm      StateMachine
 	tr      Transport
 	raft    raft.Node
-	storage *raft.MemoryStorage
+	storage storage
 	wal     *wal.WAL
 	log     *slog.Logger
 
@@ -161,7 +164,7 @@ func Start(cfg Config, sm StateMachine, tr Transport) (*Node, error) {
 		cfg:        cfg,
 		sm:         sm,
 		tr:         tr,
-		storage:    raft.NewMemoryStorage(),
+		storage:    storage{raft.NewMemoryStorage(), make(chan struct{}, 1)},
 		log:        cfg.Logger,
 		snapPath:   filepath.Join(cfg.Dir, "snapshot.bin"),
 		appliedCh:  make(chan struct{}),
@@ -178,7 +181,7 @@ func Start(cfg Config, sm StateMachine, tr Transport) (*Node, error) {
 		return nil, err
 	}
 	w, st, err := wal.Open(filepath.Join(cfg.Dir, "wal"), wal.Options{UnsafeNoSync: cfg.UnsafeNoSync,
-		UnsafeIgnoreSyncError: cfg.UnsafeIgnoreSyncError, Logger: cfg.Logger})
+		UnsafeIgnoreSyncError: cfg.UnsafeIgnoreSyncError, UnsafeNoDirSync: cfg.UnsafeNoDirSync, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -465,6 +468,10 @@ func (n *Node) applyLoop(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-n.storage.wanted:
+			if err := n.snapshot(); err != nil {
+				return err
+			}
 		case j := <-n.applyq:
 			var err error
 			if j.snap != nil {
@@ -556,8 +563,17 @@ func (n *Node) setApplied(i uint64) {
 // been applied since the last one. Encoding and writing it can take long
 // for a big key space; applying goes on meanwhile.
 func (n *Node) maybeSnapshot() error {
+	if n.cfg.SnapshotCount == 0 || n.applied.Load()-n.snapIndex.Load() < n.cfg.SnapshotCount {
+		return nil
+	}
+	return n.snapshot()
+}
+
+// snapshot starts a snapshot of everything applied, unless one is being
+// written or nothing was applied since the last.
+func (n *Node) snapshot() error {
 	applied := n.applied.Load()
-	if n.snapping.Load() || n.cfg.SnapshotCount == 0 || applied-n.snapIndex.Load() < n.cfg.SnapshotCount {
+	if n.snapping.Load() || applied <= n.snapIndex.Load() {
 		return nil
 	}
 	term, err := n.storage.Term(applied)

@@ -2,12 +2,14 @@ package raftnode
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 )
 
@@ -57,12 +59,7 @@ func TestSnapshotEverySnapshotCountEntries(t *testing.T) {
 		<-n.Done()
 	}()
 	go n.Run(ctx)
-	for n.Leader() != 1 {
-		if ctx.Err() != nil {
-			t.Fatal("the single member never led")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitLeader(ctx, t, n)
 
 	for i := range entries {
 		if err := n.Propose(ctx, fmt.Appendf(nil, "%d", i)); err != nil {
@@ -79,5 +76,61 @@ func TestSnapshotEverySnapshotCountEntries(t *testing.T) {
 	got, most := sm.snapshots.Load(), int64(entries/every)
 	if got > most || got == 0 {
 		t.Errorf("%d snapshots for %d entries with SnapshotCount %d, want 1 to %d", got, entries, every, most)
+	}
+}
+
+// A leader asks for a snapshot only for a follower whose log it cannot line
+// up with its own; before the first snapshot there is none, and Raft panics
+// on an empty one. The storage must say "not yet" and have one taken.
+func TestSnapshotTakenWhenRaftAsksForOne(t *testing.T) {
+	sm := &counter{}
+	n, err := Start(Config{ID: 1, Peers: []uint64{1}, Dir: t.TempDir(), Tick: 10 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler)}, sm, noPeers{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer func() {
+		cancel()
+		<-n.Done()
+	}()
+	go n.Run(ctx)
+	waitLeader(ctx, t, n)
+	for i := range 10 {
+		if err := n.Propose(ctx, fmt.Appendf(nil, "%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for sm.applied.Load() < 10 {
+		if ctx.Err() != nil {
+			t.Fatalf("%d of 10 entries applied", sm.applied.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := n.storage.Snapshot(); !errors.Is(err, raft.ErrSnapshotTemporarilyUnavailable) {
+		t.Fatalf("before any snapshot, storage.Snapshot() = %v, want ErrSnapshotTemporarilyUnavailable", err)
+	}
+	for {
+		snap, err := n.storage.Snapshot()
+		if err == nil && snap.Metadata.Index >= 10 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("no snapshot after raft asked for one: %v, index %d", err, snap.Metadata.Index)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if sm.snapshots.Load() != 1 {
+		t.Errorf("%d snapshots taken, want the 1 asked for", sm.snapshots.Load())
+	}
+}
+
+func waitLeader(ctx context.Context, t *testing.T, n *Node) {
+	t.Helper()
+	for n.Leader() != 1 {
+		if ctx.Err() != nil {
+			t.Fatal("the single member never led")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -38,9 +38,12 @@ type Bugs struct {
 	// A failed WAL fsync taken for a successful one: the write is
 	// acknowledged, and a power loss loses it.
 	IgnoreFsyncError bool
-	WatchDrop        bool // an occasional watch event is not delivered
-	WatchDup         bool // an occasional watch event is delivered twice
-	LeaseEarly       bool // leases expire at a third of their TTL
+	// The log is created, and renamed into place after a snapshot,
+	// without fsyncing its directory: only a strict file system loses it.
+	SkipDirFsync bool
+	WatchDrop    bool // an occasional watch event is not delivered
+	WatchDup     bool // an occasional watch event is delivered twice
+	LeaseEarly   bool // leases expire at a third of their TTL
 	// The member with the highest ID does not apply compactions: it keeps
 	// history the others dropped, which reads of current state never show.
 	DivergentCompact bool
@@ -59,6 +62,7 @@ func (b *Bugs) switches() []bugSwitch {
 		{"ack-before-commit", &b.AckBeforeCommit},
 		{"lost-fsync", &b.LostFsync},
 		{"ignore-fsync-error", &b.IgnoreFsyncError},
+		{"skip-dir-fsync", &b.SkipDirFsync},
 		{"watch-drop", &b.WatchDrop},
 		{"watch-dup", &b.WatchDup},
 		{"lease-early", &b.LeaseEarly},

@@ -93,7 +93,14 @@ type Options struct {
 	// as PostgreSQL did until 2018 ("fsyncgate"). The kernel may have
 	// dropped the pages it could not write, so a power loss loses them.
 	UnsafeIgnoreSyncError bool
-	Logger                *slog.Logger
+	// UnsafeNoDirSync is the skip-dir-fsync bug switch: the log's
+	// directory is not fsynced after the log is created, or rewritten and
+	// renamed into place. The records are fdatasynced, but on a file
+	// system that keeps only what a directory fsync made durable (strict
+	// POSIX) a power loss takes the new log's name away: the log vanishes,
+	// or the old one comes back, without everything written since.
+	UnsafeNoDirSync bool
+	Logger          *slog.Logger
 }
 
 // WAL is an open write-ahead log.
@@ -176,9 +183,11 @@ func Open(dir string, opts Options) (*WAL, State, error) {
 		}
 	}
 	// The log may have just been created.
-	if err := syncDir(dir); err != nil {
-		f.Close()
-		return nil, State{}, err
+	if !opts.UnsafeNoDirSync {
+		if err := syncDir(dir); err != nil {
+			f.Close()
+			return nil, State{}, err
+		}
 	}
 	return &WAL{dir: dir, f: f, opts: opts, off: good, size: size, datasync: fdatasync}, st, nil
 }
@@ -431,7 +440,7 @@ func (w *WAL) Rewrite(snap raftpb.SnapshotMetadata, hs raftpb.HardState, ents []
 	}
 	path := filepath.Join(w.dir, fileName)
 	size := grown(int64(len(buf)))
-	if err := replaceFile(path, size, buf); err != nil {
+	if err := replaceFile(path, size, !w.opts.UnsafeNoDirSync, buf); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(path, os.O_RDWR, 0o600)
@@ -513,16 +522,20 @@ func fileSize(parts [][]byte) int64 {
 // WriteFileSync writes the concatenated parts to path durably via a
 // temporary file and rename: a crash leaves the old file or the new one,
 // whole. The rename is durable once the directory is fsynced.
-func WriteFileSync(path string, parts ...[]byte) error { return replaceFile(path, 0, parts...) }
+func WriteFileSync(path string, parts ...[]byte) error { return replaceFile(path, 0, true, parts...) }
 
-// replaceFile is WriteFileSync, the file grown to size.
-func replaceFile(path string, size int64, parts ...[]byte) error {
+// replaceFile is WriteFileSync, the file grown to size; the rename is made
+// durable only with syncParent.
+func replaceFile(path string, size int64, syncParent bool, parts ...[]byte) error {
 	tmp := path + ".tmp"
 	if err := writeFileSync(tmp, size, parts...); err != nil {
 		return err
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("rename %s: %w", tmp, err)
+	}
+	if !syncParent {
+		return nil
 	}
 	return syncDir(filepath.Dir(path))
 }
