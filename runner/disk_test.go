@@ -103,7 +103,7 @@ func TestPowerLoss(t *testing.T) {
 		{target: "kvnode", runtime: compose.Local, bug: "skip-dir-fsync", workload: "register", nemesis: "power-loss-all", want: checker.Valid, quiet: 8 * time.Second},
 		{target: "kvnode", runtime: compose.Local, workload: "register", nemesis: "power-loss-all", want: checker.Valid, diskMode: "strict"},
 		{target: "kvnode", runtime: compose.Docker, workload: "kv", nemesis: "power-loss-followers", want: checker.Valid, said: []string{"the leader"}},
-		{target: "etcd", runtime: compose.Docker, workload: "register", nemesis: "power-loss-all", want: checker.Valid},
+		{target: "etcd", runtime: compose.Docker, workload: "register", nemesis: "power-loss-all", want: checker.Valid, diskMode: "strict"},
 		{target: "etcd", runtime: compose.Docker, workload: "kv", nemesis: "power-loss-followers", want: checker.Valid, said: []string{"the leader"}},
 	})
 }
