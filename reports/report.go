@@ -3,7 +3,9 @@
 // fault windows shaded, and links to the member logs.
 //
 // The page is self-contained (inline CSS and SVG, no script, no network
-// references) so it can be attached to a CI run and opened offline.
+// references) so it can be attached to a CI run and opened offline. Beside
+// it, timeline.html draws every operation per process (timeline.go); it is
+// as self-contained, with its script inline.
 package reports
 
 import (
@@ -83,6 +85,18 @@ func Write(dir string, r *rundir.Results, events []history.Event) error {
 		}
 	}
 	ops, opsErr := history.Ops(events) // a malformed history is reported by plot
+	if events != nil && opsErr == nil {
+		if err := writeTimeline(dir, r, events, ops); err != nil {
+			return err
+		}
+		pg.Timeline = relHref(rundir.TimelineFile)
+		for i := range pg.Checks {
+			for j := range pg.Checks[i].Anomalies {
+				a := &pg.Checks[i].Anomalies[j]
+				a.Timeline = timelineHref(a.Where + a.Text)
+			}
+		}
+	}
 	if st := r.Stats.Staleness; st != nil {
 		pg.Staleness = stalenessRows(*st)
 		var revs, ms []namedDist
@@ -149,6 +163,8 @@ type page struct {
 	RecoveryPlot, AvailPlot, StaleRevsPlot, StaleMsPlot, WatchLagPlot plotted
 	Logs                                                              []logFile
 	LogsProblem                                                       string
+	// Timeline links timeline.html, when it was written.
+	Timeline string
 }
 
 type check struct {
@@ -162,7 +178,9 @@ type check struct {
 // log ("logs/n1.log:12: …", as the logs checker names lines) links the log
 // from Where, the file and line; a browser cannot open a plain text file
 // at a line, so the line number is only named.
-type anomaly struct{ Where, Href, Text string }
+//
+// Timeline links the operations it names in the timeline, if any.
+type anomaly struct{ Where, Href, Text, Timeline string }
 
 func newAnomaly(a string) anomaly {
 	file, rest, ok := strings.Cut(a, ":")

@@ -23,7 +23,10 @@ const (
 	HistoryFile = "history.jsonl"
 	ResultsFile = "results.json"
 	ReportFile  = "index.html"
-	LogsDir     = "logs"
+	// TimelineFile is every operation per process over time, linked from
+	// the report.
+	TimelineFile = "timeline.html"
+	LogsDir      = "logs"
 )
 
 // Config is what ran: enough to describe the run and to rerun it. The
