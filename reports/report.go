@@ -57,6 +57,9 @@ func Write(dir string, r *rundir.Results, events []history.Event) error {
 		Ops:      r.Stats.Ops,
 		Seconds:  r.Stats.Seconds,
 	}
+	if r.Unfinished != nil {
+		pg.Unfinished = r.Unfinished.Summary
+	}
 	if pg.Title == "" {
 		pg.Title = "faultline run"
 	}
@@ -74,7 +77,7 @@ func Write(dir string, r *rundir.Results, events []history.Event) error {
 	settled := false
 	for _, e := range events {
 		switch {
-		case e.F == history.Recover && e.Fault == history.Final:
+		case e.IsFinal():
 			settled = true
 		case e.Process == history.Nemesis && e.F == history.Leader:
 			l := leaderRow{Time: fmt.Sprintf("%.1f s", seconds(e.Time)), Leader: "none", Term: e.Term, Settled: settled}
@@ -165,6 +168,8 @@ type page struct {
 	LogsProblem                                                       string
 	// Timeline links timeline.html, when it was written.
 	Timeline string
+	// Unfinished says how much of a run that did not finish was recorded.
+	Unfinished string
 }
 
 type check struct {
