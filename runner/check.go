@@ -98,7 +98,7 @@ func unfinishedRun(events []history.Event, limit time.Duration) *rundir.Unfinish
 	return &rundir.Unfinished{
 		Recorded:  rundir.Duration(recorded),
 		TimeLimit: rundir.Duration(limit),
-		Summary: fmt.Sprintf("%s: recorded until %.1f s%s; no final heal, so whether the cluster came back whole (recovery) and whether its members agree were not checked. The verdict is that of what was recorded.",
-			unfinished, recorded.Seconds(), of),
+		Summary: fmt.Sprintf("recorded until %.1f s%s; no final heal, so whether the cluster came back whole (recovery) and whether its members agree were not checked. The verdict is that of what was recorded.",
+			recorded.Seconds(), of),
 	}
 }

@@ -65,7 +65,7 @@ func TestCheckInterruptedRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(page), `<div class="unfinished" role="alert"><strong>This run did not finish.</strong> `) ||
+	if !strings.Contains(string(page), `<div class="unfinished" role="alert"><strong>This run did not finish:</strong> `) ||
 		!strings.Contains(string(page), "recorded until ") {
 		t.Error("the report has no banner saying the run did not finish")
 	}

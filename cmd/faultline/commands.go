@@ -234,7 +234,7 @@ func report(res *rundir.Results, dir string) int {
 		fmt.Fprintf(os.Stderr, "problem: %s\n", p)
 	}
 	if u := res.Unfinished; u != nil {
-		fmt.Fprintf(os.Stderr, "unfinished: %s\n", u.Summary)
+		fmt.Fprintf(os.Stderr, "the run did not finish: %s\n", u.Summary)
 	}
 	fmt.Fprintf(os.Stderr, "verdict: %s\nreport: %s\n", res.Verdict, filepath.Join(dir, rundir.ReportFile))
 	return exitCode(res.Verdict)
