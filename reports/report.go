@@ -89,10 +89,14 @@ func Write(dir string, r *rundir.Results, events []history.Event) error {
 	}
 	ops, opsErr := history.Ops(events) // a malformed history is reported by plot
 	if events != nil && opsErr == nil {
+		// A report without its timeline beats no report.
 		if err := writeTimeline(dir, r, events, ops); err != nil {
-			return err
+			pg.TimelineProblem = err.Error()
+		} else {
+			pg.Timeline = relHref(rundir.TimelineFile)
 		}
-		pg.Timeline = relHref(rundir.TimelineFile)
+	}
+	if pg.Timeline != "" {
 		for i := range pg.Checks {
 			for j := range pg.Checks[i].Anomalies {
 				a := &pg.Checks[i].Anomalies[j]
@@ -166,8 +170,9 @@ type page struct {
 	RecoveryPlot, AvailPlot, StaleRevsPlot, StaleMsPlot, WatchLagPlot plotted
 	Logs                                                              []logFile
 	LogsProblem                                                       string
-	// Timeline links timeline.html, when it was written.
-	Timeline string
+	// Timeline links timeline.html, when it was written; TimelineProblem
+	// says why it was not.
+	Timeline, TimelineProblem string
 	// Unfinished says how much of a run that did not finish was recorded.
 	Unfinished string
 }

@@ -249,3 +249,16 @@ func wellFormed(page string) error {
 		}
 	}
 }
+
+// Without a history there is nothing to draw: no timeline, and no link to
+// one.
+func TestNoTimelineWithoutHistory(t *testing.T) {
+	dir, r, _ := smallRun(t)
+	doc := writeReport(t, dir, r, nil)
+	if strings.Contains(doc, rundir.TimelineFile) {
+		t.Error("the report links a timeline it has not got")
+	}
+	if _, err := os.Stat(filepath.Join(dir, rundir.TimelineFile)); err == nil {
+		t.Error("timeline.html written without a history")
+	}
+}
