@@ -262,3 +262,28 @@ func TestNoTimelineWithoutHistory(t *testing.T) {
 		t.Error("timeline.html written without a history")
 	}
 }
+
+// An operation the history never completed may have happened at any time
+// after its invocation: it is drawn as info up to the end of the history.
+func TestTimelinePendingOp(t *testing.T) {
+	events := sampleHistory()
+	ops, err := history.Ops(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(ops, history.Op.Pending)
+	if i < 0 {
+		t.Fatal("the sample history has no pending operation")
+	}
+	d := buildTimeline(sampleResults(t, events, checker.Valid), events, ops)
+	p := ops[i]
+	j := -1
+	for k := range d.Start {
+		if d.Start[k] == p.Invoke.Time/1000 && d.Lanes[d.Lane[k]] == fmt.Sprintf("p%d", p.Process) {
+			j = k
+		}
+	}
+	if j < 0 || d.Kind[j] != barInfo || d.Stop[j] != d.End || !strings.Contains(d.Text[j], "never completed") {
+		t.Errorf("the pending %s of process %d is not drawn as info up to the end (%d): %+v", p.F, p.Process, d.End, j)
+	}
+}
