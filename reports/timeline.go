@@ -160,10 +160,12 @@ func opText(op history.Op) string {
 			fmt.Fprintf(&b, "..%q", in.RangeEnd)
 		}
 	}
-	if in.Expect != "" {
-		fmt.Fprintf(&b, " if %q", in.Expect)
-	}
-	if in.Value != "" {
+	switch {
+	case op.F == history.CAS && in.Expect == "":
+		fmt.Fprintf(&b, " from no value to %q", in.Value)
+	case op.F == history.CAS:
+		fmt.Fprintf(&b, " from %q to %q", in.Expect, in.Value)
+	case in.Value != "":
 		fmt.Fprintf(&b, " = %q", in.Value)
 	}
 	if in.AtRevision != 0 {

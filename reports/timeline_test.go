@@ -151,7 +151,7 @@ func TestTimelineOfRealRun(t *testing.T) {
 		t.Errorf("%d fault bars on the nemesis lane, want 2", faultBars)
 	}
 	// Hover text says what the op was and how it ended.
-	i := slices.IndexFunc(d.Text, func(s string) bool { return strings.HasPrefix(s, `p3 cas "k1.0" = "3-1"`) })
+	i := slices.IndexFunc(d.Text, func(s string) bool { return strings.HasPrefix(s, `p3 cas "k1.0" from no value to "3-1"`) })
 	if i < 0 || !strings.Contains(d.Text[i], "succeeded true, revision 2, on n2") {
 		t.Errorf("no hover text of the first cas, or it lacks its outcome: %q", d.Text[max(i, 0)])
 	}
