@@ -57,8 +57,12 @@ func Write(dir string, r *rundir.Results, events []history.Event) error {
 		Ops:      r.Stats.Ops,
 		Seconds:  r.Stats.Seconds,
 	}
-	if r.Unfinished != nil {
-		pg.Unfinished = r.Unfinished.Summary
+	if u := r.Unfinished; u != nil {
+		pg.Unfinished = u.Summary
+		if r.Duration == 0 {
+			// A killed harness never learnt how long it ran.
+			pg.Duration = fmt.Sprintf("%.1f s recorded", time.Duration(u.Recorded).Seconds())
+		}
 	}
 	if pg.Title == "" {
 		pg.Title = "faultline run"

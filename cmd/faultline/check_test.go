@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/faultline/faultline/rundir"
 )
@@ -42,10 +44,19 @@ func copyRun(t *testing.T, lines int) string {
 // of it.
 func TestCheckInterruptedRun(t *testing.T) {
 	cut := copyRun(t, 400) // of 740 lines: about 4.5 s of the 8 s
+	// As a killed harness leaves it: it never learnt how long it ran.
+	res, err := rundir.Read(cut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Duration = 0
+	if err := rundir.Write(cut, res); err != nil {
+		t.Fatal(err)
+	}
 	if code := run([]string{"check", cut}); code != exitUnknown {
 		t.Errorf("faultline check of a cut run exits %d, want %d (unknown)", code, exitUnknown)
 	}
-	res, err := rundir.Read(cut)
+	res, err = rundir.Read(cut)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,6 +77,7 @@ func TestCheckInterruptedRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(page), `<div class="unfinished" role="alert"><strong>This run did not finish:</strong> `) ||
+		!strings.Contains(string(page), fmt.Sprintf("ran %.1f s recorded", time.Duration(u.Recorded).Seconds())) ||
 		!strings.Contains(string(page), "recorded until ") {
 		t.Error("the report has no banner saying the run did not finish")
 	}
