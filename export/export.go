@@ -1,6 +1,6 @@
 // Package export writes a run's history in other checkers' formats, so
-// that users of Jepsen's Knossos and Elle, or of porcupine, can check a
-// faultline history with their own tools.
+// that users of Jepsen's Knossos, or of porcupine, can check a faultline
+// history with their own tools.
 //
 // Only the register workload's operations (read, write, cas) have a
 // meaning both sides share; a history with other client operations is

@@ -19,7 +19,7 @@ const exportUsage = `usage: faultline export --format jepsen|porcupine [--out FI
 
 Writes a run's history in another checker's format, for the register
 workload: jepsen is Jepsen's EDN history (one operation map per line, values
-as jepsen.independent [key value] tuples) for Knossos or Elle; porcupine is
+as jepsen.independent [key value] tuples) for Knossos; porcupine is
 a JSON array of porcupine operations (ClientId, Input, Call, Output,
 Return). Written to standard output unless --out is given.
 `
