@@ -38,10 +38,9 @@ const (
 // of the test. Columns keep the page small: about 120 bytes an operation,
 // most of them its hover text (141k operations: 16 MB).
 type timelineData struct {
-	Title   string   `json:"title"`
-	Verdict string   `json:"verdict"`
-	End     int64    `json:"end"`
-	Lanes   []string `json:"lanes"`
+	Title string   `json:"title"`
+	End   int64    `json:"end"`
+	Lanes []string `json:"lanes"`
 	// Lane, Start, Stop, Kind and Text are the bars. Bars of one lane are
 	// in order of Start.
 	Lane  []int    `json:"lane"`
@@ -65,7 +64,7 @@ const nemesisLane = "nemesis"
 // buildTimeline lays out ops (every client operation) and the nemesis's
 // events.
 func buildTimeline(r *rundir.Results, events []history.Event, ops []history.Op) timelineData {
-	d := timelineData{Title: r.Config.Name, Verdict: verdictClass(r.Verdict)}
+	d := timelineData{Title: r.Config.Name}
 	if d.Title == "" {
 		d.Title = "faultline run"
 	}
@@ -259,10 +258,10 @@ func writeTimeline(dir string, r *rundir.Results, events []history.Event, ops []
 	}
 	var buf bytes.Buffer
 	if err := pages.ExecuteTemplate(&buf, "timeline.html.tmpl", struct {
-		Title string
-		Ops   int
-		Data  template.JS
-	}{d.Title, len(ops), template.JS(data)}); err != nil {
+		Title, Verdict string
+		Ops            int
+		Data           template.JS
+	}{d.Title, verdictClass(r.Verdict), len(ops), template.JS(data)}); err != nil {
 		return fmt.Errorf("rendering the timeline: %w", err)
 	}
 	if err := rundir.WriteFile(filepath.Join(dir, rundir.TimelineFile), buf.Bytes()); err != nil {
