@@ -287,3 +287,34 @@ func TestTimelinePendingOp(t *testing.T) {
 		t.Errorf("the pending %s of process %d is not drawn as info up to the end (%d): %+v", p.F, p.Process, d.End, j)
 	}
 }
+
+// BenchmarkTimeline is what the timeline adds to writing a report: laying
+// out and encoding 100k register operations on 10 processes.
+func BenchmarkTimeline(b *testing.B) {
+	var events []history.Event
+	const n = 100_000
+	for i := range n {
+		p := history.Process(i % 10)
+		t := int64(i/10) * 5e6
+		f := []string{history.Read, history.Write, history.CAS}[i%3]
+		events = append(events,
+			history.Event{Type: history.Invoke, Process: p, F: f, Time: t, Key: fmt.Sprintf("k%d", i%64), Value: fmt.Sprint(i)},
+			history.Event{Type: history.OK, Process: p, F: f, Time: t + 3e6, Key: fmt.Sprintf("k%d", i%64), Revision: int64(i), Member: "n1"})
+	}
+	ops, err := history.Ops(events)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	r := &rundir.Results{Config: rundir.Config{Name: "bench"}, Verdict: checker.Valid}
+	for b.Loop() {
+		if err := writeTimeline(dir, r, events, ops); err != nil {
+			b.Fatal(err)
+		}
+	}
+	fi, err := os.Stat(filepath.Join(dir, rundir.TimelineFile))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(fi.Size())/n, "bytes/op-drawn")
+}
