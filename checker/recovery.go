@@ -19,7 +19,7 @@ func Recovery(_ context.Context, in *Input) Result {
 	res := Result{Checker: RecoveryChecker, Verdict: Unknown, Summary: "the history has no final phase: whether the cluster came back whole after the faults is unknown"}
 	var end int64
 	for _, e := range in.Events {
-		if e.Process == history.Nemesis && e.F == history.Recover && e.Fault == history.Final {
+		if e.IsFinal() {
 			res = Result{Checker: RecoveryChecker, Verdict: Valid}
 			if e.Error != "" {
 				res.Verdict = Invalid

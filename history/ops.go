@@ -3,6 +3,7 @@ package history
 import (
 	"fmt"
 	"math"
+	"slices"
 )
 
 // Op is a client operation: an invocation and its completion.
@@ -117,4 +118,16 @@ func Faults(events []Event) []Window {
 		}
 	}
 	return ws
+}
+
+// IsFinal reports whether e is the final phase's recover event: the
+// cluster healed after the time limit, whole again or (Error set) not.
+// A history without one ended before the run did.
+func (e Event) IsFinal() bool {
+	return e.Process == Nemesis && e.F == Recover && e.Fault == Final
+}
+
+// Finished reports whether events reach the end of a run: its final phase.
+func Finished(events []Event) bool {
+	return slices.ContainsFunc(events, Event.IsFinal)
 }

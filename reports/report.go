@@ -3,7 +3,9 @@
 // fault windows shaded, and links to the member logs.
 //
 // The page is self-contained (inline CSS and SVG, no script, no network
-// references) so it can be attached to a CI run and opened offline.
+// references) so it can be attached to a CI run and opened offline. Beside
+// it, timeline.html draws every operation per process (timeline.go); it is
+// as self-contained, with its script inline.
 package reports
 
 import (
@@ -55,6 +57,13 @@ func Write(dir string, r *rundir.Results, events []history.Event) error {
 		Ops:      r.Stats.Ops,
 		Seconds:  r.Stats.Seconds,
 	}
+	if u := r.Unfinished; u != nil {
+		pg.Unfinished = u.Summary
+		if r.Duration == 0 {
+			// A killed harness never learnt how long it ran.
+			pg.Duration = fmt.Sprintf("%.1f s recorded", time.Duration(u.Recorded).Seconds())
+		}
+	}
 	if pg.Title == "" {
 		pg.Title = "faultline run"
 	}
@@ -72,7 +81,7 @@ func Write(dir string, r *rundir.Results, events []history.Event) error {
 	settled := false
 	for _, e := range events {
 		switch {
-		case e.F == history.Recover && e.Fault == history.Final:
+		case e.IsFinal():
 			settled = true
 		case e.Process == history.Nemesis && e.F == history.Leader:
 			l := leaderRow{Time: fmt.Sprintf("%.1f s", seconds(e.Time)), Leader: "none", Term: e.Term, Settled: settled}
@@ -83,6 +92,22 @@ func Write(dir string, r *rundir.Results, events []history.Event) error {
 		}
 	}
 	ops, opsErr := history.Ops(events) // a malformed history is reported by plot
+	if events != nil && opsErr == nil {
+		// A report without its timeline beats no report.
+		if err := writeTimeline(dir, r, events, ops); err != nil {
+			pg.TimelineProblem = err.Error()
+		} else {
+			pg.Timeline = relHref(rundir.TimelineFile)
+		}
+	}
+	if pg.Timeline != "" {
+		for i := range pg.Checks {
+			for j := range pg.Checks[i].Anomalies {
+				a := &pg.Checks[i].Anomalies[j]
+				a.Timeline = timelineHref(a.Where + a.Text)
+			}
+		}
+	}
 	if st := r.Stats.Staleness; st != nil {
 		pg.Staleness = stalenessRows(*st)
 		var revs, ms []namedDist
@@ -149,6 +174,11 @@ type page struct {
 	RecoveryPlot, AvailPlot, StaleRevsPlot, StaleMsPlot, WatchLagPlot plotted
 	Logs                                                              []logFile
 	LogsProblem                                                       string
+	// Timeline links timeline.html, when it was written; TimelineProblem
+	// says why it was not.
+	Timeline, TimelineProblem string
+	// Unfinished says how much of a run that did not finish was recorded.
+	Unfinished string
 }
 
 type check struct {
@@ -162,7 +192,9 @@ type check struct {
 // log ("logs/n1.log:12: …", as the logs checker names lines) links the log
 // from Where, the file and line; a browser cannot open a plain text file
 // at a line, so the line number is only named.
-type anomaly struct{ Where, Href, Text string }
+//
+// Timeline links the operations it names in the timeline, if any.
+type anomaly struct{ Where, Href, Text, Timeline string }
 
 func newAnomaly(a string) anomaly {
 	file, rest, ok := strings.Cut(a, ":")

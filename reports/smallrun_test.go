@@ -2,36 +2,16 @@ package reports
 
 import (
 	"html"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-
-	"github.com/faultline/faultline/history"
-	"github.com/faultline/faultline/rundir"
 )
 
 // TestReportOfRealRun renders the report of a small real run kept in
 // testdata/smallrun: 8 s of the register workload on 3 etcd members at 60
 // ops/s, the leader killed twice.
 func TestReportOfRealRun(t *testing.T) {
-	dir := t.TempDir()
-	for _, f := range []string{rundir.HistoryFile, rundir.ResultsFile} {
-		b, err := os.ReadFile(filepath.Join("testdata", "smallrun", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(dir, f), b, 0o644)
-	}
-	r, err := rundir.Read(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	events, err := history.ReadFile(filepath.Join(dir, rundir.HistoryFile))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, r, events := smallRun(t)
 	doc := writeReport(t, dir, r, events)
 	for _, want := range []string{
 		`<div class="verdict valid">valid`,

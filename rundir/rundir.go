@@ -23,7 +23,10 @@ const (
 	HistoryFile = "history.jsonl"
 	ResultsFile = "results.json"
 	ReportFile  = "index.html"
-	LogsDir     = "logs"
+	// TimelineFile is every operation per process over time, linked from
+	// the report.
+	TimelineFile = "timeline.html"
+	LogsDir      = "logs"
 )
 
 // Config is what ran: enough to describe the run and to rerun it. The
@@ -127,6 +130,21 @@ type Results struct {
 	// Problems lists what went wrong around the test itself (a member that
 	// did not come back, logs that could not be saved).
 	Problems []string `json:"problems,omitempty"`
+	// Unfinished is set when the history ends before the run did: the
+	// harness was killed or interrupted before its final phase.
+	Unfinished *Unfinished `json:"unfinished,omitempty"`
+}
+
+// Unfinished says how much of a run was recorded. Without the final phase
+// no final heal happened and the cluster's recovery was not checked; the
+// verdict is that of what was recorded.
+type Unfinished struct {
+	// Recorded is the time of the history's last event since the test
+	// began, to compare with TimeLimit.
+	Recorded  Duration `json:"recorded"`
+	TimeLimit Duration `json:"time_limit"`
+	// Summary says it in words, for the report and the command line.
+	Summary string `json:"summary"`
 }
 
 // Write saves r as dir/results.json.
@@ -211,6 +229,8 @@ func pointLatest(root, dir string) error {
 
 // Duration is a time.Duration that reads and writes as "1.5s".
 type Duration time.Duration
+
+func (d Duration) String() string { return time.Duration(d).String() }
 
 func (d Duration) MarshalJSON() ([]byte, error) {
 	return json.Marshal(time.Duration(d).String())

@@ -70,6 +70,7 @@ func Check(ctx context.Context, dir string, res *rundir.Results) error {
 	res.Verdict = checker.Worst(verdicts...)
 	res.Stats = checker.Summarise(in)
 	res.Faults = in.Faults
+	res.Unfinished = unfinishedRun(events, time.Duration(res.Config.TimeLimit))
 	if err := rundir.Write(dir, res); err != nil {
 		return fmt.Errorf("writing results: %w", err)
 	}
@@ -77,4 +78,27 @@ func Check(ctx context.Context, dir string, res *rundir.Results) error {
 		return fmt.Errorf("writing the report: %w", err)
 	}
 	return nil
+}
+
+// unfinishedRun says how much of a run events recorded when they end before
+// its final phase, and is nil when they do not.
+func unfinishedRun(events []history.Event, limit time.Duration) *rundir.Unfinished {
+	if history.Finished(events) {
+		return nil
+	}
+	var last int64
+	for _, e := range events {
+		last = max(last, e.Time)
+	}
+	recorded := time.Duration(last).Round(100 * time.Millisecond)
+	of := ""
+	if limit > 0 {
+		of = fmt.Sprintf(" of its %s time limit", limit)
+	}
+	return &rundir.Unfinished{
+		Recorded:  rundir.Duration(recorded),
+		TimeLimit: rundir.Duration(limit),
+		Summary: fmt.Sprintf("recorded until %.1f s%s; no final heal, so whether the cluster came back whole (recovery) and whether its members agree were not checked. The verdict is that of what was recorded.",
+			recorded.Seconds(), of),
+	}
 }

@@ -234,6 +234,9 @@ func report(res *rundir.Results, dir string) int {
 	for _, p := range res.Problems {
 		fmt.Fprintf(os.Stderr, "problem: %s\n", p)
 	}
+	if u := res.Unfinished; u != nil {
+		fmt.Fprintf(os.Stderr, "the run did not finish: %s\n", u.Summary)
+	}
 	fmt.Fprintf(os.Stderr, "verdict: %s\nreport: %s\n", res.Verdict, filepath.Join(dir, rundir.ReportFile))
 	return exitCode(res.Verdict)
 }

@@ -31,6 +31,8 @@ usage:
   faultline merge DIR...       one nightly page from the results folders of its shards (nightly --shard i/n)
   faultline bench [flags]      put throughput and latency of kvnode and etcd side by side, with ratios
   faultline serve              a local web page listing every run under results/
+  faultline export --format jepsen|porcupine <run-dir>
+                               the history as Jepsen EDN or porcupine operations (register workload)
 
 exit codes: 0 valid, 1 invalid, 2 could not run, 3 unknown
 `
@@ -67,11 +69,13 @@ func run(args []string) int {
 		code, err = compareCmd(ctx, args[1:])
 	case "merge":
 		code, err = mergeCmd(ctx, args[1:])
+	case "export":
+		code, err = exportCmd(ctx, args[1:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return 0
 	default:
-		err = fmt.Errorf("unknown command %q: want run, check, sweep, compare, nightly, merge, bench, clean or serve", args[0])
+		err = fmt.Errorf("unknown command %q: want run, check, sweep, compare, nightly, merge, bench, export, clean or serve", args[0])
 		code = exitError
 	}
 	if err != nil && !errors.Is(err, errHelp) {
