@@ -221,6 +221,11 @@ func (r *containers) start(ctx context.Context, m *Member, args []string) error 
 				// network namespace, which needs NET_ADMIN there (and only
 				// there: the host's rules are out of its reach).
 				hc.CapAdd = append(hc.CapAdd, "NET_ADMIN")
+				// The engine's default may rotate a log away within a
+				// minute of a member repeating one complaint a thousand
+				// times a second, and with it how that member started:
+				// the logs check and the reader need all of it.
+				hc.LogConfig = container.LogConfig{Type: "json-file", Config: map[string]string{"max-size": "500m", "max-file": "1"}}
 				if r.disk {
 					// The agent mounts the filesystem layer: FUSE, and the
 					// right to mount, which the default AppArmor profile

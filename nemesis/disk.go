@@ -228,16 +228,7 @@ func (d *Damage) restart(ctx context.Context, c Cluster, m *compose.Member) erro
 			exited = err == nil
 			return err == nil, err
 		}
-		sctx, cancel := context.WithTimeout(ctx, time.Second)
-		defer cancel()
-		st, err := c.Status(sctx, m)
-		if err != nil {
-			return false, err
-		}
-		if st.AppliedIndex < mark {
-			return false, fmt.Errorf("applied index %d, the others had %d", st.AppliedIndex, mark)
-		}
-		return true, nil
+		return caughtUp(ctx, c, m, mark)
 	})
 	if err != nil {
 		return fmt.Errorf("%s neither caught up nor exited after the damage: %w", m.Name, err)
@@ -251,7 +242,25 @@ func (d *Damage) restart(ctx context.Context, c Cluster, m *compose.Member) erro
 	if err := rep.remove(ctx, c, m); err != nil {
 		return err
 	}
-	return rep.Heal(ctx, c)
+	err = rep.Heal(ctx, c)
+	if said := rep.Effects()[m.Name]; said != "" {
+		d.note(m, said)
+	}
+	return err
+}
+
+// caughtUp says whether m has applied mark, the others' applied index.
+func caughtUp(ctx context.Context, c Cluster, m *compose.Member, mark uint64) (bool, error) {
+	sctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	st, err := c.Status(sctx, m)
+	if err != nil {
+		return false, err
+	}
+	if st.AppliedIndex < mark {
+		return false, fmt.Errorf("applied index %d, the others had %d", st.AppliedIndex, mark)
+	}
+	return true, nil
 }
 
 // appliedElsewhere is the highest index the members other than m say they
