@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html/template"
 	"image/color"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
@@ -74,6 +76,9 @@ type sweepRow struct {
 	Ops []opLatency
 	// Read and Write are the plotted ones; nil when the run had none ok.
 	Read, Write *opLatency
+	// History is a gate's scenario on each of the last nights, oldest
+	// first, this one last.
+	History []nightCell
 }
 
 // opLatency is one operation's latency as a table shows it: a run that
@@ -124,6 +129,8 @@ type batchPage struct {
 	Passed  int
 	Rows    []sweepRow
 	Plots   []titledPlot
+	// Nights head a gate's history columns.
+	Nights []nightHead
 }
 
 type titledPlot struct {
@@ -206,6 +213,11 @@ func WriteBatch(dir string, s Batch) error {
 		verdicts = append(verdicts, checker.Unknown)
 	}
 	pg.Verdict = verdictClass(checker.Worst(verdicts...))
+	if s.Kind == KindNightly {
+		if err := writeGate(dir, s, &pg); err != nil {
+			return err
+		}
+	}
 	if s.Kind != KindSweep {
 		return writePage(dir, "batch.html.tmpl", pg)
 	}
@@ -237,12 +249,12 @@ func WriteBatch(dir string, s Batch) error {
 		{"Throughput", "ok operations per second", []sizeValue{
 			func(r sweepRow) (float64, bool) { return r.Throughput, true }}},
 	} {
-		p, ok, err := sizePlot(pg.Rows, spec.title, spec.ylabel, spec.lines)
+		p, ok, err := linesPlot(pg.Rows, sizeAxis, spec.title, spec.ylabel, spec.lines)
 		if err != nil {
 			return err
 		}
 		if ok {
-			pg.Plots = append(pg.Plots, titledPlot{Title: spec.title, plotted: p})
+			pg.Plots = append(pg.Plots, titledPlot{Title: spec.title + " " + sizeAxis.against, plotted: p})
 		}
 	}
 	return writePage(dir, "batch.html.tmpl", pg)
@@ -274,11 +286,23 @@ func writePage(dir, tmpl string, data any) error {
 // line, not drawn at zero.
 type sizeValue func(sweepRow) (float64, bool)
 
-// sizePlot draws one line per series against cluster size: the first value
-// function solid (p50), a second one dashed (p99). It says false when no
-// run has a value to draw.
-func sizePlot(rows []sweepRow, title, ylabel string, values []sizeValue) (plotted, bool, error) {
-	p := newPlot("cluster members", ylabel)
+// xAxis says where linesPlot draws a run along x.
+type xAxis struct {
+	label, against string
+	at             func(sweepRow) int
+	// ticks labels the axis from its lowest to its highest value.
+	ticks func(lo, hi int) plot.Ticker
+}
+
+// sizeAxis is a sweep's: the cluster size.
+var sizeAxis = xAxis{label: "cluster members", against: "against cluster size",
+	at: func(r sweepRow) int { return r.Nodes }, ticks: func(lo, hi int) plot.Ticker { return linTicks{hi - lo + 1} }}
+
+// linesPlot draws one line per series along x: the first value function
+// solid (p50), a second one dashed (p99). It says false when no run has a
+// value to draw.
+func linesPlot(rows []sweepRow, x xAxis, title, ylabel string, values []sizeValue) (plotted, bool, error) {
+	p := newPlot(x.label, ylabel)
 	p.Add(yGrid())
 	var series []string
 	bySeries := map[string][]sweepRow{}
@@ -289,7 +313,7 @@ func sizePlot(rows []sweepRow, title, ylabel string, values []sizeValue) (plotte
 		bySeries[r.Series] = append(bySeries[r.Series], r)
 	}
 	var out plotted
-	peak, minN, maxN := 0.0, 9, 1
+	peak, minN, maxN := 0.0, math.MaxInt, math.MinInt
 	drawn := false
 	for i, s := range series {
 		c := seriesColors[i%len(seriesColors)]
@@ -301,9 +325,10 @@ func sizePlot(rows []sweepRow, title, ylabel string, values []sizeValue) (plotte
 				if !ok {
 					continue
 				}
-				xys = append(xys, plotter.XY{X: float64(r.Nodes), Y: y})
+				at := x.at(r)
+				xys = append(xys, plotter.XY{X: float64(at), Y: y})
 				peak = max(peak, y)
-				minN, maxN = min(minN, r.Nodes), max(maxN, r.Nodes)
+				minN, maxN = min(minN, at), max(maxN, at)
 			}
 			if len(xys) == 0 {
 				continue
@@ -329,9 +354,9 @@ func sizePlot(rows []sweepRow, title, ylabel string, values []sizeValue) (plotte
 		return plotted{}, false, nil
 	}
 	p.X.Min, p.X.Max = float64(minN)-0.5, float64(maxN)+0.5
-	p.X.Tick.Marker = linTicks{maxN - minN + 1}
+	p.X.Tick.Marker = x.ticks(minN, maxN)
 	p.Y.Min, p.Y.Max = 0, max(1, peak*1.15)
-	svg, err := render(p, strings.ToLower(title)+" against cluster size")
+	svg, err := render(p, strings.ToLower(title)+" "+x.against)
 	if err != nil {
 		return plotted{}, false, fmt.Errorf("%s plot: %w", title, err)
 	}
@@ -343,7 +368,8 @@ func sizePlot(rows []sweepRow, title, ylabel string, values []sizeValue) (plotte
 }
 
 // batchLinks lets the run index link batches: the folders under root that
-// hold a batch.json, relative to root.
+// hold a batch.json, relative to root, newest first; a gate with its
+// verdict.
 func batchLinks(root string) []indexLink {
 	matches, _ := filepath.Glob(filepath.Join(root, "*", "*", BatchFile))
 	var out []indexLink
@@ -353,8 +379,12 @@ func batchLinks(root string) []indexLink {
 			continue
 		}
 		rel, _ := filepath.Rel(root, filepath.Dir(m))
-		out = append(out, indexLink{Href: template.URL(filepath.ToSlash(rel) + "/" + rundir.ReportFile),
-			Title: s.Title, Started: s.Started, Runs: len(s.Runs) + len(s.Failed)})
+		l := indexLink{Href: template.URL(filepath.ToSlash(rel) + "/" + rundir.ReportFile),
+			Title: s.Title, Started: s.Started, Runs: len(s.Runs) + len(s.Failed)}
+		if g, ok, err := readGate(filepath.Dir(m)); err == nil && ok {
+			l.Verdict = verdictClass(g.Verdict)
+		}
+		out = append(out, l)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Started.After(out[j].Started) })
 	return out
