@@ -73,6 +73,7 @@ type containers struct {
 	target    Target
 	peerProxy bool
 	disk      bool
+	keep      bool
 	docker    *client.Client
 	network   *testcontainers.DockerNetwork
 	// earlier holds, per member, the logs of its containers that were
@@ -91,7 +92,7 @@ func Up(ctx context.Context, docker *client.Client, cfg Config) (_ *Cluster, err
 			return nil, err
 		}
 	}
-	r := &containers{runID: cfg.RunID, image: cfg.Image, target: cfg.Target, peerProxy: cfg.PeerProxy, disk: cfg.Disk, docker: docker,
+	r := &containers{runID: cfg.RunID, image: cfg.Image, target: cfg.Target, peerProxy: cfg.PeerProxy, disk: cfg.Disk, keep: cfg.Keep, docker: docker,
 		earlier: map[string][]byte{}}
 	c := &Cluster{RunID: cfg.RunID, Target: cfg.Target, Runtime: Docker, run: r, extra: cfg.Args, disk: cfg.Disk}
 	// c, not the result, which a failing return has already made nil.
@@ -114,7 +115,7 @@ func Up(ctx context.Context, docker *client.Client, cfg Config) (_ *Cluster, err
 }
 
 func (r *containers) labels() map[string]string {
-	return map[string]string{LabelRun: r.runID, LabelOwner: harness().String()}
+	return map[string]string{LabelRun: r.runID, LabelOwner: ownerOf(r.keep)}
 }
 
 // createNetwork makes the run's bridge network. Fixed member addresses need
