@@ -22,18 +22,10 @@ func gateNight(t *testing.T, root string, started time.Time, shard string, runs 
 	b := Batch{Kind: KindNightly, Title: "Nightly gate", Command: "faultline nightly", Started: started, Shard: shard}
 	for name, v := range runs {
 		parts := strings.SplitN(name, "-", 4) // target, size, workload, nemesis
-		run, err := rundir.NewDir(filepath.Join(dir, "runs"), name, started)
-		if err != nil {
-			t.Fatal(err)
-		}
 		p99 := float64(10 + started.Day())
 		r := &rundir.Results{Config: rundir.Config{Name: name, Target: parts[0], Nodes: 3, Workload: parts[2], Nemesis: parts[3]},
 			Verdict: v, Started: started, Stats: checker.Stats{Ops: []checker.OpStats{{F: checker.All, OK: 100, Latency: checker.Percentiles{P50: 1, P99: p99}}}}}
-		if err := rundir.Write(run, r); err != nil {
-			t.Fatal(err)
-		}
-		rel, _ := filepath.Rel(dir, run)
-		b.Runs = append(b.Runs, rel)
+		b.Runs = append(b.Runs, batchRun(t, dir, r, started))
 	}
 	if err := WriteBatch(dir, b); err != nil {
 		t.Fatal(err)
@@ -107,14 +99,8 @@ func TestGateHistory(t *testing.T) {
 			}
 		}
 	}
-	svgs := regexp.MustCompile(`(?s)<svg viewBox.*?</svg>`).FindAllString(page, -1)
-	if len(svgs) != 2 {
+	if svgs := plotsOf(t, page); len(svgs) != 2 {
 		t.Fatalf("gate page has %d plots, want a p99 trend for each of its 2 scenario groups", len(svgs))
-	}
-	for i, s := range svgs {
-		if err := parseXML(s); err != nil {
-			t.Errorf("plot %d is not well-formed SVG: %v", i, err)
-		}
 	}
 	for _, want := range []string{"p99 latency over the nights: register under kill-leader", "p99 latency over the nights: lease under kill-random",
 		"etcd, 3 members", "kvnode, 3 members", "last 3 nights", ">11-22<"} {
