@@ -72,6 +72,8 @@ type sweepRow struct {
 	Nodes              int
 	Verdict            string
 	Throughput         float64
+	// Measured: the run has statistics to take a throughput from.
+	Measured bool
 	// Ops are the latencies of every operation the run's workload made.
 	Ops []opLatency
 	// Read and Write are the plotted ones; nil when the run had none ok.
@@ -198,7 +200,7 @@ func WriteBatch(dir string, s Batch) error {
 		row := sweepRow{Link: filepath.ToSlash(p) + "/" + rundir.ReportFile, Name: r.Config.Name, Series: seriesKey(r.Config),
 			Nodes: r.Config.Nodes, Verdict: verdictClass(r.Verdict)}
 		if all, ok := opStats(r.Stats, []string{checker.All}); ok {
-			row.Throughput = all.Throughput
+			row.Throughput, row.Measured = all.Throughput, true
 		}
 		row.Ops = opLatencies(r.Stats)
 		row.Read, row.Write = firstOK(row.Ops, plotReadOps), firstOK(row.Ops, plotWriteOps)
@@ -247,7 +249,7 @@ func WriteBatch(dir string, s Batch) error {
 		{"Read latency", "read latency (ms)", []sizeValue{lat(read, p50), lat(read, p99)}},
 		{"Write latency", "write latency (ms)", []sizeValue{lat(write, p50), lat(write, p99)}},
 		{"Throughput", "ok operations per second", []sizeValue{
-			func(r sweepRow) (float64, bool) { return r.Throughput, true }}},
+			func(r sweepRow) (float64, bool) { return r.Throughput, r.Measured }}},
 	} {
 		p, ok, err := linesPlot(pg.Rows, sizeAxis, spec.title, spec.ylabel, spec.lines)
 		if err != nil {
