@@ -54,6 +54,26 @@ func parseOwner(s string) (owner, bool) {
 	return owner{host: host, pid: pid, start: start}, true
 }
 
+// keptOwner is the owner of a cluster faultline up left running: no
+// process, but the user, until faultline down.
+const keptOwner = "up"
+
+// ownerOf is the owner label of what this process makes: itself, or, for
+// a cluster kept running (Config.Keep), keptOwner on this host.
+func ownerOf(keep bool) string {
+	if keep {
+		return keptOwner + "@" + harness().host
+	}
+	return harness().String()
+}
+
+// isKept says whether an owner label is that of a cluster faultline up left
+// running.
+func isKept(label string) bool { return strings.HasPrefix(label, keptOwner+"@") }
+
+// keptWhy is why clean keeps such a cluster.
+const keptWhy = "left running by faultline up; faultline down removes it"
+
 // harness is this process as the owner of what it makes.
 var harness = sync.OnceValue(func() owner {
 	host, _ := os.Hostname() // on Linux it cannot fail; "" is still one host
@@ -85,6 +105,9 @@ func procStart(pid int) (uint64, bool) {
 // live says whether the harness named by an owner label still runs, or
 // runs on another host where this one cannot look, and why it thinks so.
 func live(label string) (bool, string) {
+	if isKept(label) {
+		return true, keptWhy
+	}
 	o, ok := parseOwner(label)
 	if !ok {
 		return false, "no owner recorded (an older faultline made it): counted as dead"

@@ -42,6 +42,7 @@ func TestLive(t *testing.T) {
 		{"no label", "", false, "counted as dead"},
 		{"unreadable label", "1234@" + me.host, false, "counted as dead"},
 		{"another host", owner{"elsewhere", 1, 1}.String(), true, "host elsewhere"},
+		{"kept by faultline up", ownerOf(true), true, "left running by faultline up"},
 	} {
 		got, why := live(tc.label)
 		if got != tc.want || !strings.Contains(why, tc.why) {

@@ -36,6 +36,14 @@ const (
 	Local  = "local"
 )
 
+// Where says in words where members of a runtime run.
+func Where(runtime string) string {
+	if runtime == Local {
+		return "local processes"
+	}
+	return "containers"
+}
+
 // Member is one member of the cluster.
 type Member struct {
 	Name string
@@ -115,6 +123,12 @@ type Config struct {
 	Disk bool
 	// DiskMode is how the layer makes directory changes durable.
 	DiskMode diskfs.Mode
+	// Keep makes a cluster that outlives the harness, for faultline up:
+	// its owner is "up" rather than this process, so clean keeps it until
+	// faultline down (DownKept) removes it; local members get no death
+	// signal and no peer proxies (they live in the harness), and may not
+	// have a filesystem layer.
+	Keep bool
 }
 
 // newMember is member i (from 0), n<i+1>, at address .11+i of the /24

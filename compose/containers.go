@@ -76,6 +76,7 @@ type containers struct {
 	peerProxy bool
 	disk      bool
 	diskMode  diskfs.Mode
+	keep      bool
 	docker    *client.Client
 	network   *testcontainers.DockerNetwork
 	// earlier holds, per member, the logs of its containers that were
@@ -94,7 +95,7 @@ func Up(ctx context.Context, docker *client.Client, cfg Config) (_ *Cluster, err
 			return nil, err
 		}
 	}
-	r := &containers{runID: cfg.RunID, image: cfg.Image, target: cfg.Target, peerProxy: cfg.PeerProxy, disk: cfg.Disk, diskMode: cfg.DiskMode, docker: docker,
+	r := &containers{runID: cfg.RunID, image: cfg.Image, target: cfg.Target, peerProxy: cfg.PeerProxy, disk: cfg.Disk, diskMode: cfg.DiskMode, keep: cfg.Keep, docker: docker,
 		earlier: map[string][]byte{}}
 	c := &Cluster{RunID: cfg.RunID, Target: cfg.Target, Runtime: Docker, run: r, extra: cfg.Args, disk: cfg.Disk}
 	// c, not the result, which a failing return has already made nil.
@@ -117,7 +118,7 @@ func Up(ctx context.Context, docker *client.Client, cfg Config) (_ *Cluster, err
 }
 
 func (r *containers) labels() map[string]string {
-	return map[string]string{LabelRun: r.runID, LabelOwner: harness().String()}
+	return map[string]string{LabelRun: r.runID, LabelOwner: ownerOf(r.keep)}
 }
 
 // createNetwork makes the run's bridge network. Fixed member addresses need

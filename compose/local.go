@@ -41,6 +41,9 @@ type local struct {
 	binary string
 	target Target
 	dir    string
+	// keep: the members outlive the harness (Config.Keep), so they have
+	// no death signal and no peer proxy, which would die with it.
+	keep bool
 
 	mu      sync.Mutex
 	members []*Member
@@ -86,6 +89,9 @@ func UpLocal(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 		return nil, fmt.Errorf("nodes = %d: want 1 to %d", cfg.Nodes, MaxNodes)
 	}
 	if cfg.Disk {
+		if cfg.Keep {
+			return nil, errors.New("a local cluster kept running cannot have the filesystem layer: the harness serves it")
+		}
 		if err := DiskNeeds(Local); err != nil {
 			return nil, err
 		}
@@ -93,11 +99,11 @@ func UpLocal(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	if _, err := os.Stat(cfg.Binary); err != nil {
 		return nil, fmt.Errorf("the %s server to run: %w", cfg.Target.Name, err)
 	}
-	dir, err := newLocalDir(cfg.RunID)
+	dir, err := newLocalDir(cfg.RunID, cfg.Keep)
 	if err != nil {
 		return nil, err
 	}
-	r := &local{binary: cfg.Binary, target: cfg.Target, dir: dir, procs: map[string]*process{}, proxies: map[string]*proxy.Proxy{},
+	r := &local{binary: cfg.Binary, target: cfg.Target, dir: dir, keep: cfg.Keep, procs: map[string]*process{}, proxies: map[string]*proxy.Proxy{},
 		drops: map[string][]*Member{}, disks: map[string]*diskfs.FS{}, diskMode: cfg.DiskMode}
 	c := &Cluster{RunID: cfg.RunID, Target: cfg.Target, Runtime: Local, run: r, extra: cfg.Args, disk: cfg.Disk}
 	// c, not the result, which a failing return has already made nil.
@@ -110,6 +116,9 @@ func UpLocal(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	for i := range cfg.Nodes {
 		m := newMember(base, i)
 		c.Members = append(c.Members, m)
+		if cfg.Keep {
+			continue
+		}
 		if err := r.serveProxy(m); err != nil {
 			return nil, err
 		}
@@ -142,6 +151,9 @@ func (r *local) serveProxy(m *Member) error {
 func (r *local) dataDir(m *Member) string { return filepath.Join(r.dir, m.Name) }
 
 func (r *local) listen(m *Member) (client, peer string) {
+	if r.keep {
+		return fmt.Sprintf("%s:%d", m.IP, clientPort), fmt.Sprintf("%s:%d", m.IP, peerPort)
+	}
 	return fmt.Sprintf("%s:%d", m.IP, clientPort), fmt.Sprintf("%s:%d", m.IP, proxiedPeerPort)
 }
 
@@ -163,6 +175,11 @@ func (r *local) launch(m *Member, args []string) error {
 	// the members (the harness stops them itself, after healing), and the
 	// death signal stops them should the harness die first.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if r.keep {
+		// A kept member outlives the harness, and the terminal too: a
+		// session of its own has no controlling terminal to hang up.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	}
 	if err := cmd.Start(); err != nil {
 		log.Close()
 		return err
@@ -509,8 +526,12 @@ func procAddr(a net.Addr) (string, error) {
 // folder says which harness owns it from the moment it exists.
 const localPrefix = "faultline-local-"
 
-func newLocalDir(runID string) (string, error) {
-	return os.MkdirTemp("", localPrefix+runID+"-"+harness().pidStart()+"-")
+func newLocalDir(runID string, keep bool) (string, error) {
+	who := harness().pidStart()
+	if keep {
+		who = keptOwner
+	}
+	return os.MkdirTemp("", localPrefix+runID+"-"+who+"-")
 }
 
 // parseLocalDir splits a local run's folder name into the run id and the
@@ -525,7 +546,7 @@ func parseLocalDir(name string) (runID, ownerLabel string) {
 		return rest, ""
 	}
 	label := rest[i+1:] + "@" + harness().host
-	if _, ok := parseOwner(label); !ok {
+	if _, ok := parseOwner(label); !ok && !isKept(label) {
 		return rest, ""
 	}
 	return rest[:i], label
@@ -557,13 +578,20 @@ func CleanLocal(all bool, runIDs ...string) ([]Swept, error) {
 		}
 		s := Swept{RunID: id, Dir: d}
 		s.Kept, s.Why = decide(label, all)
+		running := slices.ContainsFunc(cmdlines, func(cl string) bool { return strings.Contains(cl, d+string(filepath.Separator)) })
 		switch {
-		case s.Kept:
-		case slices.ContainsFunc(cmdlines, func(cl string) bool { return strings.Contains(cl, d+string(filepath.Separator)) }):
+		case isKept(label) && !running:
+			// Its members are the only thing that can keep it: once
+			// they are gone (a reboot, a kill), so is the cluster.
+			s.Kept, s.Why = false, "left by faultline up, but none of its members runs any more"
+		case isKept(label):
+			s.Kept, s.Why = true, keptWhy
+		case !s.Kept && running:
 			// Deleting files under a running member would free nothing
 			// and break whatever still uses them.
 			s.Kept, s.Why = true, "a member still runs in it"
-		default:
+		}
+		if !s.Kept {
 			errs = append(errs, detachUnder(d), os.RemoveAll(d))
 		}
 		runs = append(runs, s)

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -69,12 +70,22 @@ func TestProcAddr(t *testing.T) {
 // TestCleanLocal removes the folders of local runs whose harness exited,
 // and of older runs (no owner in the name) none of whose members runs; it
 // keeps a live harness's folder even while none of its members runs (as
-// after kill-all), and any folder a member still runs in.
+// after kill-all), and any folder a member still runs in. A cluster
+// faultline up left running is kept while a member of it runs, as such,
+// and removed once none does.
 func TestCleanLocal(t *testing.T) {
 	t.Setenv("TMPDIR", t.TempDir())
 	dir := func(name string) string { return filepath.Join(os.TempDir(), localPrefix+name) }
 	dead, _ := parseOwner(exited(t))
-	liveDir, err := newLocalDir("live")
+	liveDir, err := newLocalDir("live", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upDir, err := newLocalDir("up", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upGoneDir, err := newLocalDir("upgone", true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +94,7 @@ func TestCleanLocal(t *testing.T) {
 		oldDir    = dir("old-3")
 		memberDir = dir("member-" + dead.pidStart() + "-4")
 	)
-	for _, d := range []string{liveDir, deadDir, oldDir, memberDir} {
+	for _, d := range []string{liveDir, deadDir, oldDir, memberDir, upDir, upGoneDir} {
 		if err := os.MkdirAll(filepath.Join(d, "n1"), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -94,16 +105,24 @@ func TestCleanLocal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { member.Process.Kill(); member.Wait() }()
+	upMember := exec.Command("sh", "-c", "sleep 30", "--data-dir", filepath.Join(upDir, "n1"))
+	if err := upMember.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { upMember.Process.Kill(); upMember.Wait() }()
 
 	exists := func(d string) bool { _, err := os.Stat(d); return err == nil }
 	runs, err := CleanLocal(false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]bool{"live": true, "dead": false, "old": false, "member": true}
+	want := map[string]bool{"live": true, "dead": false, "old": false, "member": true, "up": true, "upgone": false}
 	for _, s := range runs {
 		if s.Kept != want[s.RunID] || exists(s.Dir) != s.Kept {
 			t.Errorf("run %s (%s): kept %v (%s), folder there %v; want kept %v", s.RunID, s.Dir, s.Kept, s.Why, exists(s.Dir), want[s.RunID])
+		}
+		if strings.HasPrefix(s.RunID, "up") && !strings.Contains(s.Why, "faultline up") {
+			t.Errorf("run %s: %q does not say faultline up made it", s.RunID, s.Why)
 		}
 	}
 	if len(runs) != len(want) {
@@ -114,6 +133,11 @@ func TestCleanLocal(t *testing.T) {
 	// still runs in; run ids limit it to those runs.
 	if runs, err := CleanLocal(true, "live"); err != nil || len(runs) != 1 || runs[0].Kept || exists(liveDir) {
 		t.Errorf("CleanLocal(all, live) = %+v, %v; the folder is there: %v", runs, err, exists(liveDir))
+	}
+	upMember.Process.Kill()
+	upMember.Wait()
+	if runs, err := CleanLocal(true, "up"); err != nil || len(runs) != 1 || runs[0].Kept || exists(upDir) {
+		t.Errorf("CleanLocal(all, up) once its member exited = %+v, %v; the folder is there: %v", runs, err, exists(upDir))
 	}
 	if runs, err := CleanLocal(true); err != nil || len(runs) != 1 || !runs[0].Kept || !exists(memberDir) {
 		t.Errorf("CleanLocal(all) = %+v, %v; want the folder a member runs in kept", runs, err)

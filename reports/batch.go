@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"html/template"
 	"image/color"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
@@ -47,11 +50,14 @@ type Batch struct {
 	Shard string `json:"shard,omitempty"`
 }
 
-// Operation names that stand for reads and writes: the register's, then
-// the kv workload's single-key ones; the first a run has is used.
+// Operation names that stand for reads and writes in the sweep's plots:
+// the register's, then the kv workload's single-key ones, then the
+// kubernetes and lease workloads'; the first a run has ok ones of is used.
 var (
-	readOps  = []string{"read", "kv-get", "kv-get-serializable"}
-	writeOps = []string{"write", "kv-put"}
+	readOps      = []string{"read", "kv-get", "kv-get-serializable"}
+	writeOps     = []string{"write", "kv-put"}
+	plotReadOps  = append(slices.Clone(readOps), checker.K8sGet, checker.K8sRead, checker.LeaseRead)
+	plotWriteOps = append(slices.Clone(writeOps), checker.K8sUpdate, checker.LeasePut)
 )
 
 var seriesColors = []color.Color{
@@ -62,11 +68,60 @@ var seriesColors = []color.Color{
 }
 
 type sweepRow struct {
-	Link, Name, Series                   string
-	Nodes                                int
-	Verdict                              string
-	Throughput                           float64
-	ReadP50, ReadP99, WriteP50, WriteP99 float64
+	Link, Name, Series string
+	Nodes              int
+	Verdict            string
+	Throughput         float64
+	// Measured: the run has statistics to take a throughput from.
+	Measured bool
+	// Ops are the latencies of every operation the run's workload made.
+	Ops []opLatency
+	// Read and Write are the plotted ones; nil when the run had none ok.
+	Read, Write *opLatency
+	// History is a gate's scenario on each of the last nights, oldest
+	// first, this one last.
+	History []nightCell
+}
+
+// opLatency is one operation's latency as a table shows it: a run that
+// had none of it ok has no latency, which the table says as "—", never
+// as a zero.
+type opLatency struct {
+	F        string
+	OK       bool
+	P50, P99 float64
+}
+
+// Text is "p50 / p99" in milliseconds, or "—" when there is no latency.
+func (o opLatency) Text() string {
+	if !o.OK {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f / %.2f", o.P50, o.P99)
+}
+
+// opLatencies lists the latency of every operation of st but the "all"
+// row, in st's order (by name).
+func opLatencies(st checker.Stats) []opLatency {
+	var out []opLatency
+	for _, o := range st.Ops {
+		if o.F != checker.All {
+			out = append(out, opLatency{F: o.F, OK: o.OK > 0, P50: o.Latency.P50, P99: o.Latency.P99})
+		}
+	}
+	return out
+}
+
+// firstOK is the first of names that ops has ok operations of, or nil.
+func firstOK(ops []opLatency, names []string) *opLatency {
+	for _, n := range names {
+		for i := range ops {
+			if ops[i].F == n && ops[i].OK {
+				return &ops[i]
+			}
+		}
+	}
+	return nil
 }
 
 type batchPage struct {
@@ -76,6 +131,8 @@ type batchPage struct {
 	Passed  int
 	Rows    []sweepRow
 	Plots   []titledPlot
+	// Nights head a gate's history columns.
+	Nights []nightHead
 }
 
 type titledPlot struct {
@@ -143,14 +200,10 @@ func WriteBatch(dir string, s Batch) error {
 		row := sweepRow{Link: filepath.ToSlash(p) + "/" + rundir.ReportFile, Name: r.Config.Name, Series: seriesKey(r.Config),
 			Nodes: r.Config.Nodes, Verdict: verdictClass(r.Verdict)}
 		if all, ok := opStats(r.Stats, []string{checker.All}); ok {
-			row.Throughput = all.Throughput
+			row.Throughput, row.Measured = all.Throughput, true
 		}
-		if rd, ok := opStats(r.Stats, readOps); ok {
-			row.ReadP50, row.ReadP99 = rd.Latency.P50, rd.Latency.P99
-		}
-		if wr, ok := opStats(r.Stats, writeOps); ok {
-			row.WriteP50, row.WriteP99 = wr.Latency.P50, wr.Latency.P99
-		}
+		row.Ops = opLatencies(r.Stats)
+		row.Read, row.Write = firstOK(row.Ops, plotReadOps), firstOK(row.Ops, plotWriteOps)
 		pg.Rows = append(pg.Rows, row)
 		verdicts = append(verdicts, r.Verdict)
 		if r.Verdict == checker.Valid {
@@ -162,6 +215,11 @@ func WriteBatch(dir string, s Batch) error {
 		verdicts = append(verdicts, checker.Unknown)
 	}
 	pg.Verdict = verdictClass(checker.Worst(verdicts...))
+	if s.Kind == KindNightly {
+		if err := writeGate(dir, s, &pg); err != nil {
+			return err
+		}
+	}
 	if s.Kind != KindSweep {
 		return writePage(dir, "batch.html.tmpl", pg)
 	}
@@ -171,22 +229,35 @@ func WriteBatch(dir string, s Batch) error {
 		}
 		return pg.Rows[i].Nodes < pg.Rows[j].Nodes
 	})
+	// lat draws quantile q of the run's read or write latency.
+	lat := func(o func(sweepRow) *opLatency, q func(opLatency) float64) sizeValue {
+		return func(r sweepRow) (float64, bool) {
+			if l := o(r); l != nil {
+				return q(*l), true
+			}
+			return 0, false
+		}
+	}
+	p50 := func(l opLatency) float64 { return l.P50 }
+	p99 := func(l opLatency) float64 { return l.P99 }
+	read := func(r sweepRow) *opLatency { return r.Read }
+	write := func(r sweepRow) *opLatency { return r.Write }
 	for _, spec := range []struct {
 		title, ylabel string
-		lines         []func(sweepRow) float64
+		lines         []sizeValue
 	}{
-		{"Read latency", "read latency (ms)", []func(sweepRow) float64{
-			func(r sweepRow) float64 { return r.ReadP50 }, func(r sweepRow) float64 { return r.ReadP99 }}},
-		{"Write latency", "write latency (ms)", []func(sweepRow) float64{
-			func(r sweepRow) float64 { return r.WriteP50 }, func(r sweepRow) float64 { return r.WriteP99 }}},
-		{"Throughput", "ok operations per second", []func(sweepRow) float64{
-			func(r sweepRow) float64 { return r.Throughput }}},
+		{"Read latency", "read latency (ms)", []sizeValue{lat(read, p50), lat(read, p99)}},
+		{"Write latency", "write latency (ms)", []sizeValue{lat(write, p50), lat(write, p99)}},
+		{"Throughput", "ok operations per second", []sizeValue{
+			func(r sweepRow) (float64, bool) { return r.Throughput, r.Measured }}},
 	} {
-		p, err := sizePlot(pg.Rows, spec.title, spec.ylabel, spec.lines)
+		p, ok, err := linesPlot(pg.Rows, sizeAxis, spec.title, spec.ylabel, spec.lines)
 		if err != nil {
 			return err
 		}
-		pg.Plots = append(pg.Plots, titledPlot{Title: spec.title, plotted: p})
+		if ok {
+			pg.Plots = append(pg.Plots, titledPlot{Title: spec.title + " " + sizeAxis.against, plotted: p})
+		}
 	}
 	return writePage(dir, "batch.html.tmpl", pg)
 }
@@ -212,10 +283,28 @@ func writePage(dir, tmpl string, data any) error {
 	return rundir.WriteFile(filepath.Join(dir, rundir.ReportFile), buf.Bytes())
 }
 
-// sizePlot draws one line per series against cluster size: the first value
-// function solid (p50), a second one dashed (p99).
-func sizePlot(rows []sweepRow, title, ylabel string, values []func(sweepRow) float64) (plotted, error) {
-	p := newPlot("cluster members", ylabel)
+// sizeValue is what a sweep plot draws of a run, and false when the run
+// has no such value (no ok reads, say): such a run is left out of the
+// line, not drawn at zero.
+type sizeValue func(sweepRow) (float64, bool)
+
+// xAxis says where linesPlot draws a run along x.
+type xAxis struct {
+	label, against string
+	at             func(sweepRow) int
+	// ticks labels the axis from its lowest to its highest value.
+	ticks func(lo, hi int) plot.Ticker
+}
+
+// sizeAxis is a sweep's: the cluster size.
+var sizeAxis = xAxis{label: "cluster members", against: "against cluster size",
+	at: func(r sweepRow) int { return r.Nodes }, ticks: func(lo, hi int) plot.Ticker { return linTicks{hi - lo + 1} }}
+
+// linesPlot draws one line per series along x: the first value function
+// solid (p50), a second one dashed (p99). It says false when no run has a
+// value to draw.
+func linesPlot(rows []sweepRow, x xAxis, title, ylabel string, values []sizeValue) (plotted, bool, error) {
+	p := newPlot(x.label, ylabel)
 	p.Add(yGrid())
 	var series []string
 	bySeries := map[string][]sweepRow{}
@@ -226,19 +315,30 @@ func sizePlot(rows []sweepRow, title, ylabel string, values []func(sweepRow) flo
 		bySeries[r.Series] = append(bySeries[r.Series], r)
 	}
 	var out plotted
-	peak, minN, maxN := 0.0, 9, 1
+	peak, minN, maxN := 0.0, math.MaxInt, math.MinInt
+	drawn := false
 	for i, s := range series {
 		c := seriesColors[i%len(seriesColors)]
+		has := false
 		for j, v := range values {
 			var xys plotter.XYs
 			for _, r := range bySeries[s] {
-				xys = append(xys, plotter.XY{X: float64(r.Nodes), Y: v(r)})
-				peak = max(peak, v(r))
-				minN, maxN = min(minN, r.Nodes), max(maxN, r.Nodes)
+				y, ok := v(r)
+				if !ok {
+					continue
+				}
+				at := x.at(r)
+				xys = append(xys, plotter.XY{X: float64(at), Y: y})
+				peak = max(peak, y)
+				minN, maxN = min(minN, at), max(maxN, at)
 			}
+			if len(xys) == 0 {
+				continue
+			}
+			has = true
 			l, pts, err := plotter.NewLinePoints(xys)
 			if err != nil {
-				return plotted{}, fmt.Errorf("%s plot: %w", title, err)
+				return plotted{}, false, fmt.Errorf("%s plot: %w", title, err)
 			}
 			l.LineStyle = draw.LineStyle{Color: c, Width: 1.5}
 			if j == 1 {
@@ -247,24 +347,31 @@ func sizePlot(rows []sweepRow, title, ylabel string, values []func(sweepRow) flo
 			pts.GlyphStyle = draw.GlyphStyle{Color: c, Radius: 2.5, Shape: draw.CircleGlyph{}}
 			p.Add(l, pts)
 		}
-		out.Legend = append(out.Legend, legendItem{lineIcon(c), s})
+		if has {
+			drawn = true
+			out.Legend = append(out.Legend, legendItem{lineIcon(c), s})
+		}
+	}
+	if !drawn {
+		return plotted{}, false, nil
 	}
 	p.X.Min, p.X.Max = float64(minN)-0.5, float64(maxN)+0.5
-	p.X.Tick.Marker = linTicks{maxN - minN + 1}
+	p.X.Tick.Marker = x.ticks(minN, maxN)
 	p.Y.Min, p.Y.Max = 0, max(1, peak*1.15)
-	svg, err := render(p, strings.ToLower(title)+" against cluster size")
+	svg, err := render(p, strings.ToLower(title)+" "+x.against)
 	if err != nil {
-		return plotted{}, fmt.Errorf("%s plot: %w", title, err)
+		return plotted{}, false, fmt.Errorf("%s plot: %w", title, err)
 	}
 	out.SVG = svg
 	if len(values) > 1 {
-		out.Note = "Solid: median (p50). Dashed: p99. Ok operations only."
+		out.Note = "Solid: median (p50). Dashed: p99. Ok operations only; a run with none is left out."
 	}
-	return out, nil
+	return out, true, nil
 }
 
 // batchLinks lets the run index link batches: the folders under root that
-// hold a batch.json, relative to root.
+// hold a batch.json, relative to root, newest first; a gate with its
+// verdict.
 func batchLinks(root string) []indexLink {
 	matches, _ := filepath.Glob(filepath.Join(root, "*", "*", BatchFile))
 	var out []indexLink
@@ -274,8 +381,12 @@ func batchLinks(root string) []indexLink {
 			continue
 		}
 		rel, _ := filepath.Rel(root, filepath.Dir(m))
-		out = append(out, indexLink{Href: template.URL(filepath.ToSlash(rel) + "/" + rundir.ReportFile),
-			Title: s.Title, Started: s.Started, Runs: len(s.Runs) + len(s.Failed)})
+		l := indexLink{Href: template.URL(filepath.ToSlash(rel) + "/" + rundir.ReportFile),
+			Title: s.Title, Started: s.Started, Runs: len(s.Runs) + len(s.Failed)}
+		if g, ok, err := readGate(filepath.Dir(m)); err == nil && ok {
+			l.Verdict = verdictClass(g.Verdict)
+		}
+		out = append(out, l)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Started.After(out[j].Started) })
 	return out

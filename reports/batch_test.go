@@ -14,6 +14,33 @@ import (
 	"github.com/faultline/faultline/rundir"
 )
 
+// batchRun stores r as a run of the batch in dir, started at started, and
+// returns its folder relative to dir.
+func batchRun(t *testing.T, dir string, r *rundir.Results, started time.Time) string {
+	t.Helper()
+	run, err := rundir.NewDir(filepath.Join(dir, "runs"), r.Config.Name, started)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rundir.Write(run, r); err != nil {
+		t.Fatal(err)
+	}
+	rel, _ := filepath.Rel(dir, run)
+	return rel
+}
+
+// plotsOf returns the plots of a page, each checked to be well-formed SVG.
+func plotsOf(t *testing.T, page string) []string {
+	t.Helper()
+	svgs := regexp.MustCompile(`(?s)<svg viewBox.*?</svg>`).FindAllString(page, -1)
+	for i, s := range svgs {
+		if err := parseXML(s); err != nil {
+			t.Errorf("plot %d is not well-formed SVG: %v", i, err)
+		}
+	}
+	return svgs
+}
+
 // TestWriteBatchSweep builds a sweep page from fixture runs: two series (no
 // nemesis, kill-leader) at 3, 5 and 7 members.
 func TestWriteBatchSweep(t *testing.T) {
@@ -24,10 +51,6 @@ func TestWriteBatchSweep(t *testing.T) {
 	for i, nem := range []string{"none", "kill-leader"} {
 		for j, n := range []int{3, 5, 7} {
 			name := fmt.Sprintf("etcd-%dn-%s", n, nem)
-			run, err := rundir.NewDir(filepath.Join(dir, "runs"), name, started.Add(time.Duration(i*3+j)*time.Minute))
-			if err != nil {
-				t.Fatal(err)
-			}
 			lat := float64(n) * float64(i+1)
 			r := &rundir.Results{Config: rundir.Config{Name: name, Target: "etcd", Version: "v3.5.17", Nodes: n,
 				Workload: "register", Nemesis: nem, ReadConsistency: "linearizable"}, Verdict: checker.Valid,
@@ -36,11 +59,7 @@ func TestWriteBatchSweep(t *testing.T) {
 					{F: "write", OK: 100, Latency: checker.Percentiles{P50: 2 * lat, P99: 5 * lat}},
 					{F: checker.All, OK: 200, Throughput: 1000 / float64(n)},
 				}}}
-			if err := rundir.Write(run, r); err != nil {
-				t.Fatal(err)
-			}
-			rel, _ := filepath.Rel(dir, run)
-			sw.Runs = append(sw.Runs, rel)
+			sw.Runs = append(sw.Runs, batchRun(t, dir, r, started.Add(time.Duration(i*3+j)*time.Minute)))
 		}
 	}
 	if err := WriteBatch(dir, sw); err != nil {
@@ -51,14 +70,11 @@ func TestWriteBatchSweep(t *testing.T) {
 		t.Fatal(err)
 	}
 	page := string(b)
-	svgs := regexp.MustCompile(`(?s)<svg viewBox.*?</svg>`).FindAllString(page, -1)
+	svgs := plotsOf(t, page)
 	if len(svgs) != 3 {
 		t.Fatalf("sweep page has %d plots, want read latency, write latency and throughput", len(svgs))
 	}
 	for i, s := range svgs {
-		if err := parseXML(s); err != nil {
-			t.Errorf("plot %d is not well-formed SVG: %v", i, err)
-		}
 		// Two series, each a line through its three sizes.
 		if n := strings.Count(s, "<path"); n < 2 {
 			t.Errorf("plot %d draws %d paths", i, n)
@@ -103,15 +119,8 @@ func TestWriteBatchNightly(t *testing.T) {
 		Failed: []string{"kvnode-3n-lease-kill-leader: could not run the test: image build failed"}}
 	for i, v := range []checker.Verdict{checker.Valid, checker.Valid} {
 		name := fmt.Sprintf("etcd-%dn-register-kill-leader", 3+2*i)
-		run, err := rundir.NewDir(filepath.Join(dir, "runs"), name, started.Add(time.Duration(i)*time.Minute))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := rundir.Write(run, &rundir.Results{Config: rundir.Config{Name: name, Target: "etcd", Nodes: 3 + 2*i, Nemesis: "kill-leader"}, Verdict: v}); err != nil {
-			t.Fatal(err)
-		}
-		rel, _ := filepath.Rel(dir, run)
-		b.Runs = append(b.Runs, rel)
+		r := &rundir.Results{Config: rundir.Config{Name: name, Target: "etcd", Nodes: 3 + 2*i, Nemesis: "kill-leader"}, Verdict: v}
+		b.Runs = append(b.Runs, batchRun(t, dir, r, started.Add(time.Duration(i)*time.Minute)))
 	}
 	if err := WriteBatch(dir, b); err != nil {
 		t.Fatal(err)
@@ -124,6 +133,9 @@ func TestWriteBatchNightly(t *testing.T) {
 		`<div class="verdict unknown">`, // every run valid, but one never ran
 		"2 of 2 runs valid", "1 could not run", "image build failed",
 		`href="runs/etcd-5n-register-kill-leader/`,
+		// These runs recorded no statistics: no throughput, no latency.
+		`<td class="num">—</td>
+<td class="ops">—</td>`,
 	} {
 		if !strings.Contains(string(page), want) {
 			t.Errorf("nightly page lacks %q", want)

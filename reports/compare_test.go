@@ -87,9 +87,10 @@ func partitionHistories() (lin, ser []history.Event) {
 	return lin, ser
 }
 
-// TestWriteCompare sets the two modes side by side.
-func TestWriteCompare(t *testing.T) {
-	lin, ser := partitionHistories()
+// renderCompare renders the comparison of a linearizable and a
+// serializable run made of these histories.
+func renderCompare(t *testing.T, lin, ser []history.Event) []byte {
+	t.Helper()
 	dir := filepath.Join(t.TempDir(), "compare", "x")
 	b := Batch{Kind: KindCompare, Title: "Read modes compared", Command: "faultline compare", Started: time.Now(),
 		Runs: []string{compareRun(t, dir, "linearizable", lin), compareRun(t, dir, "serializable", ser)}}
@@ -100,6 +101,13 @@ func TestWriteCompare(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return page
+}
+
+// TestWriteCompare sets the two modes side by side.
+func TestWriteCompare(t *testing.T) {
+	lin, ser := partitionHistories()
+	page := renderCompare(t, lin, ser)
 	// Each row: its heading, then the linearizable and serializable cells.
 	for _, row := range [][3]string{
 		{"reads that succeeded during faults", "1 of 2 (50.0%)", "2 of 2 (100.0%)"},

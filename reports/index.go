@@ -73,6 +73,8 @@ type indexLink struct {
 	Title   string
 	Started time.Time
 	Runs    int
+	// Verdict is a nightly gate's, its worst run's; empty for other pages.
+	Verdict string
 }
 
 func (l indexLink) When() string { return l.Started.UTC().Format("2006-01-02 15:04:05") }

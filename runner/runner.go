@@ -100,21 +100,11 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 
 	runID := compose.NewRunID()
 	cfg.RunID = runID
-	where := "containers"
-	if cfg.Runtime == compose.Local {
-		where = "local processes"
-	}
-	t.say("starting %d %s members as %s (run %s)", cfg.Nodes, target.Name, where, runID)
-	var args []string
-	if cfg.UnsafeBug != "" {
-		args = append(args, target.BugFlag+"="+cfg.UnsafeBug)
-	}
 	diskMode, err := diskfs.ParseMode(cfg.DiskMode)
 	if err != nil {
 		return nil, dir, setup(err)
 	}
-	cluster, err := up(compose.Config{RunID: runID, Target: target, Nodes: cfg.Nodes, Args: args,
-		PeerProxy: needsPeerProxy(cfg), Disk: needsDisk(cfg), DiskMode: diskMode})
+	cluster, err := t.boot(up, target, cfg, compose.Config{PeerProxy: needsPeerProxy(cfg), Disk: needsDisk(cfg), DiskMode: diskMode})
 	if err != nil {
 		return nil, dir, setup(err)
 	}
@@ -164,6 +154,18 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 		t.say("warning: updating the run index: %v", err)
 	}
 	return res, dir, nil
+}
+
+// boot says what it starts, then starts cfg's cluster of target with up,
+// a function prepare returned; cc holds what the caller adds to the
+// cluster's config.
+func (t Test) boot(up func(compose.Config) (*compose.Cluster, error), target compose.Target, cfg rundir.Config, cc compose.Config) (*compose.Cluster, error) {
+	t.say("starting %d %s members as %s (run %s)", cfg.Nodes, target.Name, compose.Where(cfg.Runtime), cfg.RunID)
+	cc.RunID, cc.Target, cc.Nodes = cfg.RunID, target, cfg.Nodes
+	if cfg.UnsafeBug != "" {
+		cc.Args = append(cc.Args, target.BugFlag+"="+cfg.UnsafeBug)
+	}
+	return up(cc)
 }
 
 // prepare builds what the runtime runs (an image, or a binary for local

@@ -40,11 +40,7 @@ func runFlagSet(t *runner.Test, out io.Writer) *flag.FlagSet {
 	durationVar := func(p *rundir.Duration, name, usage string) {
 		fs.DurationVar((*time.Duration)(p), name, time.Duration(*p), usage)
 	}
-	fs.StringVar(&cfg.Target, "target", cfg.Target, "store under test: "+compose.TargetUsage)
-	fs.StringVar(&cfg.Version, "etcd-version", cfg.Version, "etcd release to build and test (v3.5.x, v3.6.x, v3.7.x); every etcd module is built at that release, and a member that reports another fails the run")
-	fs.StringVar(&cfg.Runtime, "runtime", cfg.Runtime, "where members run: docker (containers on a private network) or local (processes of this machine, Linux)")
-	fs.StringVar(&cfg.UnsafeBug, "unsafe-bug", cfg.UnsafeBug, "kvnode (or a target file with a bug_flag) only: inject a known bug (e.g. stale-read) to see the checkers catch it")
-	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "cluster members, 1 to 9")
+	clusterFlags(fs, cfg)
 	fs.StringVar(&cfg.Workload, "workload", cfg.Workload, "workloads, comma-separated: "+strings.Join(workloads.Names(), ", "))
 	fs.StringVar(&cfg.Nemesis, "nemesis", cfg.Nemesis, "faults to inject (or none); a,b: they take turns, one per window; a+b: both in one window:\n"+nemesis.Help())
 	durationVar(&cfg.TimeLimit, "time-limit", "how long the workload runs")
@@ -68,6 +64,16 @@ func runFlagSet(t *runner.Test, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&cfg.Name, "name", cfg.Name, "test name, the folder under --results (default target-workload-nemesis, or target-workload-<schedule file name>)")
 	fs.StringVar(&t.Results, "results", t.Results, "where run directories are written")
 	return fs
+}
+
+// clusterFlags are the flags that say which cluster to start, bound to
+// cfg: run's, and all of up's but its own.
+func clusterFlags(fs *flag.FlagSet, cfg *rundir.Config) {
+	fs.StringVar(&cfg.Target, "target", cfg.Target, "store under test: "+compose.TargetUsage)
+	fs.StringVar(&cfg.Version, "etcd-version", cfg.Version, "etcd release to build and test (v3.5.x, v3.6.x, v3.7.x); every etcd module is built at that release, and a member that reports another fails the run")
+	fs.StringVar(&cfg.Runtime, "runtime", cfg.Runtime, "where members run: docker (containers on a private network) or local (processes of this machine, Linux)")
+	fs.StringVar(&cfg.UnsafeBug, "unsafe-bug", cfg.UnsafeBug, "kvnode (or a target file with a bug_flag) only: inject a known bug (e.g. stale-read) to see the checkers catch it")
+	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "cluster members, 1 to 9")
 }
 
 // parseRunFlags parses run flags onto t. --nemesis-schedule among them
@@ -259,8 +265,10 @@ teardown: their containers, networks and volumes, and the folders of local
 runs. A run whose harness still runs (another run on this machine, a CI job
 beside yours) is kept and said so; so is a run whose harness is on another
 host, since this one cannot check it. Runs made by a faultline from before
-harnesses were recorded count as dead. Run ids limit it to those runs.
-Built images stay: they are a cache.
+harnesses were recorded count as dead. A cluster faultline up left running
+is kept until faultline down removes it (a local one only while a member of
+it runs). Run ids limit it to those runs. Built images stay: they are a
+cache.
 `
 
 func cleanCmd(ctx context.Context, args []string) (int, error) {

@@ -24,6 +24,8 @@ const usage = `faultline: Jepsen-style tests for etcd-like stores
 usage:
   faultline run [flags]        run a test; see faultline run -h
   faultline check <run-dir>    re-check a stored history and rewrite its report
+  faultline up [flags]         boot a cluster and leave it running; prints its endpoints and an etcdctl command
+  faultline down [NAME]        remove a cluster faultline up left running
   faultline clean [--all]      remove what dead runs left behind (containers, networks, volumes); live runs stay
   faultline sweep [flags]      the same test at 3, 5, 7, 9 members: latency against cluster size
   faultline compare [flags]    linearizable and serializable reads side by side under a partition
@@ -71,11 +73,15 @@ func run(args []string) int {
 		code, err = mergeCmd(ctx, args[1:])
 	case "export":
 		code, err = exportCmd(ctx, args[1:])
+	case "up":
+		code, err = upCmd(ctx, args[1:])
+	case "down":
+		code, err = downCmd(ctx, args[1:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return 0
 	default:
-		err = fmt.Errorf("unknown command %q: want run, check, sweep, compare, nightly, merge, bench, export, clean or serve", args[0])
+		err = fmt.Errorf("unknown command %q: want run, check, up, down, sweep, compare, nightly, merge, bench, export, clean or serve", args[0])
 		code = exitError
 	}
 	if err != nil && !errors.Is(err, errHelp) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,11 +82,18 @@ func TestMerge(t *testing.T) {
 			if b.Kind != reports.KindNightly || b.Shard != "" || len(b.Runs) != len(tc.one)+len(tc.two) {
 				t.Errorf("merged batch %+v, want a whole nightly gate of %d runs", b, len(tc.one)+len(tc.two))
 			}
+			// The merge is the night: it keeps the gate's summary for
+			// the nights after it (the shards beside it are no nights).
+			var g reports.Gate
+			if raw, err := os.ReadFile(filepath.Join(out, reports.GateFile)); err != nil || json.Unmarshal(raw, &g) != nil ||
+				g.Shard != "" || len(g.Scenarios) != len(b.Runs) || string(g.Verdict) != tc.verdict {
+				t.Errorf("merged %s: %+v, %v; want the whole gate's %d runs, verdict %s", reports.GateFile, g, err, len(b.Runs), tc.verdict)
+			}
 			page, err := os.ReadFile(filepath.Join(out, rundir.ReportFile))
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, want := range []string{`<div class="verdict ` + tc.verdict + `">`, tc.want} {
+			for _, want := range []string{`<div class="verdict ` + tc.verdict + `">`, tc.want, "last 1 nights"} {
 				if !strings.Contains(string(page), want) {
 					t.Errorf("merged page lacks %q", want)
 				}
