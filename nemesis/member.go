@@ -190,7 +190,7 @@ func (r *MemberReplace) catchUp(ctx context.Context, c Cluster, cli *clientv3.Cl
 		return ok, err
 	})
 	if r.nudged > 0 {
-		r.effects = map[string]string{m.Name: fmt.Sprintf("added back empty; it caught up only after %d no-op membership update(s) gave it an entry to apply after its snapshot", r.nudged)}
+		r.effects = map[string]string{m.Name: fmt.Sprintf("added back empty, it caught up only once %d no-op membership update(s) gave it an entry to apply after the snapshot it installed", r.nudged)}
 	}
 	if err != nil {
 		return fmt.Errorf("%s, added back empty, has not caught up with the others: %w", m.Name, err)
