@@ -67,16 +67,8 @@ func TestFollowersLoss(t *testing.T) {
 func TestFailDiskCutsThePower(t *testing.T) {
 	for _, crashed := range []bool{false, true} {
 		c := newFake(3)
-		fs, err := Parse("disk-error=enospc")
-		if err != nil {
-			t.Fatal(err)
-		}
-		f := fs[0].(*FailDisk)
+		f, hit := startFailDisk(t, c, "disk-error=enospc")
 		ctx := context.Background()
-		hit, err := f.Start(ctx, c, testRand)
-		if err != nil {
-			t.Fatal(err)
-		}
 		m := hit[0]
 		if got := c.rules[m.Name]; !slices.Equal(got, []string{"disk fail enospc"}) {
 			t.Fatalf("rules of %s: %v", m.Name, got)
@@ -105,16 +97,8 @@ func TestFailDiskCutsThePower(t *testing.T) {
 // and heal cuts the power of each before mending its disk.
 func TestFailDiskMajority(t *testing.T) {
 	c := newFake(5)
-	fs, err := Parse("disk-error=eio@majority")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := fs[0].(*FailDisk)
+	f, hit := startFailDisk(t, c, "disk-error=eio@majority")
 	ctx := context.Background()
-	hit, err := f.Start(ctx, c, testRand)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if len(hit) != 3 || len(f.Effects()) != 3 || len(gather(Fault(f), crasher.Crashes)) != 3 {
 		t.Fatalf("hit %d members, effects %v: want 3 of 5", len(hit), f.Effects())
 	}
@@ -164,4 +148,19 @@ func TestDiskFaultsParse(t *testing.T) {
 	if fs, _ := Parse("disk-truncate"); fs[0].(*Damage).how != compose.Cut {
 		t.Error("disk-truncate does not cut")
 	}
+}
+
+// startFailDisk starts the disk-error fault spec on c.
+func startFailDisk(t *testing.T, c *fakeCluster, spec string) (*FailDisk, []*compose.Member) {
+	t.Helper()
+	fs, err := Parse(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := fs[0].(*FailDisk)
+	hit, err := f.Start(context.Background(), c, testRand)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, hit
 }

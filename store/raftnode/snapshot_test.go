@@ -48,18 +48,7 @@ func (noPeers) Send([]raftpb.Message) {}
 func TestSnapshotEverySnapshotCountEntries(t *testing.T) {
 	const every, entries = 200, 6000
 	sm := &counter{}
-	n, err := Start(Config{ID: 1, Peers: []uint64{1}, Dir: t.TempDir(), Tick: 10 * time.Millisecond,
-		SnapshotCount: every, CatchUpEntries: 10, Logger: slog.New(slog.DiscardHandler)}, sm, noPeers{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer func() {
-		cancel()
-		<-n.Done()
-	}()
-	go n.Run(ctx)
-	waitLeader(ctx, t, n)
+	ctx, n := runSingle(t, Config{SnapshotCount: every, CatchUpEntries: 10}, sm)
 
 	for i := range entries {
 		if err := n.Propose(ctx, fmt.Appendf(nil, "%d", i)); err != nil {
@@ -84,18 +73,7 @@ func TestSnapshotEverySnapshotCountEntries(t *testing.T) {
 // on an empty one. The storage must say "not yet" and have one taken.
 func TestSnapshotTakenWhenRaftAsksForOne(t *testing.T) {
 	sm := &counter{}
-	n, err := Start(Config{ID: 1, Peers: []uint64{1}, Dir: t.TempDir(), Tick: 10 * time.Millisecond,
-		Logger: slog.New(slog.DiscardHandler)}, sm, noPeers{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer func() {
-		cancel()
-		<-n.Done()
-	}()
-	go n.Run(ctx)
-	waitLeader(ctx, t, n)
+	ctx, n := runSingle(t, Config{}, sm)
 	for i := range 10 {
 		if err := n.Propose(ctx, fmt.Appendf(nil, "%d", i)); err != nil {
 			t.Fatal(err)
@@ -125,12 +103,26 @@ func TestSnapshotTakenWhenRaftAsksForOne(t *testing.T) {
 	}
 }
 
-func waitLeader(ctx context.Context, t *testing.T, n *Node) {
+// runSingle starts a member alone in its cluster with cfg, sm its state
+// machine, and returns once it leads; it stops when the test ends.
+func runSingle(t *testing.T, cfg Config, sm StateMachine) (context.Context, *Node) {
 	t.Helper()
+	cfg.ID, cfg.Peers, cfg.Dir, cfg.Tick, cfg.Logger = 1, []uint64{1}, t.TempDir(), 10*time.Millisecond, slog.New(slog.DiscardHandler)
+	n, err := Start(cfg, sm, noPeers{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(func() {
+		cancel()
+		<-n.Done()
+	})
+	go n.Run(ctx)
 	for n.Leader() != 1 {
 		if ctx.Err() != nil {
 			t.Fatal("the single member never led")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	return ctx, n
 }
