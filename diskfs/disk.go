@@ -27,7 +27,8 @@ const (
 	Strict
 )
 
-// ParseMode reads a Mode by its name, as String writes it; no name is Ext4.
+// ParseMode reads a Mode by its name, as String writes it; no name is Ext4,
+// the zero Mode.
 func ParseMode(name string) (Mode, error) {
 	if name == "" {
 		return Ext4, nil

@@ -61,7 +61,9 @@ type Config struct {
 	Binary string `json:"binary,omitempty"`
 
 	// DiskMode is how the filesystem layer of a run with disk faults makes
-	// directory changes durable: ext4 (also when empty) or strict.
+	// directory changes durable: strict (runner's Validate sets it when it
+	// is not given) or ext4. Empty in a run without disk faults, and in
+	// runs from before there was a choice, which were ext4.
 	DiskMode string `json:"disk_mode,omitempty"`
 
 	// CompactInterval is how often the kv workload compacts; 0 never.

@@ -71,6 +71,9 @@ func (t *Test) Validate() error {
 		_, err := diskfs.ParseMode(c.DiskMode)
 		check(err != nil, "--disk-mode: %v", err)
 		check(err == nil && !needsDisk(*c), "--disk-mode %s: only runs with a disk fault (power-loss-*, disk-*) have a filesystem layer to set", c.DiskMode)
+	} else if needsDisk(*c) {
+		// POSIX's promise, the least a store may count on.
+		c.DiskMode = diskfs.Strict.String()
 	}
 	check(c.CompactInterval < 0, "--compact-interval %s: want 0 (never) or a positive duration such as 5s", time.Duration(c.CompactInterval))
 	if n := len(strings.Split(c.Workload, ",")); n > 1 {

@@ -26,7 +26,7 @@ type diskCase struct {
 	quiet time.Duration
 	// nodes is the cluster's size, when not the default 3.
 	nodes int
-	// diskMode is the layer's --disk-mode, when not the default ext4.
+	// diskMode is the layer's --disk-mode, when not the default strict.
 	diskMode string
 }
 
@@ -35,7 +35,7 @@ func (tc diskCase) name() string {
 	if bug == "" {
 		bug = "no-bug"
 	}
-	return strings.Join([]string{tc.target, tc.runtime, bug, tc.workload, tc.nemesis, cmp.Or(tc.diskMode, "ext4")}, "/")
+	return strings.Join([]string{tc.target, tc.runtime, bug, tc.workload, tc.nemesis, cmp.Or(tc.diskMode, "strict")}, "/")
 }
 
 func runDiskCases(t *testing.T, cases []diskCase) {
@@ -99,11 +99,11 @@ func TestPowerLoss(t *testing.T) {
 		// cluster's bootstrap durable: what is lost is the last seconds of
 		// acknowledged writes, and the register check must show one.
 		{target: "kvnode", runtime: compose.Local, bug: "lost-fsync", workload: "register", nemesis: "power-loss-all", want: checker.Invalid, said: []string{"dropped"}, by: checker.RegisterChecker, quiet: 8 * time.Second},
-		{target: "kvnode", runtime: compose.Local, bug: "skip-dir-fsync", workload: "register", nemesis: "power-loss-all", want: checker.Invalid, said: []string{"undid"}, by: checker.RegisterChecker, quiet: 8 * time.Second, diskMode: "strict"},
-		{target: "kvnode", runtime: compose.Local, bug: "skip-dir-fsync", workload: "register", nemesis: "power-loss-all", want: checker.Valid, quiet: 8 * time.Second},
-		{target: "kvnode", runtime: compose.Local, workload: "register", nemesis: "power-loss-all", want: checker.Valid, diskMode: "strict"},
+		{target: "kvnode", runtime: compose.Local, bug: "skip-dir-fsync", workload: "register", nemesis: "power-loss-all", want: checker.Invalid, said: []string{"undid"}, by: checker.RegisterChecker, quiet: 8 * time.Second},
+		{target: "kvnode", runtime: compose.Local, bug: "skip-dir-fsync", workload: "register", nemesis: "power-loss-all", want: checker.Valid, quiet: 8 * time.Second, diskMode: "ext4"},
+		{target: "kvnode", runtime: compose.Local, workload: "register", nemesis: "power-loss-all", want: checker.Valid},
 		{target: "kvnode", runtime: compose.Docker, workload: "kv", nemesis: "power-loss-followers", want: checker.Valid, said: []string{"the leader"}},
-		{target: "etcd", runtime: compose.Docker, workload: "register", nemesis: "power-loss-all", want: checker.Valid, diskMode: "strict"},
+		{target: "etcd", runtime: compose.Docker, workload: "register", nemesis: "power-loss-all", want: checker.Valid},
 		{target: "etcd", runtime: compose.Docker, workload: "kv", nemesis: "power-loss-followers", want: checker.Valid, said: []string{"the leader"}},
 	})
 }
