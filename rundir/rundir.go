@@ -61,8 +61,8 @@ type Config struct {
 	Binary string `json:"binary,omitempty"`
 
 	// DiskMode is how the filesystem layer of a run with disk faults makes
-	// directory changes durable: strict (runner's Validate sets it when it
-	// is not given) or ext4. Empty in a run without disk faults, and in
+	// directory changes durable: ext4 (runner's Validate sets it when it
+	// is not given) or strict. Empty in a run without disk faults, and in
 	// runs from before there was a choice, which were ext4.
 	DiskMode string `json:"disk_mode,omitempty"`
 

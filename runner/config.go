@@ -72,8 +72,11 @@ func (t *Test) Validate() error {
 		check(err != nil, "--disk-mode: %v", err)
 		check(err == nil && !needsDisk(*c), "--disk-mode %s: only runs with a disk fault (power-loss-*, disk-*) have a filesystem layer to set", c.DiskMode)
 	} else if needsDisk(*c) {
-		// POSIX's promise, the least a store may count on.
-		c.DiskMode = diskfs.Strict.String()
+		// What the file systems stores run on do, not the least POSIX
+		// promises: every etcd release renames a snapshot it received
+		// into place without fsyncing the directory, which ext4 and xfs
+		// forgive and strict does not, so a strict gate fails etcd.
+		c.DiskMode = diskfs.Ext4.String()
 	}
 	check(c.CompactInterval < 0, "--compact-interval %s: want 0 (never) or a positive duration such as 5s", time.Duration(c.CompactInterval))
 	if n := len(strings.Split(c.Workload, ",")); n > 1 {

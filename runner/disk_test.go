@@ -26,7 +26,7 @@ type diskCase struct {
 	quiet time.Duration
 	// nodes is the cluster's size, when not the default 3.
 	nodes int
-	// diskMode is the layer's --disk-mode, when not the default strict.
+	// diskMode is the layer's --disk-mode, when not the default ext4.
 	diskMode string
 }
 
@@ -35,7 +35,7 @@ func (tc diskCase) name() string {
 	if bug == "" {
 		bug = "no-bug"
 	}
-	return strings.Join([]string{tc.target, tc.runtime, bug, tc.workload, tc.nemesis, cmp.Or(tc.diskMode, "strict")}, "/")
+	return strings.Join([]string{tc.target, tc.runtime, bug, tc.workload, tc.nemesis, cmp.Or(tc.diskMode, "ext4")}, "/")
 }
 
 func runDiskCases(t *testing.T, cases []diskCase) {
@@ -88,8 +88,10 @@ func runDiskCases(t *testing.T, cases []diskCase) {
 // TestPowerLoss: kvnode that never fsyncs its log loses acknowledged
 // writes when the power goes, and so does one that never fsyncs the log's
 // directory on a strict POSIX disk (on ext4 the log's fdatasync makes its
-// name durable too); with the bugs off, kvnode and etcd lose none, on the
-// strict disk, whichever members lose power.
+// name durable too); with the bugs off, kvnode and etcd lose none,
+// whichever members lose power, and kvnode none on the strict disk either.
+// (etcd is not run strict: it renames a snapshot it received into place
+// without fsyncing the directory, and a strict power loss can undo it.)
 func TestPowerLoss(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping the cluster test in -short mode")
@@ -99,9 +101,9 @@ func TestPowerLoss(t *testing.T) {
 		// cluster's bootstrap durable: what is lost is the last seconds of
 		// acknowledged writes, and the register check must show one.
 		{target: "kvnode", runtime: compose.Local, bug: "lost-fsync", workload: "register", nemesis: "power-loss-all", want: checker.Invalid, said: []string{"dropped"}, by: checker.RegisterChecker, quiet: 8 * time.Second},
-		{target: "kvnode", runtime: compose.Local, bug: "skip-dir-fsync", workload: "register", nemesis: "power-loss-all", want: checker.Invalid, said: []string{"undid"}, by: checker.RegisterChecker, quiet: 8 * time.Second},
-		{target: "kvnode", runtime: compose.Local, bug: "skip-dir-fsync", workload: "register", nemesis: "power-loss-all", want: checker.Valid, quiet: 8 * time.Second, diskMode: "ext4"},
-		{target: "kvnode", runtime: compose.Local, workload: "register", nemesis: "power-loss-all", want: checker.Valid},
+		{target: "kvnode", runtime: compose.Local, bug: "skip-dir-fsync", workload: "register", nemesis: "power-loss-all", want: checker.Invalid, said: []string{"undid"}, by: checker.RegisterChecker, quiet: 8 * time.Second, diskMode: "strict"},
+		{target: "kvnode", runtime: compose.Local, bug: "skip-dir-fsync", workload: "register", nemesis: "power-loss-all", want: checker.Valid, quiet: 8 * time.Second},
+		{target: "kvnode", runtime: compose.Local, workload: "register", nemesis: "power-loss-all", want: checker.Valid, diskMode: "strict"},
 		{target: "kvnode", runtime: compose.Docker, workload: "kv", nemesis: "power-loss-followers", want: checker.Valid, said: []string{"the leader"}},
 		{target: "etcd", runtime: compose.Docker, workload: "register", nemesis: "power-loss-all", want: checker.Valid},
 		{target: "etcd", runtime: compose.Docker, workload: "kv", nemesis: "power-loss-followers", want: checker.Valid, said: []string{"the leader"}},

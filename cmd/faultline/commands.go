@@ -58,7 +58,7 @@ func runFlagSet(t *runner.Test, out io.Writer) *flag.FlagSet {
 	durationVar(&cfg.CheckTimeout, "check-timeout", "time the linearizability checker may take before the verdict is unknown")
 	fs.StringVar(&cfg.ReadConsistency, "read-consistency", cfg.ReadConsistency, "reads of the kv workload: linearizable, serializable (served by one member, may be stale) or mixed")
 	fs.StringVar(&cfg.ClientMode, "client-mode", cfg.ClientMode, "balanced: each worker's client may use every member; pinned: each worker talks to one member only")
-	fs.StringVar(&cfg.DiskMode, "disk-mode", cfg.DiskMode, "runs with disk faults: strict (the default: only a directory's own fsync commits its creates, renames and unlinks, as POSIX promises) or ext4 (any fsync commits every directory change, and so does a 5 s timer, as on ext4)")
+	fs.StringVar(&cfg.DiskMode, "disk-mode", cfg.DiskMode, "runs with disk faults: ext4 (the default: any fsync commits every directory change, and so does a 5 s timer, as ext4 and xfs do) or strict (only a directory's own fsync commits its creates, renames and unlinks, as POSIX promises)")
 	durationVar(&cfg.CompactInterval, "compact-interval", "kv workload: compact at a recent revision this often; 0 never")
 	fs.Int64Var(&cfg.Seed, "seed", cfg.Seed, "makes the nemesis schedule's random choices (jitter, members hit, partition splits) and every workload worker's repeat; 0 picks one, recorded in results.json and the rerun command")
 	fs.StringVar(&cfg.Name, "name", cfg.Name, "test name, the folder under --results (default target-workload-nemesis, or target-workload-<schedule file name>)")
