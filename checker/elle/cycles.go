@@ -185,6 +185,11 @@ func classify(labels []Rel) string {
 }
 
 func (c *checker) addCycle(t string, cyc []int32, labels []Rel) {
+	// Start at the earliest transaction, so the same cycle reads the same
+	// however it was found.
+	first := slices.Index(cyc, slices.Min(cyc))
+	cyc = append(slices.Clone(cyc[first:]), cyc[:first]...)
+	labels = append(slices.Clone(labels[first:]), labels[:first]...)
 	a := Anomaly{Type: t}
 	if c.rep.Counts[t] < c.opts.MaxShown {
 		for i, u := range cyc {

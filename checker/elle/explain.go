@@ -199,3 +199,36 @@ func (a Anomaly) Text(txns []Txn) []string {
 	}
 	return out
 }
+
+// Line is the anomaly on one line: its cycle with each edge's reason,
+// then the transactions.
+func (a Anomaly) Line(txns []Txn) string {
+	if a.Steps == nil {
+		line := fmt.Sprintf("%s on %s: %s", a.Type, a.Key, a.Why)
+		if len(a.Txns) > 0 {
+			line += ". " + let(a.Txns, txns)
+		}
+		return line
+	}
+	var path, whys []string
+	for _, s := range a.Steps {
+		hop := s.Rel.String()
+		if s.Key != "" {
+			hop += " " + s.Key
+		}
+		path = append(path, fmt.Sprintf("T%d -%s->", txns[s.From].ID, hop))
+		whys = append(whys, s.Why)
+	}
+	path = append(path, fmt.Sprintf("T%d", txns[a.Steps[0].From].ID))
+	return fmt.Sprintf("%s: %s: %s. %s", a.Type, strings.Join(path, " "), strings.Join(whys, "; "), let(a.Txns, txns))
+}
+
+// let names the transactions of an anomaly.
+func let(is []int, txns []Txn) string {
+	parts := make([]string, len(is))
+	for i, x := range is {
+		t := txns[x]
+		parts[i] = fmt.Sprintf("T%d = %s (process %d, %s, invoked at %s)", t.ID, Mops(t), t.Process, t.Status, seconds(t.Invoke))
+	}
+	return "Let " + strings.Join(parts, "; ")
+}

@@ -159,14 +159,8 @@ func (c *checker) appendKey(k *keyInfo) {
 	k.pos = make(map[int64]int, len(k.order))
 	for p, e := range k.order {
 		if _, dup := k.pos[e]; dup {
-			// The order itself repeats an element: report it on the read
-			// that returned it and leave the later copy out of the order.
-			for _, rr := range k.reads {
-				if l := c.list(rr); len(l) == len(k.order) {
-					c.duplicate(k, rr)
-					break
-				}
-			}
+			// The longest read repeats an element: the order is what comes
+			// before the repeat; the read itself is reported below.
 			k.order = k.order[:p:p]
 			break
 		}
@@ -188,14 +182,13 @@ func (c *checker) appendKey(k *keyInfo) {
 	for _, rr := range k.reads {
 		l := c.list(rr)
 		if !isPrefix(l, k.order) {
-			if !incompatible {
+			if hasDuplicate(l) {
+				c.duplicate(k, rr)
+			} else if !incompatible {
 				incompatible = true
 				c.add(Anomaly{Type: Incompatible, Key: k.name, Txns: []int{int(rr.txn)},
 					Why: fmt.Sprintf("T%d read %s of %s, which is not a prefix of %s, the longest read of it: no single order of appends explains both",
 						c.txns[rr.txn].ID, listString(l), k.name, listString(k.order))})
-			}
-			if hasDuplicate(l) {
-				c.duplicate(k, rr)
 			}
 			for _, e := range l {
 				c.checkWriter(k, rr.txn, e, listString(l))
@@ -287,12 +280,12 @@ func (c *checker) internalAppend(i int32) {
 			bad := s.known && !slices.Equal(m.List, s.list) ||
 				!s.known && len(s.list) > 0 && !hasSuffix(m.List, s.list)
 			if bad {
-				want := listString(s.list)
+				want := "make it " + listString(s.list)
 				if !s.known {
-					want = "ending in " + want
+					want = "make it end in " + listString(s.list)
 				}
 				c.add(Anomaly{Type: Internal, Key: m.Key, Txns: []int{int(i)},
-					Why: fmt.Sprintf("T%d's mop %d read %s of %s, but its own earlier mops make it %s", t.ID, j+1, listString(m.List), m.Key, want)})
+					Why: fmt.Sprintf("T%d's mop %d read %s of %s, but its own earlier mops %s", t.ID, j+1, listString(m.List), m.Key, want)})
 			}
 			s.known, s.list = true, m.List
 		}

@@ -62,7 +62,7 @@ func (a Anomaly) SVG(txns []Txn) string {
 		if s.Key != "" {
 			label += " " + s.Key
 		}
-		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" text-anchor="middle" fill="%s" font-weight="bold">%s</text>`,
+		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" text-anchor="middle" fill="%s" font-weight="bold" stroke="#fff" stroke-width="3" paint-order="stroke">%s</text>`,
 			(mx+bx)/2, (my+by)/2, relColor[s.Rel], html.EscapeString(label))
 	}
 	for i, ti := range a.Txns {
@@ -99,4 +99,28 @@ func shorten(s string, n int) string {
 		return string(r[:n-1]) + "…"
 	}
 	return s
+}
+
+// Drawing stacks the drawings of the anomalies that are cycles (at most
+// limit of them) into one SVG document; "" when none is a cycle.
+func Drawing(as []Anomaly, txns []Txn, limit int) string {
+	var parts []string
+	w, h := 0, 0
+	for _, a := range as {
+		if len(parts) == limit {
+			break
+		}
+		svg := a.SVG(txns)
+		if svg == "" {
+			continue
+		}
+		var sw, sh int
+		fmt.Sscanf(svg, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d"`, &sw, &sh)
+		parts = append(parts, strings.Replace(svg, "<svg ", fmt.Sprintf(`<svg y="%d" `, h), 1))
+		w, h = max(w, sw), h+sh+10
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d">`, w, h) + strings.Join(parts, "") + "</svg>\n"
 }
