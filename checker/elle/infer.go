@@ -525,15 +525,28 @@ func (c *checker) realtimeEdges() {
 	}
 }
 
+// listString writes a list as [1 2 3]; a long one keeps its first and
+// last elements and says how many there are, since the evidence is about
+// its ends.
 func listString(l []int64) string {
 	b := []byte{'['}
 	for i, e := range l {
+		if len(l) > 8 && i == 2 {
+			b = fmt.Appendf(b, " …")
+		}
+		if len(l) > 8 && i >= 2 && i < len(l)-3 {
+			continue
+		}
 		if i > 0 {
 			b = append(b, ' ')
 		}
 		b = fmt.Appendf(b, "%d", e)
 	}
-	return string(append(b, ']'))
+	b = append(b, ']')
+	if len(l) > 8 {
+		b = fmt.Appendf(b, " (%d elements)", len(l))
+	}
+	return string(b)
 }
 
 func valueString(v int64) string {
