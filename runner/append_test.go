@@ -1,0 +1,65 @@
+package runner
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/compose"
+	"github.com/faultline/faultline/rundir"
+)
+
+// TestAppendKvnode runs the append workload against kvnode as local
+// processes: correct, under kills, partitions and pauses, every check is
+// valid and the append checker had committed transactions to check; with
+// txn-read-behind, a writing transaction's reads are a revision old and
+// the append checker must say invalid, with a cycle explained and drawn.
+func TestAppendKvnode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping the cluster test in -short mode")
+	}
+	t.Run("valid", func(t *testing.T) {
+		test := shortTest(t, "kvnode", 20*time.Second)
+		test.Config.Runtime, test.Config.Workload = compose.Local, "append"
+		test.Config.Nemesis = "kill-leader,partition-leader,pause-random"
+		test.Config.NemesisInterval, test.Config.NemesisDuration = rundir.Duration(3*time.Second), rundir.Duration(2*time.Second)
+		res, _ := run(t, test)
+		if res.Verdict != checker.Valid {
+			t.Fatalf("verdict %s on correct kvnode: %+v", res.Verdict, res.Checks)
+		}
+		c := res.Checks[0]
+		if c.Checker != checker.AppendChecker || !strings.Contains(c.Summary, "no anomaly strict-serializable forbids") {
+			t.Errorf("first check %s: %s", c.Checker, c.Summary)
+		}
+		t.Logf("%s: %s", c.Checker, c.Summary)
+	})
+	t.Run("txn-read-behind", func(t *testing.T) {
+		test := shortTest(t, "kvnode", 10*time.Second)
+		test.Config.Runtime, test.Config.Workload = compose.Local, "append"
+		test.Config.UnsafeBug, test.Config.Nemesis = "txn-read-behind", "none"
+		res, dir := run(t, test)
+		c := res.Checks[0]
+		if res.Verdict != checker.Invalid || c.Checker != checker.AppendChecker || c.Verdict != checker.Invalid {
+			t.Fatalf("verdict %s with txn-read-behind, want invalid by %s: %+v", res.Verdict, checker.AppendChecker, res.Checks)
+		}
+		t.Logf("%s: %s", c.Checker, c.Summary)
+		cycle := false
+		for _, a := range c.Anomalies {
+			// A cycle names its edges and why each exists.
+			if strings.Contains(a, " -rw ") && strings.Contains(a, "which did not include") {
+				cycle = true
+				t.Logf("%.400s", a)
+				break
+			}
+		}
+		if !cycle {
+			t.Errorf("no cycle with an explained rw edge among %d anomalies", len(c.Anomalies))
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, c.Visualization)); c.Visualization == "" || err != nil || !strings.HasPrefix(string(b), "<svg") {
+			t.Errorf("cycle drawing %q not written: %v", c.Visualization, err)
+		}
+	})
+}
