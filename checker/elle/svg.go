@@ -17,8 +17,21 @@ var statusColor = map[Status]string{OK: "#d6eaf8", Info: "#fdebd0", Fail: "#fadb
 // mops, and the edges between them labelled with their kind and key. It
 // is plain SVG text, small enough to embed in a report.
 func (a Anomaly) SVG(txns []Txn) string {
-	if len(a.Steps) == 0 {
+	body, w, h := a.svgBody(txns)
+	if body == "" {
 		return ""
+	}
+	return svgOpen(w, h) + body + "</svg>"
+}
+
+func svgOpen(w, h int) string {
+	return fmt.Sprintf(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="11">`, w, h, w, h)
+}
+
+// svgBody is the drawing of a cycle without its svg element, and its size.
+func (a Anomaly) svgBody(txns []Txn) (string, int, int) {
+	if len(a.Steps) == 0 {
+		return "", 0, 0
 	}
 	n := len(a.Txns)
 	const boxW, boxH = 210, 44
@@ -35,12 +48,6 @@ func (a Anomaly) SVG(txns []Txn) string {
 		pos[i] = [2]float64{cx + radius*math.Cos(ang), cy + radius*math.Sin(ang)}
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="11">`, w, h, w, h)
-	b.WriteString(`<defs>`)
-	for _, r := range relOrder {
-		fmt.Fprintf(&b, `<marker id="arrow-%s" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="%s"/></marker>`, r, relColor[r])
-	}
-	b.WriteString(`</defs>`)
 	fmt.Fprintf(&b, `<text x="8" y="16" font-size="13" font-weight="bold">%s</text>`, html.EscapeString(a.Type))
 	for i, s := range a.Steps {
 		p, q := pos[i], pos[(i+1)%n]
@@ -56,8 +63,18 @@ func (a Anomaly) SVG(txns []Txn) string {
 			l = 1
 		}
 		bx, by := mx-dy/l*30, my+dx/l*30
-		fmt.Fprintf(&b, `<path d="M%.0f,%.0f Q%.0f,%.0f %.0f,%.0f" fill="none" stroke="%s" stroke-width="2" marker-end="url(#arrow-%s)"><title>%s</title></path>`,
-			x1, y1, bx, by, x2, y2, relColor[s.Rel], s.Rel, html.EscapeString(s.Why))
+		fmt.Fprintf(&b, `<path d="M%.0f,%.0f Q%.0f,%.0f %.0f,%.0f" fill="none" stroke="%s" stroke-width="2"><title>%s</title></path>`,
+			x1, y1, bx, by, x2, y2, relColor[s.Rel], html.EscapeString(s.Why))
+		// The arrowhead, drawn rather than a marker: a marker needs url(),
+		// which a self-contained report does not allow.
+		ux, uy := x2-bx, y2-by
+		ul := math.Hypot(ux, uy)
+		if ul == 0 {
+			ul = 1
+		}
+		ux, uy = ux/ul, uy/ul
+		fmt.Fprintf(&b, `<polygon points="%.0f,%.0f %.0f,%.0f %.0f,%.0f" fill="%s"/>`,
+			x2, y2, x2-10*ux-5*uy, y2-10*uy+5*ux, x2-10*ux+5*uy, y2-10*uy-5*ux, relColor[s.Rel])
 		label := s.Rel.String()
 		if s.Key != "" {
 			label += " " + s.Key
@@ -73,8 +90,7 @@ func (a Anomaly) SVG(txns []Txn) string {
 		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f" font-weight="bold">T%d · process %d · %s</text>`, x+6, y+15, t.ID, t.Process, t.Status)
 		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f">%s</text></g>`, x+6, y+32, html.EscapeString(shorten(Mops(t), 34)))
 	}
-	b.WriteString(`</svg>`)
-	return b.String()
+	return b.String(), w, h
 }
 
 // clip is where the line from the centre of box p towards q leaves the
@@ -104,23 +120,21 @@ func shorten(s string, n int) string {
 // Drawing stacks the drawings of the anomalies that are cycles (at most
 // limit of them) into one SVG document; "" when none is a cycle.
 func Drawing(as []Anomaly, txns []Txn, limit int) string {
-	var parts []string
-	w, h := 0, 0
+	var b strings.Builder
+	w, h, n := 0, 0, 0
 	for _, a := range as {
-		if len(parts) == limit {
+		if n == limit {
 			break
 		}
-		svg := a.SVG(txns)
-		if svg == "" {
+		body, bw, bh := a.svgBody(txns)
+		if body == "" {
 			continue
 		}
-		var sw, sh int
-		fmt.Sscanf(svg, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d"`, &sw, &sh)
-		parts = append(parts, strings.Replace(svg, "<svg ", fmt.Sprintf(`<svg y="%d" `, h), 1))
-		w, h = max(w, sw), h+sh+10
+		fmt.Fprintf(&b, `<g transform="translate(0,%d)">%s</g>`, h, body)
+		w, h, n = max(w, bw), h+bh+10, n+1
 	}
-	if len(parts) == 0 {
+	if n == 0 {
 		return ""
 	}
-	return fmt.Sprintf(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d">`, w, h) + strings.Join(parts, "") + "</svg>\n"
+	return svgOpen(w, h) + b.String() + "</svg>\n"
 }
