@@ -48,7 +48,8 @@ type Options struct {
 	// headers, so the history says who served an operation.
 	Members map[uint64]string
 	// ReadConsistency is linearizable, serializable or mixed (each read
-	// picks one at random); workloads that read through Get follow it.
+	// picks one at random); workloads that read through Get follow it, and
+	// the read-only transactions of append and wr.
 	ReadConsistency string
 	// CompactInterval is how often the kv workload compacts at a recent
 	// revision; 0 never.

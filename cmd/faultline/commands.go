@@ -60,7 +60,7 @@ func runFlagSet(t *runner.Test, out io.Writer) *flag.FlagSet {
 	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "operations per second over all workers; 0 means as fast as they go")
 	durationVar(&cfg.OpTimeout, "op-timeout", "timeout of one operation; a timed-out operation is recorded as info (unknown)")
 	durationVar(&cfg.CheckTimeout, "check-timeout", "time the linearizability checker may take before the verdict is unknown")
-	fs.StringVar(&cfg.ReadConsistency, "read-consistency", cfg.ReadConsistency, "reads of the kv workload: linearizable, serializable (served by one member, may be stale) or mixed")
+	fs.StringVar(&cfg.ReadConsistency, "read-consistency", cfg.ReadConsistency, "reads of the kv workload, and read-only transactions of append and wr (then checked as serializable): linearizable, serializable (served by one member, may be stale) or mixed")
 	fs.StringVar(&cfg.ClientMode, "client-mode", cfg.ClientMode, "balanced: each worker's client may use every member; pinned: each worker talks to one member only")
 	durationVar(&cfg.CompactInterval, "compact-interval", "kv workload: compact at a recent revision this often; 0 never")
 	fs.Int64Var(&cfg.Seed, "seed", cfg.Seed, "makes the nemesis schedule's random choices (jitter, members hit, partition splits) and every workload worker's repeat; 0 picks one, recorded in results.json and the rerun command")
