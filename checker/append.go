@@ -97,7 +97,21 @@ func elleResult(res *Result, rep *elle.Report, txns []elle.Txn, vis string) {
 	if len(allowed) > 0 {
 		res.Summary += fmt.Sprintf("; %s allows the %s also found", rep.Model, strings.Join(allowed, ", "))
 	}
-	for _, a := range rep.Anomalies {
+	// Forbidden anomalies first, and of those the cycles: they are what a
+	// reader looks for.
+	rank := func(a elle.Anomaly) int {
+		r := 0
+		if !a.Forbidden {
+			r += 2
+		}
+		if len(a.Steps) == 0 {
+			r++
+		}
+		return r
+	}
+	shown := slices.Clone(rep.Anomalies)
+	slices.SortStableFunc(shown, func(a, b elle.Anomaly) int { return rank(a) - rank(b) })
+	for _, a := range shown {
 		line := a.Line(txns)
 		if !a.Forbidden {
 			line = "(allowed) " + line

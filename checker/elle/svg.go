@@ -62,7 +62,11 @@ func (a Anomaly) svgBody(txns []Txn) (string, int, int) {
 		if l == 0 {
 			l = 1
 		}
-		bx, by := mx-dy/l*30, my+dx/l*30
+		bend := 30.0
+		if n == 2 {
+			bend = 80 // the two edges go opposite ways between the same boxes
+		}
+		bx, by := mx-dy/l*bend, my+dx/l*bend
 		fmt.Fprintf(&b, `<path d="M%.0f,%.0f Q%.0f,%.0f %.0f,%.0f" fill="none" stroke="%s" stroke-width="2"><title>%s</title></path>`,
 			x1, y1, bx, by, x2, y2, relColor[s.Rel], html.EscapeString(s.Why))
 		// The arrowhead, drawn rather than a marker: a marker needs url(),
