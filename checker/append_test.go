@@ -19,23 +19,22 @@ func isCycleFixture(base string) bool {
 	return false
 }
 
-// TestAppendFixtures checks every list-append history in testdata/append;
-// each invalid one that is a cycle must come with its drawing.
-func TestAppendFixtures(t *testing.T) {
-	runFixtures(t, "append", AppendChecker, func(t *testing.T, ops []history.Op, _ []history.Event, vis string) Result {
-		res := Append(t.Context(), &Input{Ops: ops, Visualize: at(vis)})
-		checkDrawing(t, res, vis)
-		return res
-	}, isCycleFixture)
-}
-
-// TestWRFixtures checks every rw-register history in testdata/wr.
-func TestWRFixtures(t *testing.T) {
-	runFixtures(t, "wr", WRChecker, func(t *testing.T, ops []history.Op, _ []history.Event, vis string) Result {
-		res := WR(t.Context(), &Input{Ops: ops, Visualize: at(vis)})
-		checkDrawing(t, res, vis)
-		return res
-	}, isCycleFixture)
+// TestTxnFixtures checks every list-append history in testdata/append
+// and rw-register one in testdata/wr; each invalid one that is a cycle
+// must come with its drawing.
+func TestTxnFixtures(t *testing.T) {
+	for _, tc := range []struct {
+		dir, name string
+		check     Func
+	}{{"append", AppendChecker, Append}, {"wr", WRChecker, WR}} {
+		t.Run(tc.dir, func(t *testing.T) {
+			runFixtures(t, tc.dir, tc.name, func(t *testing.T, ops []history.Op, _ []history.Event, vis string) Result {
+				res := tc.check(t.Context(), &Input{Ops: ops, Visualize: at(vis)})
+				checkDrawing(t, res, vis)
+				return res
+			}, isCycleFixture)
+		})
+	}
 }
 
 // checkDrawing: a drawing, when there is one, is an SVG of the cycle's

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/checker"
-	"github.com/faultline/faultline/compose"
-	"github.com/faultline/faultline/rundir"
 )
 
 // TestAppendKvnode runs the append workload against kvnode as local
@@ -22,10 +20,8 @@ func TestAppendKvnode(t *testing.T) {
 		t.Skip("skipping the cluster test in -short mode")
 	}
 	t.Run("valid", func(t *testing.T) {
-		test := shortTest(t, "kvnode", 20*time.Second)
-		test.Config.Runtime, test.Config.Workload = compose.Local, "append"
-		test.Config.Nemesis = "kill-leader,partition-leader,pause-random"
-		test.Config.NemesisInterval, test.Config.NemesisDuration = rundir.Duration(3*time.Second), rundir.Duration(2*time.Second)
+		test := localTest(t, 20*time.Second, "kill-leader,partition-leader,pause-random")
+		test.Config.Workload = "append"
 		res, _ := run(t, test)
 		if res.Verdict != checker.Valid {
 			t.Fatalf("verdict %s on correct kvnode: %+v", res.Verdict, res.Checks)
@@ -37,9 +33,8 @@ func TestAppendKvnode(t *testing.T) {
 		t.Logf("%s: %s", c.Checker, c.Summary)
 	})
 	t.Run("txn-read-behind", func(t *testing.T) {
-		test := shortTest(t, "kvnode", 10*time.Second)
-		test.Config.Runtime, test.Config.Workload = compose.Local, "append"
-		test.Config.UnsafeBug, test.Config.Nemesis = "txn-read-behind", "none"
+		test := localTest(t, 10*time.Second, "none")
+		test.Config.Workload, test.Config.UnsafeBug = "append", "txn-read-behind"
 		res, dir := run(t, test)
 		c := res.Checks[0]
 		if res.Verdict != checker.Invalid || c.Checker != checker.AppendChecker || c.Verdict != checker.Invalid {

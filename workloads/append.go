@@ -47,7 +47,7 @@ type Txns struct {
 	kind   string // checker.AppendTxn or checker.WRTxn
 	prefix string
 	counts Counts
-	procs  atomic.Int64
+	procs  processes
 	// used counts micro-operations per key slot; slot i's current key is
 	// <prefix>k<i>.<used/OpsPerKey>.
 	used []atomic.Int64
@@ -61,11 +61,11 @@ func init() {
 
 func newTxns(o Options, kind string) *Txns {
 	t := &Txns{Options: o, kind: kind, prefix: AppendPrefix}
-	base := appendProcessBase
+	base := int64(appendProcessBase)
 	if kind == checker.WRTxn {
 		t.prefix, base = WRPrefix, wrProcessBase
 	}
-	t.procs.Store(int64(base))
+	t.procs.from(base)
 	return t
 }
 
@@ -80,7 +80,7 @@ func (t *Txns) Run(ctx context.Context, clients []*clientv3.Client, rec *history
 	})
 }
 
-func (t *Txns) newProcess() history.Process { return history.Process(t.procs.Add(1) - 1) }
+func (t *Txns) newProcess() history.Process { return t.procs.new() }
 
 type txnWorker struct {
 	t       *Txns

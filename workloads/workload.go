@@ -135,6 +135,13 @@ func Names() []string {
 	return slices.Sorted(maps.Keys(specs))
 }
 
+// processes hands out a workload's process ids from its base: one per
+// worker, and a fresh one after each info.
+type processes struct{ next atomic.Int64 }
+
+func (p *processes) from(base int64)      { p.next.Store(base) }
+func (p *processes) new() history.Process { return history.Process(p.next.Add(1) - 1) }
+
 // Counts are live totals for the status line.
 type Counts struct {
 	OK, Fail, Info atomic.Int64
