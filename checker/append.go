@@ -35,12 +35,16 @@ const (
 // package elle): strict serializable, or serializable when the workload
 // read with serializable consistency (the invocations say so).
 func Append(ctx context.Context, in *Input) Result {
-	return checkTxns(in, AppendChecker, AppendTxn, elle.ListAppend)
+	return checkTxns(ctx, in, AppendChecker, AppendTxn, elle.ListAppend)
 }
 
 // checkTxns runs package elle over the operations named f.
-func checkTxns(in *Input, name, f string, w elle.Workload) Result {
+// The search stops, unknown, when ctx is done or in.Timeout has passed.
+func checkTxns(ctx context.Context, in *Input, name, f string, w elle.Workload) Result {
 	start := time.Now()
+	ctx, cancel := in.search(ctx)
+	defer cancel()
+	stop := func() bool { return ctx.Err() != nil }
 	res := Result{Checker: name}
 	done := func() Result { res.Seconds = time.Since(start).Seconds(); return res }
 	if why := nothingToCheck(in.Ops, f, func(g string) bool { return g == f }); why != "" {
@@ -50,9 +54,9 @@ func checkTxns(in *Input, name, f string, w elle.Workload) Result {
 	txns, model, err := elleTxns(in.Ops, f, w)
 	if err == nil {
 		var rep *elle.Report
-		if rep, err = elle.Check(txns, elle.Options{Workload: w, Model: model}); err == nil {
+		if rep, err = elle.Check(txns, elle.Options{Workload: w, Model: model, Stop: stop}); err == nil {
 			if model != strict {
-				err = alsoStrict(rep, txns, w)
+				err = alsoStrict(rep, txns, w, stop)
 			}
 		}
 		if err == nil {
@@ -70,8 +74,8 @@ const strict = "strict-serializable"
 // against strict serializability finds besides, as anomalies rep's model
 // allows: the stale reads serializable reads may make are then shown, not
 // only allowed.
-func alsoStrict(rep *elle.Report, txns []elle.Txn, w elle.Workload) error {
-	s, err := elle.Check(txns, elle.Options{Workload: w, Model: strict})
+func alsoStrict(rep *elle.Report, txns []elle.Txn, w elle.Workload, stop func() bool) error {
+	s, err := elle.Check(txns, elle.Options{Workload: w, Model: strict, Stop: stop})
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package checker
 
 import (
+	"context"
 	"os"
 	"strings"
 	"testing"
@@ -62,5 +63,17 @@ func TestAppendBadInput(t *testing.T) {
 	res := Append(t.Context(), &Input{Ops: ops})
 	if res.Verdict != Unknown || !strings.Contains(res.Summary, `read of x returned "1 two", not a list of numbers`) {
 		t.Errorf("%s: %s; want unknown naming the bad read", res.Verdict, res.Summary)
+	}
+}
+
+// TestAppendStopped: a check whose time is up before it searched the
+// cycles is unknown, never valid.
+func TestAppendStopped(t *testing.T) {
+	_, ops, _ := readFixture(t, "testdata/append/invalid-G0-write-cycle.jsonl")
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	res := Append(ctx, &Input{Ops: ops})
+	if res.Verdict != Unknown || !strings.Contains(res.Summary, "stopped before searching 1 of 1 strongly connected components") {
+		t.Errorf("%s: %s; want unknown, stopped", res.Verdict, res.Summary)
 	}
 }

@@ -19,5 +19,5 @@ const WRTxn = "wr-txn"
 // WR checks the wr workload's transactions as Elle checks a rw-register
 // history (see package elle), against the model Append would use.
 func WR(ctx context.Context, in *Input) Result {
-	return checkTxns(in, WRChecker, WRTxn, elle.Register)
+	return checkTxns(ctx, in, WRChecker, WRTxn, elle.Register)
 }

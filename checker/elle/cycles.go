@@ -46,6 +46,10 @@ func (c *checker) searchCycles() {
 		{start: Realtime, back: mask},
 	}
 	for ci, comp := range comps {
+		if c.opts.Stop != nil && c.opts.Stop() {
+			c.rep.Stopped = len(comps) - ci
+			return
+		}
 		in := restrict{compID, int32(ci)}
 		budget := c.opts.Budget
 		truncated := false

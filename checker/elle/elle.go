@@ -111,6 +111,10 @@ type Options struct {
 	// out may miss an anomaly, which makes an otherwise clean verdict
 	// unknown.
 	Budget int
+	// Stop, when set, is asked between components whether to give up (the
+	// caller's time is up); the cycles not yet searched make an otherwise
+	// clean verdict unknown.
+	Stop func() bool
 	// MaxShown bounds the anomalies of each type that carry their full
 	// evidence; the others are only counted. 0 means 8.
 	MaxShown int
@@ -160,7 +164,9 @@ type Report struct {
 	// SCCs is the number of strongly connected components of more than
 	// one transaction; Truncated counts searches that ran out of budget.
 	SCCs, Truncated int
-	Edges           int
+	// Stopped counts the components left unsearched when Stop said so.
+	Stopped int
+	Edges   int
 }
 
 // Found lists the anomaly types found, forbidden ones first, each
@@ -246,6 +252,8 @@ func (c *checker) verdict() {
 	switch {
 	case r.OK == 0:
 		r.Unknown = "no transaction committed: nothing to check"
+	case r.Stopped > 0:
+		r.Unknown = fmt.Sprintf("stopped before searching %d of %d strongly connected components", r.Stopped, r.SCCs)
 	case r.Truncated > 0:
 		r.Unknown = fmt.Sprintf("%d cycle searches ran out of budget; a forbidden cycle may have been missed", r.Truncated)
 	default:

@@ -471,8 +471,8 @@ func (c *checker) processEdges() {
 // transactions nothing later has yet been ordered after; each invocation
 // is linked from the whole frontier, and each commit replaces in the
 // frontier those its invocation was linked from. The edges are then
-// O(transactions × concurrency). Failed and info transactions only
-// receive edges: they have no commit time to be ordered by.
+// O(transactions × concurrency). Info transactions only receive edges:
+// they have no commit time to be ordered by; failed ones get none.
 func (c *checker) realtimeEdges() {
 	type ev struct {
 		time   int64
@@ -481,6 +481,9 @@ func (c *checker) realtimeEdges() {
 	}
 	evs := make([]ev, 0, 2*len(c.txns))
 	for i, t := range c.txns {
+		if t.Status == Fail {
+			continue // no data edges: it can be on no cycle
+		}
 		evs = append(evs, ev{t.Invoke, false, int32(i)})
 		if t.Status == OK {
 			evs = append(evs, ev{t.Complete, true, int32(i)})
