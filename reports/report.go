@@ -16,8 +16,10 @@ import (
 	"html/template"
 	"io/fs"
 	"net/url"
+	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -71,7 +73,9 @@ func Write(dir string, r *rundir.Results, events []history.Event) error {
 		pg.Started = r.Started.UTC().Format("2006-01-02 15:04:05 MST")
 	}
 	for _, c := range r.Checks {
-		pg.Checks = append(pg.Checks, checkRow(c))
+		row := checkRow(c)
+		row.Drawing = drawing(dir, c.Visualization)
+		pg.Checks = append(pg.Checks, row)
 	}
 
 	faults := history.Faults(events)
@@ -186,6 +190,9 @@ type check struct {
 	Anomalies              []anomaly
 	More                   int
 	VisHref, Vis           string
+	// Drawing is a visualization that is a drawing (the transaction
+	// checkers' cycles, SVG), shown in place as well as linked.
+	Drawing template.HTML
 }
 
 // anomaly is one piece of a checker's evidence. One that quotes a member
@@ -298,6 +305,34 @@ func checkRow(c checker.Result) check {
 	}
 	return out
 }
+
+// drawing is the SVG a checker drew at vis, made fit to inline (the
+// report holds no URL, so the namespace goes: HTML knows svg), or "" when
+// vis is not such a drawing. Only a plain drawing is inlined: the file
+// comes from the run's folder, and nothing in it may run.
+func drawing(dir, vis string) template.HTML {
+	if !strings.HasSuffix(vis, ".svg") {
+		return ""
+	}
+	b, err := os.ReadFile(filepath.Join(dir, vis))
+	const ns = ` xmlns="http://www.w3.org/2000/svg"`
+	if err != nil || len(b) > 1<<20 || !bytes.HasPrefix(b, []byte("<svg"+ns)) {
+		return ""
+	}
+	low := bytes.ToLower(b)
+	for _, bad := range []string{"<script", "<foreignobject", "href", "url(", "<iframe", "<image"} {
+		if bytes.Contains(low, []byte(bad)) {
+			return ""
+		}
+	}
+	if eventAttr.Match(low) {
+		return ""
+	}
+	return template.HTML(strings.ReplaceAll(string(b), ns, ""))
+}
+
+// eventAttr is an attribute that runs script (onload=, onclick=, …).
+var eventAttr = regexp.MustCompile(`\son[a-z]+\s*=`)
 
 // relHref makes a path relative to the run directory into a link that
 // stays relative: a '#', '?' or ':' in a file name must not turn it into a

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/checker/elle"
 	"github.com/faultline/faultline/history"
 	"github.com/faultline/faultline/rundir"
 )
@@ -157,6 +158,8 @@ func sampleResults(t *testing.T, events []history.Event, verdict checker.Verdict
 		r.Problems = []string{"n2 did not rejoin within 10s after the last heal"}
 		r.Checks = append(r.Checks, checker.Result{Checker: checker.LogsChecker, Verdict: verdict, Summary: "member logs show trouble: n2: 1 panic line",
 			Anomalies: []string{"logs/n2.log:12: panic: panic: boom <nil>"}})
+		r.Checks = append(r.Checks, checker.Result{Checker: checker.AppendChecker, Verdict: verdict, Summary: "not strict-serializable: G-single ×1 found",
+			Anomalies: []string{"G-single: T1 -ww x-> T2 -rw y-> T1: …"}, Visualization: "elle-append-cycles.svg"})
 	}
 	return r
 }
@@ -175,6 +178,9 @@ func TestWrite(t *testing.T) {
 				}
 			}
 			r := sampleResults(t, events, verdict)
+			if verdict == checker.Invalid {
+				writeCycleDrawing(t, filepath.Join(dir, "elle-append-cycles.svg"))
+			}
 			doc := writeReport(t, dir, r, events)
 
 			mustContain := []string{
@@ -200,7 +206,9 @@ func TestWrite(t *testing.T) {
 					html.EscapeString(r.Checks[0].Anomalies[0]),
 					html.EscapeString(r.Problems[0]),
 					// The line of a member log links that log.
-					`<li><a href="./logs/n2.log">logs/n2.log:12</a>: panic: panic: boom &lt;nil&gt;</li>`)
+					`<li><a href="./logs/n2.log">logs/n2.log:12</a>: panic: panic: boom &lt;nil&gt;</li>`,
+					// A drawn cycle is shown where its check is listed, and linked.
+					`<svg width=`, `T1 · process 0 · ok`, `<a href="./elle-append-cycles.svg">elle-append-cycles.svg</a>`)
 			}
 			for _, s := range mustContain {
 				if !strings.Contains(doc, s) {
@@ -358,5 +366,47 @@ func TestConfigRowsSchedule(t *testing.T) {
 	}
 	if _, ok := value(rows, "nemesis interval"); ok {
 		t.Error("a schedule run shows the unused --nemesis-interval")
+	}
+}
+
+// writeCycleDrawing writes the drawing package elle makes of a write skew.
+func writeCycleDrawing(t *testing.T, path string) {
+	t.Helper()
+	txns := []elle.Txn{
+		{ID: 1, Status: elle.OK, Mops: []elle.Mop{{Kind: elle.Read, Key: "x", List: []int64{}}, {Kind: elle.Append, Key: "y", Value: 1}}},
+		{ID: 2, Process: 1, Status: elle.OK, Mops: []elle.Mop{{Kind: elle.Read, Key: "y", List: []int64{}}, {Kind: elle.Append, Key: "x", Value: 1}}},
+	}
+	rep, err := elle.Check(txns, elle.Options{Workload: elle.ListAppend})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(elle.Drawing(rep.Anomalies, txns, 6)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDrawingOnlyPlain: a drawing is inlined only when it is a plain SVG;
+// one that could run script or load anything stays a link.
+func TestDrawingOnlyPlain(t *testing.T) {
+	dir := t.TempDir()
+	const open = `<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">`
+	for name, body := range map[string]string{
+		"plain.svg":  open + `<text>T1</text></svg>`,
+		"script.svg": open + `<script>alert(1)</script></svg>`,
+		"onload.svg": open + `<rect onload ="x()"/></svg>`,
+		"link.svg":   open + `<a href="http://example.com">x</a></svg>`,
+		"other.html": open + `</svg>`,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := string(drawing(dir, "plain.svg")); got != `<svg width="10" height="10"><text>T1</text></svg>` {
+		t.Errorf("plain drawing inlined as %q", got)
+	}
+	for _, name := range []string{"script.svg", "onload.svg", "link.svg", "other.html", "missing.svg"} {
+		if got := drawing(dir, name); got != "" {
+			t.Errorf("%s inlined: %q", name, got)
+		}
 	}
 }

@@ -15,6 +15,16 @@ import (
 	"github.com/faultline/faultline/rundir"
 )
 
+// localTest is a test of kvnode as local processes, with a fault of
+// nemesis every 3 s for 2 s.
+func localTest(t *testing.T, length time.Duration, nemesis string) Test {
+	t.Helper()
+	test := shortTest(t, "kvnode", length)
+	test.Config.Runtime, test.Config.Nemesis = compose.Local, nemesis
+	test.Config.NemesisInterval, test.Config.NemesisDuration = rundir.Duration(3*time.Second), rundir.Duration(2*time.Second)
+	return test
+}
+
 // TestLocalRuntime runs kvnode as local processes under partitions (made
 // by the harness's peer proxies), pauses and kills: correct, it is valid
 // and leaves no process or data behind; with stale reads switched on, an
@@ -24,10 +34,7 @@ func TestLocalRuntime(t *testing.T) {
 		t.Skip("skipping the cluster test in -short mode")
 	}
 	t.Run("valid", func(t *testing.T) {
-		test := shortTest(t, "kvnode", 20*time.Second)
-		test.Config.Runtime = compose.Local
-		test.Config.Nemesis = "partition-leader,pause-random,kill-leader"
-		test.Config.NemesisInterval, test.Config.NemesisDuration = rundir.Duration(3*time.Second), rundir.Duration(2*time.Second)
+		test := localTest(t, 20*time.Second, "partition-leader,pause-random,kill-leader")
 		res, dir := run(t, test)
 		if res.Verdict != checker.Valid {
 			t.Fatalf("verdict %s on correct kvnode: %+v", res.Verdict, res.Checks)

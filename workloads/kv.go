@@ -47,7 +47,7 @@ const (
 type KV struct {
 	Options
 	counts Counts
-	procs  atomic.Int64
+	procs  processes
 	// nextCompact is when, in ns on the test clock, the next compaction
 	// is due; the worker that claims it compacts.
 	nextCompact atomic.Int64
@@ -67,7 +67,7 @@ func init() {
 // NewKV returns the kv workload.
 func NewKV(o Options) *KV {
 	k := &KV{Options: o}
-	k.procs.Store(kvProcessBase)
+	k.procs.from(kvProcessBase)
 	return k
 }
 
@@ -95,7 +95,7 @@ func (k *KV) Run(ctx context.Context, clients []*clientv3.Client, rec *history.R
 	})
 }
 
-func (k *KV) newProcess() history.Process { return history.Process(k.procs.Add(1) - 1) }
+func (k *KV) newProcess() history.Process { return k.procs.new() }
 
 type kvWorker struct {
 	k       *KV

@@ -48,7 +48,8 @@ type Options struct {
 	// headers, so the history says who served an operation.
 	Members map[uint64]string
 	// ReadConsistency is linearizable, serializable or mixed (each read
-	// picks one at random); workloads that read through Get follow it.
+	// picks one at random); workloads that read through Get follow it, and
+	// the read-only transactions of append and wr.
 	ReadConsistency string
 	// CompactInterval is how often the kv workload compacts at a recent
 	// revision; 0 never.
@@ -133,6 +134,13 @@ func New(names string, o Options) (Workload, error) {
 func Names() []string {
 	return slices.Sorted(maps.Keys(specs))
 }
+
+// processes hands out a workload's process ids from its base: one per
+// worker, and a fresh one after each info.
+type processes struct{ next atomic.Int64 }
+
+func (p *processes) from(base int64)      { p.next.Store(base) }
+func (p *processes) new() history.Process { return history.Process(p.next.Add(1) - 1) }
 
 // Counts are live totals for the status line.
 type Counts struct {

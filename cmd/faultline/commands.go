@@ -56,7 +56,7 @@ func runFlagSet(t *runner.Test, out io.Writer) *flag.FlagSet {
 	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "operations per second over all workers; 0 means as fast as they go")
 	durationVar(&cfg.OpTimeout, "op-timeout", "timeout of one operation; a timed-out operation is recorded as info (unknown)")
 	durationVar(&cfg.CheckTimeout, "check-timeout", "time the linearizability checker may take before the verdict is unknown")
-	fs.StringVar(&cfg.ReadConsistency, "read-consistency", cfg.ReadConsistency, "reads of the kv workload: linearizable, serializable (served by one member, may be stale) or mixed")
+	fs.StringVar(&cfg.ReadConsistency, "read-consistency", cfg.ReadConsistency, "reads of the kv workload, and read-only transactions of append and wr (then checked as serializable): linearizable, serializable (served by one member, may be stale) or mixed")
 	fs.StringVar(&cfg.ClientMode, "client-mode", cfg.ClientMode, "balanced: each worker's client may use every member; pinned: each worker talks to one member only")
 	fs.StringVar(&cfg.DiskMode, "disk-mode", cfg.DiskMode, "runs with disk faults: ext4 (the default: any fsync commits every directory change, and so does a 5 s timer, as ext4 and xfs do) or strict (only a directory's own fsync commits its creates, renames and unlinks, as POSIX promises)")
 	durationVar(&cfg.CompactInterval, "compact-interval", "kv workload: compact at a recent revision this often; 0 never")

@@ -193,6 +193,12 @@ func (s *Server) execTxn(t *mvcc.Txn, r *pb.TxnRequest, path []bool) (*pb.TxnRes
 		switch tv := op.Request.(type) {
 		case *pb.RequestOp_RequestRange:
 			rr, err := doRange(t, tv.RequestRange)
+			if behind := s.kv.Rev() - 1; s.cfg.Bugs.TxnReadBehind && !isReadOnly(r) && tv.RequestRange.Revision == 0 &&
+				behind > 0 && behind >= s.kv.CompactRev() {
+				q := *tv.RequestRange
+				q.Revision = behind
+				rr, err = doRange(s.kv, &q)
+			}
 			if err != nil {
 				// Checked before executing; keep going with an empty answer.
 				rr = &pb.RangeResponse{Header: &pb.ResponseHeader{Revision: t.ReadRev()}}

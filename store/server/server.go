@@ -48,6 +48,10 @@ type Bugs struct {
 	// history the others dropped, which reads of current state never show.
 	DivergentCompact bool
 	PanicOnCompact   bool // the member panics when it applies a compaction
+	// A transaction that writes reads from the revision before the latest
+	// (a read view taken one commit early), while its compares and writes
+	// see the current state: its reads and writes are not of one snapshot.
+	TxnReadBehind bool
 }
 
 type bugSwitch struct {
@@ -68,6 +72,7 @@ func (b *Bugs) switches() []bugSwitch {
 		{"lease-early", &b.LeaseEarly},
 		{"divergent-compact", &b.DivergentCompact},
 		{"panic-on-compact", &b.PanicOnCompact},
+		{"txn-read-behind", &b.TxnReadBehind},
 	}
 }
 
