@@ -2,12 +2,15 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/faultline/faultline/store/member"
 )
 
 func nextWatch(t *testing.T, ctx context.Context, wc clientv3.WatchChan) clientv3.WatchResponse {
@@ -188,5 +191,53 @@ func TestLease(t *testing.T) {
 	ls, err := cli.Leases(ctx)
 	if err != nil || len(ls.Leases) != 0 {
 		t.Errorf("leases = %+v, %v", ls, err)
+	}
+}
+
+// A watch that starts past its member's revision (a client resuming on a
+// member behind the one it left) must hear of no progress until the
+// member reaches where it starts: progress at a lower revision would take
+// back events the client was already sent.
+func TestWatchProgressNeverGoesBack(t *testing.T) {
+	c := newCluster(t, 1, func(_ int, cfg *member.Config) { cfg.WatchProgressNotifyInterval = 100 * time.Millisecond })
+	ctx := testCtx(t)
+	c.waitLeader(ctx)
+	cli := c.client(c.cfgs[0].AdvertiseClientURLs[0])
+	now, err := cli.Put(ctx, "p/a", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := now.Header.Revision + 5
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w := cli.Watch(wctx, "p/", clientv3.WithPrefix(), clientv3.WithRev(start), clientv3.WithProgressNotify())
+	if err := cli.RequestProgress(wctx); err != nil {
+		t.Fatal(err)
+	}
+	behind := time.After(time.Second)
+	for waiting := true; waiting; {
+		select {
+		case wr := <-w:
+			if wr.IsProgressNotify() && wr.Header.Revision < start-1 {
+				t.Fatalf("progress at revision %d to a watch that starts at %d", wr.Header.Revision, start)
+			}
+		case <-behind:
+			waiting = false
+		}
+	}
+	for i := range 5 {
+		if _, err := cli.Put(ctx, "p/a", fmt.Sprint(i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Caught up, it hears of progress again.
+	for {
+		wr := nextWatch(t, ctx, w)
+		if wr.IsProgressNotify() {
+			if wr.Header.Revision < start {
+				t.Fatalf("progress at %d after the event at %d", wr.Header.Revision, start)
+			}
+			break
+		}
 	}
 }

@@ -281,10 +281,21 @@ func (ws *Watch) progressTick(st *watchStream) {
 		w.sentSince = false
 	}
 	st.mu.Unlock()
+	rev := s.kv.Rev()
 	for _, w := range due {
-		st.enqueue(&pb.WatchResponse{Header: &pb.ResponseHeader{Revision: s.kv.Rev()}, WatchId: w.id})
+		if behind(w, rev) {
+			continue
+		}
+		st.enqueue(&pb.WatchResponse{Header: &pb.ResponseHeader{Revision: rev}, WatchId: w.id})
 	}
 }
+
+// behind says whether w starts past rev, this member's revision: a client
+// resuming its watch on a member that is behind the one it left. Progress
+// at rev would take back events it was already sent, so, as etcd does,
+// only a watcher that is caught up hears of progress. The caller holds
+// the hub's lock.
+func behind(w *watcher, rev int64) bool { return w.nextRev > rev+1 }
 
 func (ws *Watch) recvLoop(stream pb.Watch_WatchServer, st *watchStream) error {
 	s := ws.s
@@ -305,7 +316,18 @@ func (ws *Watch) recvLoop(stream pb.Watch_WatchServer, st *watchStream) error {
 			// Under the read lock every event up to the current revision
 			// is already queued, so the notification cannot overtake one.
 			s.mu.RLock()
-			st.enqueue(&pb.WatchResponse{Header: &pb.ResponseHeader{Revision: s.kv.Rev()}, WatchId: -1})
+			rev := s.kv.Rev()
+			s.watches.mu.Lock()
+			st.mu.Lock()
+			synced := true
+			for _, w := range st.watchers {
+				synced = synced && !behind(w, rev)
+			}
+			st.mu.Unlock()
+			s.watches.mu.Unlock()
+			if synced {
+				st.enqueue(&pb.WatchResponse{Header: &pb.ResponseHeader{Revision: rev}, WatchId: -1})
+			}
 			s.mu.RUnlock()
 		}
 		return nil
