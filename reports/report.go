@@ -382,6 +382,9 @@ func configRows(c rundir.Config) []row {
 		{"image", c.ImageReference},
 		{"binary", c.Binary},
 	})
+	if c.DiskMode != "" {
+		rows = append(rows, row{"disk mode", c.DiskMode + " (which syncs make directory changes durable)"})
+	}
 	for i := range rows {
 		if rows[i].Value == "" {
 			rows[i].Value = "—"

@@ -367,6 +367,13 @@ func TestConfigRowsSchedule(t *testing.T) {
 	if _, ok := value(rows, "nemesis interval"); ok {
 		t.Error("a schedule run shows the unused --nemesis-interval")
 	}
+	if _, ok := value(rows, "disk mode"); ok {
+		t.Error("a run without disk faults shows a disk mode")
+	}
+	c = rundir.Config{Nemesis: "power-loss-all", DiskMode: "strict"}
+	if v, _ := value(configRows(c), "disk mode"); !strings.HasPrefix(v, "strict") {
+		t.Errorf("disk mode %q, want strict", v)
+	}
 }
 
 // writeCycleDrawing writes the drawing package elle makes of a write skew.
