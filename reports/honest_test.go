@@ -101,3 +101,21 @@ func TestCompareNoReadLatency(t *testing.T) {
 		t.Errorf("comparison page shows a zero latency: %s", zeroLatency.FindString(string(page)))
 	}
 }
+
+// A workload without reads of its own (append's are inside transactions)
+// shows no read counts or throughput rather than zeroes.
+func TestCompareWithoutReads(t *testing.T) {
+	writes := []history.Event{
+		{Type: history.Invoke, Process: 0, F: "kv-put", Time: 0, Key: "/kv/k1", Value: "v1"},
+		{Type: history.OK, Process: 0, F: "kv-put", Time: int64(time.Second) / 10, Key: "/kv/k1", Revision: 2, Member: "n1"},
+	}
+	page := string(renderCompare(t, writes, writes))
+	for _, want := range []string{`<td class="num">— (no reads of its own)</td>`, `<tr><th>read throughput</th><td class="num">—</td>`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("comparison page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "0 ok/s") || strings.Contains(page, "0 / 0 / 0") {
+		t.Error("comparison page shows zero reads for a workload that makes none")
+	}
+}
