@@ -224,13 +224,9 @@ func buildEtcd(ctx context.Context, src, version, out string) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	dl, err := goCmd(ctx, tmp, "mod", "download", "-json", etcdServer+"@"+version)
+	release, err := downloadEtcdServer(ctx, tmp, version)
 	if err != nil {
-		return fmt.Errorf("etcd %s is not a release the Go module proxy knows: %w", version, err)
-	}
-	var release struct{ GoMod string }
-	if err := json.Unmarshal(dl, &release); err != nil {
-		return fmt.Errorf("reading go mod download's answer for etcd %s: %w", version, err)
+		return err
 	}
 	pins, err := etcdRequirements(ctx, release.GoMod)
 	if err != nil {
@@ -266,6 +262,48 @@ func buildEtcd(ctx context.Context, src, version, out string) error {
 }
 
 const etcdServer = "go.etcd.io/etcd/server/v3"
+
+// serverModule is where go mod download put a release of etcd's server
+// module: its source tree (read-only, in the module cache) and its go.mod.
+type serverModule struct{ Dir, GoMod string }
+
+// downloadEtcdServer fetches etcd's server module at version into the
+// module cache (from the proxy, unless it is there already), running the
+// go tool in dir.
+func downloadEtcdServer(ctx context.Context, dir, version string) (serverModule, error) {
+	var m serverModule
+	dl, err := goCmd(ctx, dir, "mod", "download", "-json", etcdServer+"@"+version)
+	if err != nil {
+		return m, fmt.Errorf("etcd %s is not a release the Go module proxy knows: %w", version, err)
+	}
+	if err := json.Unmarshal(dl, &m); err != nil {
+		return m, fmt.Errorf("reading go mod download's answer for etcd %s: %w", version, err)
+	}
+	return m, nil
+}
+
+// EtcdServerSource returns the directory of etcd's server module source at
+// version (empty for DefaultEtcdVersion), the tree its failpoint markers
+// are in. It is the module cache's copy: read it, never write to it.
+func EtcdServerSource(ctx context.Context, version string) (string, error) {
+	t, err := Etcd(version)
+	if err != nil {
+		return "", err
+	}
+	tmp, err := os.MkdirTemp("", "faultline-etcd-src-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	m, err := downloadEtcdServer(ctx, tmp, t.Version)
+	if err != nil {
+		return "", err
+	}
+	if m.Dir == "" {
+		return "", fmt.Errorf("go mod download named no source directory for etcd %s", t.Version)
+	}
+	return m.Dir, nil
+}
 
 // module is a module path and version, as go mod edit -json and go list
 // -m -json print them.
