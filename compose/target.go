@@ -219,6 +219,18 @@ func ParseTarget(name, version string) (Target, error) {
 // names, so the binary is that release and not its server on a neighbour's
 // libraries. A pin that the build did not keep fails it.
 func buildEtcd(ctx context.Context, src, version, out string) error {
+	return buildEtcdModule(ctx, src, version, out, nil)
+}
+
+// etcdPatch changes an etcd build's module in tmp (its go.mod written,
+// not yet tidied) before it is built, e.g. to replace the server module by
+// a rewritten copy of release's; it returns the modules it pinned, which
+// the build must keep at their versions too.
+type etcdPatch func(ctx context.Context, tmp string, release serverModule) ([]module, error)
+
+// buildEtcdModule is buildEtcd, with patch (if not nil) applied to the
+// module before it is tidied and built.
+func buildEtcdModule(ctx context.Context, src, version, out string, patch etcdPatch) error {
 	tmp, err := os.MkdirTemp("", "faultline-etcd-")
 	if err != nil {
 		return err
@@ -242,6 +254,13 @@ func buildEtcd(ctx context.Context, src, version, out string) error {
 	}
 	if err := os.WriteFile(filepath.Join(tmp, "go.mod"), buildModule(pins), 0o644); err != nil {
 		return err
+	}
+	if patch != nil {
+		more, err := patch(ctx, tmp, release)
+		if err != nil {
+			return err
+		}
+		pins = append(pins, more...)
 	}
 	if _, err := goCmd(ctx, tmp, "mod", "tidy"); err != nil {
 		return fmt.Errorf("etcd %s does not build: %w", version, err)
@@ -368,14 +387,21 @@ func unraised(release string, pins []module, listed []byte) error {
 // goCmd runs the go tool for a static linux binary and returns its
 // standard output; an error carries all it printed.
 func goCmd(ctx context.Context, dir string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, "go", args...)
+	return runIn(ctx, dir, "go", args...)
+}
+
+// runIn runs the build tool name (the go tool, or one it built) in dir,
+// with goCmd's environment, and returns its standard output; an error
+// carries all it printed.
+func runIn(ctx context.Context, dir, name string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("go %s in %s: %w\n%s%s", strings.Join(args, " "), dir, err, out, stderr.Bytes())
+		return nil, fmt.Errorf("%s %s in %s: %w\n%s%s", filepath.Base(name), strings.Join(args, " "), dir, err, out, stderr.Bytes())
 	}
 	return out, nil
 }
