@@ -219,18 +219,26 @@ func ParseTarget(name, version string) (Target, error) {
 // names, so the binary is that release and not its server on a neighbour's
 // libraries. A pin that the build did not keep fails it.
 func buildEtcd(ctx context.Context, src, version, out string) error {
+	return buildEtcdModule(ctx, src, version, out, nil)
+}
+
+// etcdPatch changes an etcd build's module in tmp (its go.mod written,
+// not yet tidied) before it is built, e.g. to replace the server module by
+// a rewritten copy of release's; it returns the modules it pinned, which
+// the build must keep at their versions too.
+type etcdPatch func(ctx context.Context, tmp string, release serverModule) ([]module, error)
+
+// buildEtcdModule is buildEtcd, with patch (if not nil) applied to the
+// module before it is tidied and built.
+func buildEtcdModule(ctx context.Context, src, version, out string, patch etcdPatch) error {
 	tmp, err := os.MkdirTemp("", "faultline-etcd-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	dl, err := goCmd(ctx, tmp, "mod", "download", "-json", etcdServer+"@"+version)
+	release, err := downloadEtcdServer(ctx, tmp, version)
 	if err != nil {
-		return fmt.Errorf("etcd %s is not a release the Go module proxy knows: %w", version, err)
-	}
-	var release struct{ GoMod string }
-	if err := json.Unmarshal(dl, &release); err != nil {
-		return fmt.Errorf("reading go mod download's answer for etcd %s: %w", version, err)
+		return err
 	}
 	pins, err := etcdRequirements(ctx, release.GoMod)
 	if err != nil {
@@ -246,6 +254,13 @@ func buildEtcd(ctx context.Context, src, version, out string) error {
 	}
 	if err := os.WriteFile(filepath.Join(tmp, "go.mod"), buildModule(pins), 0o644); err != nil {
 		return err
+	}
+	if patch != nil {
+		more, err := patch(ctx, tmp, release)
+		if err != nil {
+			return err
+		}
+		pins = append(pins, more...)
 	}
 	if _, err := goCmd(ctx, tmp, "mod", "tidy"); err != nil {
 		return fmt.Errorf("etcd %s does not build: %w", version, err)
@@ -266,6 +281,48 @@ func buildEtcd(ctx context.Context, src, version, out string) error {
 }
 
 const etcdServer = "go.etcd.io/etcd/server/v3"
+
+// serverModule is where go mod download put a release of etcd's server
+// module: its source tree (read-only, in the module cache) and its go.mod.
+type serverModule struct{ Dir, GoMod string }
+
+// downloadEtcdServer fetches etcd's server module at version into the
+// module cache (from the proxy, unless it is there already), running the
+// go tool in dir.
+func downloadEtcdServer(ctx context.Context, dir, version string) (serverModule, error) {
+	var m serverModule
+	dl, err := goCmd(ctx, dir, "mod", "download", "-json", etcdServer+"@"+version)
+	if err != nil {
+		return m, fmt.Errorf("etcd %s is not a release the Go module proxy knows: %w", version, err)
+	}
+	if err := json.Unmarshal(dl, &m); err != nil {
+		return m, fmt.Errorf("reading go mod download's answer for etcd %s: %w", version, err)
+	}
+	return m, nil
+}
+
+// EtcdServerSource returns the directory of etcd's server module source at
+// version (empty for DefaultEtcdVersion), the tree its failpoint markers
+// are in. It is the module cache's copy: read it, never write to it.
+func EtcdServerSource(ctx context.Context, version string) (string, error) {
+	t, err := Etcd(version)
+	if err != nil {
+		return "", err
+	}
+	tmp, err := os.MkdirTemp("", "faultline-etcd-src-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	m, err := downloadEtcdServer(ctx, tmp, t.Version)
+	if err != nil {
+		return "", err
+	}
+	if m.Dir == "" {
+		return "", fmt.Errorf("go mod download named no source directory for etcd %s", t.Version)
+	}
+	return m.Dir, nil
+}
 
 // module is a module path and version, as go mod edit -json and go list
 // -m -json print them.
@@ -330,14 +387,21 @@ func unraised(release string, pins []module, listed []byte) error {
 // goCmd runs the go tool for a static linux binary and returns its
 // standard output; an error carries all it printed.
 func goCmd(ctx context.Context, dir string, args ...string) ([]byte, error) {
-	cmd := exec.CommandContext(ctx, "go", args...)
+	return runIn(ctx, dir, "go", args...)
+}
+
+// runIn runs the build tool name (the go tool, or one it built) in dir,
+// with goCmd's environment, and returns its standard output; an error
+// carries all it printed.
+func runIn(ctx context.Context, dir, name string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("go %s in %s: %w\n%s%s", strings.Join(args, " "), dir, err, out, stderr.Bytes())
+		return nil, fmt.Errorf("%s %s in %s: %w\n%s%s", filepath.Base(name), strings.Join(args, " "), dir, err, out, stderr.Bytes())
 	}
 	return out, nil
 }

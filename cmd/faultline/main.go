@@ -35,6 +35,8 @@ usage:
   faultline serve              a local web page listing every run under results/
   faultline export --format jepsen|porcupine <run-dir>
                                the history as Jepsen EDN or porcupine operations (register workload)
+  faultline failpoints --target etcd [--etcd-version v3.6.x]
+                               the gofail failpoints in that etcd release's source, with their files
 
 exit codes: 0 valid, 1 invalid, 2 could not run, 3 unknown
 `
@@ -73,6 +75,8 @@ func run(args []string) int {
 		code, err = mergeCmd(ctx, args[1:])
 	case "export":
 		code, err = exportCmd(ctx, args[1:])
+	case "failpoints":
+		code, err = failpointsCmd(ctx, args[1:])
 	case "up":
 		code, err = upCmd(ctx, args[1:])
 	case "down":
@@ -81,7 +85,7 @@ func run(args []string) int {
 		fmt.Print(usage)
 		return 0
 	default:
-		err = fmt.Errorf("unknown command %q: want run, check, up, down, sweep, compare, nightly, merge, bench, export, clean or serve", args[0])
+		err = fmt.Errorf("unknown command %q: want run, check, up, down, sweep, compare, nightly, merge, bench, export, failpoints, clean or serve", args[0])
 		code = exitError
 	}
 	if err != nil && !errors.Is(err, errHelp) {

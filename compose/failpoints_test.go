@@ -1,0 +1,177 @@
+package compose
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline/failpoint"
+)
+
+// The source of etcd's server module at a release is where its failpoints
+// are: v3.6.16 declares 43 (research/gofail.md counted them by grep),
+// raftBeforeSave among them, in the raft loop.
+func TestEtcdServerSourceFailpoints(t *testing.T) {
+	dir, err := EtcdServerSource(context.Background(), "v3.6.16")
+	if err != nil {
+		t.Fatal(err)
+	}
+	points, err := failpoint.Scan(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(points) != 43 {
+		t.Errorf("etcd v3.6.16 has %d failpoints, want 43", len(points))
+	}
+	found := false
+	for _, p := range points {
+		if p.Name == "raftBeforeSave" {
+			found = p.File == "etcdserver/raft.go" && p.Type == "struct{}"
+		}
+	}
+	if !found {
+		t.Errorf("no raftBeforeSave struct{} in etcdserver/raft.go among %v", points)
+	}
+	if _, err := EtcdServerSource(context.Background(), "3.6.16"); err == nil {
+		t.Error("EtcdServerSource accepted version 3.6.16, which has no leading v")
+	}
+}
+
+// gofail enable is given each directory that holds a point once, and a
+// name declared twice (a panic at the binary's init) is refused.
+func TestFailpointDirs(t *testing.T) {
+	points := []failpoint.Point{
+		{Name: "a", File: "etcdserver/raft.go"},
+		{Name: "b", File: "etcdserver/server.go"},
+		{Name: "c", File: "storage/wal/wal.go"},
+		{Name: "d", File: "top.go"},
+	}
+	got, err := failpointDirs(points)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"./.", "./etcdserver", "./storage/wal"}; !slices.Equal(got, want) {
+		t.Errorf("dirs %q, want %q", got, want)
+	}
+	_, err = failpointDirs(append(points, failpoint.Point{Name: "a", File: "lease/lessor.go"}))
+	if err == nil || !strings.Contains(err.Error(), "failpoint a is declared twice, in etcdserver/raft.go and lease/lessor.go") {
+		t.Errorf("a name declared twice: %v, want an error naming both files", err)
+	}
+}
+
+// The failpoint build of v3.6.16 registers every point its source
+// declares: its GOFAIL_HTTP endpoint lists exactly those names, and arms
+// and disarms one of them.
+func TestFailpointBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping the failpoint build of etcd in -short mode")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := FindRoot(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := FailpointBinary(ctx, root, "v3.6.16")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := EtcdServerSource(ctx, "v3.6.16")
+	if err != nil {
+		t.Fatal(err)
+	}
+	points, err := failpoint.Scan(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, p := range points {
+		want = append(want, p.Name+"=")
+	}
+
+	client, peer, fp := freePort(t), freePort(t), freePort(t)
+	cmd := exec.CommandContext(ctx, bin,
+		"--name", "m1", "--data-dir", t.TempDir(),
+		"--listen-client-urls", client, "--advertise-client-urls", client,
+		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+		"--initial-cluster", "m1="+peer)
+	gofail := strings.TrimPrefix(fp, "http://")
+	cmd.Env = append(os.Environ(), "GOFAIL_HTTP="+gofail)
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("etcd's output:\n%s", logs.Bytes())
+		}
+	}()
+
+	var listed string
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		code, body, err := gofailDo(http.MethodGet, fp+"/", "")
+		if err == nil && code == http.StatusOK {
+			listed = body
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GOFAIL_HTTP at %s never answered GET /: %d %v", gofail, code, err)
+		}
+	}
+	if got := strings.Fields(listed); !slices.Equal(got, want) {
+		t.Errorf("GET / lists %d failpoints:\n%s\nwant the %d of the source: %v", len(got), listed, len(want), want)
+	}
+	const term = `sleep(10)`
+	if code, _, err := gofailDo(http.MethodPut, fp+"/raftBeforeSave", term); err != nil || code != http.StatusNoContent {
+		t.Fatalf("PUT /raftBeforeSave %s: %d %v, want 204", term, code, err)
+	}
+	if code, body, err := gofailDo(http.MethodGet, fp+"/raftBeforeSave", ""); err != nil || code != http.StatusOK || strings.TrimSpace(body) != term {
+		t.Errorf("GET /raftBeforeSave: %d %q %v, want 200 and the term armed", code, body, err)
+	}
+	if code, _, err := gofailDo(http.MethodDelete, fp+"/raftBeforeSave", ""); err != nil || code != http.StatusNoContent {
+		t.Errorf("DELETE /raftBeforeSave: %d %v, want 204", code, err)
+	}
+}
+
+// freePort returns an http://127.0.0.1:PORT URL no one listened on a
+// moment ago.
+func freePort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return "http://" + l.Addr().String()
+}
+
+// gofailDo sends one request to a gofail endpoint and returns its status
+// and body.
+func gofailDo(method, url, body string) (int, string, error) {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}

@@ -1,0 +1,5 @@
+package bad
+
+func f() {
+	// gofail: var missingType
+}

@@ -1,0 +1,6 @@
+package wal
+
+// gofail enable reads test files too.
+func helper() {
+	// gofail: var raftBeforeSave struct{}
+}
