@@ -82,19 +82,73 @@ func enableFailpoints(ctx context.Context, tmp string, release serverModule) ([]
 		"-replace="+etcdServer+"=./"+serverCopy); err != nil {
 		return nil, err
 	}
-	// go get records gofail's checksums, so that its command builds
-	// before tidy has seen the rewritten imports.
-	if _, err := goCmd(ctx, tmp, "get", gofailModule+"@"+gofailVersion); err != nil {
-		return nil, fmt.Errorf("gofail %s is not on the Go module proxy: %w", gofailVersion, err)
-	}
-	tool := filepath.Join(tmp, "bin", "gofail")
-	if _, err := goCmd(ctx, tmp, "build", "-o", tool, gofailModule); err != nil {
+	if err := gofailEnable(ctx, tmp, dst, dirs); err != nil {
 		return nil, err
 	}
-	if _, err := runIn(ctx, dst, tool, append([]string{"enable"}, dirs...)...); err != nil {
-		return nil, fmt.Errorf("gofail enable: %w", err)
-	}
 	return []module{gofailPin}, nil
+}
+
+// gofailEnable rewrites the markers of dirs (relative to src) into gofail's
+// code, with the gofail tool built in the module at mod, which it makes
+// require gofail's runtime.
+func gofailEnable(ctx context.Context, mod, src string, dirs []string) error {
+	// go get records gofail's checksums, so that its command builds
+	// before tidy has seen the rewritten imports.
+	if _, err := goCmd(ctx, mod, "get", gofailModule+"@"+gofailVersion); err != nil {
+		return fmt.Errorf("gofail %s is not on the Go module proxy: %w", gofailVersion, err)
+	}
+	tool := filepath.Join(mod, "bin", "gofail")
+	if _, err := goCmd(ctx, mod, "build", "-o", tool, gofailModule); err != nil {
+		return err
+	}
+	if _, err := runIn(ctx, src, tool, append([]string{"enable"}, dirs...)...); err != nil {
+		return fmt.Errorf("gofail enable: %w", err)
+	}
+	return nil
+}
+
+// KvnodeFailpoints is kvnode built with its gofail failpoints compiled in:
+// every marker under store/, which carry the names of etcd's points that
+// mean the same. Armed through GOFAIL_FAILPOINTS and GOFAIL_HTTP as etcd's;
+// unarmed, the server behaves as the plain build. Runs do not use it yet.
+func KvnodeFailpoints() Target {
+	t := Kvnode()
+	t.Name = "kvnode-failpoints"
+	t.Inputs = append(t.Inputs, "compose/failpoints.go", "failpoint")
+	t.build = buildKvnodeFailpoints
+	return t
+}
+
+// buildKvnodeFailpoints copies what kvnode is built from out of the
+// checkout at root (its Inputs: the module files, store/, cmd/kvnode),
+// rewrites the copy's markers and builds it.
+func buildKvnodeFailpoints(ctx context.Context, root, out string) error {
+	tmp, err := os.MkdirTemp("", "faultline-kvnode-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	for _, in := range Kvnode().Inputs {
+		if err := copyTree(filepath.Join(root, in), filepath.Join(tmp, in)); err != nil {
+			return fmt.Errorf("copying kvnode's %s: %w", in, err)
+		}
+	}
+	store := filepath.Join(tmp, "store")
+	points, err := failpoint.Scan(store)
+	if err != nil {
+		return fmt.Errorf("reading kvnode's failpoints: %w", err)
+	}
+	dirs, err := failpointDirs(points)
+	if err != nil {
+		return err
+	}
+	if err := gofailEnable(ctx, tmp, store, dirs); err != nil {
+		return err
+	}
+	// Not tidied: the copy holds kvnode's packages, not the tests that
+	// import the rest of the checkout; gofail's runtime is required already.
+	_, err = goCmd(ctx, tmp, "build", "-mod=mod", "-trimpath", "-o", out, "./cmd/kvnode")
+	return err
 }
 
 // failpointDirs returns the directories (slash paths relative to the

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -71,19 +72,7 @@ func TestFailpointDirs(t *testing.T) {
 // declares: its GOFAIL_HTTP endpoint lists exactly those names, and arms
 // and disarms one of them.
 func TestFailpointBinary(t *testing.T) {
-	if testing.Short() {
-		t.Skip("skipping the failpoint build of etcd in -short mode")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	wd, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := FindRoot(wd)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, root := failpointBuildTest(t)
 	bin, err := FailpointBinary(ctx, root, "v3.6.16")
 	if err != nil {
 		t.Fatal(err)
@@ -92,6 +81,44 @@ func TestFailpointBinary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkFailpointServer(ctx, t, bin, src)
+}
+
+// kvnode's failpoint build answers GOFAIL_HTTP as etcd's does, with the
+// points its store declares.
+func TestKvnodeFailpointBinary(t *testing.T) {
+	ctx, root := failpointBuildTest(t)
+	bin, err := Binary(ctx, root, KvnodeFailpoints())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFailpointServer(ctx, t, bin, filepath.Join(root, "store"))
+}
+
+// failpointBuildTest skips in -short mode (a build of the whole server)
+// and returns a context for the build and the checkout's root.
+func failpointBuildTest(t *testing.T) (context.Context, string) {
+	if testing.Short() {
+		t.Skip("skipping a failpoint build in -short mode")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	t.Cleanup(cancel)
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := FindRoot(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, root
+}
+
+// checkFailpointServer starts bin as a one-member cluster with GOFAIL_HTTP
+// and checks that it lists exactly the points declared under src, and
+// arms and disarms raftBeforeSave.
+func checkFailpointServer(ctx context.Context, t *testing.T, bin, src string) {
+	t.Helper()
 	points, err := failpoint.Scan(src)
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +145,7 @@ func TestFailpointBinary(t *testing.T) {
 		cmd.Process.Kill()
 		cmd.Wait()
 		if t.Failed() {
-			t.Logf("etcd's output:\n%s", logs.Bytes())
+			t.Logf("the server's output:\n%s", logs.Bytes())
 		}
 	}()
 

@@ -7,26 +7,29 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path"
+	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/faultline/faultline/compose"
 	"github.com/faultline/faultline/failpoint"
 )
 
-const failpointsUsage = `usage: faultline failpoints --target etcd [--etcd-version v3.6.x]
+const failpointsUsage = `usage: faultline failpoints --target etcd|kvnode [--etcd-version v3.6.x]
 
 Lists the gofail failpoints declared in the source of a target's release:
 one per line, sorted by name, with the value type a term may inject
-(struct{} or string) and the file and line of the marker, relative to etcd's
-server module (go.etcd.io/etcd/server/v3). The source comes from the Go
-module cache, or the module proxy when it is not there yet. Only etcd has
-failpoints today.
+(struct{} or string) and the file and line of the marker. For etcd the file
+is relative to its server module (go.etcd.io/etcd/server/v3), whose source
+comes from the Go module cache, or the module proxy when it is not there
+yet; for kvnode it is relative to this checkout. kvnode's points carry the
+names of etcd's that mean the same (raftBeforeSave, raftAfterSaveSnap, …).
 `
 
 func failpointsCmd(ctx context.Context, args []string) (int, error) {
 	fs := flag.NewFlagSet("faultline failpoints", flag.ContinueOnError)
 	fs.Usage = func() { fmt.Fprint(fs.Output(), failpointsUsage); fs.PrintDefaults() }
-	target := fs.String("target", "etcd", "the store whose failpoints to list: etcd")
+	target := fs.String("target", "etcd", "the store whose failpoints to list: etcd or kvnode")
 	version := fs.String("etcd-version", compose.DefaultEtcdVersion, "etcd release (v3.5.x, v3.6.x, v3.7.x)")
 	if err := fs.Parse(args); err != nil {
 		return exitError, err
@@ -35,27 +38,39 @@ func failpointsCmd(ctx context.Context, args []string) (int, error) {
 	case fs.NArg() > 0:
 		return exitError, fmt.Errorf("unexpected argument %q: give the release with --etcd-version", fs.Arg(0))
 	}
-	if *target != "etcd" {
+	var dir, prefix, of string
+	switch *target {
+	case "etcd":
+		var err error
+		if dir, err = compose.EtcdServerSource(ctx, *version); err != nil {
+			return exitError, err
+		}
+		of = "etcd " + *version
+	case "kvnode":
+		root, err := findSource()
+		if err != nil {
+			return exitError, err
+		}
+		// Only the store: the scanner's own test fixtures are elsewhere.
+		prefix, of = "store", "kvnode"
+		dir = filepath.Join(root, prefix)
+	default:
 		if _, err := compose.ParseTarget(*target, *version); err != nil {
 			return exitError, err
 		}
-		return exitError, fmt.Errorf("no failpoints for --target %s: only etcd has gofail failpoints (kvnode has none yet)", *target)
-	}
-	dir, err := compose.EtcdServerSource(ctx, *version)
-	if err != nil {
-		return exitError, err
+		return exitError, fmt.Errorf("no failpoints for --target %s: only etcd and kvnode have gofail failpoints", *target)
 	}
 	points, err := failpoint.Scan(dir)
 	if err != nil {
-		return exitError, fmt.Errorf("reading etcd %s's failpoints: %w", *version, err)
+		return exitError, fmt.Errorf("reading %s's failpoints: %w", of, err)
 	}
 	if len(points) == 0 {
-		return exitError, errors.New("etcd " + *version + " declares no gofail failpoints: its server module has no // gofail: var markers")
+		return exitError, errors.New(of + " declares no gofail failpoints: its source has no // gofail: var markers")
 	}
 	bw := bufio.NewWriter(os.Stdout)
 	tw := tabwriter.NewWriter(bw, 0, 8, 2, ' ', 0)
 	for _, p := range points {
-		fmt.Fprintf(tw, "%s\t%s\t%s:%d\n", p.Name, p.Type, p.File, p.Line)
+		fmt.Fprintf(tw, "%s\t%s\t%s:%d\n", p.Name, p.Type, path.Join(prefix, p.File), p.Line)
 	}
 	if err := tw.Flush(); err != nil {
 		return exitError, err

@@ -353,6 +353,7 @@ func (n *Node) handleReady(ctx context.Context, rd raft.Ready) error {
 	leading := n.leader.Load() == n.cfg.ID
 	msgs := rd.Messages
 	if leading {
+		// gofail: var raftBeforeLeaderSend struct{}
 		n.tr.Send(msgs)
 	} else {
 		msgs = n.sendForwarded(msgs)
@@ -368,11 +369,13 @@ func (n *Node) handleReady(ctx context.Context, rd raft.Ready) error {
 				return err
 			}
 		}
+		// gofail: var raftBeforeSaveSnap struct{}
 		if err := saveSnapshot(n.snapPath, rd.Snapshot); err != nil {
 			return err
 		}
 		// The rewritten log must carry the hard state even when this
 		// Ready did not change it.
+		// gofail: var raftAfterSaveSnap struct{}
 		if err := n.wal.Rewrite(rd.Snapshot.Metadata, n.hardState, nil); err != nil {
 			return err
 		}
@@ -402,9 +405,11 @@ func (n *Node) handleReady(ctx context.Context, rd raft.Ready) error {
 	}
 
 	// Persist the new entries and hard state.
+	// gofail: var raftBeforeSave struct{}
 	if err := n.wal.Save(rd.HardState, rd.Entries, rd.MustSync); err != nil {
 		return err
 	}
+	// gofail: var raftAfterSave struct{}
 	if !raft.IsEmptyHardState(rd.HardState) {
 		if err := n.storage.SetHardState(rd.HardState); err != nil {
 			return fmt.Errorf("set hard state: %w", err)
@@ -427,6 +432,7 @@ func (n *Node) handleReady(ctx context.Context, rd raft.Ready) error {
 
 	// Send, now that what the messages promise is durable.
 	if !leading {
+		// gofail: var raftBeforeFollowerSend struct{}
 		n.tr.Send(msgs)
 	}
 	n.raft.Advance()
@@ -493,9 +499,11 @@ func (n *Node) applyLoop(ctx context.Context) error {
 }
 
 func (n *Node) restore(snap raftpb.Snapshot) error {
+	// gofail: var raftBeforeApplySnap struct{}
 	if err := n.sm.Restore(snap.Data); err != nil {
 		return fmt.Errorf("restore state machine from snapshot: %w", err)
 	}
+	// gofail: var raftAfterApplySnap struct{}
 	n.confState = snap.Metadata.ConfState
 	n.setApplied(snap.Metadata.Index)
 	n.log.Info("applied snapshot from leader", "index", snap.Metadata.Index)
@@ -629,9 +637,11 @@ func (n *Node) finishSnapshot(d snapshotDone) error {
 			return fmt.Errorf("read log tail: %w", err)
 		}
 	}
+	// gofail: var raftBeforeWALRelease struct{}
 	if err := n.wal.Rewrite(d.snap.Metadata, n.hardState, tail); err != nil {
 		return err
 	}
+	// gofail: var raftAfterWALRelease struct{}
 	if index > n.cfg.CatchUpEntries {
 		if err := n.storage.Compact(index - n.cfg.CatchUpEntries); err != nil && !errors.Is(err, raft.ErrCompacted) {
 			return fmt.Errorf("compact raft log: %w", err)

@@ -103,9 +103,11 @@ func (s *Server) applyCompact(c *pb.CompactionRequest) result {
 		// timeouts; the member logs see the panic.
 		panic(fmt.Sprintf("unsafe bug panic-on-compact: applying the compaction at revision %d", c.Revision))
 	}
+	// gofail: var compactBeforeApply struct{}
 	if err := s.kv.Compact(c.Revision); err != nil {
 		return result{nil, toGRPC(err)}
 	}
+	// gofail: var compactAfterApply struct{}
 	return result{&pb.CompactionResponse{Header: &pb.ResponseHeader{Revision: s.kv.Rev()}}, nil}
 }
 
