@@ -81,8 +81,12 @@ type commitIndex struct {
 	// read holds the values register reads returned: they carry no
 	// revision, but a write of one of them is never dropped.
 	read map[string]bool
-	seen revisions
-	last int64
+	// deletes holds, per key, the revisions the log shows it deleted at
+	// that no known operation wrote (owned): an info delete may have.
+	deletes map[string][]int64
+	owned   map[int64]bool
+	seen    revisions
+	last    int64
 }
 
 func (c *commitIndex) put(key, value string, rev int64) {
@@ -102,7 +106,15 @@ func (c *commitIndex) put(key, value string, rev int64) {
 func commitLog(ops []history.Op, extra *CommitLog) *commitIndex {
 	st := newStreams(streamConfig{checker: WatchChecker, open: WatchOpen, recv: WatchRecv, finalRead: WatchRead, prefix: WatchPrefix})
 	st.parse(ops)
-	c := &commitIndex{at: map[string]int64{}, read: map[string]bool{}}
+	c := &commitIndex{at: map[string]int64{}, read: map[string]bool{}, deletes: map[string][]int64{}, owned: map[int64]bool{}}
+	for _, r := range st.whole {
+		c.owned[r] = true
+	}
+	del := func(key string, rev int64) {
+		if !c.owned[rev] {
+			c.deletes[key] = append(c.deletes[key], rev)
+		}
+	}
 	for _, op := range ops {
 		if op.F == history.Read && op.Type() == history.OK && op.Complete.Value != "" {
 			c.read[op.Invoke.Key+"\x00"+op.Complete.Value] = true
@@ -111,13 +123,17 @@ func commitLog(ops []history.Op, extra *CommitLog) *commitIndex {
 	for _, f := range st.sorted {
 		if f.ev.Type == "put" {
 			c.put(f.key, f.ev.KV.Value, f.rev)
+		} else {
+			del(f.key, f.rev)
 		}
 		c.last = max(c.last, f.rev)
 	}
 	known := slices.Clone([]revRange(st.known))
 	if extra != nil {
 		for _, cm := range extra.Commits {
-			if !cm.Delete {
+			if cm.Delete {
+				del(cm.Key, cm.Revision)
+			} else {
 				c.put(cm.Key, cm.Value, cm.Revision)
 			}
 			c.last = max(c.last, cm.Revision)
@@ -162,6 +178,12 @@ func resolve(ops []history.Op, extra *CommitLog) *resolution {
 			branches = [][]history.TxnOp{{{F: "put", Key: op.Invoke.Key, Value: op.Invoke.Value}}}
 		case KVTxn:
 			branches = [][]history.TxnOp{op.Invoke.Then, op.Invoke.Else}
+		case KVDelete:
+			if op.Invoke.RangeEnd != "" {
+				counts.Unknown++
+				continue
+			}
+			branches = [][]history.TxnOp{{{F: "delete", Key: op.Invoke.Key}}}
 		default:
 			continue
 		}
@@ -180,7 +202,7 @@ func resolve(ops []history.Op, extra *CommitLog) *resolution {
 		}
 		// Revision 1 is the empty store's: no write holds it.
 		lo := max(t.before(op.Invoke.Time)+1, 2)
-		if t.allRevised && log.seen.covers(lo, hi) && !slices.ContainsFunc(branches, log.mayHaveWritten) {
+		if t.allRevised && log.seen.covers(lo, hi) && !slices.ContainsFunc(branches, func(b []history.TxnOp) bool { return log.mayHaveWritten(b, lo) }) {
 			r.ops[op] = resolvedOp{drop: true}
 			counts.NotTaken++
 			continue
@@ -200,12 +222,17 @@ func (c *commitIndex) taken(branch []history.TxnOp) (int64, bool) {
 	return 0, false
 }
 
-// mayHaveWritten reports whether running branch could have changed
-// something the log did not show: false when it writes nothing, or puts a
-// value the log never saw (so it did not run).
-func (c *commitIndex) mayHaveWritten(branch []history.TxnOp) bool {
+// mayHaveWritten reports whether running branch, invoked when revision lo
+// was still to come, could have changed something the log did not show:
+// false when it writes nothing, puts a value the log never saw (so it did
+// not run), or deletes only keys the log shows no delete of from lo on
+// but those of known operations (so it deleted nothing, or did not run).
+func (c *commitIndex) mayHaveWritten(branch []history.TxnOp, lo int64) bool {
 	writes := false
 	for _, t := range branch {
+		if t.F == "delete" && !slices.ContainsFunc(c.deletes[t.Key], func(r int64) bool { return r >= lo }) {
+			continue
+		}
 		switch t.F {
 		case "put":
 			if t.Value != "" && !c.read[t.Key+"\x00"+t.Value] {
