@@ -58,6 +58,8 @@ func buildKV(ops []history.Op, res *resolution) *kvHistory {
 			kvOps = append(kvOps, op)
 		case isRegisterOp(op.F):
 			foreign = append(foreign, op)
+		case op.F == WatchOpen || op.F == WatchRecv || op.F == WatchRead:
+			// Watching and reading change no revision.
 		default:
 			h.counts.foreign++
 			h.permissive = true

@@ -100,3 +100,30 @@ func TestNoResolve(t *testing.T) {
 		t.Fatalf("verdict %s (%s), resolved %+v: want valid and nothing resolved", res.Verdict, res.Summary, res.Resolved)
 	}
 }
+
+// TestResolveFixtures: what resolving changes in the commit-log fixtures.
+// The stale read stays invalid without it; the register's stale read is
+// only found with it (without, the unknown write may come after the read).
+func TestResolveFixtures(t *testing.T) {
+	for _, tc := range []struct {
+		path      string
+		check     Func
+		with, off Verdict
+	}{
+		{"testdata/kv/valid-info-writes-placed-by-commit-log.jsonl", KV, Valid, Valid},
+		{"testdata/kv/invalid-stale-read-with-info-writes-placed-by-commit-log.jsonl", KV, Invalid, Invalid},
+		{"testdata/register/valid-info-write-committed-before-read.jsonl", Register, Valid, Valid},
+		{"testdata/register/invalid-info-write-committed-before-stale-read.jsonl", Register, Invalid, Valid},
+	} {
+		_, ops, _ := readFixture(t, tc.path)
+		for _, off := range []bool{false, true} {
+			want := tc.with
+			if off {
+				want = tc.off
+			}
+			if res := tc.check(t.Context(), &Input{Ops: ops, NoResolve: off, Timeout: time.Minute}); res.Verdict != want {
+				t.Errorf("%s, NoResolve %v: verdict %s (%s), want %s", tc.path, off, res.Verdict, res.Summary, want)
+			}
+		}
+	}
+}
