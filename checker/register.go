@@ -43,8 +43,8 @@ func Register(ctx context.Context, in *Input) Result {
 		res.Seconds = time.Since(start).Seconds()
 		return res
 	}
-	res2 := in.resolution()
-	checks, counts := registerKeys(ops, res2)
+	resolved := in.resolution()
+	checks, counts := registerKeys(ops, resolved)
 	// Keys are independent (a register per key), so checking each on its own
 	// is exact, lets the verdict name the failing keys, and keeps memory to
 	// one key's search per CPU.
@@ -110,9 +110,9 @@ func Register(ctx context.Context, in *Input) Result {
 			res.Summary += fmt.Sprintf(" (%d of them with unknown outcome)", counts.info)
 		}
 	}
-	if res2 != nil && res2.register.any() {
-		res.Resolved = &res2.register
-		res.Summary += "; " + res2.register.String()
+	if resolved != nil && resolved.register.any() {
+		res.Resolved = &resolved.register
+		res.Summary += "; " + resolved.register.String()
 	}
 	if counts.other > 0 {
 		res.Summary += fmt.Sprintf("; ignored %s that are not read, write or cas", plural(counts.other, "operation"))
