@@ -46,12 +46,21 @@ type Input struct {
 	// a read refused as compacted is not checked against the kv workload's
 	// own compactions.
 	OtherCompactor bool
+	// CommitLog is what the cluster committed as a recorder beside the
+	// history saw it, if there was one; the history's own evidence is used
+	// either way.
+	CommitLog *CommitLog
+	// NoResolve switches off resolving the kv and register writes of
+	// unknown outcome from the commit log (see resolve), to compare.
+	NoResolve bool
 
-	kvOnce    sync.Once
-	kv        *kvHistory
-	staleOnce sync.Once
-	stale     Result
-	staleness Staleness
+	resolveOnce sync.Once
+	resolved    *resolution
+	kvOnce      sync.Once
+	kv          *kvHistory
+	staleOnce   sync.Once
+	stale       Result
+	staleness   Staleness
 }
 
 // NewInput is the input of a history with nothing else known of its run;
@@ -63,8 +72,19 @@ func NewInput(events []history.Event, ops []history.Op) *Input {
 // kvHistory is the kv workload's operations prepared for the search,
 // built on first use.
 func (in *Input) kvHistory() *kvHistory {
-	in.kvOnce.Do(func() { in.kv = buildKV(in.Ops) })
+	in.kvOnce.Do(func() { in.kv = buildKV(in.Ops, in.resolution()) })
 	return in.kv
+}
+
+// resolution is what the commit log says of the writes of unknown outcome,
+// worked out on first use; nil when switched off.
+func (in *Input) resolution() *resolution {
+	in.resolveOnce.Do(func() {
+		if !in.NoResolve {
+			in.resolved = resolve(in.Ops, in.CommitLog)
+		}
+	})
+	return in.resolved
 }
 
 // serializable is the check of the serializable reads and reads of past

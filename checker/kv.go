@@ -96,7 +96,11 @@ func KV(ctx context.Context, in *Input) (res Result) {
 		res.Verdict = Valid
 		res.Summary = fmt.Sprintf("%s on %s up to revision %d are linearizable", plural(h.counts.checked, "operation"), plural(len(h.keys), "key"), h.maxRev)
 		if h.counts.info > 0 {
-			res.Summary += fmt.Sprintf(" (%d of unknown outcome, %d of them shown to have happened by a later read)", h.counts.info, h.counts.pinned)
+			res.Summary += fmt.Sprintf(" (%d of unknown outcome, %d of them shown to have happened by a later read", h.counts.info, h.counts.pinned-h.counts.logged)
+			if h.counts.logged > 0 {
+				res.Summary += fmt.Sprintf(", %d by the commit log", h.counts.logged)
+			}
+			res.Summary += ")"
 		}
 	case Invalid:
 		res.Verdict = Invalid
@@ -123,6 +127,10 @@ func KV(ctx context.Context, in *Input) (res Result) {
 	default:
 		res.Verdict = Unknown
 		res.Summary = fmt.Sprintf("%s: unknown (%s)", stopReason(parent, timeout), plural(h.counts.checked, "kv operation"))
+	}
+	if r := in.resolution(); r != nil && r.kv.any() {
+		res.Resolved = &r.kv
+		res.Summary += "; " + r.kv.String()
 	}
 	if h.permissive {
 		res.Summary += fmt.Sprintf("; %s of other workloads may change the revision, so revision gaps were allowed", plural(h.counts.foreign, "operation"))

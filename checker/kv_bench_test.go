@@ -31,3 +31,33 @@ func BenchmarkKV5PercentInfo(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkKV10PercentInfo checks a generated valid kv history of 20,000
+// operations, 10% of them writes of unknown outcome, with the commit log
+// a recorder would give (resolve) and without it, with resolution switched
+// off (no-resolve). Without, the search is bounded at a minute and its
+// verdict is unknown; verdicts are reported as the metric valid (1 or 0).
+func BenchmarkKV10PercentInfo(b *testing.B) {
+	ops, log := genKVHistoryLog(20_000, 0.10, 1)
+	for _, tc := range []struct {
+		name string
+		in   func() *Input
+	}{
+		{"resolve", func() *Input { return &Input{Ops: ops, CommitLog: log, Timeout: time.Minute} }},
+		{"no-resolve", func() *Input { return &Input{Ops: ops, NoResolve: true, Timeout: time.Minute} }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			valid := 0.0
+			for b.Loop() {
+				res := KV(b.Context(), tc.in())
+				if res.Verdict == Invalid {
+					b.Fatalf("verdict %s: %s", res.Verdict, res.Summary)
+				}
+				if res.Verdict == Valid {
+					valid = 1
+				}
+			}
+			b.ReportMetric(valid, "valid")
+		})
+	}
+}

@@ -9,7 +9,9 @@ import (
 	"github.com/faultline/faultline/history"
 )
 
-type kvCounts struct{ checked, info, pinned, foreign, serializable int }
+// kvCounts counts the operations checked; pinned are the info writes shown
+// to have happened, logged those of them the commit log showed.
+type kvCounts struct{ checked, info, pinned, logged, foreign, serializable int }
 
 // kvHistory is the history prepared for the search.
 type kvHistory struct {
@@ -38,7 +40,10 @@ type kvHistory struct {
 
 // buildKV prepares the kv workload's operations for the search, with the
 // writes of the register workload, which bump the same revision.
-func buildKV(ops []history.Op) *kvHistory {
+//
+// Writes of unknown outcome that res resolved are placed at their
+// revision, or left out when they did not take effect.
+func buildKV(ops []history.Op, res *resolution) *kvHistory {
 	h := &kvHistory{known: map[int64]bool{}, initRev: 1}
 	var kvOps, foreign []*history.Op
 	var end int64
@@ -53,6 +58,8 @@ func buildKV(ops []history.Op) *kvHistory {
 			kvOps = append(kvOps, op)
 		case isRegisterOp(op.F):
 			foreign = append(foreign, op)
+		case op.F == WatchOpen || op.F == WatchRecv || op.F == WatchRead:
+			// Watching and reading change no revision.
 		default:
 			h.counts.foreign++
 			h.permissive = true
@@ -78,10 +85,19 @@ func buildKV(ops []history.Op) *kvHistory {
 			}
 			continue
 		}
+		r, resolved := res.of(op)
+		if resolved && r.drop {
+			continue // it did not take effect
+		}
 		o := ids.op(op)
 		ret := op.Complete.Time
 		if o.info {
 			ret = pin(o, observed, end)
+		}
+		if resolved && !o.pinned {
+			o.pinned, o.rev, o.succeeded = true, r.rev, true
+			ret = min(r.ret, end)
+			h.counts.logged++
 		}
 		h.add(o, ret)
 	}

@@ -15,7 +15,16 @@ import (
 // effect, some do not. One get in five is serializable, served by the
 // client's member a few revisions behind, never going back.
 func genKVHistory(n int, info float64, seed uint64) []history.Op {
+	ops, _ := genKVHistoryLog(n, info, seed)
+	return ops
+}
+
+// genKVHistoryLog is genKVHistory with the commit log of what the store
+// committed, every revision of it seen, as a recorder watching the whole
+// keyspace would give it.
+func genKVHistoryLog(n int, info float64, seed uint64) ([]history.Op, *CommitLog) {
 	r := rand.New(rand.NewPCG(seed, 0x6b76))
+	log := &CommitLog{}
 	const procs, nkeys = 10, 8
 	type key struct {
 		val              string
@@ -40,6 +49,13 @@ func genKVHistory(n int, info float64, seed uint64) []history.Op {
 		k.val, k.mod = v, rev
 		k.ver++
 		state[i] = k
+		log.Commits = append(log.Commits, Commit{Revision: rev, Key: name(i), Value: v})
+	}
+	del := func(i int) {
+		if state[i].val != "" {
+			log.Commits = append(log.Commits, Commit{Revision: rev, Key: name(i), Delete: true})
+		}
+		state[i] = key{}
 	}
 	commit := func() {
 		states = append(states, slices.Clone(state))
@@ -132,7 +148,7 @@ func genKVHistory(n int, info float64, seed uint64) []history.Op {
 			if applies && state[k].val != "" {
 				out.Deleted = 1
 				rev++
-				state[k] = key{}
+				del(k)
 				commit()
 			}
 			out.Revision = rev
@@ -176,7 +192,7 @@ func genKVHistory(n int, info float64, seed uint64) []history.Op {
 					}
 					rev++
 					put(k, value)
-					state[k2] = key{}
+					del(k2)
 					commit()
 					out.Responses = []history.TxnOp{{F: "put", Key: name(k)}, {F: "delete", Key: name(k2), Deleted: deleted}}
 				} else {
@@ -198,5 +214,6 @@ func genKVHistory(n int, info float64, seed uint64) []history.Op {
 	if err != nil {
 		panic(err)
 	}
-	return ops
+	log.Seen = []RevSpan{{From: 2, To: rev}}
+	return ops, log
 }

@@ -43,7 +43,8 @@ func Register(ctx context.Context, in *Input) Result {
 		res.Seconds = time.Since(start).Seconds()
 		return res
 	}
-	checks, counts := registerKeys(ops)
+	resolved := in.resolution()
+	checks, counts := registerKeys(ops, resolved)
 	// Keys are independent (a register per key), so checking each on its own
 	// is exact, lets the verdict name the failing keys, and keeps memory to
 	// one key's search per CPU.
@@ -108,6 +109,10 @@ func Register(ctx context.Context, in *Input) Result {
 		if counts.info > 0 {
 			res.Summary += fmt.Sprintf(" (%d of them with unknown outcome)", counts.info)
 		}
+	}
+	if resolved != nil && resolved.register.any() {
+		res.Resolved = &resolved.register
+		res.Summary += "; " + resolved.register.String()
 	}
 	if counts.other > 0 {
 		res.Summary += fmt.Sprintf("; ignored %s that are not read, write or cas", plural(counts.other, "operation"))
@@ -241,7 +246,10 @@ func isRegisterOp(f string) bool { return f == history.Read || f == history.Writ
 
 // registerKeys turns the operations that constrain the registers into
 // porcupine operations, grouped by key in key order.
-func registerKeys(ops []history.Op) ([]keyCheck, registerCounts) {
+//
+// Writes of unknown outcome that res resolved are placed in the time their
+// revision was committed in, or left out when they did not take effect.
+func registerKeys(ops []history.Op, res *resolution) ([]keyCheck, registerCounts) {
 	var n registerCounts
 	// Porcupine only compares times, so "after every other event" can be a
 	// real time, which keeps the visualization's time axis readable.
@@ -269,11 +277,14 @@ func registerKeys(ops []history.Op) ([]keyCheck, registerCounts) {
 			// A read of unknown outcome neither changed nor told anything.
 			continue
 		}
+		if r, ok := res.of(op); ok && r.drop {
+			continue // it did not take effect
+		}
 		byKey[op.Invoke.Key] = append(byKey[op.Invoke.Key], op)
 	}
 	var out []keyCheck
 	for key, kops := range byKey {
-		out = append(out, keyCheck{key: key, ops: porcupineOps(kops, end)})
+		out = append(out, keyCheck{key: key, ops: porcupineOps(kops, end, res)})
 		n.checked += len(kops)
 		for _, op := range kops {
 			if op.Type() != history.OK {
@@ -286,18 +297,22 @@ func registerKeys(ops []history.Op) ([]keyCheck, registerCounts) {
 }
 
 // porcupineOps converts one key's operations.
-func porcupineOps(ops []*history.Op, end int64) []porcupine.Operation {
+func porcupineOps(ops []*history.Op, end int64, res *resolution) []porcupine.Operation {
 	out := make([]porcupine.Operation, len(ops))
 	for i, op := range ops {
 		in := regInput{key: op.Invoke.Key, f: op.F, value: op.Invoke.Value, expect: op.Invoke.Expect}
-		ret := op.Complete.Time
+		call, ret := op.Invoke.Time, op.Complete.Time
 		if op.Type() != history.OK {
 			in.info = true
 			ret = end
+			if r, ok := res.of(op); ok {
+				// It took effect while its revision was committed.
+				call, ret = r.call, min(r.ret, end)
+			}
 		}
 		out[i] = porcupine.Operation{
 			Input:    in,
-			Call:     op.Invoke.Time,
+			Call:     call,
 			Output:   regOutput{value: op.Complete.Value, succeeded: op.Complete.Succeeded},
 			Return:   ret,
 			Metadata: op,

@@ -53,6 +53,10 @@ type Result struct {
 	// Visualization is the file, relative to the run directory, holding
 	// porcupine's view of the failing partitions.
 	Visualization string `json:"visualization,omitempty"`
+	// Resolved counts, for the kv and register checks, how the writes of
+	// unknown outcome were resolved from the commit log; nil when they
+	// were not (none, or resolution switched off).
+	Resolved *Resolved `json:"resolved,omitempty"`
 	// Seconds is how long the check took.
 	Seconds float64 `json:"seconds"`
 }

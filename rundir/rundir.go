@@ -49,6 +49,9 @@ type Config struct {
 	NemesisInterval Duration `json:"nemesis_interval"`
 	NemesisDuration Duration `json:"nemesis_duration"`
 	CheckTimeout    Duration `json:"check_timeout"`
+	// NoResolve checks the kv and register writes of unknown outcome as
+	// unknown, without resolving them from the commit log (to compare).
+	NoResolve       bool     `json:"no_resolve,omitempty"`
 	Command         string   `json:"command"`
 	ReadConsistency string   `json:"read_consistency"`
 	ClientMode      string   `json:"client_mode"`

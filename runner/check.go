@@ -46,6 +46,7 @@ func Check(ctx context.Context, dir string, res *rundir.Results) error {
 	}
 	in := checker.NewInput(events, ops)
 	in.Timeout = timeout
+	in.NoResolve = res.Config.NoResolve
 	in.Files, in.LogsDir = os.DirFS(dir), rundir.LogsDir
 	in.Visualize = func(file string) string { return filepath.Join(dir, file) }
 	for _, m := range res.Config.Members {

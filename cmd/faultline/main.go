@@ -23,7 +23,8 @@ const usage = `faultline: Jepsen-style tests for etcd-like stores
 
 usage:
   faultline run [flags]        run a test; see faultline run -h
-  faultline check <run-dir>    re-check a stored history and rewrite its report
+  faultline check [--no-resolve] <run-dir>
+                               re-check a stored history and rewrite its report
   faultline up [flags]         boot a cluster and leave it running; prints its endpoints and an etcdctl command
   faultline down [NAME]        remove a cluster faultline up left running
   faultline clean [--all]      remove what dead runs left behind (containers, networks, volumes); live runs stay
