@@ -23,10 +23,7 @@ import (
 // throughout, one member short.
 type MemberReplace struct {
 	removed *compose.Member
-	// nudged counts the no-op membership changes the heal made to let the
-	// member added back catch up (see catchUp); effects says so.
-	nudged  int
-	effects map[string]string
+	effects map[string]string // the heal's, when it had to nudge (catchUp)
 }
 
 func (r *MemberReplace) Effects() map[string]string { return r.effects }
@@ -60,12 +57,7 @@ func (r *MemberReplace) remove(ctx context.Context, c Cluster, m *compose.Member
 	if err != nil {
 		return fmt.Errorf("listing members: %w", err)
 	}
-	var id uint64
-	for _, x := range list.Members {
-		if slices.Contains(x.PeerURLs, m.PeerURL) {
-			id = x.ID
-		}
-	}
+	id := memberID(list.Members, m)
 	if id == 0 {
 		return fmt.Errorf("%s (%s) is not in the member list", m.Name, m.PeerURL)
 	}
@@ -102,10 +94,7 @@ func (r *MemberReplace) Heal(ctx context.Context, c Cluster) error {
 	if err != nil {
 		return fmt.Errorf("listing members: %w", err)
 	}
-	listed := false
-	for _, x := range list.Members {
-		listed = listed || slices.Contains(x.PeerURLs, m.PeerURL)
-	}
+	listed := memberID(list.Members, m) != 0
 	if listed && m.Instance != "" {
 		// Start never removed it.
 		r.removed = nil
@@ -168,13 +157,8 @@ const nudgeAfter = 3 * time.Second
 // progress, catchUp updates m's membership to what it already is: an
 // entry, which changes nothing a client can see.
 func (r *MemberReplace) catchUp(ctx context.Context, c Cluster, cli *clientv3.Client, m *compose.Member, members []*etcdserverpb.Member) error {
-	var id uint64
-	for _, x := range members {
-		if slices.Contains(x.PeerURLs, m.PeerURL) {
-			id = x.ID
-		}
-	}
-	r.nudged = 0
+	id := memberID(members, m)
+	nudged := 0
 	mark := appliedElsewhere(ctx, c, m)
 	last := time.Now()
 	_, err := waitFor(ctx, catchUpWait, func() (bool, error) {
@@ -184,18 +168,29 @@ func (r *MemberReplace) catchUp(ctx context.Context, c Cluster, cli *clientv3.Cl
 			uctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
 			if _, uerr := cli.MemberUpdate(uctx, id, []string{m.PeerURL}); uerr == nil {
-				r.nudged++
+				nudged++
 			}
 		}
 		return ok, err
 	})
-	if r.nudged > 0 {
-		r.effects = map[string]string{m.Name: fmt.Sprintf("added back empty, it caught up only once %d no-op membership update(s) gave it an entry to apply after the snapshot it installed", r.nudged)}
+	if nudged > 0 {
+		r.effects = map[string]string{m.Name: fmt.Sprintf("added back empty, it caught up only once %d no-op membership update(s) gave it an entry to apply after the snapshot it installed", nudged)}
 	}
 	if err != nil {
 		return fmt.Errorf("%s, added back empty, has not caught up with the others: %w", m.Name, err)
 	}
 	return nil
+}
+
+// memberID is the ID under which members list m (by its peer URL), 0 if
+// they do not.
+func memberID(members []*etcdserverpb.Member, m *compose.Member) uint64 {
+	for _, x := range members {
+		if slices.Contains(x.PeerURLs, m.PeerURL) {
+			return x.ID
+		}
+	}
+	return 0
 }
 
 func without(ms []*compose.Member, out ...*compose.Member) []*compose.Member {
