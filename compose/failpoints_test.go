@@ -128,7 +128,8 @@ func checkFailpointServer(ctx context.Context, t *testing.T, bin, src string) {
 		want = append(want, p.Name+"=")
 	}
 
-	client, peer, fp := freePort(t), freePort(t), freePort(t)
+	urls := freeURLs(t, 3)
+	client, peer, fp := urls[0], urls[1], urls[2]
 	cmd := exec.CommandContext(ctx, bin,
 		"--name", "m1", "--data-dir", t.TempDir(),
 		"--listen-client-urls", client, "--advertise-client-urls", client,
@@ -175,15 +176,20 @@ func checkFailpointServer(ctx context.Context, t *testing.T, bin, src string) {
 	}
 }
 
-// freePort returns an http://127.0.0.1:PORT URL no one listened on a
-// moment ago.
-func freePort(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+// freeURLs returns n distinct http://127.0.0.1:PORT URLs no one listened
+// on a moment ago. The listeners are held until all n are picked: closed
+// one by one, the kernel may hand the same port out twice.
+func freeURLs(t *testing.T, n int) []string {
+	var urls []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		urls = append(urls, "http://"+l.Addr().String())
 	}
-	defer l.Close()
-	return "http://" + l.Addr().String()
+	return urls
 }
 
 // gofailDo sends one request to a gofail endpoint and returns its status
