@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -25,6 +26,9 @@ const (
 	peerPort   = 2380
 	// proxiedPeerPort is where a member behind a peer proxy listens.
 	proxiedPeerPort = 2381
+	// failpointPort is where a member of a failpoint build serves gofail's
+	// endpoint (GOFAIL_HTTP), on the member's own address.
+	failpointPort = 2382
 	// MaxNodes bounds a cluster: Raft clusters beyond nine members are not
 	// what etcd-like stores run.
 	MaxNodes = 9
@@ -57,6 +61,10 @@ type Member struct {
 	// process's "pid N". A replaced member has a new one; a wiped member
 	// none.
 	Instance string
+	// FailpointURL is where the nemesis arms and disarms the member's
+	// failpoints (gofail's HTTP endpoint): set only in a cluster of a
+	// failpoint build (Config.Failpoints).
+	FailpointURL string
 }
 
 // Cluster is a running cluster of one target.
@@ -123,6 +131,10 @@ type Config struct {
 	Disk bool
 	// DiskMode is how the layer makes directory changes durable.
 	DiskMode diskfs.Mode
+	// Failpoints says the target is a failpoint build (FailpointBuild):
+	// every member serves gofail's endpoint at its FailpointURL, which
+	// only the harness reaches.
+	Failpoints bool
 	// Keep makes a cluster that outlives the harness, for faultline up:
 	// its owner is "up" rather than this process, so clean keeps it until
 	// faultline down (DownKept) removes it; local members get no death
@@ -133,12 +145,21 @@ type Config struct {
 
 // newMember is member i (from 0), n<i+1>, at address .11+i of the /24
 // that base is in.
-func newMember(base [4]byte, i int) *Member {
+func newMember(base [4]byte, i int, failpoints bool) *Member {
 	base[3] = byte(11 + i)
 	m := &Member{Name: fmt.Sprintf("n%d", i+1), IP: netip.AddrFrom4(base).String()}
 	m.ClientURL = fmt.Sprintf("http://%s:%d", m.IP, clientPort)
 	m.PeerURL = fmt.Sprintf("http://%s:%d", m.IP, peerPort)
+	if failpoints {
+		m.FailpointURL = fmt.Sprintf("http://%s:%d", m.IP, failpointPort)
+	}
 	return m
+}
+
+// gofailListen is the GOFAIL_HTTP setting that makes a failpoint build
+// serve gofail's endpoint on host.
+func gofailListen(host string) string {
+	return fmt.Sprintf("GOFAIL_HTTP=%s:%d", host, failpointPort)
 }
 
 // boot starts every member of a new cluster and waits until it is ready.
@@ -178,6 +199,34 @@ func (c *Cluster) args(m *Member, initial, state string) ([]string, error) {
 		return nil, err
 	}
 	return append(args, c.extra...), nil
+}
+
+// SnapshotLag is how many entries a member must fall behind the leader
+// before the leader no longer has them and sends it a snapshot instead:
+// the entries between snapshots plus those kept after one, as the
+// target's defaults or the members' flags set them. Zero means not known.
+func (c *Cluster) SnapshotLag() uint64 {
+	count, catchUp := c.Target.SnapshotCount, c.Target.CatchUpEntries
+	for i, a := range c.extra {
+		name, v, inline := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !inline && i+1 < len(c.extra) {
+			v = c.extra[i+1]
+		}
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			continue
+		}
+		switch name {
+		case "snapshot-count":
+			count = n
+		case "snapshot-catchup-entries", "experimental-snapshot-catchup-entries":
+			catchUp = n
+		}
+	}
+	if count == 0 || catchUp == 0 {
+		return 0
+	}
+	return count + catchUp
 }
 
 // failed says in err, if any, what was being done to which member: the

@@ -77,8 +77,10 @@ type containers struct {
 	disk      bool
 	diskMode  diskfs.Mode
 	keep      bool
-	docker    *client.Client
-	network   *testcontainers.DockerNetwork
+	// failpoints: each member serves gofail's endpoint.
+	failpoints bool
+	docker     *client.Client
+	network    *testcontainers.DockerNetwork
 	// earlier holds, per member, the logs of its containers that were
 	// removed (wiped, to be replaced): its log file begins with them.
 	earlier map[string][]byte
@@ -96,7 +98,7 @@ func Up(ctx context.Context, docker *client.Client, cfg Config) (_ *Cluster, err
 		}
 	}
 	r := &containers{runID: cfg.RunID, image: cfg.Image, target: cfg.Target, peerProxy: cfg.PeerProxy, disk: cfg.Disk, diskMode: cfg.DiskMode, keep: cfg.Keep, docker: docker,
-		earlier: map[string][]byte{}}
+		failpoints: cfg.Failpoints, earlier: map[string][]byte{}}
 	c := &Cluster{RunID: cfg.RunID, Target: cfg.Target, Runtime: Docker, run: r, extra: cfg.Args, disk: cfg.Disk}
 	// c, not the result, which a failing return has already made nil.
 	defer func() {
@@ -109,7 +111,7 @@ func Up(ctx context.Context, docker *client.Client, cfg Config) (_ *Cluster, err
 		return nil, err
 	}
 	for i := range cfg.Nodes {
-		c.Members = append(c.Members, newMember(prefix.Addr().As4(), i))
+		c.Members = append(c.Members, newMember(prefix.Addr().As4(), i, cfg.Failpoints))
 	}
 	if err := c.boot(ctx); err != nil {
 		return nil, err
@@ -208,6 +210,9 @@ func (r *containers) start(ctx context.Context, m *Member, args []string) error 
 			},
 			ConfigModifier: func(cc *container.Config) {
 				cc.Hostname = m.Name
+				if r.failpoints {
+					cc.Env = append(cc.Env, gofailListen("0.0.0.0"))
+				}
 				// A terminal makes the engine keep stdout and stderr as one
 				// plain stream, which is what a member's log file should be.
 				cc.Tty = true

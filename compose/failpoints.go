@@ -26,7 +26,7 @@ const (
 // failpoint.Scan), not only those in the directories etcd's own failpoint
 // build enables. The failpoints are armed through the GOFAIL_FAILPOINTS
 // and GOFAIL_HTTP environment variables; unarmed, the server behaves as
-// the plain build. Runs do not use it yet.
+// the plain build.
 func EtcdFailpoints(version string) (Target, error) {
 	t, err := Etcd(version)
 	if err != nil {
@@ -43,6 +43,46 @@ func EtcdFailpoints(version string) (Target, error) {
 	}
 	return t, nil
 }
+
+// FailpointBuild returns t built with its failpoints compiled in, and the
+// points it declares, read from the source it is built from (for kvnode,
+// the checkout at root). Only etcd and kvnode have failpoints.
+func FailpointBuild(ctx context.Context, root string, t Target) (Target, []failpoint.Point, error) {
+	if t.failpoints == nil {
+		return Target{}, nil, fmt.Errorf("target %s has no failpoint build: only etcd and kvnode have gofail failpoints", t.Name)
+	}
+	ft, src, err := t.failpoints(ctx, root)
+	if err != nil {
+		return Target{}, nil, err
+	}
+	points, err := failpoint.Scan(src)
+	if err != nil {
+		return Target{}, nil, fmt.Errorf("reading %s's failpoints: %w", t.Name, err)
+	}
+	return ft, points, nil
+}
+
+// etcdFailpointBuild is the failpoints of Etcd(version): its failpoint
+// build, and its server module's source.
+func etcdFailpointBuild(version string) func(context.Context, string) (Target, string, error) {
+	return func(ctx context.Context, _ string) (Target, string, error) {
+		t, err := EtcdFailpoints(version)
+		if err != nil {
+			return Target{}, "", err
+		}
+		src, err := EtcdServerSource(ctx, t.Version)
+		return t, src, err
+	}
+}
+
+// kvnodeFailpointBuild is the failpoints of Kvnode().
+func kvnodeFailpointBuild(_ context.Context, root string) (Target, string, error) {
+	return KvnodeFailpoints(), filepath.Join(root, KvnodeFailpointDir), nil
+}
+
+// KvnodeFailpointDir is where, in the checkout, kvnode's failpoints are
+// declared: the store, and not the marker scanner's own test fixtures.
+const KvnodeFailpointDir = "store"
 
 // FailpointBinary returns the path of etcd at version with its failpoints
 // compiled in, for this machine, building it only when the cache has no
@@ -110,7 +150,7 @@ func gofailEnable(ctx context.Context, mod, src string, dirs []string) error {
 // KvnodeFailpoints is kvnode built with its gofail failpoints compiled in:
 // every marker under store/, which carry the names of etcd's points that
 // mean the same. Armed through GOFAIL_FAILPOINTS and GOFAIL_HTTP as etcd's;
-// unarmed, the server behaves as the plain build. Runs do not use it yet.
+// unarmed, the server behaves as the plain build.
 func KvnodeFailpoints() Target {
 	t := Kvnode()
 	t.Name = "kvnode-failpoints"
@@ -133,7 +173,7 @@ func buildKvnodeFailpoints(ctx context.Context, root, out string) error {
 			return fmt.Errorf("copying kvnode's %s: %w", in, err)
 		}
 	}
-	store := filepath.Join(tmp, "store")
+	store := filepath.Join(tmp, KvnodeFailpointDir)
 	points, err := failpoint.Scan(store)
 	if err != nil {
 		return fmt.Errorf("reading kvnode's failpoints: %w", err)

@@ -3,16 +3,19 @@ package compose
 import (
 	"bytes"
 	"context"
-	"io"
+	"errors"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/faultline/faultline/failpoint"
 )
@@ -150,29 +153,51 @@ func checkFailpointServer(ctx context.Context, t *testing.T, bin, src string) {
 		}
 	}()
 
-	var listed string
+	ep := failpoint.Endpoint{URL: fp}
+	var listed map[string]string
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		code, body, err := gofailDo(http.MethodGet, fp+"/", "")
-		if err == nil && code == http.StatusOK {
-			listed = body
+		listed, err = ep.List(ctx)
+		if err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("GOFAIL_HTTP at %s never answered GET /: %d %v", gofail, code, err)
+			t.Fatalf("GOFAIL_HTTP at %s never answered GET /: %v", gofail, err)
 		}
 	}
-	if got := strings.Fields(listed); !slices.Equal(got, want) {
-		t.Errorf("GET / lists %d failpoints:\n%s\nwant the %d of the source: %v", len(got), listed, len(want), want)
+	var got []string
+	for name, term := range listed {
+		got = append(got, name+"="+term)
 	}
-	const term = `sleep(10)`
-	if code, _, err := gofailDo(http.MethodPut, fp+"/raftBeforeSave", term); err != nil || code != http.StatusNoContent {
-		t.Fatalf("PUT /raftBeforeSave %s: %d %v, want 204", term, code, err)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Errorf("GET / lists %d failpoints: %v\nwant the %d of the source: %v", len(got), got, len(want), want)
 	}
-	if code, body, err := gofailDo(http.MethodGet, fp+"/raftBeforeSave", ""); err != nil || code != http.StatusOK || strings.TrimSpace(body) != term {
-		t.Errorf("GET /raftBeforeSave: %d %q %v, want 200 and the term armed", code, body, err)
+	// A sleep under write traffic runs, and is counted: the nemesis tells
+	// a failpoint that fired from one that never did by this count.
+	if err := ep.Arm(ctx, "raftBeforeSave", `sleep(10)`); err != nil {
+		t.Fatal(err)
 	}
-	if code, _, err := gofailDo(http.MethodDelete, fp+"/raftBeforeSave", ""); err != nil || code != http.StatusNoContent {
-		t.Errorf("DELETE /raftBeforeSave: %d %v, want 204", code, err)
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{client}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	for i := range 3 {
+		if _, err := cli.Put(ctx, "k", strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := ep.Count(ctx, "raftBeforeSave"); err != nil || n < 3 {
+		t.Errorf("raftBeforeSave ran %d times over 3 writes (%v), want 3 or more", n, err)
+	}
+	if err := ep.Disarm(ctx, "raftBeforeSave"); err != nil {
+		t.Error(err)
+	}
+	if _, err := ep.Count(ctx, "raftBeforeSave"); !errors.Is(err, failpoint.ErrUnknown) {
+		t.Errorf("count of a disarmed failpoint: %v, want ErrUnknown", err)
+	}
+	if err := ep.Disarm(ctx, "raftBeforeSave"); err != nil {
+		t.Errorf("disarming twice: %v, want no error", err)
 	}
 }
 
@@ -190,21 +215,4 @@ func freeURLs(t *testing.T, n int) []string {
 		urls = append(urls, "http://"+l.Addr().String())
 	}
 	return urls
-}
-
-// gofailDo sends one request to a gofail endpoint and returns its status
-// and body.
-func gofailDo(method, url, body string) (int, string, error) {
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		return 0, "", err
-	}
-	c := http.Client{Timeout: 5 * time.Second}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
 }

@@ -114,7 +114,7 @@ func UpLocal(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	}()
 	base := [4]byte{127, byte(1 + rand.IntN(254)), byte(rand.IntN(256)), 0}
 	for i := range cfg.Nodes {
-		m := newMember(base, i)
+		m := newMember(base, i, cfg.Failpoints)
 		c.Members = append(c.Members, m)
 		if cfg.Keep {
 			continue
@@ -171,6 +171,9 @@ func (r *local) launch(m *Member, args []string) error {
 	}
 	cmd := exec.Command(r.binary, args...)
 	cmd.Stdout, cmd.Stderr = log, log
+	if m.FailpointURL != "" {
+		cmd.Env = append(os.Environ(), gofailListen(m.IP))
+	}
 	// Its own process group keeps a Ctrl-C at the terminal from reaching
 	// the members (the harness stops them itself, after healing), and the
 	// death signal stops them should the harness die first.

@@ -43,11 +43,19 @@ type Target struct {
 	// BugFlag is the server flag that takes --unsafe-bug's value, or empty
 	// when the target has no bug switches.
 	BugFlag string
+	// SnapshotCount and CatchUpEntries are the server's defaults for how
+	// many entries it applies between snapshots and keeps after one (its
+	// --snapshot-count and --snapshot-catchup-entries), or zero when not
+	// known (SnapshotLag).
+	SnapshotCount, CatchUpEntries uint64
 	// Files are the member's files disk faults damage, by class (FileWAL,
 	// FileSnap): filepath.Match patterns relative to its data directory.
 	Files map[string][]string
 	// build compiles (or copies) the static binary to out.
 	build func(ctx context.Context, root, out string) error
+	// failpoints, for a target that has a failpoint build (FailpointBuild),
+	// returns that build and the source tree that declares its points.
+	failpoints func(ctx context.Context, root string) (Target, string, error)
 }
 
 // The classes of a target's Files: its write-ahead log, and the snapshots
@@ -134,7 +142,19 @@ func Etcd(version string) (Target, error) {
 		build: func(ctx context.Context, root, out string) error {
 			return buildEtcd(ctx, filepath.Join(root, "compose/targets/etcd"), version, out)
 		},
+		SnapshotCount:  etcdSnapshotCount(version),
+		CatchUpEntries: 5000,
+		failpoints:     etcdFailpointBuild(version),
 	}, nil
+}
+
+// etcdSnapshotCount is etcd's default --snapshot-count: 100,000 up to
+// v3.5, 10,000 since v3.6.
+func etcdSnapshotCount(version string) uint64 {
+	if strings.HasPrefix(version, "v3.5.") || strings.HasPrefix(version, "v3.4.") {
+		return 100000
+	}
+	return 10000
 }
 
 // errWrongRelease marks a member that runs another release than its
@@ -160,7 +180,11 @@ func Kvnode() Target {
 		Flags:   etcdFlags,
 		BugFlag: "--unsafe-bug",
 		Files:   kvnodeFiles,
-		build:   repoPackage("./cmd/kvnode"),
+		// cmd/kvnode's defaults.
+		SnapshotCount: 100000, CatchUpEntries: 5000,
+		build: repoPackage("./cmd/kvnode"),
+
+		failpoints: kvnodeFailpointBuild,
 	}
 }
 

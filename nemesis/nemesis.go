@@ -56,6 +56,9 @@ type Cluster interface {
 	// Disks are the members' disks, for disk faults; a cluster started
 	// without the filesystem layer has none.
 	Disks() (compose.Disks, error)
+	// SnapshotLag is how far a member must fall behind the leader to be
+	// sent a snapshot (0: not known).
+	SnapshotLag() uint64
 }
 
 // Fault is one kind of failure. Start injects it and says which members it
@@ -144,6 +147,7 @@ var faults = []kind{
 	{"disk-truncate", "stop a minority, cut the tail of each one's log; on heal restart it (replaced if it refuses)", func() Fault { return &Damage{how: compose.Cut} }},
 	{"disk-slow", "one random member's disk waits 100ms (or disk-slow=DELAY) before every write and sync; disk-slow=DELAY@PICK picks the members (random, leader, minority, majority, all)", func() Fault { return &SlowDisk{} }},
 	{"disk-error", "one random member's fsyncs fail with EIO (disk-error=eio), or its writes with ENOSPC (disk-error=enospc); its power is cut before the heal; disk-error=eio@majority picks the members as disk-slow does", func() Fault { return &FailDisk{} }},
+	{"failpoint-random", "arm one failpoint per window, drawn from those faultline knows how to reach in this build, with its trigger (a failpoint build of the target); failpoint=NAME:ACTION[@any|leader|follower] arms one by name, ACTION panic, sleep(DURATION) or error, optionally N*", func() Fault { return &Failpoint{Role: roleAny} }},
 }
 
 // Names lists the faults --nemesis accepts.
@@ -288,8 +292,10 @@ func parseWithArg(name, arg string) (Fault, error) {
 			return nil, fmt.Errorf("disk-error=%s: want disk-error=%s (fsyncs fail) or disk-error=%s (writes fail)", arg, compose.DiskEIO, compose.DiskENOSPC)
 		}
 		return &FailDisk{How: how, Pick: p}, nil
+	case "failpoint":
+		return ParseFailpoint(arg)
 	}
-	return nil, fmt.Errorf("%s=%s: only peer-loss=PCT, peer-latency=DELAY[:JITTER], disk-slow=DELAY[@PICK] and disk-error=eio|enospc[@PICK] take a setting", name, arg)
+	return nil, fmt.Errorf("%s=%s: only peer-loss=PCT, peer-latency=DELAY[:JITTER], disk-slow=DELAY[@PICK], disk-error=eio|enospc[@PICK] and failpoint=NAME:ACTION[@ROLE] take a setting", name, arg)
 }
 
 // cutPick splits the @PICK off a disk fault's setting: which members it

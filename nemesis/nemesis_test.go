@@ -175,6 +175,7 @@ func (*fakeLinks) Cuts() string                                           { retu
 // Disks of the fake cut power and damage as a kill does, and remember
 // slow and failing disks among the rules.
 func (f *fakeCluster) Disks() (compose.Disks, error) { return &fakeDisks{f: f}, nil }
+func (f *fakeCluster) SnapshotLag() uint64           { return 0 }
 
 type fakeDisks struct{ f *fakeCluster }
 

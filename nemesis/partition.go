@@ -86,17 +86,7 @@ func (p *Partition) Start(ctx context.Context, c Cluster, r *rand.Rand) ([]*comp
 	}
 	slog.Debug("partition", "fault", p.Name(), "grudge", g)
 
-	// All members at once, so the partition forms within one exec's time.
-	from := map[*compose.Member][]*compose.Member{}
-	for _, m := range ms {
-		for _, n := range g[m.Name] {
-			from[m] = append(from[m], byName[n])
-		}
-		if len(from[m]) > 0 {
-			p.touched = append(p.touched, m)
-		}
-	}
-	if err := onEach(p.touched, func(m *compose.Member) error { return c.Links().Drop(ctx, m, 100, from[m]...) }); err != nil {
+	if p.touched, err = cutLinks(ctx, c, ms, g); err != nil {
 		return nil, err
 	}
 	var out []*compose.Member
@@ -104,4 +94,25 @@ func (p *Partition) Start(ctx context.Context, c Cluster, r *rand.Rand) ([]*comp
 		out = append(out, byName[n])
 	}
 	return out, nil
+}
+
+// cutLinks installs grudge g on each of ms that drops anything, all at
+// once, so that the partition forms within one exec's time, and returns
+// those members, whose rules a heal removes.
+func cutLinks(ctx context.Context, c Cluster, ms []*compose.Member, g Grudge) ([]*compose.Member, error) {
+	byName := map[string]*compose.Member{}
+	for _, m := range ms {
+		byName[m.Name] = m
+	}
+	from := map[*compose.Member][]*compose.Member{}
+	var touched []*compose.Member
+	for _, m := range ms {
+		for _, n := range g[m.Name] {
+			from[m] = append(from[m], byName[n])
+		}
+		if len(from[m]) > 0 {
+			touched = append(touched, m)
+		}
+	}
+	return touched, onEach(touched, func(m *compose.Member) error { return c.Links().Drop(ctx, m, 100, from[m]...) })
 }

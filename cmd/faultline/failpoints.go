@@ -8,11 +8,10 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"path/filepath"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/faultline/faultline/compose"
-	"github.com/faultline/faultline/failpoint"
 )
 
 const failpointsUsage = `usage: faultline failpoints --target etcd|kvnode [--etcd-version v3.6.x]
@@ -38,31 +37,21 @@ func failpointsCmd(ctx context.Context, args []string) (int, error) {
 	case fs.NArg() > 0:
 		return exitError, fmt.Errorf("unexpected argument %q: give the release with --etcd-version", fs.Arg(0))
 	}
-	var dir, prefix, of string
-	switch *target {
-	case "etcd":
-		var err error
-		if dir, err = compose.EtcdServerSource(ctx, *version); err != nil {
-			return exitError, err
-		}
-		of = "etcd " + *version
-	case "kvnode":
-		root, err := findSource()
-		if err != nil {
-			return exitError, err
-		}
-		// Only the store: the scanner's own test fixtures are elsewhere.
-		prefix, of = "store", "kvnode"
-		dir = filepath.Join(root, prefix)
-	default:
-		if _, err := compose.ParseTarget(*target, *version); err != nil {
-			return exitError, err
-		}
-		return exitError, fmt.Errorf("no failpoints for --target %s: only etcd and kvnode have gofail failpoints", *target)
-	}
-	points, err := failpoint.Scan(dir)
+	t, err := compose.ParseTarget(*target, *version)
 	if err != nil {
-		return exitError, fmt.Errorf("reading %s's failpoints: %w", of, err)
+		return exitError, err
+	}
+	var root, prefix string
+	if t.Name == "kvnode" {
+		if root, err = findSource(); err != nil {
+			return exitError, err
+		}
+		prefix = compose.KvnodeFailpointDir
+	}
+	of := strings.TrimSpace(t.Name + " " + t.Version)
+	_, points, err := compose.FailpointBuild(ctx, root, t)
+	if err != nil {
+		return exitError, err
 	}
 	if len(points) == 0 {
 		return exitError, errors.New(of + " declares no gofail failpoints: its source has no // gofail: var markers")
