@@ -368,6 +368,15 @@ type Schedule struct {
 	Jitter float64
 }
 
+// Faults are the faults of the schedule's steps.
+func (s Schedule) Faults() []Fault {
+	var out []Fault
+	for _, st := range s.Steps {
+		out = append(out, st.Fault)
+	}
+	return out
+}
+
 // Turns is the schedule of --nemesis a,b: the faults take turns, each
 // after interval of quiet and lasting duration, over and over.
 func Turns(faults []Fault, interval, duration time.Duration) Schedule {

@@ -81,6 +81,12 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 	if err != nil {
 		return nil, "", setup(err)
 	}
+	failpoints := nemesis.Failpoints(sched.Faults())
+	if failpoints {
+		if target, err = t.failpointBuild(ctx, target, sched); err != nil {
+			return nil, "", setup(err)
+		}
+	}
 	up, release, err := t.prepare(ctx, target, &cfg)
 	if err != nil {
 		return nil, "", setup(err)
@@ -104,7 +110,7 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 	if err != nil {
 		return nil, dir, setup(err)
 	}
-	cluster, err := t.boot(up, target, cfg, compose.Config{PeerProxy: needsPeerProxy(cfg), Disk: needsDisk(cfg), DiskMode: diskMode})
+	cluster, err := t.boot(up, target, cfg, compose.Config{PeerProxy: needsPeerProxy(cfg), Disk: needsDisk(cfg), DiskMode: diskMode, Failpoints: failpoints})
 	if err != nil {
 		return nil, dir, setup(err)
 	}
@@ -154,6 +160,18 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 		t.say("warning: updating the run index: %v", err)
 	}
 	return res, dir, nil
+}
+
+// failpointBuild is target built with its failpoints, once the failpoints
+// the schedule names are known to be in it.
+func (t Test) failpointBuild(ctx context.Context, target compose.Target, sched nemesis.Schedule) (compose.Target, error) {
+	name := strings.TrimSpace(target.Name + " " + target.Version)
+	t.say("the nemesis arms failpoints: reading %s's", name)
+	ft, points, err := compose.FailpointBuild(ctx, t.Source, target)
+	if err != nil {
+		return compose.Target{}, err
+	}
+	return ft, nemesis.CheckFailpoints(sched.Faults(), points, name)
 }
 
 // boot says what it starts, then starts cfg's cluster of target with up,
