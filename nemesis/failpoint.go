@@ -40,10 +40,9 @@ type Failpoint struct {
 	member   *compose.Member
 	ep       failpoint.Endpoint
 	armed    time.Time
-	cancel   context.CancelFunc
-	done     chan struct{}
+	bg       background
 	mu       sync.Mutex
-	cut      changedLinks
+	cut      snapshotCut
 	exited   time.Duration // since armed; 0 while running
 	pushed   string        // what the trigger did
 	effects  map[string]string
@@ -241,12 +240,7 @@ func (f *Failpoint) Start(ctx context.Context, c Cluster, r *rand.Rand) ([]*comp
 	}
 	f.armed = time.Now()
 	f.effects = map[string]string{m.Name: "armed " + u.point + "=" + term}
-	tctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	f.cancel, f.done = cancel, make(chan struct{})
-	go func() {
-		defer close(f.done)
-		f.trigger(tctx, c)
-	}()
+	f.bg.start(ctx, func(ctx context.Context) { f.trigger(ctx, c) })
 	return []*compose.Member{m}, nil
 }
 
@@ -309,7 +303,7 @@ func (f *Failpoint) trigger(ctx context.Context, c Cluster) {
 	case defragmentation:
 		push = func() { f.say(defragment(ctx, c, f.member)) }
 	case snapshot:
-		f.behind(ctx, c)
+		f.cut.run(ctx, c, f.member, f.say)
 	}
 	next := time.Now()
 	for {
@@ -372,74 +366,13 @@ func defragment(ctx context.Context, c Cluster, m *compose.Member) string {
 	return "defragmented"
 }
 
-// behind cuts the member off from its peers until the leader has applied
-// SnapshotLag more entries than it, then lets it back: the leader no longer
-// has the entries it lacks and must send a snapshot. The window may end
-// first; heal then lets it back.
-func (f *Failpoint) behind(ctx context.Context, c Cluster) {
-	lag := c.SnapshotLag()
-	if lag == 0 {
-		f.say("not cut off: the target's snapshot settings are not known")
-		return
-	}
-	ms := c.List()
-	g, err := isolate(names(ms), f.member.Name)
-	if err == nil {
-		f.cut.touched, err = cutLinks(ctx, c, ms, g)
-	}
-	if err != nil {
-		f.say("could not cut it off: " + err.Error())
-		return
-	}
-	f.say(fmt.Sprintf("cut off until the leader is %d entries ahead", lag))
-	start := time.Now()
-	for {
-		if ahead, err := leaderAhead(ctx, c, f.member); err == nil && ahead > lag {
-			break
-		}
-		if !sleep(ctx, 200*time.Millisecond) {
-			return
-		}
-	}
-	err = f.cut.Heal(ctx, c)
-	what := fmt.Sprintf("cut off for %.1fs, until the leader was %d entries ahead, then let back", time.Since(start).Seconds(), lag)
-	if err != nil {
-		what += " (healing the links: " + err.Error() + ")"
-	}
-	f.say(what)
-}
-
-// leaderAhead is how many more entries the leader has applied than m.
-func leaderAhead(ctx context.Context, c Cluster, m *compose.Member) (uint64, error) {
-	l, err := c.Leader(ctx)
-	if err != nil {
-		return 0, err
-	}
-	ls, err := c.Status(ctx, l)
-	if err != nil {
-		return 0, err
-	}
-	ms, err := c.Status(ctx, m)
-	if err != nil {
-		return 0, err
-	}
-	if ls.AppliedIndex < ms.AppliedIndex {
-		return 0, nil
-	}
-	return ls.AppliedIndex - ms.AppliedIndex, nil
-}
-
 // Heal ends the trigger, lets a cut-off member back, reads whether the
 // failpoint fired and disarms it, and restarts the member if it exited.
 func (f *Failpoint) Heal(ctx context.Context, c Cluster) error {
 	if f.member == nil {
 		return nil
 	}
-	if f.cancel != nil {
-		f.cancel()
-		<-f.done
-		f.cancel = nil
-	}
+	f.bg.stop()
 	errs := []error{f.cut.Heal(ctx, c)}
 	u, m := f.use, f.member
 	f.mu.Lock()

@@ -51,6 +51,7 @@ func TestFailpoint(t *testing.T) {
 			}
 			if tc.slow {
 				in, out := writeLatencies(t, readHistory(t, dir), res.Faults)
+				t.Logf("writes took a median %v in the windows, %v outside", in, out)
 				if in < 300*time.Millisecond || in < 4*out {
 					t.Errorf("writes took a median %v in the windows and %v outside, want at least 300ms and 4 times as long", in, out)
 				}
