@@ -198,7 +198,7 @@ func (c *Cluster) args(m *Member, initial, state string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return append(args, c.extra...), nil
+	return append(args, c.Target.rename(c.extra)...), nil
 }
 
 // SnapshotLag is how many entries a member must fall behind the leader

@@ -43,6 +43,9 @@ type Target struct {
 	// BugFlag is the server flag that takes --unsafe-bug's value, or empty
 	// when the target has no bug switches.
 	BugFlag string
+	// Renamed are the flags this release knows by an older name: the name
+	// newer releases (and --member-flag) use, to this release's.
+	Renamed map[string]string
 	// SnapshotCount and CatchUpEntries are the server's defaults for how
 	// many entries it applies between snapshots and keeps after one (its
 	// --snapshot-count and --snapshot-catchup-entries), or zero when not
@@ -142,6 +145,7 @@ func Etcd(version string) (Target, error) {
 		build: func(ctx context.Context, root, out string) error {
 			return buildEtcd(ctx, filepath.Join(root, "compose/targets/etcd"), version, out)
 		},
+		Renamed:        etcdRenamed(version),
 		SnapshotCount:  etcdSnapshotCount(version),
 		CatchUpEntries: 5000,
 		failpoints:     etcdFailpointBuild(version),
@@ -155,6 +159,35 @@ func etcdSnapshotCount(version string) uint64 {
 		return 100000
 	}
 	return 10000
+}
+
+// etcdRenamed are the flags v3.5 has only under their experimental names,
+// which v3.6 deprecated and v3.7 removed.
+func etcdRenamed(version string) map[string]string {
+	if !strings.HasPrefix(version, "v3.5.") {
+		return nil
+	}
+	return map[string]string{
+		"--snapshot-catchup-entries": "--experimental-snapshot-catchup-entries",
+		"--compaction-batch-limit":   "--experimental-compaction-batch-limit",
+	}
+}
+
+// rename gives the flags of args this release knows by another name that
+// name, in both --flag=value and --flag value forms.
+func (t Target) rename(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		name, value, inline := strings.Cut(a, "=")
+		if to, ok := t.Renamed[name]; ok {
+			name = to
+		}
+		if inline {
+			name += "=" + value
+		}
+		out[i] = name
+	}
+	return out
 }
 
 // errWrongRelease marks a member that runs another release than its

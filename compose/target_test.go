@@ -136,3 +136,37 @@ func TestParseTargetUnknown(t *testing.T) {
 		t.Errorf("usage %q does not list the built-ins and target files", TargetUsage)
 	}
 }
+
+// v3.5 knows the catch-up and compaction batch flags only by their
+// experimental names; a cluster's snapshot lag reads either.
+func TestEtcdRenamedFlags(t *testing.T) {
+	old, err := Etcd("v3.5.35")
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--snapshot-count=100", "--snapshot-catchup-entries", "50", "--compaction-batch-limit=10"}
+	want := []string{"--snapshot-count=100", "--experimental-snapshot-catchup-entries", "50", "--experimental-compaction-batch-limit=10"}
+	if got := old.rename(args); !slices.Equal(got, want) {
+		t.Errorf("v3.5.35: %q, want %q", got, want)
+	}
+	current, _ := Etcd("v3.6.16")
+	if got := current.rename(args); !slices.Equal(got, args) {
+		t.Errorf("v3.6.16 renamed %q to %q", args, got)
+	}
+	for _, c := range []struct {
+		t     Target
+		extra []string
+		lag   uint64
+	}{
+		{current, nil, 15000},
+		{old, nil, 105000},
+		{Kvnode(), args, 150},
+		{old, []string{"--snapshot-count", "200", "--experimental-snapshot-catchup-entries=20"}, 220},
+		{Target{Name: "mystore"}, args[:1], 0},
+		{Target{Name: "mystore"}, args, 150},
+	} {
+		if got := (&Cluster{Target: c.t, extra: c.extra}).SnapshotLag(); got != c.lag {
+			t.Errorf("%s %q: snapshot lag %d, want %d", c.t.Name, c.extra, got, c.lag)
+		}
+	}
+}

@@ -41,6 +41,7 @@ var ignoredFlags = []string{
 	"max-txn-ops", "max-snapshots", "max-wals", "enable-v2", "v2-deprecation",
 	"experimental-initial-corrupt-check", "listen-client-http-urls",
 	"experimental-compact-hash-check-enabled", "feature-gates", "auth-token", "backend-batch-interval",
+	"compaction-batch-limit",
 }
 
 func run(ctx context.Context, args []string, stderr io.Writer) error {
