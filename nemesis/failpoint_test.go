@@ -1,6 +1,7 @@
 package nemesis
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/faultline/faultline/failpoint"
 )
@@ -166,5 +168,83 @@ func TestFailpointFired(t *testing.T) {
 		if strings.Contains(c.spec, "@follower") && m == f.members[0] {
 			t.Errorf("%s: armed on the leader", c.spec)
 		}
+	}
+}
+
+// failpoint-random draws only what the build has and can be reached: no
+// snapshot point while a member would have to fall 15,000 entries behind,
+// no follower point in a one-member cluster.
+func TestFailpointRandomDraws(t *testing.T) {
+	listed := map[string]string{"raftBeforeApplySnap": "", "raftBeforeFollowerSend": "", "raftBeforeSave": "", "notInTheCatalog": ""}
+	draws := func(f *fakeCluster) map[string]bool {
+		got := map[string]bool{}
+		for range 200 {
+			u, err := (&Failpoint{Role: roleAny}).choose(f, listed, testRand)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[u.point] = true
+		}
+		return got
+	}
+	f := newFake(3)
+	f.lag = 15000
+	if got := draws(f); !got["raftBeforeSave"] || !got["raftBeforeFollowerSend"] || got["raftBeforeApplySnap"] || got["notInTheCatalog"] {
+		t.Errorf("lag 15000: drew %v, want raftBeforeSave and raftBeforeFollowerSend only", got)
+	}
+	f.lag = 150
+	if got := draws(f); !got["raftBeforeApplySnap"] {
+		t.Errorf("lag 150: drew %v, want raftBeforeApplySnap among them", got)
+	}
+	if got := draws(newFake(1)); got["raftBeforeFollowerSend"] || got["raftBeforeApplySnap"] {
+		t.Errorf("one member: drew %v, want no follower point", got)
+	}
+	if _, err := (&Failpoint{Role: roleAny}).choose(f, map[string]string{"other": ""}, testRand); err == nil {
+		t.Error("a build with none of the catalog's points: no error")
+	}
+}
+
+// The snapshot cut isolates the member until the leader is more than the
+// lag ahead, then lets it back; a window that ends first says how far it
+// got, and the heal lets it back.
+func TestSnapshotCut(t *testing.T) {
+	f := newFake(3)
+	f.lag = 100
+	m := f.members[2]
+	var s snapshotCut
+	var said []string
+	say := func(w string) { said = append(said, w) }
+	go func() {
+		for {
+			time.Sleep(50 * time.Millisecond)
+			f.mu.Lock()
+			cut := len(f.rules[m.Name]) == 2
+			if cut {
+				f.applied["n1"] = 500
+			}
+			f.mu.Unlock()
+			if cut {
+				return
+			}
+		}
+	}()
+	s.run(t.Context(), f, m, say)
+	if len(f.rules) != 0 || !strings.Contains(said[len(said)-1], "until the leader was 500 entries ahead, then let back") {
+		t.Errorf("after the cut: rules %v, said %q", f.rules, said)
+	}
+
+	f.applied["n1"] = 0
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	said = nil
+	s.run(ctx, f, m, say)
+	if !strings.Contains(said[len(said)-1], "cut off for the whole window: the leader got 0 of the 100 entries ahead") {
+		t.Errorf("a window too short: said %q", said)
+	}
+	if len(f.rules) == 0 {
+		t.Error("the member was let back before the heal")
+	}
+	if err := s.Heal(t.Context(), f); err != nil || len(f.rules) != 0 {
+		t.Errorf("heal: %v, rules left %v", err, f.rules)
 	}
 }

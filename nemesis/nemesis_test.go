@@ -32,10 +32,13 @@ type fakeCluster struct {
 	paused  map[string]bool
 	rules   map[string][]string
 	log     []string
+	// lag is its SnapshotLag, applied each member's applied index.
+	lag     uint64
+	applied map[string]uint64
 }
 
 func newFake(n int) *fakeCluster {
-	f := &fakeCluster{down: map[string]bool{}, paused: map[string]bool{}, rules: map[string][]string{}}
+	f := &fakeCluster{down: map[string]bool{}, paused: map[string]bool{}, rules: map[string][]string{}, applied: map[string]uint64{}}
 	for _, name := range memberNames(n) {
 		f.members = append(f.members, &compose.Member{Name: name, IP: "10.0.0." + name[1:], Instance: "ctr-" + name})
 	}
@@ -60,7 +63,7 @@ func (f *fakeCluster) Status(_ context.Context, m *compose.Member) (compose.Stat
 	if f.down[m.Name] || f.paused[m.Name] {
 		return compose.Status{}, errors.New("no answer")
 	}
-	return compose.Status{Member: m, ID: uint64(slices.Index(f.members, m) + 1), Leader: uint64(f.leader + 1)}, nil
+	return compose.Status{Member: m, ID: uint64(slices.Index(f.members, m) + 1), Leader: uint64(f.leader + 1), AppliedIndex: f.applied[m.Name]}, nil
 }
 
 func (f *fakeCluster) record(s string) {
@@ -175,7 +178,7 @@ func (*fakeLinks) Cuts() string                                           { retu
 // Disks of the fake cut power and damage as a kill does, and remember
 // slow and failing disks among the rules.
 func (f *fakeCluster) Disks() (compose.Disks, error) { return &fakeDisks{f: f}, nil }
-func (f *fakeCluster) SnapshotLag() uint64           { return 0 }
+func (f *fakeCluster) SnapshotLag() uint64           { return f.lag }
 
 type fakeDisks struct{ f *fakeCluster }
 
