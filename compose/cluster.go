@@ -5,9 +5,11 @@
 package compose
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -105,7 +107,9 @@ type backend interface {
 	// listen returns the addresses m's server listens on for clients and
 	// for peers.
 	listen(m *Member) (client, peer string)
-	saveLog(ctx context.Context, m *Member, path string) error
+	// log writes what m's server has printed, over all its instances, to
+	// w; os.ErrNotExist when it never ran.
+	log(ctx context.Context, m *Member, w io.Writer) error
 	down(ctx context.Context) error
 }
 
@@ -312,12 +316,23 @@ func (c *Cluster) Rejoin(ctx context.Context, m *Member, initial string) error {
 func (c *Cluster) SaveLogs(ctx context.Context, dir string) error {
 	var errs []error
 	for _, m := range c.Members {
-		err := c.run.saveLog(ctx, m, filepath.Join(dir, m.Name+".log"))
+		var b bytes.Buffer
+		err := c.run.log(ctx, m, &b)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, m.Name+".log"), b.Bytes(), 0o644)
+		}
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, fmt.Errorf("saving the log of %s: %w", m.Name, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Log is what m's server has printed so far, over all its instances.
+func (c *Cluster) Log(ctx context.Context, m *Member) ([]byte, error) {
+	var b bytes.Buffer
+	err := c.run.log(ctx, m, &b)
+	return b.Bytes(), failed("reading the log of", m, err)
 }
 
 // Down stops every member and removes what the run made: containers,

@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
-	"slices"
 	"strings"
 	"time"
 
@@ -422,17 +421,17 @@ func dockerExec(ctx context.Context, docker *client.Client, id string, cmd []str
 }
 
 // saveLog writes m's log: its removed containers' and its current one's.
-func (r *containers) saveLog(ctx context.Context, m *Member, path string) error {
+func (r *containers) log(ctx context.Context, m *Member, w io.Writer) error {
 	if m.Instance == "" && len(r.earlier[m.Name]) == 0 {
+		return os.ErrNotExist
+	}
+	if _, err := w.Write(r.earlier[m.Name]); err != nil {
+		return err
+	}
+	if m.Instance == "" {
 		return nil
 	}
-	log := bytes.NewBuffer(slices.Clone(r.earlier[m.Name]))
-	if m.Instance != "" {
-		if err := r.copyLog(ctx, m, log); err != nil {
-			return err
-		}
-	}
-	return writeFile(path, log)
+	return r.copyLog(ctx, m, w)
 }
 
 // copyLog appends the log of m's current container to w.
@@ -447,16 +446,3 @@ func (r *containers) copyLog(ctx context.Context, m *Member, w io.Writer) error 
 }
 
 func (r *containers) down(ctx context.Context) error { return Clean(ctx, r.docker, r.runID) }
-
-// writeFile copies r into a new file at path.
-func writeFile(path string, r io.Reader) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, r); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"net"
@@ -348,13 +349,14 @@ func (r *local) wipe(ctx context.Context, m *Member) error {
 	return nil
 }
 
-func (r *local) saveLog(_ context.Context, m *Member, path string) error {
+func (r *local) log(_ context.Context, m *Member, w io.Writer) error {
 	f, err := os.Open(r.logFile(m))
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	return writeFile(path, f)
+	_, err = io.Copy(w, f)
+	return err
 }
 
 func (r *local) down(ctx context.Context) error {

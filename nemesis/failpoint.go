@@ -1,6 +1,7 @@
 package nemesis
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -40,6 +41,7 @@ type Failpoint struct {
 	member   *compose.Member
 	ep       failpoint.Endpoint
 	armed    time.Time
+	logMark  int // the length of the member's log when armed
 	bg       background
 	mu       sync.Mutex
 	cut      snapshotCut
@@ -235,6 +237,10 @@ func (f *Failpoint) Start(ctx context.Context, c Cluster, r *rand.Rand) ([]*comp
 	if strings.Contains(term, "panic") {
 		f.crashing = []string{m.Name}
 	}
+	// Panics of earlier windows are in the log already.
+	if log, err := c.Log(ctx, m); err == nil {
+		f.logMark = len(log)
+	}
 	if err := f.ep.Arm(ctx, u.point, term); err != nil {
 		return nil, err
 	}
@@ -386,6 +392,9 @@ func (f *Failpoint) Heal(ctx context.Context, c Cluster) error {
 	var said string
 	if exited > 0 {
 		said = fmt.Sprintf("%s=%s fired: %s exited %.1fs after it was armed; restarted on heal", u.point, f.term, m.Name, exited.Seconds())
+		if !f.panicLogged(ctx, c) {
+			said = fmt.Sprintf("%s=%s: %s exited %.1fs after it was armed, but its log does not show the failpoint's panic; restarted on heal", u.point, f.term, m.Name, exited.Seconds())
+		}
 		errs = append(errs, c.Start(ctx, m))
 	} else {
 		n, err := f.ep.Count(ctx, u.point)
@@ -405,6 +414,18 @@ func (f *Failpoint) Heal(ctx context.Context, c Cluster) error {
 	f.effects = map[string]string{m.Name: said}
 	f.member = nil
 	return errors.Join(errs...)
+}
+
+// panicLogged says whether the member's log shows gofail's panic at the
+// point, "failpoint panic: NAME", since the last time it was armed: an
+// exit for another reason is not the failpoint firing.
+func (f *Failpoint) panicLogged(ctx context.Context, c Cluster) bool {
+	log, err := c.Log(ctx, f.member)
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndex(log, []byte("failpoint panic: "+f.use.point))
+	return i >= f.logMark
 }
 
 // Failpoints says whether any of fs arms failpoints, so needs a failpoint

@@ -84,6 +84,9 @@ type fakeGofail struct {
 	name  string
 	armed map[string]string
 	hits  int
+	// silent: a panic leaves nothing in the member's log, as an exit for
+	// another reason would not.
+	silent bool
 }
 
 func (g *fakeGofail) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -107,6 +110,9 @@ func (g *fakeGofail) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if g.armed[name] == "panic" {
 			g.f.mu.Lock()
 			g.f.down[g.name] = true
+			if !g.silent {
+				g.f.logs[g.name] += "panic: failpoint panic: " + name + "\n"
+			}
 			g.f.mu.Unlock()
 		}
 		w.WriteHeader(http.StatusNoContent)
@@ -125,16 +131,18 @@ func TestFailpointFired(t *testing.T) {
 		hits      int
 		want      string
 		restarted bool
+		silent    bool
 	}{
-		{"failpoint=raftBeforeSave:panic@leader", 0, "raftBeforeSave=panic fired: n1 exited", true},
-		{"failpoint=raftBeforeSave:sleep(1s)", 3, `raftBeforeSave=sleep("1s") fired 3 times`, false},
-		{"failpoint=raftBeforeSave:sleep(1s)", 0, `raftBeforeSave=sleep("1s") never fired`, false},
-		{"failpoint=compactBeforeApply:panic@follower", 0, "fired: n", true},
+		{"failpoint=raftBeforeSave:panic@leader", 0, "raftBeforeSave=panic fired: n1 exited", true, false},
+		{"failpoint=raftBeforeSave:panic@leader", 0, "raftBeforeSave=panic: n1 exited 0.0s after it was armed, but its log does not show the failpoint's panic", true, true},
+		{"failpoint=raftBeforeSave:sleep(1s)", 3, `raftBeforeSave=sleep("1s") fired 3 times`, false, false},
+		{"failpoint=raftBeforeSave:sleep(1s)", 0, `raftBeforeSave=sleep("1s") never fired`, false, false},
+		{"failpoint=compactBeforeApply:panic@follower", 0, "fired: n", true, false},
 	} {
 		f := newFake(3)
 		gs := map[string]*fakeGofail{}
 		for _, m := range f.members {
-			g := &fakeGofail{f: f, name: m.Name, armed: map[string]string{}, hits: c.hits}
+			g := &fakeGofail{f: f, name: m.Name, armed: map[string]string{}, hits: c.hits, silent: c.silent}
 			srv := httptest.NewServer(g)
 			defer srv.Close()
 			m.FailpointURL = srv.URL

@@ -59,6 +59,8 @@ type Cluster interface {
 	// SnapshotLag is how far a member must fall behind the leader to be
 	// sent a snapshot (0: not known).
 	SnapshotLag() uint64
+	// Log is what a member's server has printed so far.
+	Log(ctx context.Context, m *compose.Member) ([]byte, error)
 }
 
 // Fault is one kind of failure. Start injects it and says which members it

@@ -35,10 +35,12 @@ type fakeCluster struct {
 	// lag is its SnapshotLag, applied each member's applied index.
 	lag     uint64
 	applied map[string]uint64
+	// logs are what each member printed.
+	logs map[string]string
 }
 
 func newFake(n int) *fakeCluster {
-	f := &fakeCluster{down: map[string]bool{}, paused: map[string]bool{}, rules: map[string][]string{}, applied: map[string]uint64{}}
+	f := &fakeCluster{down: map[string]bool{}, paused: map[string]bool{}, rules: map[string][]string{}, applied: map[string]uint64{}, logs: map[string]string{}}
 	for _, name := range memberNames(n) {
 		f.members = append(f.members, &compose.Member{Name: name, IP: "10.0.0." + name[1:], Instance: "ctr-" + name})
 	}
@@ -179,6 +181,12 @@ func (*fakeLinks) Cuts() string                                           { retu
 // slow and failing disks among the rules.
 func (f *fakeCluster) Disks() (compose.Disks, error) { return &fakeDisks{f: f}, nil }
 func (f *fakeCluster) SnapshotLag() uint64           { return f.lag }
+
+func (f *fakeCluster) Log(_ context.Context, m *compose.Member) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return []byte(f.logs[m.Name]), nil
+}
 
 type fakeDisks struct{ f *fakeCluster }
 
