@@ -6,8 +6,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,12 +32,24 @@ type Matrix struct {
 
 // Scenario is one workload under one nemesis, with any other run flags.
 // Schedule, instead of Nemesis, names a --nemesis-schedule file, relative
-// to the matrix file.
+// to the matrix file. Vary, when set, are sets of further flags: each run
+// of the scenario gets one of them, drawn at random when the gate starts
+// (its config and rerun command say which), so that settings such as the
+// members' snapshot and compaction knobs differ from night to night.
 type Scenario struct {
-	Workload string   `json:"workload"`
-	Nemesis  string   `json:"nemesis,omitempty"`
-	Schedule string   `json:"schedule,omitempty"`
-	Args     []string `json:"args,omitempty"`
+	Workload string     `json:"workload"`
+	Nemesis  string     `json:"nemesis,omitempty"`
+	Schedule string     `json:"schedule,omitempty"`
+	Args     []string   `json:"args,omitempty"`
+	Vary     [][]string `json:"vary,omitempty"`
+}
+
+// varied names set j of a scenario's Vary, for an error.
+func varied(s Scenario, j int) string {
+	if len(s.Vary) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", vary set %d", j+1)
 }
 
 // readMatrix loads and expands a matrix into validated tests, one per run.
@@ -83,15 +97,24 @@ func readMatrix(path string) (Matrix, []runner.Test, error) {
 					c.Version = version
 				}
 				c.Name = fmt.Sprintf("%s-%dn-%s-%s", strings.ReplaceAll(target, "@", "-"), n, strings.ReplaceAll(s.Workload, ",", "+"), strings.ReplaceAll(nem, ",", "+"))
-				err := parseRunFlags(&t, s.Args, os.Stderr)
-				if err == nil {
-					err = validateBuilt(&t)
+				// Every set of Vary must run, not only tonight's draw.
+				sets := s.Vary
+				if len(sets) == 0 {
+					sets = [][]string{nil}
 				}
-				if err != nil {
-					problems = append(problems, fmt.Sprintf("%s (scenario %d): %v", c.Name, i+1, err))
-					continue
+				draw := rand.IntN(len(sets))
+				for j, set := range sets {
+					run := t
+					err := parseRunFlags(&run, slices.Concat(s.Args, set), os.Stderr)
+					if err == nil {
+						err = validateBuilt(&run)
+					}
+					if err != nil {
+						problems = append(problems, fmt.Sprintf("%s (scenario %d%s): %v", c.Name, i+1, varied(s, j), err))
+					} else if j == draw {
+						tests = append(tests, run)
+					}
 				}
-				tests = append(tests, t)
 			}
 		}
 	}

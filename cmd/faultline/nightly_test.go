@@ -71,6 +71,8 @@ func TestReadMatrixErrors(t *testing.T) {
 			"kvnode-3n-kv-none (scenario 1): --nodes 0: want 1 to 9"},
 		{`{"targets":["kvnode"],"nodes":[3],"time_limit":"1s","scenarios":[{"workload":"kv","schedule":"s.json","args":["--nemesis-interval","1s"]}]}`,
 			"kvnode-3n-kv-s (scenario 1): --nemesis-schedule sets the faults and their windows, so it cannot be combined with --nemesis-interval:"},
+		{`{"targets":["kvnode"],"nodes":[3],"time_limit":"1s","scenarios":[{"workload":"kv","nemesis":"none","vary":[["--nodes","5"],["--nodes","0"]]}]}`,
+			"kvnode-3n-kv-none (scenario 1, vary set 2): --nodes 0: want 1 to 9"},
 	} {
 		p := filepath.Join(t.TempDir(), "m.json")
 		os.WriteFile(p, []byte(tc.body), 0o644)
