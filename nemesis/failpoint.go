@@ -88,6 +88,9 @@ var catalog = []use{
 	{"afterCommit", "panic", roleAny, traffic},
 	{"raftBeforeSave", "panic", roleAny, traffic},
 	{"raftAfterSave", "panic", roleAny, traffic},
+	// v3.5 writes the log here instead when the same Ready commits
+	// entries, as it does on a member alone.
+	{"raftBeforeSaveWaitWalSync", "panic", roleAny, traffic},
 	{"raftBeforeSave", "sleep(1s)", roleAny, traffic},
 	{"raftAfterSave", "sleep(1s)", roleAny, traffic},
 	{"commitBeforePreCommitHook", "panic", roleAny, traffic},
