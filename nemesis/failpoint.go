@@ -121,6 +121,11 @@ var catalog = []use{
 	// kvnode rewrites its log after a snapshot of its own, which writes
 	// bring about.
 	{"raftBeforeWALRelease", "panic", roleAny, traffic},
+	// Points that fail with the value given: armed by name only
+	// (failpoint-random draws no error), they get their trigger here.
+	{"defragOpenFileError", "error", roleAny, defragmentation},
+	{"defragdbFail", "error", roleAny, defragmentation},
+	{"snapDBDirSyncError", "error", roleFollower, snapshot},
 }
 
 // randomSnapshotLag bounds the lag failpoint-random will wait for: with
@@ -210,18 +215,14 @@ func (f *Failpoint) minMembers() int {
 // Effects says whether the failpoint fired, per member.
 func (f *Failpoint) Effects() map[string]string { return f.effects }
 
-// Crashes names the member a panic is armed on.
+// Crashes names the member a panic or an error is armed on.
 func (f *Failpoint) Crashes() []string { return f.crashing }
 
 func (f *Failpoint) Start(ctx context.Context, c Cluster, r *rand.Rand) ([]*compose.Member, error) {
 	f.use, f.member, f.effects, f.crashing, f.pushed, f.exited = use{}, nil, nil, nil, "", 0
-	anyone := c.List()
-	if len(anyone) == 0 || anyone[0].FailpointURL == "" {
-		return nil, errors.New("the members are not a failpoint build: their failpoints cannot be reached")
-	}
-	listed, err := failpoint.Endpoint{URL: anyone[0].FailpointURL}.List(ctx)
+	listed, err := listFailpoints(ctx, c)
 	if err != nil {
-		return nil, fmt.Errorf("listing the failpoints: %w", err)
+		return nil, err
 	}
 	u, err := f.choose(c, listed, r)
 	if err != nil {
@@ -237,7 +238,9 @@ func (f *Failpoint) Start(ctx context.Context, c Cluster, r *rand.Rand) ([]*comp
 	}
 	f.use, f.term, f.member = u, term, m
 	f.ep = failpoint.Endpoint{URL: m.FailpointURL}
-	if strings.Contains(term, "panic") {
+	// A store may well exit on an error injected where it writes, as
+	// etcd does on a failed fsync.
+	if !strings.Contains(term, "sleep") {
 		f.crashing = []string{m.Name}
 	}
 	// Panics of earlier windows are in the log already.
@@ -251,6 +254,22 @@ func (f *Failpoint) Start(ctx context.Context, c Cluster, r *rand.Rand) ([]*comp
 	f.effects = map[string]string{m.Name: "armed " + u.point + "=" + term}
 	f.bg.start(ctx, func(ctx context.Context) { f.trigger(ctx, c) })
 	return []*compose.Member{m}, nil
+}
+
+// listFailpoints asks the members, in turn until one answers, which
+// failpoints the build has.
+func listFailpoints(ctx context.Context, c Cluster) (map[string]string, error) {
+	err := errors.New("the cluster has no members")
+	for _, m := range c.List() {
+		if m.FailpointURL == "" {
+			return nil, errors.New("the members are not a failpoint build: their failpoints cannot be reached")
+		}
+		var listed map[string]string
+		if listed, err = (failpoint.Endpoint{URL: m.FailpointURL}).List(ctx); err == nil {
+			return listed, nil
+		}
+	}
+	return nil, fmt.Errorf("listing the failpoints: %w", err)
 }
 
 // choose is the failpoint to arm: the one named, or for failpoint-random
@@ -269,7 +288,7 @@ func (f *Failpoint) choose(c Cluster, listed map[string]string, r *rand.Rand) (u
 	lag := c.SnapshotLag()
 	var can []use
 	for _, u := range catalog {
-		if _, ok := listed[u.point]; !ok {
+		if _, ok := listed[u.point]; !ok || u.action == "error" {
 			continue
 		}
 		if u.trigger == snapshot && (lag == 0 || lag > randomSnapshotLag) {
