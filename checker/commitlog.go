@@ -91,6 +91,10 @@ func CommitLogCheck(_ context.Context, in *Input) Result {
 	}
 	covered := mergeRevisions(spans)
 	what := fmt.Sprintf("%s (%s), revisions %s seen completely", plural(len(recorders), "recorder"), strings.Join(recorders, ", "), covered)
+	if h := hashedAt(in.Events); len(covered) > 0 && h > covered[len(covered)-1].hi {
+		// Not a disagreement: the recorder may not have caught up in time.
+		what += fmt.Sprintf("; the members hashed their keys at revision %d, past the log's end", h)
+	}
 	switch {
 	case len(added.order) > 0:
 		res.Verdict = Invalid
@@ -105,6 +109,18 @@ func CommitLogCheck(_ context.Context, in *Input) Result {
 	}
 	res.Seconds = time.Since(start).Seconds()
 	return res
+}
+
+// hashedAt is the highest revision a member hashed its keys at after the
+// final phase (history.HashKV), 0 if none did.
+func hashedAt(events []history.Event) int64 {
+	var h int64
+	for _, e := range events {
+		if e.Process == history.Nemesis && e.F == history.HashKV && e.Error == "" {
+			h = max(h, e.Revision)
+		}
+	}
+	return h
 }
 
 // minus is what a found that b did not, as the lines a result shows: each

@@ -115,6 +115,12 @@ func TestCommitLogRecorded(t *testing.T) {
 	if res.Verdict != Valid || res.Resolved == nil || *res.Resolved != *want.Resolved || res.Resolved.Taken == 0 || res.Resolved.NotTaken == 0 {
 		t.Fatalf("kv with the recorded log: %s (%s), resolved %+v; with the true log %+v", res.Verdict, res.Summary, res.Resolved, want.Resolved)
 	}
+	// Members that hashed at a later revision than the log reached: said,
+	// not held against it.
+	in.Events = []history.Event{{Type: history.Info, Process: history.Nemesis, F: history.HashKV, Member: "n1", Revision: truth.Seen[0].To + 3}}
+	if res := CommitLogCheck(t.Context(), in); res.Verdict != Valid || !strings.Contains(res.Summary, "past the log's end") {
+		t.Errorf("a log that ends before the members' hashes: %s: %s", res.Verdict, res.Summary)
+	}
 	without := KV(t.Context(), &Input{Ops: ops, Timeout: time.Minute})
 	if without.Resolved != nil && without.Resolved.NotTaken >= res.Resolved.NotTaken {
 		t.Errorf("the history alone resolved %+v, the recorder's log %+v: want fewer ruled out without it", without.Resolved, res.Resolved)
