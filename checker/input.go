@@ -50,6 +50,10 @@ type Input struct {
 	// history saw it, if there was one; the history's own evidence is used
 	// either way.
 	CommitLog *CommitLog
+	// Recorded are the operations of that recorder (RecordedLog makes the
+	// CommitLog of them), kept apart from Ops, which are the workloads';
+	// CommitLogCheck compares the two.
+	Recorded []history.Op
 	// NoResolve switches off resolving the kv and register writes of
 	// unknown outcome from the commit log (see resolve), to compare.
 	NoResolve bool

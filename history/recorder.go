@@ -56,3 +56,9 @@ func (r *Recorder) Err() error {
 	defer r.mu.Unlock()
 	return r.err
 }
+
+// Beside returns a recorder of another file on r's clock, so that the
+// times of both files compare.
+func (r *Recorder) Beside(w io.Writer) *Recorder {
+	return &Recorder{w: w, start: r.start}
+}

@@ -27,6 +27,11 @@ const (
 	// the report.
 	TimelineFile = "timeline.html"
 	LogsDir      = "logs"
+	// CommitLogFile is the harness's recorder of the commit log: its
+	// watches of the whole keyspace and its final read, as history events
+	// on the history's clock. It is a file of its own so that no checker
+	// or report takes the recorder for a workload.
+	CommitLogFile = "commitlog.jsonl"
 )
 
 // Config is what ran: enough to describe the run and to rerun it. The

@@ -2,7 +2,9 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -57,9 +59,21 @@ func Check(ctx context.Context, dir string, res *rundir.Results) error {
 	// strict, where assuming it did not could call a healthy store broken.
 	faults, err := nemesis.Parse(res.Config.Nemesis)
 	in.OtherCompactor = err != nil || nemesis.Compacts(faults)
+	recorded, err := readCommitLog(dir)
+	if err != nil {
+		return err
+	}
+	if recorded != nil {
+		// The kv and register checks resolve their writes of unknown
+		// outcome with it; the others do not read it.
+		in.Recorded, in.CommitLog = recorded, checker.RecordedLog(recorded)
+	}
 	res.Checks = nil
 	for _, s := range specs {
 		res.Checks = append(res.Checks, s.Check(ctx, in))
+	}
+	if recorded != nil {
+		res.Checks = append(res.Checks, checker.CommitLogCheck(ctx, in))
 	}
 	for _, check := range checker.RunChecks {
 		res.Checks = append(res.Checks, check(ctx, in))
@@ -79,6 +93,24 @@ func Check(ctx context.Context, dir string, res *rundir.Results) error {
 		return fmt.Errorf("writing the report: %w", err)
 	}
 	return nil
+}
+
+// readCommitLog reads the operations of the recorder of the commit log
+// from dir; nil when the run has none (it predates the recorder).
+func readCommitLog(dir string) ([]history.Op, error) {
+	path := filepath.Join(dir, rundir.CommitLogFile)
+	events, err := history.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the commit log: %w", err)
+	}
+	ops, err := history.Ops(events)
+	if err != nil {
+		return nil, fmt.Errorf("commit log %s is malformed: %w", path, err)
+	}
+	return ops, nil
 }
 
 // unfinishedRun says how much of a run events recorded when they end before

@@ -33,7 +33,7 @@ func TestKillLeaderKV(t *testing.T) {
 	for _, c := range res.Checks {
 		checks = append(checks, c.Checker)
 	}
-	if want := []string{checker.KVChecker, checker.RecoveryChecker, checker.AgreeChecker, checker.LogsChecker}; !slices.Equal(checks, want) {
+	if want := []string{checker.KVChecker, checker.CommitLogChecker, checker.RecoveryChecker, checker.AgreeChecker, checker.LogsChecker}; !slices.Equal(checks, want) {
 		t.Fatalf("checks %v, want %v", checks, want)
 	}
 	t.Logf("%s: %s (%.1fs)", res.Checks[0].Checker, res.Checks[0].Summary, res.Checks[0].Seconds)
@@ -75,7 +75,7 @@ func TestMixRegisterKV(t *testing.T) {
 		names = append(names, c.Checker)
 		t.Logf("%s: %s", c.Checker, c.Summary)
 	}
-	if !slices.Equal(names, []string{checker.RegisterChecker, checker.KVChecker, checker.RecoveryChecker, checker.AgreeChecker, checker.LogsChecker}) {
+	if !slices.Equal(names, []string{checker.RegisterChecker, checker.KVChecker, checker.CommitLogChecker, checker.RecoveryChecker, checker.AgreeChecker, checker.LogsChecker}) {
 		t.Errorf("checkers %v", names)
 	}
 	ok := map[string]int{}
@@ -143,5 +143,49 @@ func TestPartitionedMemberStaleReads(t *testing.T) {
 	}
 	if got := stored.Stats.Staleness; got == nil || got.Reads != st.Reads || got.Stale != st.Stale || got.Revisions != st.Revisions {
 		t.Errorf("results.json holds staleness %+v, want %+v", got, st)
+	}
+}
+
+// TestKillLeaderKVResolved: the kv workload with the leader killed and a
+// short operation timeout leaves writes of unknown outcome; the recorder of
+// the commit log watched two members throughout, its log agrees with the
+// history, and the kv check resolves those writes with it (more of them
+// than the history alone resolves, checked again without the log), valid.
+func TestKillLeaderKVResolved(t *testing.T) {
+	dockerOrSkip(t)
+	test := shortTest(t, "etcd", 20*time.Second)
+	test.Config.Name, test.Config.Workload = "e2e-kv-resolved", "kv"
+	test.Config.OpTimeout = rundir.Duration(300 * time.Millisecond)
+	test.Config.CompactInterval = rundir.Duration(5 * time.Second)
+	res, dir := run(t, test)
+	for _, c := range res.Checks {
+		t.Logf("%s: %s: %s", c.Checker, c.Verdict, c.Summary)
+	}
+	if res.Verdict != checker.Valid {
+		t.Fatalf("verdict %s on healthy etcd: %+v", res.Verdict, res.Checks)
+	}
+	kv := res.Checks[0]
+	if kv.Checker != checker.KVChecker || kv.Resolved == nil || kv.Resolved.Taken+kv.Resolved.NotTaken == 0 {
+		t.Fatalf("%s resolved %+v: want writes of unknown outcome resolved", kv.Checker, kv.Resolved)
+	}
+	if c := res.Checks[1]; c.Checker != checker.CommitLogChecker || c.Verdict != checker.Valid {
+		t.Fatalf("check %s: %s, want the commit log's, valid", c.Checker, c.Verdict)
+	}
+
+	// The history alone resolves fewer.
+	if err := os.Rename(filepath.Join(dir, rundir.CommitLogFile), filepath.Join(dir, "moved.jsonl")); err != nil {
+		t.Fatal(err)
+	}
+	again := &rundir.Results{Config: res.Config, Started: res.Started}
+	if err := Check(context.Background(), dir, again); err != nil {
+		t.Fatal(err)
+	}
+	alone := again.Checks[0]
+	t.Logf("without the recorder's log: %s: %s", alone.Verdict, alone.Summary)
+	if n := slices.IndexFunc(again.Checks, func(c checker.Result) bool { return c.Checker == checker.CommitLogChecker }); n >= 0 {
+		t.Errorf("a commit-log check without a commit log: %+v", again.Checks[n])
+	}
+	if alone.Resolved != nil && alone.Resolved.Taken+alone.Resolved.NotTaken >= kv.Resolved.Taken+kv.Resolved.NotTaken {
+		t.Errorf("the history alone resolved %+v, with the recorder's log %+v: want more with it", alone.Resolved, kv.Resolved)
 	}
 }

@@ -5,6 +5,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -140,7 +141,13 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 		return nil, dir, setup(err)
 	}
 	rec := history.NewRecorder(hf)
-	if err := t.drive(ctx, cluster, rec, sched); err != nil {
+	lf, err := os.Create(filepath.Join(dir, rundir.CommitLogFile))
+	if err != nil {
+		return nil, dir, setup(err)
+	}
+	defer lf.Close()
+	logRec := rec.Beside(lf)
+	if err := t.drive(ctx, cluster, rec, logRec, sched); err != nil {
 		return nil, dir, err
 	}
 	down()
@@ -150,6 +157,11 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 	}
 	if err := hf.Close(); err != nil {
 		return nil, dir, setup(fmt.Errorf("closing the history: %w", err))
+	}
+	if err := cmp.Or(logRec.Err(), lf.Close()); err != nil {
+		// What was written stays usable: the recorder's log then ends
+		// early, and the check counts only what it covered.
+		t.say("warning: the commit log: %v", err)
 	}
 
 	t.say("checking %s", filepath.Join(dir, rundir.HistoryFile))
@@ -221,8 +233,9 @@ func (t Test) prepare(ctx context.Context, target compose.Target, cfg *rundir.Co
 }
 
 // drive runs the workload and the nemesis (on sched) for the time limit,
-// then heals and waits for the cluster to come back.
-func (t Test) drive(ctx context.Context, cluster *compose.Cluster, rec *history.Recorder, sched nemesis.Schedule) error {
+// then heals and waits for the cluster to come back. Meanwhile the
+// recorder of the commit log records into logRec.
+func (t Test) drive(ctx context.Context, cluster *compose.Cluster, rec, logRec *history.Recorder, sched nemesis.Schedule) error {
 	cfg := t.Config
 	ids := map[uint64]string{}
 	for _, m := range cluster.Members {
@@ -242,11 +255,24 @@ func (t Test) drive(ctx context.Context, cluster *compose.Cluster, rec *history.
 		return fmt.Errorf("%w: %w", ErrSetup, err)
 	}
 
-	work, err := workloads.New(cfg.Workload, workloads.Options{Keys: cfg.Keys, OpsPerKey: cfg.OpsPerKey, OpTimeout: time.Duration(cfg.OpTimeout), Rate: cfg.Rate, Members: ids,
-		ReadConsistency: cfg.ReadConsistency, CompactInterval: time.Duration(cfg.CompactInterval), Seed: cfg.Seed})
+	opts := workloads.Options{Keys: cfg.Keys, OpsPerKey: cfg.OpsPerKey, OpTimeout: time.Duration(cfg.OpTimeout), Rate: cfg.Rate, Members: ids,
+		ReadConsistency: cfg.ReadConsistency, CompactInterval: time.Duration(cfg.CompactInterval), Seed: cfg.Seed}
+	work, err := workloads.New(cfg.Workload, opts)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrSetup, err)
 	}
+	logClients, logMembers, err := commitLogClients(cluster)
+	defer func() {
+		for _, c := range logClients {
+			c.Close()
+		}
+	}()
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrSetup, err)
+	}
+	// The recorder starts before the workload, so it sees from revision 1.
+	commits := workloads.RecordCommits(ctx, logClients, logMembers, logRec, opts)
+	defer commits.Stop()
 	var nem *nemesis.Nemesis
 	if len(sched.Steps) > 0 {
 		nem = &nemesis.Nemesis{Schedule: sched, Cluster: cluster, Recorder: rec, Rand: rand.New(rand.NewPCG(uint64(cfg.Seed), 0))}
@@ -293,10 +319,35 @@ func (t Test) drive(ctx context.Context, cluster *compose.Cluster, rec *history.
 	} else if nem != nil {
 		t.say("healed; the cluster settled in %.1fs", took.Seconds())
 	}
+	// The recorder reads everything once more and catches up with that
+	// read, so that its log reaches the end of the run.
+	fctx, fcancel := context.WithTimeout(ctx, 30*time.Second)
+	commits.Finish(fctx, 20*time.Second)
+	fcancel()
 	// While the cluster is still up, every member's keys, history included,
 	// at one revision; the members-agree checker compares them.
 	nemesis.Hashes(ctx, cluster, rec, 30*time.Second)
 	return nil
+}
+
+// commitLogRecorders is how many members the recorder of the commit log
+// follows: more than one, so that a member down while a compaction passes
+// leaves no gap the other did not see.
+const commitLogRecorders = 2
+
+// commitLogClients gives the recorder one client pinned to each of the
+// first members it follows, and their names.
+func commitLogClients(c *compose.Cluster) ([]*clientv3.Client, []string, error) {
+	var out []*clientv3.Client
+	var names []string
+	for _, m := range c.Members[:min(commitLogRecorders, len(c.Members))] {
+		cli, err := c.Client(m)
+		if err != nil {
+			return out, names, err
+		}
+		out, names = append(out, cli), append(names, m.Name)
+	}
+	return out, names, nil
 }
 
 // workerClients gives each worker its own client over every member,

@@ -70,7 +70,7 @@ func TestWorkloadsEndToEnd(t *testing.T) {
 			for _, c := range res.Checks {
 				checks = append(checks, c.Checker)
 			}
-			if want := []string{tc.checker, checker.RecoveryChecker, checker.AgreeChecker, checker.LogsChecker}; !slices.Equal(checks, want) {
+			if want := []string{tc.checker, checker.CommitLogChecker, checker.RecoveryChecker, checker.AgreeChecker, checker.LogsChecker}; !slices.Equal(checks, want) {
 				t.Fatalf("checks %v, want %v", checks, want)
 			}
 			kills := 0

@@ -151,14 +151,25 @@ func (fl *followers) start(run func(ctx context.Context, caughtUp func())) {
 // gives every follower up to drain to catch up with it.
 func (fl *followers) finish(ctx context.Context, drain time.Duration, read func(context.Context) int64) {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		fl.fin.store(read(context.WithoutCancel(ctx)))
-		done := make(chan struct{})
-		go func() { fl.caughtUp.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(drain):
-		}
+		fl.catchUp(context.WithoutCancel(ctx), drain, read)
 	}
+	fl.stop()
+}
+
+// catchUp records the final state with read and gives every follower up
+// to drain to catch up with it.
+func (fl *followers) catchUp(ctx context.Context, drain time.Duration, read func(context.Context) int64) {
+	fl.fin.store(read(ctx))
+	done := make(chan struct{})
+	go func() { fl.caughtUp.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(drain):
+	}
+}
+
+// stop ends every follower and waits for them.
+func (fl *followers) stop() {
 	fl.cancel()
 	fl.running.Wait()
 }
