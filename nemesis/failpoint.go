@@ -439,14 +439,16 @@ func (f *Failpoint) Heal(ctx context.Context, c Cluster) error {
 }
 
 // panicLogged says whether the member's log shows gofail's panic at the
-// point, "failpoint panic: NAME", since the last time it was armed: an
+// point, "failpoint panic: …", since it was armed: an
 // exit for another reason is not the failpoint firing.
 func (f *Failpoint) panicLogged(ctx context.Context, c Cluster) bool {
 	log, err := c.Log(ctx, f.member)
 	if err != nil {
 		return false
 	}
-	i := bytes.LastIndex(log, []byte("failpoint panic: "+f.use.point))
+	// gofail prints the term's value when it has one ("failpoint
+	// panic: {}" for a bare panic), the point's name otherwise.
+	i := bytes.LastIndex(log, []byte("failpoint panic: "))
 	return i >= f.logMark
 }
 
