@@ -149,7 +149,7 @@ var faults = []kind{
 	{"disk-truncate", "stop a minority, cut the tail of each one's log; on heal restart it (replaced if it refuses)", func() Fault { return &Damage{how: compose.Cut} }},
 	{"disk-slow", "one random member's disk waits 100ms (or disk-slow=DELAY) before every write and sync; disk-slow=DELAY@PICK picks the members (random, leader, minority, majority, all)", func() Fault { return &SlowDisk{} }},
 	{"disk-error", "one random member's fsyncs fail with EIO (disk-error=eio), or its writes with ENOSPC (disk-error=enospc); its power is cut before the heal; disk-error=eio@majority picks the members as disk-slow does", func() Fault { return &FailDisk{} }},
-	{"blackhole-until-snapshot", "cut one random follower off from its peers until the leader has moved on past what its log keeps (--snapshot-count plus --snapshot-catchup-entries: set them low with --member-flag), then let it back to restore the snapshot the leader sends", func() Fault { return &SnapshotCatchUp{} }},
+	{"blackhole-until-snapshot", "cut one random follower off from its peers until the leader has moved on past what its log keeps (--snapshot-count plus --snapshot-catchup-entries), then let it back to restore the snapshot the leader sends", func() Fault { return &SnapshotCatchUp{} }},
 	{"failpoint-random", "arm one failpoint per window, drawn from those faultline knows how to reach in this build, with its trigger (a failpoint build of the target); failpoint=NAME:ACTION[@any|leader|follower] arms one by name, ACTION panic, sleep(DURATION) or error, optionally N*", func() Fault { return &Failpoint{Role: roleAny} }},
 }
 

@@ -42,7 +42,7 @@ func (s *snapshotCut) run(ctx context.Context, c Cluster, m *compose.Member, say
 	say(fmt.Sprintf("cut off until the leader is %d entries ahead (--snapshot-count plus --snapshot-catchup-entries)", lag))
 	for ahead <= lag {
 		if !sleep(ctx, 200*time.Millisecond) {
-			say(fmt.Sprintf("cut off for the whole window: the leader got %d of the %d entries ahead that make it send a snapshot (smaller --member-flag --snapshot-count and --snapshot-catchup-entries get there sooner)", ahead, lag))
+			say(fmt.Sprintf("cut off for the whole window: the leader got %d of the %d entries ahead that make it send a snapshot (smaller --snapshot-count and --snapshot-catchup-entries get there sooner)", ahead, lag))
 			return
 		}
 		if n, err := leaderAhead(ctx, c, m); err == nil {
