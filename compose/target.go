@@ -116,6 +116,30 @@ func (t Target) memberArgs(f MemberFlags) ([]string, error) {
 	return args, nil
 }
 
+// CheckMemberFlag says what is wrong with f as an extra server flag for
+// every member (faultline run --member-flag), or nil: it must be one word,
+// --flag or --flag=value, and not a flag the harness sets itself, which
+// would fight the member's identity, addresses or bug switch.
+func (t Target) CheckMemberFlag(f string) error {
+	name, _, _ := strings.Cut(f, "=")
+	if !strings.HasPrefix(name, "--") || len(name) == 2 {
+		return fmt.Errorf("%q: want one word beginning with --, the flag and its value, such as --snapshot-count=100", f)
+	}
+	// Go's flag package, and so etcd's, reads -name as --name.
+	same := func(flag string) bool {
+		return strings.HasPrefix(flag, "-") && strings.TrimLeft(flag, "-") == name[2:]
+	}
+	if same(t.BugFlag) {
+		return fmt.Errorf("%q: faultline sets %s itself; use --unsafe-bug NAME", f, t.BugFlag)
+	}
+	for _, w := range t.Flags {
+		if set, _, _ := strings.Cut(w, "="); same(set) {
+			return fmt.Errorf("%q: faultline sets %s itself for every member (their names, data directories, addresses and initial cluster)", f, set)
+		}
+	}
+	return nil
+}
+
 var semver = regexp.MustCompile(`^v3\.\d+\.\d+(-[0-9A-Za-z.]+)?$`)
 
 // Etcd is real etcd at version (e.g. v3.5.35, v3.6.16, v3.7.3), compiled

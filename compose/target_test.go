@@ -170,3 +170,36 @@ func TestEtcdRenamedFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckMemberFlag refuses extra member flags that are not one --word,
+// and the flags the harness sets itself however the target spells them.
+func TestCheckMemberFlag(t *testing.T) {
+	other := Target{Name: "other", Flags: []string{"-name={{.Name}}", "-dir", "{{.DataDir}}"}, BugFlag: "-inject"}
+	for _, tc := range []struct {
+		target  Target
+		flag    string
+		wantErr string // empty: accepted
+	}{
+		{Kvnode(), "--snapshot-count=50", ""},
+		{Kvnode(), "--enable-pprof", ""},
+		{Kvnode(), "--snapshot-count", ""}, // its value is its own business
+		{Kvnode(), "-snapshot-count=50", "want one word beginning with --"},
+		{Kvnode(), "--", "want one word beginning with --"},
+		{Kvnode(), "50", "want one word beginning with --"},
+		{Kvnode(), "--listen-client-urls=http://x", "faultline sets --listen-client-urls itself"},
+		{Kvnode(), "--initial-cluster-token", "faultline sets --initial-cluster-token itself"},
+		{Kvnode(), "--unsafe-bug=stale-read", "faultline sets --unsafe-bug itself; use --unsafe-bug NAME"},
+		{other, "--name=x", "faultline sets -name itself"},
+		{other, "--dir=/x", "faultline sets -dir itself"},
+		{other, "--inject=x", "faultline sets -inject itself; use --unsafe-bug NAME"},
+		{other, "--name-prefix=x", ""},
+	} {
+		err := tc.target.CheckMemberFlag(tc.flag)
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("%s %q: %v", tc.target.Name, tc.flag, err)
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("%s %q: error %v, want one saying %q", tc.target.Name, tc.flag, err, tc.wantErr)
+		}
+	}
+}

@@ -369,6 +369,7 @@ func configRows(c rundir.Config) []row {
 		{"workers", strconv.Itoa(c.Workers)},
 		{"keys", fmt.Sprintf("%d at a time, %d operations each", c.Keys, c.OpsPerKey)},
 		{"unsafe bug", c.UnsafeBug},
+		{"member flags", strings.Join(c.MemberFlags, " ")},
 		{"run id", c.RunID},
 		{"rate", rate},
 		{"seed", seed},

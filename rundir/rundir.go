@@ -37,11 +37,14 @@ const (
 // Config is what ran: enough to describe the run and to rerun it. The
 // runner validates it (runner.Test.Validate); rundir only keeps it.
 type Config struct {
-	Name            string   `json:"name"`
-	RunID           string   `json:"run_id,omitempty"`
-	Target          string   `json:"target"`
-	Version         string   `json:"version,omitempty"`
-	UnsafeBug       string   `json:"unsafe_bug,omitempty"`
+	Name      string `json:"name"`
+	RunID     string `json:"run_id,omitempty"`
+	Target    string `json:"target"`
+	Version   string `json:"version,omitempty"`
+	UnsafeBug string `json:"unsafe_bug,omitempty"`
+	// MemberFlags are extra server flags every member gets, at boot and
+	// whenever it starts again, e.g. --snapshot-count=100.
+	MemberFlags     []string `json:"member_flags,omitempty"`
 	Nodes           int      `json:"nodes"`
 	Workload        string   `json:"workload"`
 	Nemesis         string   `json:"nemesis"`

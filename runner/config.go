@@ -57,6 +57,11 @@ func (t *Test) Validate() error {
 		problems = append(problems, "--target: "+err.Error())
 	} else {
 		check(c.UnsafeBug != "" && target.BugFlag == "", "--unsafe-bug %q: %s has no bug switches (kvnode has)", c.UnsafeBug, target.Name)
+		for _, f := range c.MemberFlags {
+			if err := target.CheckMemberFlag(f); err != nil {
+				problems = append(problems, "--member-flag "+err.Error())
+			}
+		}
 	}
 	check(c.Nodes < 1 || c.Nodes > compose.MaxNodes, "--nodes %d: want 1 to %d", c.Nodes, compose.MaxNodes)
 	if _, err := workloads.Lookup(c.Workload); err != nil {

@@ -195,6 +195,7 @@ func (t Test) boot(up func(compose.Config) (*compose.Cluster, error), target com
 	if cfg.UnsafeBug != "" {
 		cc.Args = append(cc.Args, target.BugFlag+"="+cfg.UnsafeBug)
 	}
+	cc.Args = append(cc.Args, cfg.MemberFlags...)
 	return up(cc)
 }
 

@@ -75,6 +75,25 @@ func clusterFlags(fs *flag.FlagSet, cfg *rundir.Config) {
 	fs.StringVar(&cfg.Runtime, "runtime", cfg.Runtime, "where members run: docker (containers on a private network) or local (processes of this machine, Linux)")
 	fs.StringVar(&cfg.UnsafeBug, "unsafe-bug", cfg.UnsafeBug, "kvnode (or a target file with a bug_flag) only: inject a known bug (e.g. stale-read) to see the checkers catch it")
 	fs.IntVar(&cfg.Nodes, "nodes", cfg.Nodes, "cluster members, 1 to 9")
+	fs.Var(repeated{&cfg.MemberFlags}, "member-flag", "a server `flag` for every member, one word (--snapshot-count=100); repeat it for more. Not the flags faultline sets itself (--name, --data-dir, the URLs, --initial-cluster*, the bug switch: use --unsafe-bug).\n"+
+		"kvnode and etcd v3.6 take --snapshot-count and --snapshot-catchup-entries; etcd v3.5 calls the latter --experimental-snapshot-catchup-entries")
+}
+
+// repeated is a flag that may be given many times, each time adding one word.
+type repeated struct{ p *[]string }
+
+func (w repeated) String() string {
+	if w.p == nil {
+		return ""
+	}
+	return strings.Join(*w.p, " ")
+}
+
+// Set adds to a clipped slice: the test the flags were bound to may share
+// its array with another (a batch's base).
+func (w repeated) Set(v string) error {
+	*w.p = append(slices.Clip(*w.p), v)
+	return nil
 }
 
 // parseRunFlags parses run flags onto t. --nemesis-schedule among them
@@ -163,6 +182,12 @@ func runCommand(c rundir.Config) string {
 		}
 	}
 	fs.VisitAll(func(f *flag.Flag) {
+		if w, ok := f.Value.(repeated); ok {
+			for _, v := range *w.p {
+				words = append(words, "--"+f.Name, v)
+			}
+			return
+		}
 		replaced := c.ScheduleFile != "" && slices.Contains(nemesisFlags, f.Name)
 		// An empty value (the etcd version Validate cleared for another
 		// target) would take the next word as its own.

@@ -33,6 +33,10 @@ func TestRunFlags(t *testing.T) {
 		{[]string{"--runtime", "local", "--nemesis", "partition-leader,pause-random+peer-latency"}, ""},
 		{[]string{"--runtime", "vm"}, `--runtime "vm": want docker or local`},
 		{[]string{"--runtime", "local", "--nemesis", "kill-leader+peer-loss"}, "peer-loss: needs --runtime docker"},
+		{[]string{"--member-flag", "--snapshot-count=100", "--member-flag=--snapshot-catchup-entries=50"}, ""},
+		{[]string{"--member-flag", "snapshot-count=100"}, `--member-flag "snapshot-count=100": want one word beginning with --`},
+		{[]string{"--member-flag", "--data-dir=/tmp/x"}, `--member-flag "--data-dir=/tmp/x": faultline sets --data-dir itself`},
+		{[]string{"--target", "kvnode", "--member-flag", "--unsafe-bug=stale-read"}, "use --unsafe-bug NAME"},
 	} {
 		test, _, err := runFlags(tc.args, io.Discard)
 		if checkErr(t, tc.args, err, tc.wantErr) && test.Source == "" {
@@ -136,5 +140,42 @@ func TestRunFlagsSchedule(t *testing.T) {
 	} {
 		_, _, err := runFlags(tc.args, io.Discard)
 		checkErr(t, tc.args, err, tc.wantErr)
+	}
+}
+
+// TestMemberFlags: --member-flag, given many times, keeps every word in
+// order in the config, and the rerun command gives each again; parsed onto
+// a base that has some, it adds to them without touching the base.
+func TestMemberFlags(t *testing.T) {
+	args := []string{"--target", "kvnode", "--member-flag", "--snapshot-count=100", "--member-flag", "--snapshot-catchup-entries=50"}
+	test, _, err := runFlags(args, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"--snapshot-count=100", "--snapshot-catchup-entries=50"}
+	if !reflect.DeepEqual(test.Config.MemberFlags, want) {
+		t.Fatalf("member flags %q, want %q", test.Config.MemberFlags, want)
+	}
+	cmd := runCommand(test.Config)
+	if !strings.Contains(cmd, "--member-flag --snapshot-count=100 --member-flag --snapshot-catchup-entries=50") {
+		t.Errorf("rerun command %q does not give both member flags", cmd)
+	}
+	again, _, err := runFlags(strings.Fields(cmd)[2:], io.Discard)
+	if err != nil || !reflect.DeepEqual(again.Config.MemberFlags, want) {
+		t.Errorf("the rerun command's flags: %q, %v", again.Config.MemberFlags, err)
+	}
+
+	base := runDefaults()
+	base.Config.MemberFlags = make([]string, 1, 4)
+	base.Config.MemberFlags[0] = "--snapshot-count=100"
+	one, two := base, base
+	if err := parseRunFlags(&one, []string{"--member-flag", "--a=1"}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := parseRunFlags(&two, []string{"--member-flag", "--b=2"}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(one.Config.MemberFlags, " ") + "; " + strings.Join(two.Config.MemberFlags, " "); got != "--snapshot-count=100 --a=1; --snapshot-count=100 --b=2" {
+		t.Errorf("two tests from one base: %s", got)
 	}
 }
