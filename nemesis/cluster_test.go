@@ -255,6 +255,54 @@ func testFaults(t *testing.T, ctx context.Context, c *compose.Cluster) {
 		settled(t, ctx, c)
 	})
 
+	// partition-member aims at one member: a follower, so the leader stays
+	// and the majority writes on, then one by name. Clients still reach
+	// the member cut off, which answers only from what it has.
+	t.Run("partition-member", func(t *testing.T) {
+		for _, aim := range []string{"follower", "n2"} {
+			fs, err := Parse("partition-member=" + aim)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, err := findLeader(ctx, c, 10*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hit, err := fs[0].Start(ctx, c, testRand)
+			if err != nil {
+				t.Fatal(err)
+			}
+			one := hit[0]
+			if len(hit) != 1 || (aim == "follower" && one == l) || (aim == "n2" && one.Name != "n2") {
+				t.Fatalf("%s hit %v (leader %s)", fs[0].Name(), names(hit), l.Name)
+			}
+			rest := without(c.Members, one)
+			if got := dropped(t, ctx, c, one); !slices.Equal(got, ipsOf(rest)) {
+				t.Errorf("%s: %s drops %v, want %v", fs[0].Name(), one.Name, got, ipsOf(rest))
+			}
+			for _, m := range rest {
+				if got := dropped(t, ctx, c, m); !slices.Equal(got, []string{one.IP}) {
+					t.Errorf("%s: %s drops %v, want only %s", fs[0].Name(), m.Name, got, one.IP)
+				}
+			}
+			if aim == "follower" {
+				if err := writes(ctx, c, 20*time.Second, rest...); err != nil {
+					t.Errorf("the majority does not take writes: %v", err)
+				}
+				if err := read(ctx, c, one, true); err != nil {
+					t.Errorf("a serializable read from the cut-off %s failed: %v", one.Name, err)
+				}
+				if _, err := waitFor(ctx, 10*time.Second, func() (bool, error) { return read(ctx, c, one, false) != nil, nil }); err != nil {
+					t.Errorf("linearizable reads from the cut-off %s still answer", one.Name)
+				}
+			}
+			if err := fs[0].Heal(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			settled(t, ctx, c)
+		}
+	})
+
 	t.Run("partition-halves", func(t *testing.T) {
 		p := &Partition{kind: partHalves}
 		minority, err := p.Start(ctx, c, testRand)

@@ -114,7 +114,8 @@ const Skip = "skip"
 // Final is the Fault name of the final phase's events.
 const Final = history.Final
 
-// kind is one fault --nemesis accepts, with what it does.
+// kind is one fault --nemesis accepts, with what it does; make is nil for
+// one that needs a setting (name=SETTING).
 type kind struct {
 	name, doc string
 	make      func() Fault
@@ -134,6 +135,7 @@ var faults = []kind{
 	{"partition-halves", "split the members into a random minority and majority", func() Fault { return &Partition{kind: partHalves} }},
 	{"partition-majorities-ring", "every member sees a different majority (needs 4+ members)", func() Fault { return &Partition{kind: partRing} }},
 	{"partition-bridge", "two halves that only one member joins", func() Fault { return &Partition{kind: partBridge} }},
+	{"partition-member", "partition-member=NAME cuts member NAME (n1 to n9) off from the others; =leader the leader, =follower a random member that does not lead", nil},
 	{"compact", "compact the history at a recent revision (keeps the last 100), under load", func() Fault { return &Compact{Keep: 100} }},
 	{"defrag", "defragment every member's backend, one after another", func() Fault { return &Defrag{} }},
 	{"member-replace", "remove a random member (Cluster API), destroy its data, add it back empty on heal", func() Fault { return &MemberReplace{} }},
@@ -248,6 +250,9 @@ func parseOne(name string) (Fault, error) {
 	if i < 0 {
 		return nil, &UnknownError{Name: name}
 	}
+	if faults[i].make == nil {
+		return parseWithArg(name, "")
+	}
 	return faults[i].make(), nil
 }
 
@@ -286,6 +291,8 @@ func parseWithArg(name, arg string) (Fault, error) {
 			return nil, fmt.Errorf("disk-slow=%s: want a delay up to 1m, e.g. disk-slow=200ms", arg)
 		}
 		return &SlowDisk{Delay: d, Pick: p}, nil
+	case "partition-member":
+		return parseMemberAim(arg)
 	case "disk-error":
 		how, p, err := cutPick(name, arg)
 		if err != nil {
@@ -298,7 +305,7 @@ func parseWithArg(name, arg string) (Fault, error) {
 	case "failpoint":
 		return ParseFailpoint(arg)
 	}
-	return nil, fmt.Errorf("%s=%s: only peer-loss=PCT, peer-latency=DELAY[:JITTER], disk-slow=DELAY[@PICK], disk-error=eio|enospc[@PICK] and failpoint=NAME:ACTION[@ROLE] take a setting", name, arg)
+	return nil, fmt.Errorf("%s=%s: only peer-loss=PCT, peer-latency=DELAY[:JITTER], disk-slow=DELAY[@PICK], disk-error=eio|enospc[@PICK], partition-member=NAME|leader|follower and failpoint=NAME:ACTION[@ROLE] take a setting", name, arg)
 }
 
 // cutPick splits the @PICK off a disk fault's setting: which members it

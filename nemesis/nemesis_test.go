@@ -366,6 +366,65 @@ func TestPartitionRules(t *testing.T) {
 	}
 }
 
+// TestPartitionMember: partition-member cuts off the member it names, the
+// leader, or a member that does not lead, and only it; a member the
+// cluster lacks is an error at Start (the nemesis records a skip).
+func TestPartitionMember(t *testing.T) {
+	ctx := context.Background()
+	c := newFake(5)
+	c.leader = 2
+	isolated := func(aim string) string {
+		t.Helper()
+		p := &Partition{kind: partMember, member: aim}
+		hit, err := p.Start(ctx, c, testRand)
+		if err != nil {
+			t.Fatalf("%s: %v", p.Name(), err)
+		}
+		if len(hit) != 1 {
+			t.Fatalf("%s hit %v", p.Name(), names(hit))
+		}
+		one := hit[0]
+		for _, m := range c.members {
+			want := []string{one.IP}
+			if m == one {
+				want = nil
+				for _, o := range c.members {
+					if o != one {
+						want = append(want, o.IP)
+					}
+				}
+			}
+			if got := slices.Sorted(slices.Values(c.rules[m.Name])); !slices.Equal(got, want) {
+				t.Errorf("%s: %s drops %v, want %v", p.Name(), m.Name, got, want)
+			}
+		}
+		if err := p.Heal(ctx, c); err != nil || len(c.rules) != 0 {
+			t.Fatalf("%s healed: rules %v, %v", p.Name(), c.rules, err)
+		}
+		return one.Name
+	}
+	if got := isolated("n4"); got != "n4" {
+		t.Errorf("partition-member=n4 cut %s off", got)
+	}
+	if got := isolated(aimLeader); got != "n3" {
+		t.Errorf("partition-member=leader cut %s off, want the leader n3", got)
+	}
+	followers := map[string]bool{}
+	for range 40 {
+		followers[isolated(aimFollower)] = true
+	}
+	if followers["n3"] || len(followers) != 4 {
+		t.Errorf("partition-member=follower cut off %v, want each of the 4 followers some time and never the leader n3", followers)
+	}
+	p := &Partition{kind: partMember, member: "n7"}
+	if _, err := p.Start(ctx, c, testRand); err == nil || !strings.Contains(err.Error(), "n7: not a member") {
+		t.Errorf("partition-member=n7 on 5 members started: %v", err)
+	}
+	if err := p.Heal(ctx, c); err != nil || len(c.rules) != 0 {
+		t.Errorf("after a start that failed: rules %v, %v", c.rules, err)
+	}
+}
+
 // TestPeerLinkRules: peer-loss and peer-latency put their rule on every
 // member's links, say how they were made, and heal takes the rules away.
 func TestPeerLinkRules(t *testing.T) {
@@ -399,10 +458,14 @@ func TestPeerLinkRules(t *testing.T) {
 }
 
 func TestParse(t *testing.T) {
-	for _, name := range Names() {
-		fs, err := Parse(name)
-		if err != nil || len(fs) != 1 || fs[0].Name() != name {
-			t.Errorf("%s: %v %v", name, fs, err)
+	for _, k := range faults {
+		fs, err := Parse(k.name)
+		if k.make == nil {
+			if err == nil || !strings.Contains(err.Error(), "want") {
+				t.Errorf("%s without its setting: %v %v, want an error saying what it wants", k.name, fs, err)
+			}
+		} else if err != nil || len(fs) != 1 || fs[0].Name() != k.name {
+			t.Errorf("%s: %v %v", k.name, fs, err)
 		}
 	}
 	if fs, err := Parse("none"); err != nil || fs != nil {
@@ -434,13 +497,17 @@ func TestParse(t *testing.T) {
 		"peer-latency=300ms":         "peer-latency=300ms:0s",
 		"peer-latency=100ms:50ms":    "peer-latency",
 		"peer-loss=10,peer-loss=50%": "peer-loss=10",
+		"partition-member=n2":        "partition-member=n2",
+		"partition-member=leader":    "partition-member=leader",
+		"partition-member=follower":  "partition-member=follower",
 	} {
 		fs, err := Parse(spec)
 		if err != nil || fs[0].Name() != want {
 			t.Errorf("%s: %v %v, want %s", spec, fs, err, want)
 		}
 	}
-	for _, bad := range []string{"peer-loss=0", "peer-loss=101", "peer-loss=x", "peer-latency=-1s", "peer-latency=10ms:20ms", "kill-leader=3", "peer-loss=10,peer-loss=10"} {
+	for _, bad := range []string{"peer-loss=0", "peer-loss=101", "peer-loss=x", "peer-latency=-1s", "peer-latency=10ms:20ms", "kill-leader=3", "peer-loss=10,peer-loss=10",
+		"partition-member=", "partition-member=n0", "partition-member=n10", "partition-member=N2", "partition-member=candidate"} {
 		if _, err := Parse(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
@@ -454,6 +521,16 @@ func TestParse(t *testing.T) {
 	}
 	if err := Fits(fs, 5); err != nil {
 		t.Errorf("5 members: %v", err)
+	}
+	fs, _ = Parse("partition-member=n4,partition-member=follower")
+	if err := Fits(fs, 3); err == nil || err.Error() != "partition-member=n4 needs at least 4 members, the cluster has 3" {
+		t.Errorf("partition-member=n4 on 3 members: %v", err)
+	}
+	if err := Fits(fs, 4); err != nil {
+		t.Errorf("partition-member=n4 on 4 members: %v", err)
+	}
+	if _, err := Parse("partition-member=n12"); err == nil || !strings.Contains(err.Error(), "partition-member=n12: want a member's name, n1 to n9, or leader, or follower") {
+		t.Errorf("partition-member=n12: %v", err)
 	}
 }
 

@@ -2,8 +2,12 @@ package nemesis
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"regexp"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/faultline/faultline/compose"
@@ -17,6 +21,13 @@ const (
 	partHalves
 	partRing
 	partBridge
+	partMember
+)
+
+// The aims of partition-member besides a member's name.
+const (
+	aimLeader   = "leader"
+	aimFollower = "follower"
 )
 
 // Partition cuts links between members: each member drops what comes
@@ -28,18 +39,33 @@ const (
 // commit. Heal removes every rule.
 type Partition struct {
 	kind partKind
-	how  string
+	// member is partition-member's aim: a member's name, aimLeader, or
+	// aimFollower (a random member other than the leader).
+	member string
+	how    string
 	changedLinks
 }
 
 func (p *Partition) Name() string {
+	if p.kind == partMember {
+		return "partition-member=" + p.member
+	}
 	return "partition-" + [...]string{"leader", "random", "halves", "majorities-ring", "bridge"}[p.kind]
 }
 
 // Mechanism is how the cluster the partition started on cuts links.
 func (p *Partition) Mechanism() string { return p.how }
 
+// minMembers of partition-member=nK is K, so that Fits refuses a member
+// the cluster will not have.
 func (p *Partition) minMembers() int {
+	if p.kind == partMember {
+		k, err := strconv.Atoi(strings.TrimPrefix(p.member, "n"))
+		if err != nil {
+			return 2 // leader or follower
+		}
+		return max(2, k)
+	}
 	return [...]int{2, 2, 3, 4, 3}[p.kind]
 }
 
@@ -71,6 +97,12 @@ func (p *Partition) Start(ctx context.Context, c Cluster, r *rand.Rand) ([]*comp
 	case partRandom:
 		g, err = isolate(order, order[0])
 		hit = order[:1]
+	case partMember:
+		var one string
+		if one, err = p.aim(ctx, c, order); err == nil {
+			g, err = isolate(order, one)
+			hit = []string{one}
+		}
 	case partHalves:
 		g, hit, err = halves(order)
 	case partRing:
@@ -115,4 +147,39 @@ func cutLinks(ctx context.Context, c Cluster, ms []*compose.Member, g Grudge) ([
 		}
 	}
 	return touched, onEach(touched, func(m *compose.Member) error { return c.Links().Drop(ctx, m, 100, from[m]...) })
+}
+
+// aim returns the member partition-member cuts off: the one it names, the
+// leader, or the first of order (shuffled) that does not lead.
+func (p *Partition) aim(ctx context.Context, c Cluster, order []string) (string, error) {
+	if p.member != aimLeader && p.member != aimFollower {
+		return p.member, nil
+	}
+	l, err := findLeader(ctx, c, 5*time.Second)
+	if err != nil {
+		return "", err
+	}
+	if p.member == aimLeader {
+		return l.Name, nil
+	}
+	for _, n := range order {
+		if n != l.Name {
+			return n, nil
+		}
+	}
+	return "", fmt.Errorf("no follower: %s is the only member", l.Name)
+}
+
+// memberAim matches partition-member's setting when it names a member.
+var memberAim = regexp.MustCompile(`^n[1-9]$`)
+
+// parseMemberAim reads partition-member=NAME.
+func parseMemberAim(arg string) (Fault, error) {
+	if arg != aimLeader && arg != aimFollower && !memberAim.MatchString(arg) {
+		if arg != "" {
+			arg = "=" + arg
+		}
+		return nil, fmt.Errorf("partition-member%s: want a member's name, n1 to n%d, or leader, or follower (a random member that does not lead), e.g. partition-member=n2", arg, compose.MaxNodes)
+	}
+	return &Partition{kind: partMember, member: arg}, nil
 }
