@@ -46,7 +46,9 @@ func TestValidate(t *testing.T) {
 		{"disk mode without a disk fault", func(c *rundir.Config) { c.DiskMode = "strict" },
 			"--disk-mode strict: only runs with a disk fault (power-loss-*, disk-*) have a filesystem layer to set"},
 		{"disk mode", func(c *rundir.Config) { c.Nemesis, c.DiskMode = "power-loss-all", "xfs" }, `--disk-mode: disk mode "xfs": want ext4`},
-		{"member flags", func(c *rundir.Config) { c.MemberFlags = []string{"--snapshot-count=100", "--experimental-snapshot-catchup-entries=50"} }, ""},
+		{"member flags", func(c *rundir.Config) {
+			c.MemberFlags = []string{"--snapshot-count=100", "--experimental-snapshot-catchup-entries=50"}
+		}, ""},
 		{"member flag, two words", func(c *rundir.Config) { c.MemberFlags = []string{"--snapshot-count", "100"} },
 			`--member-flag "100": want one word beginning with --, the flag and its value, such as --snapshot-count=100`},
 		{"member flag the harness sets", func(c *rundir.Config) { c.MemberFlags = []string{"--initial-cluster-state=existing", "-name"} },

@@ -247,17 +247,30 @@ func (t Test) drive(ctx context.Context, cluster *compose.Cluster, rec, logRec *
 		ids[st.ID] = m.Name
 	}
 	clients, err := workerClients(cluster, cfg.Workers, cfg.ClientMode)
+	pinned := map[string]*clientv3.Client{}
 	defer func() {
 		for _, c := range clients {
 			c.Close()
 		}
+		for _, c := range pinned {
+			c.Close()
+		}
 	}()
+	for _, m := range cluster.Members {
+		if err != nil {
+			break
+		}
+		var cli *clientv3.Client
+		if cli, err = cluster.Client(m); err == nil {
+			pinned[m.Name] = cli
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrSetup, err)
 	}
 
 	opts := workloads.Options{Keys: cfg.Keys, OpsPerKey: cfg.OpsPerKey, OpTimeout: time.Duration(cfg.OpTimeout), Rate: cfg.Rate, Members: ids,
-		ReadConsistency: cfg.ReadConsistency, CompactInterval: time.Duration(cfg.CompactInterval), Seed: cfg.Seed}
+		MemberClients: pinned, ReadConsistency: cfg.ReadConsistency, CompactInterval: time.Duration(cfg.CompactInterval), Seed: cfg.Seed}
 	work, err := workloads.New(cfg.Workload, opts)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrSetup, err)

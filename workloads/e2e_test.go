@@ -4,14 +4,18 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/compose"
+	"github.com/faultline/faultline/history"
 	"github.com/faultline/faultline/rundir"
 	"github.com/faultline/faultline/runner"
+	"github.com/faultline/faultline/workloads"
 )
 
 // TestWorkloadsEndToEnd runs the watch, kubernetes and lease workloads for
@@ -92,5 +96,77 @@ func TestWorkloadsEndToEnd(t *testing.T) {
 				t.Errorf("only %d operations succeeded", all.OK)
 			}
 		})
+	}
+}
+
+// TestPinnedWatchers: with one worker on three kvnode members (local
+// processes) while members are killed and restarted, each member still has
+// a watcher of its own, every response of which that member served, on one
+// stream the whole run (its client rides out the restarts); and the watch
+// check holds them to its guarantees: the run is valid.
+func TestPinnedWatchers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping the cluster test in -short mode")
+	}
+	wd, _ := os.Getwd()
+	src, err := compose.FindRoot(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var progress bytes.Buffer
+	test := runner.Test{Source: src, Results: t.TempDir(), Progress: &progress, Config: runner.DefaultConfig()}
+	c := &test.Config
+	c.Name, c.Target, c.Runtime, c.Workload, c.Workers, c.Nemesis = "e2e-pinned", "kvnode", compose.Local, "watch", 1, "kill-random"
+	c.TimeLimit, c.CheckTimeout = rundir.Duration(15*time.Second), rundir.Duration(time.Minute)
+	c.NemesisInterval, c.NemesisDuration = rundir.Duration(3*time.Second), rundir.Duration(2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res, dir, err := runner.Run(ctx, test)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, progress.String())
+	}
+	if res.Verdict != checker.Valid {
+		t.Fatalf("verdict %s on healthy kvnode: %+v", res.Verdict, res.Checks)
+	}
+	events, err := history.ReadFile(filepath.Join(dir, rundir.HistoryFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := map[string]map[string]int{} // watcher → member → responses with events
+	opens := map[string]int{}
+	for _, e := range events {
+		if !strings.HasPrefix(e.WatchID, workloads.PinnedWatch) {
+			continue
+		}
+		if e.Type == history.Invoke && e.F == checker.WatchOpen {
+			opens[e.WatchID]++
+		}
+		if e.Type == history.OK && len(e.WatchEvents) > 0 {
+			if served[e.WatchID] == nil {
+				served[e.WatchID] = map[string]int{}
+			}
+			served[e.WatchID][e.Member]++
+		}
+	}
+	for _, m := range res.Config.Members {
+		id := workloads.PinnedWatch + m.Name
+		if got := served[id]; len(got) != 1 || got[m.Name] == 0 {
+			t.Errorf("watcher %s: responses with events by member %v, want all by %s", id, got, m.Name)
+		}
+		if opens[id] != 1 {
+			t.Errorf("watcher %s opened %d sessions, want one stream the whole run", id, opens[id])
+		}
+	}
+	if len(served) != len(res.Config.Members) {
+		t.Errorf("pinned watchers %v, want one per member of %v", served, res.Config.Members)
+	}
+	kills := 0
+	for _, w := range res.Faults {
+		if w.Stop > w.Start {
+			kills++
+		}
+	}
+	if kills < 2 {
+		t.Errorf("%d kills healed, want at least 2", kills)
 	}
 }

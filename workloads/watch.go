@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,7 +42,9 @@ func (p *procs) get() history.Process { return history.Process(p.next.Add(1) - 1
 // Watch is the watch workload: writers put, delete and txn a few keys
 // under checker.WatchPrefix with unique values while watchers follow the prefix
 // (and single keys, and the whole keyspace) from chosen start revisions,
-// reopening after errors and compaction from where they stopped. When the
+// reopening after errors and compaction from where they stopped; besides
+// them one long-lived watcher per member (Options.MemberClients) follows
+// the prefix through that member alone, whatever the workers. When the
 // time is up it reads the prefix once more and lets every watcher catch up
 // with that revision, so the checker knows the final state.
 type Watch struct {
@@ -95,6 +99,18 @@ func (w *Watch) specs() []watchSpec {
 	}
 }
 
+// PinnedWatch is the WatchID prefix of the watcher on each member: the
+// prefix from revision 1 through a client of that member alone, opened
+// again only when its stream is closed on it (a compaction, a cancel by
+// the server), so one long stream sees the member's faults: a partition
+// from its peers, a restart, a snapshot from the leader.
+const PinnedWatch = "pinned-"
+
+func pinnedSpec(member string) watchSpec {
+	return watchSpec{id: PinnedWatch + member, key: checker.WatchPrefix, rangeEnd: clientv3.GetPrefixRangeEnd(checker.WatchPrefix),
+		from: "first", prevKV: true, progressNotify: true}
+}
+
 // Run drives writers (one per client) and watchers until ctx is done, then
 // reads the final state and lets the watchers catch up.
 func (w *Watch) Run(ctx context.Context, clients []*clientv3.Client, rec *history.Recorder) {
@@ -107,6 +123,11 @@ func (w *Watch) Run(ctx context.Context, clients []*clientv3.Client, rec *histor
 	for i, spec := range w.specs() {
 		wr := &watcher{actor: w.actor(clients[i%len(clients)], rec, &w.counts, ps, "watch-watcher", i),
 			spec: spec, fin: fl.fin, open: checker.WatchOpen, recv: checker.WatchRecv}
+		fl.start(wr.run)
+	}
+	for i, name := range slices.Sorted(maps.Keys(w.MemberClients)) {
+		wr := &watcher{actor: w.actor(w.MemberClients[name], rec, &w.counts, ps, "watch-pinned", i),
+			spec: pinnedSpec(name), fin: fl.fin, open: checker.WatchOpen, recv: checker.WatchRecv}
 		fl.start(wr.run)
 	}
 

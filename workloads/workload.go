@@ -47,6 +47,10 @@ type Options struct {
 	// Members names the member behind each member ID seen in response
 	// headers, so the history says who served an operation.
 	Members map[uint64]string
+	// MemberClients are one client per member, by name, each knowing only
+	// that member, for actors that must stay on their member whatever the
+	// workers' clients are (the watch workload's pinned watchers).
+	MemberClients map[string]*clientv3.Client
 	// ReadConsistency is linearizable, serializable or mixed (each read
 	// picks one at random); workloads that read through Get follow it, and
 	// the read-only transactions of append and wr.
