@@ -73,11 +73,30 @@ func TestReadMatrixErrors(t *testing.T) {
 			"kvnode-3n-kv-s (scenario 1): --nemesis-schedule sets the faults and their windows, so it cannot be combined with --nemesis-interval:"},
 		{`{"targets":["kvnode"],"nodes":[3],"time_limit":"1s","scenarios":[{"workload":"kv","nemesis":"none","vary":[["--nodes","5"],["--nodes","0"]]}]}`,
 			"kvnode-3n-kv-none (scenario 1, vary set 2): --nodes 0: want 1 to 9"},
+		{`{"targets":["kvnode"],"nodes":[3],"time_limit":"1s","scenarios":[{"workload":"kv","nemesis":"none","args":["--member-flag","--name=x"]}]}`,
+			`kvnode-3n-kv-none (scenario 1): --member-flag "--name=x": faultline sets --name itself`},
 	} {
 		p := filepath.Join(t.TempDir(), "m.json")
 		os.WriteFile(p, []byte(tc.body), 0o644)
 		if _, _, err := readMatrix(p); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want one saying %q", tc.body, err, tc.want)
+		}
+	}
+}
+
+// TestMatrixMemberFlags: a scenario's args may give member flags, which
+// its runs record and their rerun commands repeat.
+func TestMatrixMemberFlags(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "m.json")
+	os.WriteFile(p, []byte(`{"targets":["kvnode","etcd"],"nodes":[3],"time_limit":"1s","scenarios":[
+		{"workload":"kv,watch","nemesis":"partition-member=follower","args":["--member-flag","--snapshot-count=100"]}]}`), 0o644)
+	_, tests, err := readMatrix(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, test := range tests {
+		if c := test.Config; !slices.Equal(c.MemberFlags, []string{"--snapshot-count=100"}) || !strings.Contains(c.Command, " --member-flag --snapshot-count=100") {
+			t.Errorf("%s: member flags %q, command %q", c.Name, c.MemberFlags, c.Command)
 		}
 	}
 }
