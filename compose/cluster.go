@@ -69,6 +69,15 @@ type Member struct {
 	FailpointURL string
 }
 
+// Names lists the members' names, in order.
+func Names(ms []*Member) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.Name)
+	}
+	return out
+}
+
 // Cluster is a running cluster of one target.
 type Cluster struct {
 	RunID   string

@@ -26,14 +26,7 @@ type Compact struct {
 // workload's own compactions to account for every read refused as
 // compacted.
 func Compacts(fs []Fault) bool {
-	for _, f := range fs {
-		for _, p := range parts(f) {
-			if _, ok := p.(*Compact); ok {
-				return true
-			}
-		}
-	}
-	return false
+	return anyPart(fs, func(*Compact) bool { return true })
 }
 
 func (*Compact) Name() string                        { return "compact" }

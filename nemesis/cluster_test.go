@@ -144,7 +144,7 @@ func leaderAmong(t *testing.T, ctx context.Context, c *compose.Cluster, ms []*co
 		return leader != nil, nil
 	})
 	if err != nil {
-		t.Fatalf("no leader among %v: %v", names(ms), err)
+		t.Fatalf("no leader among %v: %v", compose.Names(ms), err)
 	}
 	return leader
 }
@@ -274,7 +274,7 @@ func testFaults(t *testing.T, ctx context.Context, c *compose.Cluster) {
 			}
 			one := hit[0]
 			if len(hit) != 1 || (aim == "follower" && one == l) || (aim == "n2" && one.Name != "n2") {
-				t.Fatalf("%s hit %v (leader %s)", fs[0].Name(), names(hit), l.Name)
+				t.Fatalf("%s hit %v (leader %s)", fs[0].Name(), compose.Names(hit), l.Name)
 			}
 			rest := without(c.Members, one)
 			if got := dropped(t, ctx, c, one); !slices.Equal(got, ipsOf(rest)) {
@@ -310,7 +310,7 @@ func testFaults(t *testing.T, ctx context.Context, c *compose.Cluster) {
 			t.Fatal(err)
 		}
 		if len(minority) != 2 {
-			t.Fatalf("minority %v of 5", names(minority))
+			t.Fatalf("minority %v of 5", compose.Names(minority))
 		}
 		leaderAmong(t, ctx, c, without(c.Members, minority...))
 		for _, m := range minority {
@@ -415,7 +415,7 @@ func testFaults(t *testing.T, ctx context.Context, c *compose.Cluster) {
 			t.Fatal(err)
 		}
 		if len(hit) != 2 {
-			t.Fatalf("killed %v, want 2 of 5", names(hit))
+			t.Fatalf("killed %v, want 2 of 5", compose.Names(hit))
 		}
 		for _, m := range hit {
 			if running, _, err := c.State(ctx, m); err != nil || running {

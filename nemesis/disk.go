@@ -30,14 +30,7 @@ func NeedsDisk(spec string) bool {
 }
 
 func needsDisk(fs []Fault) bool {
-	for _, f := range fs {
-		for _, p := range parts(f) {
-			if d, ok := p.(diskFault); ok && d.usesDisk() {
-				return true
-			}
-		}
-	}
-	return false
+	return anyPart(fs, diskFault.usesDisk)
 }
 
 // powerLoss cuts the power of the members: SIGKILL, then every write not
@@ -138,8 +131,8 @@ func (d *Damage) Effects() map[string]string { return d.effects }
 
 // Crashes and Damages name the damaged members: refusing to start may be
 // a fatal error in their logs, or a complaint about the damaged file.
-func (d *Damage) Crashes() []string { return names(d.hit) }
-func (d *Damage) Damages() []string { return names(d.hit) }
+func (d *Damage) Crashes() []string { return compose.Names(d.hit) }
+func (d *Damage) Damages() []string { return compose.Names(d.hit) }
 
 // classes are the kinds of file damaged, in the order tried: a corrupted
 // member gets a bit flipped in its log or in a snapshot at random (in its

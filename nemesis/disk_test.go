@@ -47,7 +47,7 @@ func TestFollowersLoss(t *testing.T) {
 	}
 	want := []string{"power-loss n2", "kill n2", "power-loss n3", "kill n3", "kill n1"}
 	if !slices.Equal(c.log, want) || len(hit) != 3 {
-		t.Fatalf("log %v, hit %v; want %v", c.log, names(hit), want)
+		t.Fatalf("log %v, hit %v; want %v", c.log, compose.Names(hit), want)
 	}
 	if !strings.Contains(f.Effects()["n1"], "leader") || !strings.Contains(f.Effects()["n3"], "dropped") {
 		t.Errorf("effects %v", f.Effects())

@@ -305,11 +305,21 @@ func (f *Failpoint) choose(c Cluster, listed map[string]string, r *rand.Rand) (u
 	return can[r.IntN(len(can))], nil
 }
 
-// aim picks the member of a role: the leader, a random follower, or
-// anyone.
+// aim picks the member a fault is aimed at: anyone, the leader, a random
+// follower, or the member the role names.
 func aim(ctx context.Context, c Cluster, role string, r *rand.Rand) (*compose.Member, error) {
-	if role == roleAny {
-		return shuffled(r, c.List())[0], nil
+	ms := c.List()
+	switch role {
+	case roleAny:
+		return shuffled(r, ms)[0], nil
+	case roleLeader, roleFollower:
+	default:
+		for _, m := range ms {
+			if m.Name == role {
+				return m, nil
+			}
+		}
+		return nil, fmt.Errorf("%s: not a member; the cluster has %s", role, strings.Join(compose.Names(ms), ", "))
 	}
 	l, err := findLeader(ctx, c, 5*time.Second)
 	if err != nil {
@@ -318,7 +328,11 @@ func aim(ctx context.Context, c Cluster, role string, r *rand.Rand) (*compose.Me
 	if role == roleLeader {
 		return l, nil
 	}
-	return shuffled(r, without(c.List(), l))[0], nil
+	rest := without(ms, l)
+	if len(rest) == 0 {
+		return nil, fmt.Errorf("no follower: %s is the only member", l.Name)
+	}
+	return shuffled(r, rest)[0], nil
 }
 
 // trigger runs until the window ends: it pushes the code path towards the
@@ -455,14 +469,7 @@ func (f *Failpoint) panicLogged(ctx context.Context, c Cluster) bool {
 // Failpoints says whether any of fs arms failpoints, so needs a failpoint
 // build of the target.
 func Failpoints(fs []Fault) bool {
-	for _, f := range fs {
-		for _, p := range parts(f) {
-			if _, ok := p.(*Failpoint); ok {
-				return true
-			}
-		}
-	}
-	return false
+	return anyPart(fs, func(*Failpoint) bool { return true })
 }
 
 // CheckFailpoints says whether the failpoints fs name are among points

@@ -493,7 +493,7 @@ func (n *Nemesis) once(ctx context.Context, f Fault, length time.Duration) (heal
 		cancel()
 		return false, ctx.Err() == nil
 	}
-	nodes := names(hit)
+	nodes := compose.Names(hit)
 	e := history.Event{Type: history.Info, Process: history.Nemesis, F: history.Start, Fault: name, Nodes: nodes,
 		Effects: effects(f), Crash: gather(f, crasher.Crashes), Damaged: gather(f, damager.Damages)}
 	if m, ok := f.(mechanism); ok {
@@ -611,10 +611,3 @@ func gather[T any](f Fault, named func(T) []string) []string {
 	return out
 }
 
-func names(ms []*compose.Member) []string {
-	var out []string
-	for _, m := range ms {
-		out = append(out, m.Name)
-	}
-	return out
-}

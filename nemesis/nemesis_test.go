@@ -347,7 +347,7 @@ func TestPartitionRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(hit) != 1 || hit[0] != c.members[c.leader] {
-		t.Fatalf("partition-leader hit %v", names(hit))
+		t.Fatalf("partition-leader hit %v", compose.Names(hit))
 	}
 	l := hit[0]
 	if got := c.rules[l.Name]; len(got) != 4 || slices.Contains(got, l.IP) {
@@ -381,7 +381,7 @@ func TestPartitionMember(t *testing.T) {
 			t.Fatalf("%s: %v", p.Name(), err)
 		}
 		if len(hit) != 1 {
-			t.Fatalf("%s hit %v", p.Name(), names(hit))
+			t.Fatalf("%s hit %v", p.Name(), compose.Names(hit))
 		}
 		one := hit[0]
 		for _, m := range c.members {
@@ -406,12 +406,12 @@ func TestPartitionMember(t *testing.T) {
 	if got := isolated("n4"); got != "n4" {
 		t.Errorf("partition-member=n4 cut %s off", got)
 	}
-	if got := isolated(aimLeader); got != "n3" {
+	if got := isolated(roleLeader); got != "n3" {
 		t.Errorf("partition-member=leader cut %s off, want the leader n3", got)
 	}
 	followers := map[string]bool{}
 	for range 40 {
-		followers[isolated(aimFollower)] = true
+		followers[isolated(roleFollower)] = true
 	}
 	if followers["n3"] || len(followers) != 4 {
 		t.Errorf("partition-member=follower cut off %v, want each of the 4 followers some time and never the leader n3", followers)
@@ -551,7 +551,7 @@ func TestTogether(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(c.paused) != 2 || len(c.rules) != 5 || len(hit) < 2 {
-		t.Fatalf("paused %v, rules %v, hit %v", c.paused, c.rules, names(hit))
+		t.Fatalf("paused %v, rules %v, hit %v", c.paused, c.rules, compose.Names(hit))
 	}
 	if err := fs[0].Heal(ctx, c); err != nil {
 		t.Fatal(err)

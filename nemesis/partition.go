@@ -24,12 +24,6 @@ const (
 	partMember
 )
 
-// The aims of partition-member besides a member's name.
-const (
-	aimLeader   = "leader"
-	aimFollower = "follower"
-)
-
 // Partition cuts links between members: each member drops what comes
 // from the members it must not hear. In containers the agent installs
 // netfilter rules in the member's network namespace (see cmd/agent); for
@@ -39,8 +33,8 @@ const (
 // commit. Heal removes every rule.
 type Partition struct {
 	kind partKind
-	// member is partition-member's aim: a member's name, aimLeader, or
-	// aimFollower (a random member other than the leader).
+	// member is partition-member's aim: a member's name, roleLeader or
+	// roleFollower.
 	member string
 	how    string
 	changedLinks
@@ -80,7 +74,7 @@ func (p *Partition) Start(ctx context.Context, c Cluster, r *rand.Rand) ([]*comp
 	for _, m := range ms {
 		byName[m.Name] = m
 	}
-	order := names(shuffled(r, ms))
+	order := compose.Names(shuffled(r, ms))
 	var (
 		g   Grudge
 		hit []string
@@ -98,10 +92,10 @@ func (p *Partition) Start(ctx context.Context, c Cluster, r *rand.Rand) ([]*comp
 		g, err = isolate(order, order[0])
 		hit = order[:1]
 	case partMember:
-		var one string
-		if one, err = p.aim(ctx, c, order); err == nil {
-			g, err = isolate(order, one)
-			hit = []string{one}
+		var one *compose.Member
+		if one, err = aim(ctx, c, p.member, r); err == nil {
+			g, err = isolate(order, one.Name)
+			hit = []string{one.Name}
 		}
 	case partHalves:
 		g, hit, err = halves(order)
@@ -149,33 +143,12 @@ func cutLinks(ctx context.Context, c Cluster, ms []*compose.Member, g Grudge) ([
 	return touched, onEach(touched, func(m *compose.Member) error { return c.Links().Drop(ctx, m, 100, from[m]...) })
 }
 
-// aim returns the member partition-member cuts off: the one it names, the
-// leader, or the first of order (shuffled) that does not lead.
-func (p *Partition) aim(ctx context.Context, c Cluster, order []string) (string, error) {
-	if p.member != aimLeader && p.member != aimFollower {
-		return p.member, nil
-	}
-	l, err := findLeader(ctx, c, 5*time.Second)
-	if err != nil {
-		return "", err
-	}
-	if p.member == aimLeader {
-		return l.Name, nil
-	}
-	for _, n := range order {
-		if n != l.Name {
-			return n, nil
-		}
-	}
-	return "", fmt.Errorf("no follower: %s is the only member", l.Name)
-}
-
 // memberAim matches partition-member's setting when it names a member.
 var memberAim = regexp.MustCompile(`^n[1-9]$`)
 
 // parseMemberAim reads partition-member=NAME.
 func parseMemberAim(arg string) (Fault, error) {
-	if arg != aimLeader && arg != aimFollower && !memberAim.MatchString(arg) {
+	if arg != roleLeader && arg != roleFollower && !memberAim.MatchString(arg) {
 		if arg != "" {
 			arg = "=" + arg
 		}

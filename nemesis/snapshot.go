@@ -29,7 +29,7 @@ func (s *snapshotCut) run(ctx context.Context, c Cluster, m *compose.Member, say
 		return
 	}
 	ms := c.List()
-	g, err := isolate(names(ms), m.Name)
+	g, err := isolate(compose.Names(ms), m.Name)
 	if err == nil {
 		s.touched, err = cutLinks(ctx, c, ms, g)
 	}

@@ -27,6 +27,18 @@ func parts(f Fault) []Fault {
 	return []Fault{f}
 }
 
+// anyPart says whether some part of one of fs is a T that holds.
+func anyPart[T any](fs []Fault, holds func(T) bool) bool {
+	for _, f := range fs {
+		for _, p := range parts(f) {
+			if t, ok := p.(T); ok && holds(t) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (t *Together) Name() string {
 	var ns []string
 	for _, f := range t.Faults {

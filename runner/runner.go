@@ -247,26 +247,20 @@ func (t Test) drive(ctx context.Context, cluster *compose.Cluster, rec, logRec *
 		ids[st.ID] = m.Name
 	}
 	clients, err := workerClients(cluster, cfg.Workers, cfg.ClientMode)
-	pinned := map[string]*clientv3.Client{}
-	defer func() {
-		for _, c := range clients {
-			c.Close()
-		}
-		for _, c := range pinned {
-			c.Close()
-		}
-	}()
-	for _, m := range cluster.Members {
-		if err != nil {
-			break
-		}
-		var cli *clientv3.Client
-		if cli, err = cluster.Client(m); err == nil {
-			pinned[m.Name] = cli
-		}
-	}
+	defer closeAll(clients)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrSetup, err)
+	}
+	// The watch workload's pinned watchers and the commit-log recorder get
+	// their own clients, so that neither shares a stream with the workers.
+	own, err := oneEach(cluster, cluster.Members)
+	defer closeAll(own)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrSetup, err)
+	}
+	pinned := map[string]*clientv3.Client{}
+	for i, cli := range own {
+		pinned[cluster.Members[i].Name] = cli
 	}
 
 	opts := workloads.Options{Keys: cfg.Keys, OpsPerKey: cfg.OpsPerKey, OpTimeout: time.Duration(cfg.OpTimeout), Rate: cfg.Rate, Members: ids,
@@ -275,17 +269,14 @@ func (t Test) drive(ctx context.Context, cluster *compose.Cluster, rec, logRec *
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrSetup, err)
 	}
-	logClients, logMembers, err := commitLogClients(cluster)
-	defer func() {
-		for _, c := range logClients {
-			c.Close()
-		}
-	}()
+	logMembers := cluster.Members[:min(commitLogRecorders, len(cluster.Members))]
+	logClients, err := oneEach(cluster, logMembers)
+	defer closeAll(logClients)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrSetup, err)
 	}
 	// The recorder starts before the workload, so it sees from revision 1.
-	commits := workloads.RecordCommits(ctx, logClients, logMembers, logRec, opts)
+	commits := workloads.RecordCommits(ctx, logClients, compose.Names(logMembers), logRec, opts)
 	defer commits.Stop()
 	var nem *nemesis.Nemesis
 	if len(sched.Steps) > 0 {
@@ -349,19 +340,23 @@ func (t Test) drive(ctx context.Context, cluster *compose.Cluster, rec, logRec *
 // leaves no gap the other did not see.
 const commitLogRecorders = 2
 
-// commitLogClients gives the recorder one client pinned to each of the
-// first members it follows, and their names.
-func commitLogClients(c *compose.Cluster) ([]*clientv3.Client, []string, error) {
+// oneEach gives each of ms a client that knows only that member.
+func oneEach(c *compose.Cluster, ms []*compose.Member) ([]*clientv3.Client, error) {
 	var out []*clientv3.Client
-	var names []string
-	for _, m := range c.Members[:min(commitLogRecorders, len(c.Members))] {
+	for _, m := range ms {
 		cli, err := c.Client(m)
 		if err != nil {
-			return out, names, err
+			return out, err
 		}
-		out, names = append(out, cli), append(names, m.Name)
+		out = append(out, cli)
 	}
-	return out, names, nil
+	return out, nil
+}
+
+func closeAll(cs []*clientv3.Client) {
+	for _, c := range cs {
+		c.Close()
+	}
 }
 
 // workerClients gives each worker its own client over every member,
