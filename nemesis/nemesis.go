@@ -610,4 +610,3 @@ func gather[T any](f Fault, named func(T) []string) []string {
 	}
 	return out
 }
-
