@@ -1,0 +1,61 @@
+package runner
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/faultline/faultline/checker"
+	"github.com/faultline/faultline/compose"
+	"github.com/faultline/faultline/rundir"
+)
+
+// TestSnapshotCatchUp: with small snapshot settings, a member cut off
+// until the leader has compacted past it is sent a snapshot and applies
+// it, on both targets, and the run stays valid; a panic armed where a
+// follower applies a snapshot fires there, and the member recovers.
+func TestSnapshotCatchUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping the cluster test in -short mode")
+	}
+	for _, tc := range []struct {
+		target, runtime, nemesis string
+		// said is what each window's effect on its member must say; inLog
+		// what that member's log must show after the run.
+		said, inLog string
+	}{
+		{"etcd", compose.Docker, "blackhole-until-snapshot", "then let back to be sent a snapshot", "applied snapshot"},
+		{"kvnode", compose.Local, "blackhole-until-snapshot", "then let back to be sent a snapshot", "applied snapshot from leader"},
+		{"etcd", compose.Docker, "failpoint=raftBeforeApplySnap:panic@follower", "fired: n", "failpoint panic: "},
+		{"kvnode", compose.Local, "failpoint=raftBeforeApplySnap:panic@follower", "fired: n", "failpoint panic: "},
+	} {
+		t.Run(tc.target+"/"+tc.nemesis, func(t *testing.T) {
+			if tc.runtime == compose.Docker {
+				dockerOrSkip(t)
+			}
+			test := shortTest(t, tc.target, 20*time.Second)
+			test.Config.Runtime, test.Config.Nemesis = tc.runtime, tc.nemesis
+			test.Config.NemesisInterval, test.Config.NemesisDuration = rundir.Duration(9*time.Second), rundir.Duration(8*time.Second)
+			test.Config.MemberFlags = []string{"--snapshot-count=100", "--snapshot-catchup-entries=50"}
+			res, dir := run(t, test)
+			if res.Verdict != checker.Valid {
+				t.Fatalf("verdict %s, want valid: %+v", res.Verdict, res.Checks)
+			}
+			if len(res.Faults) == 0 {
+				t.Fatal("no fault window in the run")
+			}
+			for _, w := range res.Faults {
+				m := w.Nodes[0]
+				if said := w.Effects[m]; !strings.Contains(said, tc.said) {
+					t.Errorf("window at %.1fs on %s says %q, want it to say %q", float64(w.Start)/1e9, m, said, tc.said)
+				}
+				if log := memberLog(t, dir, m); !strings.Contains(log, tc.inLog) {
+					t.Errorf("%s's log does not show %q", m, tc.inLog)
+				}
+				if w.Recovered < 0 && w.Stop < res.Faults[len(res.Faults)-1].Stop {
+					t.Errorf("the cluster did not recover from the window at %.1fs", float64(w.Start)/1e9)
+				}
+			}
+		})
+	}
+}
