@@ -61,6 +61,9 @@ func checkTxns(ctx context.Context, in *Input, name, f string, w elle.Workload) 
 		}
 		if err == nil {
 			elleResult(&res, rep, txns, in.visualization(name+"-cycles.svg"))
+			if res.Verdict == Unknown && ctx.Err() != nil {
+				res.Summary += "; " + stopReason(ctx, in.Timeout)
+			}
 			return done()
 		}
 	}

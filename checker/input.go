@@ -41,6 +41,9 @@ type Input struct {
 	// Timeout bounds each search; past it the verdict is unknown. 0: no
 	// bound but ctx.
 	Timeout time.Duration
+	// MemoryLimit bounds the process's heap during each search, in bytes;
+	// past it the verdict is unknown. 0: DefaultMemoryLimit.
+	MemoryLimit uint64
 	// OtherCompactor says that something besides the kv workload (a
 	// nemesis fault) compacts at revisions the history does not record, so
 	// a read refused as compacted is not checked against the kv workload's
@@ -98,12 +101,20 @@ func (in *Input) serializable() (Result, Staleness) {
 	return in.stale, in.staleness
 }
 
-// search bounds one search by in.Timeout, if any.
+// search bounds one search by in.Timeout, if any, and by the memory
+// limit; stopReason says which stopped it.
 func (in *Input) search(ctx context.Context) (context.Context, context.CancelFunc) {
-	if in.Timeout > 0 {
-		return context.WithTimeout(ctx, in.Timeout)
+	ctx, stop := context.WithCancelCause(ctx)
+	limit := in.MemoryLimit
+	if limit == 0 {
+		limit = DefaultMemoryLimit()
 	}
-	return context.WithCancel(ctx)
+	guardMemory(ctx, stop, limit)
+	if in.Timeout > 0 {
+		tctx, cancel := context.WithTimeout(ctx, in.Timeout)
+		return tctx, func() { cancel(); stop(nil) }
+	}
+	return ctx, func() { stop(nil) }
 }
 
 // visualization is where file goes, or "" when nowhere.

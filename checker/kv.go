@@ -126,7 +126,7 @@ func KV(ctx context.Context, in *Input) (res Result) {
 		}
 	default:
 		res.Verdict = Unknown
-		res.Summary = fmt.Sprintf("%s: unknown (%s)", stopReason(parent, timeout), plural(h.counts.checked, "kv operation"))
+		res.Summary = fmt.Sprintf("%s: unknown (%s)", stopReason(ctx, timeout), plural(h.counts.checked, "kv operation"))
 	}
 	if r := in.resolution(); r != nil && r.kv.any() {
 		res.Resolved = &r.kv

@@ -87,7 +87,7 @@ func Register(ctx context.Context, in *Input) Result {
 			}
 		}
 		if len(undecided) > 0 {
-			res.Summary += fmt.Sprintf("; %s undecided (%s)", plural(len(undecided), "key"), stopReason(parent, timeout))
+			res.Summary += fmt.Sprintf("; %s undecided (%s)", plural(len(undecided), "key"), stopReason(ctx, timeout))
 		}
 		if visualizationPath != "" {
 			if err := visualizeRegister(parent, failed, timeout, visualizationPath); err != nil {
@@ -98,7 +98,7 @@ func Register(ctx context.Context, in *Input) Result {
 		}
 	case len(undecided) > 0:
 		res.Verdict = Unknown
-		res.Summary = fmt.Sprintf("%s: unknown (%d of %s undecided", stopReason(parent, timeout), len(undecided), plural(len(checks), "key"))
+		res.Summary = fmt.Sprintf("%s: unknown (%d of %s undecided", stopReason(ctx, timeout), len(undecided), plural(len(checks), "key"))
 		if len(undecided) < len(checks) {
 			res.Summary += ", the others linearizable"
 		}
@@ -506,8 +506,15 @@ func plural(n int, what string) string {
 	return fmt.Sprintf("%d %ss", n, what)
 }
 
-func stopReason(parent context.Context, timeout time.Duration) string {
-	if err := parent.Err(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+// stopReason says what stopped a search: its memory limit, its timeout
+// or the check's cancellation.
+func stopReason(search context.Context, timeout time.Duration) string {
+	var mem ErrMemory
+	cause := context.Cause(search)
+	switch {
+	case errors.As(cause, &mem):
+		return mem.Error()
+	case cause != nil && !errors.Is(cause, context.DeadlineExceeded):
 		return "check cancelled"
 	}
 	if timeout > 0 {
