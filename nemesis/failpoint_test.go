@@ -228,7 +228,7 @@ func TestSnapshotCut(t *testing.T) {
 			f.mu.Lock()
 			cut := len(f.rules[m.Name]) == 2
 			if cut {
-				f.applied["n1"] = 500
+				f.applied["n1"] = 1500
 			}
 			f.mu.Unlock()
 			if cut {
@@ -237,7 +237,7 @@ func TestSnapshotCut(t *testing.T) {
 		}
 	}()
 	s.run(t.Context(), f, m, say)
-	if len(f.rules) != 0 || !strings.Contains(said[len(said)-1], "until the leader was 500 entries ahead, then let back") {
+	if len(f.rules) != 0 || !strings.Contains(said[len(said)-1], "until the leader was 1500 entries ahead, then let back") {
 		t.Errorf("after the cut: rules %v, said %q", f.rules, said)
 	}
 
@@ -246,7 +246,7 @@ func TestSnapshotCut(t *testing.T) {
 	defer cancel()
 	said = nil
 	s.run(ctx, f, m, say)
-	if !strings.Contains(said[len(said)-1], "cut off for the whole window: the leader got 0 of the 100 entries ahead") {
+	if !strings.Contains(said[len(said)-1], "cut off for the whole window: the leader got 0 of the 1124 entries ahead") {
 		t.Errorf("a window too short: said %q", said)
 	}
 	if len(f.rules) == 0 {

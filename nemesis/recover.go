@@ -92,6 +92,20 @@ func HealAll(ctx context.Context, c Cluster) error {
 	return errors.Join(errs...)
 }
 
+// nudge appends an entry that changes no key. A member that restored a
+// snapshot may report the applied index of the last entry it applied
+// before it (etcd v3.6 does), not the snapshot's, until it applies another
+// entry; in a quiet cluster none comes, and the members would seem never
+// to catch up.
+func nudge(ctx context.Context, c Cluster) {
+	cli, err := c.Client()
+	if err != nil {
+		return
+	}
+	defer cli.Close()
+	addEntries(ctx, cli, 1)
+}
+
 // Leftovers lists what faults left behind: members stopped or paused, and
 // link rules still in place. A healed cluster has none.
 func Leftovers(ctx context.Context, c Cluster) ([]string, error) {
@@ -128,6 +142,7 @@ func Leftovers(ctx context.Context, c Cluster) ([]string, error) {
 func Settle(ctx context.Context, c Cluster, rec *history.Recorder, limit time.Duration) (time.Duration, error) {
 	start := time.Now()
 	err := HealAll(ctx, c)
+	var nudged time.Time
 	if err == nil {
 		_, err = waitFor(ctx, limit-time.Since(start), func() (bool, error) {
 			sts, err := healthy(ctx, c)
@@ -136,6 +151,10 @@ func Settle(ctx context.Context, c Cluster, rec *history.Recorder, limit time.Du
 			}
 			for _, st := range sts[1:] {
 				if st.Revision != sts[0].Revision || st.AppliedIndex != sts[0].AppliedIndex {
+					if st.Revision == sts[0].Revision && time.Since(nudged) > time.Second {
+						nudge(ctx, c)
+						nudged = time.Now()
+					}
 					return false, fmt.Errorf("members not caught up: %s at revision %d applied index %d, %s at revision %d applied index %d",
 						sts[0].Member.Name, sts[0].Revision, sts[0].AppliedIndex, st.Member.Name, st.Revision, st.AppliedIndex)
 				}

@@ -2,12 +2,14 @@ package nemesis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/faultline/faultline/compose"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // snapshotCut cuts a member off from its peers until the leader has
@@ -37,43 +39,95 @@ func (s *snapshotCut) run(ctx context.Context, c Cluster, m *compose.Member, say
 		say("could not cut it off: " + err.Error())
 		return
 	}
+	// The workload's writes may come slowly while one member is cut off
+	// (its requests to that member wait out their timeout), so the harness
+	// adds entries of its own that change no key: leases granted and
+	// revoked at once.
+	cli, err := c.Client(without(ms, m)...)
+	if err != nil {
+		cli = nil
+	} else {
+		defer cli.Close()
+	}
 	start := time.Now()
-	var ahead uint64
-	say(fmt.Sprintf("cut off until the leader is %d entries ahead (--snapshot-count plus --snapshot-catchup-entries)", lag))
-	for ahead <= lag {
+	var ahead, added uint64
+	filler := func() string {
+		if added == 0 {
+			return ""
+		}
+		return fmt.Sprintf("; the harness added %d entries (lease grants and revokes) besides the workload's", added)
+	}
+	target := lag + sentAhead
+	say(fmt.Sprintf("cut off until the leader is %d entries ahead (--snapshot-count plus --snapshot-catchup-entries, plus %d the leader may have sent before it stopped)", target, sentAhead))
+	for ahead <= target {
 		if !sleep(ctx, 200*time.Millisecond) {
-			say(fmt.Sprintf("cut off for the whole window: the leader got %d of the %d entries ahead that make it send a snapshot (smaller --snapshot-count and --snapshot-catchup-entries get there sooner)", ahead, lag))
+			say(fmt.Sprintf("cut off for the whole window: the leader got %d of the %d entries ahead that make it send a snapshot (smaller --snapshot-count and --snapshot-catchup-entries get there sooner)%s", ahead, target, filler()))
 			return
 		}
 		if n, err := leaderAhead(ctx, c, m); err == nil {
 			ahead = n
 		}
+		if ahead <= target && cli != nil {
+			added += addEntries(ctx, cli, min(target+1-ahead, 200))
+		}
 	}
-	what := fmt.Sprintf("cut off for %.1fs, until the leader was %d entries ahead, then let back to be sent a snapshot", time.Since(start).Seconds(), ahead)
+	what := fmt.Sprintf("cut off for %.1fs, until the leader was %d entries ahead, then let back to be sent a snapshot%s", time.Since(start).Seconds(), ahead, filler())
 	if err := s.Heal(ctx, c); err != nil {
 		what += " (letting it back: " + err.Error() + ")"
 	}
 	say(what)
 }
 
-// leaderAhead is how many more entries the leader has applied than m.
+// sentAhead is how many entries past the snapshot lag the member must
+// fall behind. A leader goes on sending to a member it cannot hear from
+// until its window of unacknowledged appends is full (etcd: 512 messages,
+// an entry or a few each), and the network holds what it sent: the peers'
+// TCP connections retransmit what the member's firewall dropped once it is
+// let back. What the window carried then reaches the member from the log
+// after all; only past it must the leader send a snapshot.
+const sentAhead = 1024
+
+// addEntries appends about n entries to the raft log by granting and
+// revoking leases, which hold no key, so no revision moves and no
+// workload sees them; it returns how many it added.
+func addEntries(ctx context.Context, cli *clientv3.Client, n uint64) uint64 {
+	var added uint64
+	for added < n && ctx.Err() == nil {
+		rctx, cancel := context.WithTimeout(ctx, time.Second)
+		l, err := cli.Grant(rctx, 60)
+		if err == nil {
+			added++
+			if _, err = cli.Revoke(rctx, l.ID); err == nil {
+				added++
+			}
+		}
+		cancel()
+		if err != nil {
+			break
+		}
+	}
+	return added
+}
+
+// leaderAhead is how many more entries the leader has applied than m. The
+// leader is sought among the others only: m, cut off, may no longer agree
+// on who leads.
 func leaderAhead(ctx context.Context, c Cluster, m *compose.Member) (uint64, error) {
-	l, err := c.Leader(ctx)
-	if err != nil {
-		return 0, err
-	}
-	ls, err := c.Status(ctx, l)
-	if err != nil {
-		return 0, err
-	}
 	ms, err := c.Status(ctx, m)
 	if err != nil {
 		return 0, err
 	}
-	if ls.AppliedIndex < ms.AppliedIndex {
-		return 0, nil
+	for _, o := range without(c.List(), m) {
+		ls, err := c.Status(ctx, o)
+		if err != nil || !ls.IsLeader() {
+			continue
+		}
+		if ls.AppliedIndex < ms.AppliedIndex {
+			return 0, nil
+		}
+		return ls.AppliedIndex - ms.AppliedIndex, nil
 	}
-	return ls.AppliedIndex - ms.AppliedIndex, nil
+	return 0, errors.New("no leader among the other members")
 }
 
 // SnapshotCatchUp is blackhole-until-snapshot: one random follower is cut
