@@ -36,21 +36,7 @@ func TestFailpoint(t *testing.T) {
 			test.Config.Runtime, test.Config.Nemesis = tc.runtime, tc.nemesis
 			test.Config.NemesisInterval, test.Config.NemesisDuration = rundir.Duration(4*time.Second), rundir.Duration(3*time.Second)
 			res, dir := run(t, test)
-			if res.Verdict != checker.Valid {
-				t.Fatalf("verdict %s, want valid: %+v", res.Verdict, res.Checks)
-			}
-			if len(res.Faults) == 0 {
-				t.Fatal("no fault window in the run")
-			}
-			for _, w := range res.Faults {
-				said := w.Effects[w.Nodes[0]]
-				if !strings.Contains(said, tc.said) {
-					t.Errorf("window at %.1fs on %v says %q, want it to say %q", float64(w.Start)/1e9, w.Nodes, said, tc.said)
-				}
-				if w.Recovered < 0 && w.Stop < res.Faults[len(res.Faults)-1].Stop {
-					t.Errorf("the cluster did not recover from the window at %.1fs", float64(w.Start)/1e9)
-				}
-			}
+			validWindows(t, res, tc.said)
 			if tc.slow {
 				in, out := writeLatencies(t, readHistory(t, dir), res.Faults)
 				t.Logf("writes took a median %v in the windows, %v outside", in, out)
@@ -59,6 +45,27 @@ func TestFailpoint(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// validWindows asserts that a run was valid, had fault windows, each of
+// which says said of the member it hit, and that the cluster recovered
+// from each but the last (the final phase checks that one).
+func validWindows(t *testing.T, res *rundir.Results, said string) {
+	t.Helper()
+	if res.Verdict != checker.Valid {
+		t.Fatalf("verdict %s, want valid: %+v", res.Verdict, res.Checks)
+	}
+	if len(res.Faults) == 0 {
+		t.Fatal("no fault window in the run")
+	}
+	for _, w := range res.Faults {
+		if got := w.Effects[w.Nodes[0]]; !strings.Contains(got, said) {
+			t.Errorf("window at %.1fs on %v says %q, want it to say %q", float64(w.Start)/1e9, w.Nodes, got, said)
+		}
+		if w.Recovered < 0 && w.Stop < res.Faults[len(res.Faults)-1].Stop {
+			t.Errorf("the cluster did not recover from the window at %.1fs", float64(w.Start)/1e9)
+		}
 	}
 }
 
