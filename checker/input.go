@@ -109,12 +109,12 @@ func (in *Input) search(ctx context.Context) (context.Context, context.CancelFun
 	if limit == 0 {
 		limit = DefaultMemoryLimit()
 	}
-	guardMemory(ctx, stop, limit)
+	restore := guardMemory(ctx, stop, limit)
 	if in.Timeout > 0 {
 		tctx, cancel := context.WithTimeout(ctx, in.Timeout)
-		return tctx, func() { cancel(); stop(nil) }
+		return tctx, func() { cancel(); stop(nil); restore() }
 	}
-	return ctx, func() { stop(nil) }
+	return ctx, func() { stop(nil); restore() }
 }
 
 // visualization is where file goes, or "" when nowhere.

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"math"
 	"os"
+	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
 	"strings"
@@ -56,12 +58,13 @@ func memTotal() uint64 {
 	return 0
 }
 
-// heapSample is what heapBytes reads: the heap's live and not yet swept
-// objects, which is what a growing search fills.
-const heapSample = "/memory/classes/heap/objects:bytes"
+// liveSample is what heapBytes reads: the heap the last collection found
+// live. Garbage not yet collected does not count, or a check would stop
+// for what an earlier one left behind.
+const liveSample = "/gc/heap/live:bytes"
 
 func heapBytes() uint64 {
-	s := []metrics.Sample{{Name: heapSample}}
+	s := []metrics.Sample{{Name: liveSample}}
 	metrics.Read(s)
 	if s[0].Value.Kind() != metrics.KindUint64 {
 		return 0
@@ -69,12 +72,28 @@ func heapBytes() uint64 {
 	return s[0].Value.Uint64()
 }
 
-// guardMemory cancels ctx with ErrMemory once the heap passes limit,
-// looking at once and then every 100ms until ctx is done.
-func guardMemory(ctx context.Context, cancel context.CancelCauseFunc, limit uint64) {
+// guardMemory cancels ctx with ErrMemory once the live heap passes limit,
+// looking at once and then every 100ms until ctx is done. Until then the
+// runtime's soft memory limit is held a quarter above limit, so that the
+// garbage a growing search leaves between collections (as much as the
+// live heap, by default) cannot take the process far past it; it returns
+// what restores the soft limit.
+func guardMemory(ctx context.Context, cancel context.CancelCauseFunc, limit uint64) (restore func()) {
+	soft := int64(min(limit+limit/4, math.MaxInt64/2))
+	prev := debug.SetMemoryLimit(-1)
+	restore = func() {}
+	if soft < prev {
+		debug.SetMemoryLimit(soft)
+		restore = func() {
+			// Another search may have set its own since; leave that one.
+			if debug.SetMemoryLimit(-1) == soft {
+				debug.SetMemoryLimit(prev)
+			}
+		}
+	}
 	if heapBytes() > limit {
 		cancel(ErrMemory{limit})
-		return
+		return restore
 	}
 	go func() {
 		t := time.NewTicker(100 * time.Millisecond)
@@ -91,4 +110,5 @@ func guardMemory(ctx context.Context, cancel context.CancelCauseFunc, limit uint
 			}
 		}
 	}()
+	return restore
 }

@@ -2,6 +2,7 @@ package checker
 
 import (
 	"context"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -13,7 +14,11 @@ func TestSearchMemoryLimit(t *testing.T) {
 	if res := KV(context.Background(), &Input{Ops: ops}); res.Verdict != Valid {
 		t.Fatalf("without a limit: %s, %s", res.Verdict, res.Summary)
 	}
+	// Live heap past the limit, whatever else the test process holds.
+	ballast := make([]byte, 8<<20)
+	runtime.GC()
 	res := KV(context.Background(), &Input{Ops: ops, MemoryLimit: 1 << 20})
+	runtime.KeepAlive(ballast)
 	if res.Verdict != Unknown || !strings.Contains(res.Summary, "memory limit of 1 MiB") {
 		t.Errorf("with a 1 MiB limit: %s, %s; want unknown at the memory limit", res.Verdict, res.Summary)
 	}
