@@ -79,7 +79,13 @@ func NewInput(events []history.Event, ops []history.Op) *Input {
 // kvHistory is the kv workload's operations prepared for the search,
 // built on first use.
 func (in *Input) kvHistory() *kvHistory {
-	in.kvOnce.Do(func() { in.kv = buildKV(in.Ops, in.resolution()) })
+	in.kvOnce.Do(func() {
+		var log *commitIndex
+		if res := in.resolution(); res != nil {
+			log = commitLog(in.Ops, in.CommitLog)
+		}
+		in.kv = buildKV(in.Ops, in.resolution(), log)
+	})
 	return in.kv
 }
 

@@ -90,7 +90,7 @@ func KV(ctx context.Context, in *Input) (res Result) {
 		return res
 	}
 	h := in.kvHistory()
-	verdict, info := h.check(ctx, false)
+	verdict, failed := h.checkSegments(ctx)
 	switch verdict {
 	case Valid:
 		res.Verdict = Valid
@@ -105,17 +105,16 @@ func KV(ctx context.Context, in *Input) (res Result) {
 	case Invalid:
 		res.Verdict = Invalid
 		res.Summary = "the kv operations are not linearizable"
-		// Search again, keeping what the visualization and the anomaly
-		// need; a second search of a failing history is as long as the
-		// first at most.
+		// Search the failing segment again, keeping what the
+		// visualization and the anomaly need; a second search of it is as
+		// long as the first at most.
 		vctx, vcancel := in.search(parent)
-		v2, info2 := h.check(vctx, true)
+		v2, info := failed.check(vctx, true)
 		vcancel()
 		if v2 == Invalid {
-			info = info2
-			res.Anomalies = append(res.Anomalies, h.anomaly(info))
+			res.Anomalies = append(res.Anomalies, failed.anomaly(info))
 			if visualizationPath != "" {
-				if err := porcupine.VisualizePath(h.model(context.Background()), info, visualizationPath); err != nil {
+				if err := porcupine.VisualizePath(failed.model(context.Background()), info, visualizationPath); err != nil {
 					res.Summary += "; writing the linearizability visualization: " + err.Error()
 				} else {
 					res.Visualization = filepath.Base(visualizationPath)

@@ -33,7 +33,10 @@ type kvHistory struct {
 	mustPlace int
 	// initRev is the revision before the first operation: 1 on a fresh
 	// etcd, lower if some operation says so.
-	initRev    int64
+	initRev int64
+	// start, when set, is the state the search starts from instead: a
+	// segment's (see segments).
+	start      *kvState
 	permissive bool
 	counts     kvCounts
 }
@@ -42,8 +45,10 @@ type kvHistory struct {
 // writes of the register workload, which bump the same revision.
 //
 // Writes of unknown outcome that res resolved are placed at their
-// revision, or left out when they did not take effect.
-func buildKV(ops []history.Op, res *resolution) *kvHistory {
+// revision, or left out when they did not take effect; deletes of unknown
+// outcome fill the gaps where log shows their key deleted (see
+// placeDeletes). log is nil when resolution is switched off.
+func buildKV(ops []history.Op, res *resolution, log *commitIndex) *kvHistory {
 	h := &kvHistory{known: map[int64]bool{}, initRev: 1}
 	var kvOps, foreign []*history.Op
 	var end int64
@@ -104,6 +109,7 @@ func buildKV(ops []history.Op, res *resolution) *kvHistory {
 	for _, op := range foreign {
 		h.addBump(op, end)
 	}
+	h.placeDeletes(log)
 	numberClients(h.ops)
 	h.markQuiet(kvOps, ids.keys)
 	h.indexKnown()

@@ -100,6 +100,9 @@ type kvOp struct {
 }
 
 func (h *kvHistory) init() *kvState {
+	if h.start != nil {
+		return h.start
+	}
 	return &kvState{rev: h.initRev, keys: make([]kvKey, len(h.keys))}
 }
 
@@ -451,7 +454,7 @@ func (h *kvHistory) model(ctx context.Context) porcupine.Model {
 	}
 }
 
-// check runs porcupine on the whole history.
+// check runs porcupine on h's operations, as one.
 func (h *kvHistory) check(ctx context.Context, verbose bool) (Verdict, porcupine.LinearizationInfo) {
 	var limit time.Duration
 	if d, ok := ctx.Deadline(); ok {

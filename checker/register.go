@@ -47,7 +47,8 @@ func Register(ctx context.Context, in *Input) Result {
 	checks, counts := registerKeys(ops, resolved)
 	// Keys are independent (a register per key), so checking each on its own
 	// is exact, lets the verdict name the failing keys, and keeps memory to
-	// one key's search per CPU.
+	// one key's search per CPU; a long key's history is checked segment by
+	// segment (see registerSegments).
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
 	for i := range checks {
@@ -71,9 +72,8 @@ func Register(ctx context.Context, in *Input) Result {
 	switch {
 	case len(failed) > 0:
 		res.Verdict = Invalid
-		names := make([]string, len(failed))
-		for i, c := range failed {
-			names[i] = c.key
+		names := keyNames(failed)
+		for _, c := range failed {
 			res.Anomalies = append(res.Anomalies, c.anomaly())
 		}
 		if len(failed) == 1 {
@@ -87,7 +87,7 @@ func Register(ctx context.Context, in *Input) Result {
 			}
 		}
 		if len(undecided) > 0 {
-			res.Summary += fmt.Sprintf("; %s undecided (%s)", plural(len(undecided), "key"), stopReason(ctx, timeout))
+			res.Summary += fmt.Sprintf("; %s undecided (%s)", plural(len(keyNames(undecided)), "key"), stopReason(ctx, timeout))
 		}
 		if visualizationPath != "" {
 			if err := visualizeRegister(parent, failed, timeout, visualizationPath); err != nil {
@@ -98,14 +98,14 @@ func Register(ctx context.Context, in *Input) Result {
 		}
 	case len(undecided) > 0:
 		res.Verdict = Unknown
-		res.Summary = fmt.Sprintf("%s: unknown (%d of %s undecided", stopReason(ctx, timeout), len(undecided), plural(len(checks), "key"))
-		if len(undecided) < len(checks) {
+		res.Summary = fmt.Sprintf("%s: unknown (%d of %s undecided", stopReason(ctx, timeout), len(keyNames(undecided)), plural(counts.keys, "key"))
+		if len(keyNames(undecided)) < counts.keys {
 			res.Summary += ", the others linearizable"
 		}
 		res.Summary += ")"
 	default:
 		res.Verdict = Valid
-		res.Summary = fmt.Sprintf("%s on %s are linearizable", plural(counts.checked, "operation"), plural(len(checks), "key"))
+		res.Summary = fmt.Sprintf("%s on %s are linearizable", plural(counts.checked, "operation"), plural(counts.keys, "key"))
 		if counts.info > 0 {
 			res.Summary += fmt.Sprintf(" (%d of them with unknown outcome)", counts.info)
 		}
@@ -232,7 +232,7 @@ func registerModel(ctx context.Context) porcupine.Model {
 	}
 }
 
-type registerCounts struct{ checked, info, other int }
+type registerCounts struct{ keys, checked, info, other int }
 
 func init() {
 	known(plainPutFacts, history.Write)
@@ -245,7 +245,8 @@ func init() {
 func isRegisterOp(f string) bool { return f == history.Read || f == history.Write || f == history.CAS }
 
 // registerKeys turns the operations that constrain the registers into
-// porcupine operations, grouped by key in key order.
+// porcupine operations, grouped by key in key order, a key's in segments
+// in time order.
 //
 // Writes of unknown outcome that res resolved are placed in the time their
 // revision was committed in, or left out when they did not take effect.
@@ -284,7 +285,9 @@ func registerKeys(ops []history.Op, res *resolution) ([]keyCheck, registerCounts
 	}
 	var out []keyCheck
 	for key, kops := range byKey {
-		out = append(out, keyCheck{key: key, ops: porcupineOps(kops, end, res)})
+		for _, seg := range registerSegments(porcupineOps(kops, end, res)) {
+			out = append(out, keyCheck{key: key, ops: seg})
+		}
 		n.checked += len(kops)
 		for _, op := range kops {
 			if op.Type() != history.OK {
@@ -292,7 +295,9 @@ func registerKeys(ops []history.Op, res *resolution) ([]keyCheck, registerCounts
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b keyCheck) int { return strings.Compare(a.key, b.key) })
+	// Stable: a key's segments stay in order.
+	slices.SortStableFunc(out, func(a, b keyCheck) int { return strings.Compare(a.key, b.key) })
+	n.keys = len(byKey)
 	return out, n
 }
 
@@ -336,7 +341,80 @@ func compactClients(ops []porcupine.Operation) []porcupine.Operation {
 	return ops
 }
 
-// keyCheck is the check of one key.
+// keyNames are the keys of cs, each once, in order.
+func keyNames(cs []*keyCheck) []string {
+	var names []string
+	for _, c := range cs {
+		if len(names) == 0 || names[len(names)-1] != c.key {
+			names = append(names, c.key)
+		}
+	}
+	return names
+}
+
+// registerSegmentOps is the size a key's segment grows to before it may be
+// cut (see registerSegments).
+const registerSegmentOps = 1000
+
+// registerSegments cuts one key's operations, in time order, at operations
+// that overlap no other and leave a known value: an ok read (its value),
+// write (its value) or cas that succeeded (its new value). Such an
+// operation b is linearized after every operation that returned before it
+// was invoked and before every one invoked after it returned, which is all
+// the others; so the history is linearizable exactly when the operations
+// up to b (b last) are, and so are those after it starting from b's value.
+// The segment after starts with b's value as a write over b's interval
+// (before every other of its operations), carrying b's metadata, so that
+// an anomaly or a visualization names where the value came from.
+//
+// A write of unknown outcome that no commit log resolved stays in flight
+// forever (its return is after every other event), so nothing after its
+// invocation is cut: it may take effect anywhere after it, or never.
+func registerSegments(ops []porcupine.Operation) [][]porcupine.Operation {
+	if len(ops) <= registerSegmentOps {
+		return [][]porcupine.Operation{ops}
+	}
+	ops = slices.Clone(ops)
+	slices.SortStableFunc(ops, func(a, b porcupine.Operation) int { return cmp.Compare(a.Call, b.Call) })
+	var out [][]porcupine.Operation
+	var seg []porcupine.Operation
+	lastRet := int64(math.MinInt64) // the latest return of ops[:i]
+	for i, op := range ops {
+		seg = append(seg, op)
+		isolated := lastRet < op.Call && i+1 < len(ops) && op.Return < ops[i+1].Call
+		lastRet = max(lastRet, op.Return)
+		v, known := valueAfter(op)
+		if !isolated || !known || len(seg) < registerSegmentOps {
+			continue
+		}
+		out = append(out, compactClients(seg))
+		in := op.Input.(regInput)
+		seg = []porcupine.Operation{{
+			Input:    regInput{key: in.key, f: history.Write, value: v},
+			Output:   regOutput{},
+			Call:     op.Call,
+			Return:   op.Return,
+			Metadata: op.Metadata,
+		}}
+	}
+	return append(out, compactClients(seg))
+}
+
+// valueAfter is the register's value after op, when op alone says it.
+func valueAfter(op porcupine.Operation) (string, bool) {
+	in, out := op.Input.(regInput), op.Output.(regOutput)
+	switch {
+	case in.info:
+		return "", false
+	case in.f == history.Read:
+		return out.value, true
+	case in.f == history.Write || out.succeeded:
+		return in.value, true
+	}
+	return "", false
+}
+
+// keyCheck is the check of one key, or of one segment of it.
 type keyCheck struct {
 	key     string
 	ops     []porcupine.Operation

@@ -1,0 +1,102 @@
+package checker
+
+import (
+	"cmp"
+	"math"
+	"slices"
+)
+
+// placeDeletes gives the commit log's deletes that no known write holds to
+// the deletes of unknown outcome. A revision no known write holds (a gap)
+// that the log saw completely, and at which it shows one key deleted and
+// nothing else, was a delete of that key; only a delete of that key can
+// fill it, and which of them did is immaterial: they have the same effect
+// and each may take effect at any time after its invocation. So the gaps
+// of a key are taken in revision order and each given the first-invoked
+// delete of the key still of unknown outcome that was invoked before the
+// gap had to be filled (before any operation pinned to that revision or a
+// later one returned): one that may fill a gap may fill every later one,
+// so if any assignment places them all, this one does. A delete so placed
+// becomes a write pinned to the gap's revision, which makes the state at
+// every revision known and lets the history be cut there (see segments);
+// the search loses only choices the log rules out. A gap no such delete
+// can fill stays one, for the search.
+func (h *kvHistory) placeDeletes(log *commitIndex) {
+	if log == nil || h.permissive {
+		return
+	}
+	putAt := map[int64]bool{}
+	for _, rev := range log.at {
+		putAt[rev] = true
+	}
+	gapKey := map[int64]string{} // gap -> the one key deleted there
+	multi := map[int64]bool{}
+	for key, revs := range log.deletes {
+		for _, g := range revs {
+			if g <= h.initRev || g > h.maxRev || h.known[g] || putAt[g] || !log.seen.covers(g, g) {
+				continue
+			}
+			if _, dup := gapKey[g]; dup {
+				multi[g] = true
+			}
+			gapKey[g] = key
+		}
+	}
+	for g := range multi {
+		delete(gapKey, g)
+	}
+	if len(gapKey) == 0 {
+		return
+	}
+	// A gap must be filled before any operation pinned to it or a later
+	// revision returned.
+	type pin struct{ rev, ret int64 }
+	var pins []pin
+	cands := map[int][]*kvOp{} // deletes of unknown outcome, by key
+	for _, op := range h.ops {
+		o := op.Input.(*kvOp)
+		if !o.info || o.pinned {
+			pins = append(pins, pin{o.rev, op.Return})
+		} else if o.kind == kindDelete && o.op.Invoke.RangeEnd == "" {
+			cands[o.key] = append(cands[o.key], o)
+		}
+	}
+	slices.SortFunc(pins, func(a, b pin) int { return cmp.Compare(a.rev, b.rev) })
+	firstRet := make([]int64, len(pins)+1) // the earliest return of pins[i:]
+	firstRet[len(pins)] = math.MaxInt64
+	for i := len(pins) - 1; i >= 0; i-- {
+		firstRet[i] = min(firstRet[i+1], pins[i].ret)
+	}
+	deadline := func(g int64) int64 {
+		i, _ := slices.BinarySearchFunc(pins, g, func(p pin, g int64) int { return cmp.Compare(p.rev, g) })
+		return firstRet[i]
+	}
+	gaps := map[int][]int64{}
+	for g, key := range gapKey {
+		if k, ok := slices.BinarySearch(h.keys, key); ok {
+			gaps[k] = append(gaps[k], g)
+		}
+	}
+	for k, gs := range gaps {
+		slices.Sort(gs)
+		ds := cands[k]
+		slices.SortStableFunc(ds, func(a, b *kvOp) int { return cmp.Compare(a.op.Invoke.Time, b.op.Invoke.Time) })
+		next, used := 0, 0 // ds[used:next] may fill the gap at hand
+		for _, g := range gs {
+			d := deadline(g)
+			for next < len(ds) && ds[next].op.Invoke.Time <= d {
+				next++
+			}
+			if used == next {
+				continue // no delete can have filled it: the search decides
+			}
+			o := ds[used]
+			used++
+			o.pinned, o.rev, o.deleted = true, g, 1
+			h.known[g] = true
+			h.mustPlace++
+			h.counts.pinned++
+			h.counts.logged++
+		}
+	}
+}
