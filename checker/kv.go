@@ -62,7 +62,9 @@ func isKVOp(f string) bool {
 // states that existed (see serializableReads), in the same result.
 //
 // Because every write bumps the one revision, the history is checked as a
-// whole, not key by key. The response revisions the clients saw cut the
+// whole, not key by key; a long one is cut at revisions where the state is
+// known and nothing is in flight, and the pieces are searched in parallel
+// (see segments). The response revisions the clients saw cut the
 // search: every ok operation is pinned to its revision, and an operation
 // of unknown outcome (info) that wrote a value a read later returned is
 // pinned to that value's mod revision and must precede the read. Any

@@ -1,9 +1,16 @@
 package checker
 
 import (
+	"bufio"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/faultline/faultline/history"
 )
 
 // BenchmarkKV checks a generated valid kv history of 20,000 operations, 1%
@@ -112,5 +119,56 @@ func benchKVInfo(b *testing.B, n int, info float64) {
 			}
 			b.ReportMetric(valid, "valid")
 		})
+	}
+}
+
+// BenchmarkReadLong reads BenchmarkKVLong's history back from a
+// history.jsonl and pairs its operations, as a check of a run does first;
+// it reports the file's size and the heap the events and operations hold,
+// in MiB, to tell what a long run's check spends its memory on.
+func BenchmarkReadLong(b *testing.B) {
+	ops, _ := genKVHistoryLog(1_000_000, 0.10, 1)
+	path := filepath.Join(b.TempDir(), "history.jsonl")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriter(f)
+	for _, op := range ops {
+		for _, e := range []history.Event{op.Invoke, op.Complete} {
+			if e.Time == math.MaxInt64 {
+				continue
+			}
+			line, err := e.MarshalLine()
+			if err != nil {
+				b.Fatal(err)
+			}
+			w.Write(line)
+		}
+	}
+	if err := errors.Join(w.Flush(), f.Close()); err != nil {
+		b.Fatal(err)
+	}
+	st, _ := os.Stat(path)
+	ops = nil
+	b.ReportMetric(float64(st.Size())/(1<<20), "file-MiB")
+	b.ResetTimer()
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		events, err := history.ReadFile(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ops, err := history.Ops(events)
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapInuse-before.HeapInuse)/(1<<20), "events+ops-MiB")
+		runtime.KeepAlive(ops)
+		runtime.KeepAlive(events)
 	}
 }

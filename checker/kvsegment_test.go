@@ -106,3 +106,51 @@ func TestKVSegmentsUnknown(t *testing.T) {
 		t.Fatalf("verdict %s: %s", res.Verdict, res.Summary)
 	}
 }
+
+// TestPlaceDeletes: a delete of unknown outcome fills the gap where the
+// commit log shows its key deleted only if it was invoked in time, and one
+// delete fills one gap.
+func TestPlaceDeletes(t *testing.T) {
+	put := history.Op{Process: 0, F: KVPut,
+		Invoke:   history.Event{Type: history.Invoke, F: KVPut, Key: "k", Value: "v1", Time: 0},
+		Complete: history.Event{Type: history.OK, F: KVPut, Key: "k", Revision: 2, Time: 10}}
+	del := func(p history.Process, at int64) history.Op {
+		return history.Op{Process: p, F: KVDelete,
+			Invoke:   history.Event{Type: history.Invoke, F: KVDelete, Key: "k", Time: at},
+			Complete: history.Event{Type: history.Info, F: KVDelete, Time: at + 10, Error: "context deadline exceeded"}}
+	}
+	get := history.Op{Process: 2, F: KVGet,
+		Invoke:   history.Event{Type: history.Invoke, F: KVGet, Key: "k", Time: 30},
+		Complete: history.Event{Type: history.OK, F: KVGet, Key: "k", Revision: 3, Time: 40}}
+	log := &CommitLog{Commits: []Commit{{Revision: 2, Key: "k", Value: "v1"}, {Revision: 3, Key: "k", Delete: true}}, Seen: []RevSpan{{From: 2, To: 3}}}
+	for _, tc := range []struct {
+		name string
+		ops  []history.Op
+		want Verdict
+	}{
+		{"in time", []history.Op{put, del(1, 20), get}, Valid},
+		{"too late", []history.Op{put, get, del(1, 50)}, Invalid},
+	} {
+		for _, noResolve := range []bool{false, true} {
+			res := KV(t.Context(), &Input{Ops: tc.ops, CommitLog: log, NoResolve: noResolve, Timeout: time.Minute})
+			if res.Verdict != tc.want {
+				t.Errorf("%s (no-resolve %v): verdict %s, want %s: %s", tc.name, noResolve, res.Verdict, tc.want, res.Summary)
+			}
+		}
+	}
+	// Two deletes of k in the log (k put again between) and one delete of
+	// unknown outcome: the second gap has no delete to fill it.
+	put2 := put
+	put2.Invoke.Value, put2.Invoke.Time, put2.Complete.Revision, put2.Complete.Time = "v2", 50, 4, 60
+	get2 := get
+	get2.Invoke.Time, get2.Complete.Revision, get2.Complete.Time = 70, 5, 80
+	log2 := &CommitLog{Commits: append(slices.Clone(log.Commits), Commit{Revision: 4, Key: "k", Value: "v2"}, Commit{Revision: 5, Key: "k", Delete: true}), Seen: []RevSpan{{From: 2, To: 5}}}
+	ops := []history.Op{put, del(1, 20), get, put2, get2}
+	if res := KV(t.Context(), &Input{Ops: ops, CommitLog: log2, Timeout: time.Minute}); res.Verdict != Invalid {
+		t.Errorf("two gaps, one delete: verdict %s: %s", res.Verdict, res.Summary)
+	}
+	ops = append(ops, del(3, 55))
+	if res := KV(t.Context(), &Input{Ops: ops, CommitLog: log2, Timeout: time.Minute}); res.Verdict != Valid {
+		t.Errorf("two gaps, two deletes: verdict %s: %s", res.Verdict, res.Summary)
+	}
+}

@@ -215,3 +215,58 @@ func BenchmarkRegister(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRegisterLong checks a million operations of a correct register
+// (10 keys, 20 clients, none of unknown outcome, so that every key can be
+// cut into segments); the goal: within 30 s. An operation of unknown
+// outcome that nothing resolves stays in flight and stops its key's cuts
+// (see BenchmarkRegister for such histories).
+func BenchmarkRegisterLong(b *testing.B) {
+	ops := simulateRegister(1, 1_000_000, 10, 20, 0)
+	b.ResetTimer()
+	for b.Loop() {
+		if res := Register(b.Context(), &Input{Ops: ops, Timeout: 2 * time.Minute}); res.Verdict != Valid {
+			b.Fatalf("%s: %s", res.Verdict, res.Summary)
+		}
+	}
+}
+
+// TestRegisterSegments: a long key is cut into segments and stays valid; a
+// read right after a cut that returns a value overwritten before it is
+// still caught.
+func TestRegisterSegments(t *testing.T) {
+	ops := simulateRegister(3, 20_000, 2, 10, 0)
+	checks, _ := registerKeys(ops, nil)
+	if len(checks) <= 2 {
+		t.Fatalf("%d checks of 2 keys, want segments", len(checks))
+	}
+	if res := Register(t.Context(), &Input{Ops: ops, Timeout: time.Minute}); res.Verdict != Valid {
+		t.Fatalf("verdict %s: %s", res.Verdict, res.Summary)
+	}
+	// The first ok read of the second segment returns the first value
+	// written in the first: the cut's operation came between.
+	first, second := checks[0].ops, checks[1].ops
+	var old string
+	for _, op := range first {
+		if in := op.Input.(regInput); in.f == history.Write {
+			old = in.value
+			break
+		}
+	}
+	bad := slices.Clone(ops)
+	for _, op := range second[1:] {
+		m := op.Metadata.(*history.Op)
+		if m.F == history.Read && m.Type() == history.OK {
+			i := slices.IndexFunc(bad, func(o history.Op) bool { return o.Process == m.Process && o.Invoke.Time == m.Invoke.Time })
+			bad[i].Complete.Value = old
+			break
+		}
+	}
+	res := Register(t.Context(), &Input{Ops: bad, Timeout: time.Minute})
+	if res.Verdict != Invalid {
+		t.Fatalf("stale read after a cut: verdict %s: %s", res.Verdict, res.Summary)
+	}
+	if !strings.HasPrefix(res.Summary, "key "+checks[0].key+" is not linearizable") {
+		t.Errorf("summary %q", res.Summary)
+	}
+}
