@@ -3,6 +3,7 @@ package checker
 import (
 	"cmp"
 	"context"
+	"math"
 	"runtime"
 	"slices"
 	"sync"
@@ -81,11 +82,18 @@ func (h *kvHistory) segments() []*kvHistory {
 		}
 	}
 	minRet := make([]int64, len(known)+1) // earliest return from i on
-	minRet[len(known)] = int64(^uint64(0) >> 1)
+	minRet[len(known)] = math.MaxInt64
 	for i := len(known) - 1; i >= 0; i-- {
 		minRet[i] = min(minRet[i+1], h.ops[known[i].i].Return)
 	}
 
+	indices := func(ps []pinned) []int {
+		out := make([]int, len(ps))
+		for i, p := range ps {
+			out[i] = p.i
+		}
+		return out
+	}
 	var out []*kvHistory
 	state := h.init()
 	start, from := state, 0 // the current piece's state and first of known
@@ -104,19 +112,11 @@ func (h *kvHistory) segments() []*kvHistory {
 			i+1-from < kvSegmentOps || maxCall > minRet[i+1] {
 			continue
 		}
-		out = append(out, h.piece(start, indices(known[from:i+1], func(p pinned) int { return p.i })))
+		out = append(out, h.piece(start, indices(known[from:i+1])))
 		start, from = &kvState{rev: state.rev, keys: state.keys}, i+1
 	}
-	rest := append(indices(known[from:], func(p pinned) int { return p.i }), floating...)
+	rest := append(indices(known[from:]), floating...)
 	return append(out, h.piece(start, rest))
-}
-
-func indices[T any](s []T, index func(T) int) []int {
-	out := make([]int, len(s))
-	for i, v := range s {
-		out[i] = index(v)
-	}
-	return out
 }
 
 // piece is h restricted to the operations idx, from the state start.
