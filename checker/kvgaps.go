@@ -53,12 +53,26 @@ func (h *kvHistory) placeDeletes(log *commitIndex) {
 	type pin struct{ rev, ret int64 }
 	var pins []pin
 	cands := map[int][]*kvOp{} // deletes of unknown outcome, by key
+	// A transaction of unknown outcome may delete a key too, but only if
+	// its compares hold where it lands; a delete put in its place could
+	// make a gap it alone could fill unfillable. Its keys are left to the
+	// search, and so is everything when a range delete's keys are unknown.
+	other := map[int]bool{}
 	for _, op := range h.ops {
 		o := op.Input.(*kvOp)
-		if !o.info || o.pinned {
+		switch {
+		case !o.info || o.pinned:
 			pins = append(pins, pin{o.rev, op.Return})
-		} else if o.kind == kindDelete && o.op.Invoke.RangeEnd == "" {
+		case o.kind == kindDelete && o.op.Invoke.RangeEnd != "":
+			return
+		case o.kind == kindDelete:
 			cands[o.key] = append(cands[o.key], o)
+		case o.kind == kindTxn:
+			for _, t := range slices.Concat(o.then, o.els) {
+				if t.f == "delete" {
+					other[t.key] = true
+				}
+			}
 		}
 	}
 	slices.SortFunc(pins, func(a, b pin) int { return cmp.Compare(a.rev, b.rev) })
@@ -78,6 +92,9 @@ func (h *kvHistory) placeDeletes(log *commitIndex) {
 		}
 	}
 	for k, gs := range gaps {
+		if other[k] {
+			continue
+		}
 		slices.Sort(gs)
 		ds := cands[k]
 		slices.SortStableFunc(ds, func(a, b *kvOp) int { return cmp.Compare(a.op.Invoke.Time, b.op.Invoke.Time) })
