@@ -154,3 +154,34 @@ func TestPlaceDeletes(t *testing.T) {
 		t.Errorf("two gaps, two deletes: verdict %s: %s", res.Verdict, res.Summary)
 	}
 }
+
+// TestPlaceDeletesTxn: a transaction of unknown outcome that deletes k only
+// while k holds v1 can fill the first gap of k and not the second; the
+// delete of unknown outcome must be left for the second, so deletes are
+// not placed on k.
+func TestPlaceDeletesTxn(t *testing.T) {
+	put := func(v string, rev, at int64) history.Op {
+		return history.Op{Process: 0, F: KVPut,
+			Invoke:   history.Event{Type: history.Invoke, F: KVPut, Key: "k", Value: v, Time: at},
+			Complete: history.Event{Type: history.OK, F: KVPut, Key: "k", Revision: rev, Time: at + 10}}
+	}
+	info := history.Event{Type: history.Info, Time: 30, Error: "context deadline exceeded"}
+	del := history.Op{Process: 1, F: KVDelete, Invoke: history.Event{Type: history.Invoke, F: KVDelete, Key: "k", Time: 20}, Complete: info}
+	del.Complete.F = KVDelete
+	txn := history.Op{Process: 2, F: KVTxn, Invoke: history.Event{Type: history.Invoke, F: KVTxn, Time: 20,
+		Compares: []history.Compare{{Key: "k", Target: "value", Op: "=", Value: "v1"}},
+		Then:     []history.TxnOp{{F: "delete", Key: "k"}},
+		Else:     []history.TxnOp{{F: "get", Key: "k"}}}, Complete: info}
+	txn.Complete.F = KVTxn
+	get := history.Op{Process: 3, F: KVGet,
+		Invoke:   history.Event{Type: history.Invoke, F: KVGet, Key: "k", Time: 70},
+		Complete: history.Event{Type: history.OK, F: KVGet, Key: "k", Revision: 5, Time: 80}}
+	log := &CommitLog{Commits: []Commit{{Revision: 2, Key: "k", Value: "v1"}, {Revision: 3, Key: "k", Delete: true},
+		{Revision: 4, Key: "k", Value: "v2"}, {Revision: 5, Key: "k", Delete: true}}, Seen: []RevSpan{{From: 2, To: 5}}}
+	ops := []history.Op{put("v1", 2, 0), del, txn, put("v2", 4, 50), get}
+	for _, noResolve := range []bool{false, true} {
+		if res := KV(t.Context(), &Input{Ops: ops, CommitLog: log, NoResolve: noResolve, Timeout: time.Minute}); res.Verdict != Valid {
+			t.Errorf("no-resolve %v: verdict %s: %s", noResolve, res.Verdict, res.Summary)
+		}
+	}
+}
