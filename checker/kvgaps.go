@@ -10,7 +10,8 @@ import (
 // the deletes of unknown outcome. A revision no known write holds (a gap)
 // that the log saw completely, and at which it shows one key deleted and
 // nothing else, was a delete of that key; only a delete of that key can
-// fill it, and which of them did is immaterial: they have the same effect
+// fill it (or a transaction deleting it alone: see below), and which of
+// the deletes did is immaterial: they have the same effect
 // and each may take effect at any time after its invocation. So the gaps
 // of a key are taken in revision order and each given the first-invoked
 // delete of the key still of unknown outcome that was invoked before the
