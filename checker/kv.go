@@ -102,6 +102,9 @@ func KV(ctx context.Context, in *Input) (res Result) {
 			if h.counts.logged > 0 {
 				res.Summary += fmt.Sprintf(", %d by the commit log", h.counts.logged)
 			}
+			if h.counts.idle > 0 {
+				res.Summary += fmt.Sprintf(", %d left out as they could have changed nothing any operation saw", h.counts.idle)
+			}
 			res.Summary += ")"
 		}
 	case Invalid:

@@ -63,7 +63,7 @@ func BenchmarkKVLong(b *testing.B) {
 	peak := heapPeak()
 	var in *Input
 	for b.Loop() {
-		in = &Input{Ops: ops, CommitLog: log, Timeout: 10 * time.Minute}
+		in = &Input{Ops: ops, CommitLog: log, Timeout: 10 * time.Minute, MemoryLimit: 4 << 30}
 		if res := KV(b.Context(), in); res.Verdict != Valid {
 			b.Fatalf("verdict %s: %s", res.Verdict, res.Summary)
 		}
@@ -114,8 +114,8 @@ func benchKVInfo(b *testing.B, n int, info float64) {
 		name string
 		in   func() *Input
 	}{
-		{"resolve", func() *Input { return &Input{Ops: ops, CommitLog: log, Timeout: time.Minute} }},
-		{"no-resolve", func() *Input { return &Input{Ops: ops, NoResolve: true, Timeout: time.Minute} }},
+		{"resolve", func() *Input { return &Input{Ops: ops, CommitLog: log, Timeout: time.Minute, MemoryLimit: 4 << 30} }},
+		{"no-resolve", func() *Input { return &Input{Ops: ops, NoResolve: true, Timeout: time.Minute, MemoryLimit: 4 << 30} }},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			valid := 0.0

@@ -11,7 +11,9 @@ import (
 
 // kvCounts counts the operations checked; pinned are the info writes shown
 // to have happened, logged those of them the commit log showed.
-type kvCounts struct{ checked, info, pinned, logged, foreign, serializable int }
+// kvCounts are what the summary tells of the history: idle counts the
+// writes of unknown outcome dropIdle left out.
+type kvCounts struct{ checked, info, pinned, logged, foreign, serializable, idle int }
 
 // kvHistory is the history prepared for the search.
 type kvHistory struct {
@@ -110,6 +112,7 @@ func buildKV(ops []history.Op, res *resolution, log *commitIndex) *kvHistory {
 		h.addBump(op, end)
 	}
 	h.placeDeletes(log)
+	h.dropIdle()
 	numberClients(h.ops)
 	h.markQuiet(kvOps, ids.keys)
 	h.indexKnown()

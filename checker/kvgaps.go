@@ -49,10 +49,7 @@ func (h *kvHistory) placeDeletes(log *commitIndex) {
 	if len(gapKey) == 0 {
 		return
 	}
-	// A gap must be filled before any operation pinned to it or a later
-	// revision returned.
-	type pin struct{ rev, ret int64 }
-	var pins []pin
+	deadline := h.gapDeadlines()
 	cands := map[int][]*kvOp{} // deletes of unknown outcome, by key
 	// A transaction of unknown outcome may delete a key too, but only if
 	// its compares hold where it lands; a delete put in its place could
@@ -63,7 +60,6 @@ func (h *kvHistory) placeDeletes(log *commitIndex) {
 		o := op.Input.(*kvOp)
 		switch {
 		case !o.info || o.pinned:
-			pins = append(pins, pin{o.rev, op.Return})
 		case o.kind == kindDelete && o.op.Invoke.RangeEnd != "":
 			return
 		case o.kind == kindDelete:
@@ -75,16 +71,6 @@ func (h *kvHistory) placeDeletes(log *commitIndex) {
 				}
 			}
 		}
-	}
-	slices.SortFunc(pins, func(a, b pin) int { return cmp.Compare(a.rev, b.rev) })
-	firstRet := make([]int64, len(pins)+1) // the earliest return of pins[i:]
-	firstRet[len(pins)] = math.MaxInt64
-	for i := len(pins) - 1; i >= 0; i-- {
-		firstRet[i] = min(firstRet[i+1], pins[i].ret)
-	}
-	deadline := func(g int64) int64 {
-		i, _ := slices.BinarySearchFunc(pins, g, func(p pin, g int64) int { return cmp.Compare(p.rev, g) })
-		return firstRet[i]
 	}
 	gaps := map[int][]int64{}
 	for g, key := range gapKey {
@@ -117,4 +103,59 @@ func (h *kvHistory) placeDeletes(log *commitIndex) {
 			h.counts.logged++
 		}
 	}
+}
+
+// gapDeadlines returns when a revision g not yet held must have been
+// filled: before the first return of an operation pinned to g or a later
+// revision. A write invoked after that comes after it, so takes a later
+// revision than g, if any.
+func (h *kvHistory) gapDeadlines() func(g int64) int64 {
+	type pin struct{ rev, ret int64 }
+	var pins []pin
+	for _, op := range h.ops {
+		if o := op.Input.(*kvOp); !o.info || o.pinned {
+			pins = append(pins, pin{o.rev, op.Return})
+		}
+	}
+	slices.SortFunc(pins, func(a, b pin) int { return cmp.Compare(a.rev, b.rev) })
+	firstRet := make([]int64, len(pins)+1) // the earliest return of pins[i:]
+	firstRet[len(pins)] = math.MaxInt64
+	for i := len(pins) - 1; i >= 0; i-- {
+		firstRet[i] = min(firstRet[i+1], pins[i].ret)
+	}
+	return func(g int64) int64 {
+		i, _ := slices.BinarySearchFunc(pins, g, func(p pin, g int64) int { return cmp.Compare(p.rev, g) })
+		return firstRet[i]
+	}
+}
+
+// dropIdle leaves out the writes of unknown outcome that can have changed
+// nothing an operation saw. A write that took effect took a revision of
+// its own; each revision up to the last any operation saw is a known
+// write's, except the gaps, and a write invoked after the last gap's
+// deadline comes after every gap. Such a write did not take effect, or did
+// after everything the history saw, where it changes no verdict; left in,
+// it stays in flight to the end, and every one the search carries doubles
+// the states it must tell apart.
+func (h *kvHistory) dropIdle() {
+	if h.permissive {
+		return
+	}
+	after := int64(math.MinInt64) // no gap: every such write is idle
+	for g := h.maxRev; g > h.initRev; g-- {
+		if !h.known[g] {
+			after = h.gapDeadlines()(g)
+			break
+		}
+	}
+	kept := h.ops[:0]
+	for _, op := range h.ops {
+		o := op.Input.(*kvOp)
+		if o.info && !o.pinned && o.kind != kindCompact && o.kind != kindBump && op.Call > after {
+			h.counts.idle++
+			continue
+		}
+		kept = append(kept, op)
+	}
+	h.ops = kept
 }
