@@ -225,7 +225,7 @@ func BenchmarkRegisterLong(b *testing.B) {
 	ops := simulateRegister(1, 1_000_000, 10, 20, 0)
 	b.ResetTimer()
 	for b.Loop() {
-		if res := Register(b.Context(), &Input{Ops: ops, Timeout: 2 * time.Minute}); res.Verdict != Valid {
+		if res := Register(b.Context(), &Input{Ops: ops, Timeout: 2 * time.Minute, MemoryLimit: 4 << 30}); res.Verdict != Valid {
 			b.Fatalf("%s: %s", res.Verdict, res.Summary)
 		}
 	}
