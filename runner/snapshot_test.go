@@ -32,9 +32,12 @@ func TestSnapshotCatchUp(t *testing.T) {
 			if tc.runtime == compose.Docker {
 				dockerOrSkip(t)
 			}
-			test := shortTest(t, tc.target, 20*time.Second)
+			test := shortTest(t, tc.target, 26*time.Second)
 			test.Config.Runtime, test.Config.Nemesis = tc.runtime, tc.nemesis
-			test.Config.NemesisInterval, test.Config.NemesisDuration = rundir.Duration(9*time.Second), rundir.Duration(8*time.Second)
+			// One window, long enough (11 s at its shortest, with jitter) for
+			// the leader to get some 1,200 entries ahead at the 150 to 250 a
+			// second the harness adds when the workload stalls.
+			test.Config.NemesisInterval, test.Config.NemesisDuration = rundir.Duration(9*time.Second), rundir.Duration(14*time.Second)
 			test.Config.MemberFlags = []string{"--snapshot-count=100", "--snapshot-catchup-entries=50"}
 			res, dir := run(t, test)
 			validWindows(t, res, tc.said)
