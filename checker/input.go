@@ -79,13 +79,7 @@ func NewInput(events []history.Event, ops []history.Op) *Input {
 // kvHistory is the kv workload's operations prepared for the search,
 // built on first use.
 func (in *Input) kvHistory() *kvHistory {
-	in.kvOnce.Do(func() {
-		var log *commitIndex
-		if res := in.resolution(); res != nil {
-			log = commitLog(in.Ops, in.CommitLog)
-		}
-		in.kv = buildKV(in.Ops, in.resolution(), log)
-	})
+	in.kvOnce.Do(func() { in.kv = buildKV(in.Ops, in.resolution()) })
 	return in.kv
 }
 

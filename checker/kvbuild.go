@@ -48,9 +48,9 @@ type kvHistory struct {
 //
 // Writes of unknown outcome that res resolved are placed at their
 // revision, or left out when they did not take effect; deletes of unknown
-// outcome fill the gaps where log shows their key deleted (see
-// placeDeletes). log is nil when resolution is switched off.
-func buildKV(ops []history.Op, res *resolution, log *commitIndex) *kvHistory {
+// outcome fill the gaps where res's commit log shows their key deleted
+// (see placeDeletes). res is nil when resolution is switched off.
+func buildKV(ops []history.Op, res *resolution) *kvHistory {
 	h := &kvHistory{known: map[int64]bool{}, initRev: 1}
 	var kvOps, foreign []*history.Op
 	var end int64
@@ -111,7 +111,9 @@ func buildKV(ops []history.Op, res *resolution, log *commitIndex) *kvHistory {
 	for _, op := range foreign {
 		h.addBump(op, end)
 	}
-	h.placeDeletes(log)
+	if res != nil {
+		h.placeDeletes(res.log)
+	}
 	h.dropIdle()
 	numberClients(h.ops)
 	h.markQuiet(kvOps, ids.keys)

@@ -57,6 +57,9 @@ func (r Resolved) String() string {
 type resolution struct {
 	ops          map[*history.Op]resolvedOp
 	kv, register Resolved
+	// log is the commit log it was resolved from, for the kv history's
+	// deletes (placeDeletes).
+	log *commitIndex
 }
 
 type resolvedOp struct {
@@ -162,7 +165,7 @@ func resolve(ops []history.Op, extra *CommitLog) *resolution {
 	log := commitLog(ops, extra)
 	t := newRevTimes(ops)
 	hi := max(log.last, t.maxRev)
-	r := &resolution{ops: map[*history.Op]resolvedOp{}}
+	r := &resolution{ops: map[*history.Op]resolvedOp{}, log: log}
 	for i := range ops {
 		op := &ops[i]
 		if op.Type() != history.Info {
