@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"unsafe"
 )
 
 // ReadFile reads a history.jsonl file.
@@ -65,4 +66,31 @@ func (e Event) validate() error {
 		return fmt.Errorf("event has no f (operation name)")
 	}
 	return nil
+}
+
+// Footprint estimates the bytes that reading the history file at path and
+// taking its operations hold at once: each line becomes an Event, every
+// two lines about one Op, and the strings copy the file's bytes. It counts
+// lines without decoding them, so that a history too big to hold can be
+// told apart before the attempt takes the process down.
+func Footprint(path string) (uint64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var lines, size uint64
+	buf := make([]byte, 1<<20)
+	for {
+		n, err := f.Read(buf)
+		lines += uint64(bytes.Count(buf[:n], []byte{'\n'}))
+		size += uint64(n)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	return lines*uint64(unsafe.Sizeof(Event{})) + lines/2*uint64(unsafe.Sizeof(Op{})) + size, nil
 }

@@ -57,6 +57,10 @@ type Config struct {
 	NemesisInterval Duration `json:"nemesis_interval"`
 	NemesisDuration Duration `json:"nemesis_duration"`
 	CheckTimeout    Duration `json:"check_timeout"`
+	// CheckMemory bounds the check's heap, in GiB: a search that passes
+	// it stops unknown, and a history that alone would is not read. 0:
+	// half the machine's memory.
+	CheckMemory float64 `json:"check_memory_gib,omitempty"`
 	// NoResolve checks the kv and register writes of unknown outcome as
 	// unknown, without resolving them from the commit log (to compare).
 	NoResolve       bool     `json:"no_resolve,omitempty"`

@@ -29,13 +29,21 @@ const unfinished = "the run did not finish"
 // replaced. It is what a run does after the test, and what `faultline
 // check` does with a stored run.
 func Check(ctx context.Context, dir string, res *rundir.Results) error {
-	events, err := history.ReadFile(filepath.Join(dir, rundir.HistoryFile))
+	path := filepath.Join(dir, rundir.HistoryFile)
+	limit := checker.DefaultMemoryLimit()
+	if gib := res.Config.CheckMemory; gib > 0 {
+		limit = uint64(gib * (1 << 30))
+	}
+	if held, err := history.Footprint(path); err == nil && held > limit {
+		return tooBig(dir, res, held, limit)
+	}
+	events, err := history.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("reading the history: %w", err)
 	}
 	ops, err := history.Ops(events)
 	if err != nil {
-		return fmt.Errorf("history %s is malformed: %w", filepath.Join(dir, rundir.HistoryFile), err)
+		return fmt.Errorf("history %s is malformed: %w", path, err)
 	}
 	timeout := time.Duration(res.Config.CheckTimeout)
 	if timeout <= 0 {
@@ -47,7 +55,7 @@ func Check(ctx context.Context, dir string, res *rundir.Results) error {
 		return fmt.Errorf("checking %s: %w", dir, err)
 	}
 	in := checker.NewInput(events, ops)
-	in.Timeout = timeout
+	in.Timeout, in.MemoryLimit = timeout, limit
 	in.NoResolve = res.Config.NoResolve
 	in.Files, in.LogsDir = os.DirFS(dir), rundir.LogsDir
 	in.Visualize = func(file string) string { return filepath.Join(dir, file) }
@@ -90,6 +98,34 @@ func Check(ctx context.Context, dir string, res *rundir.Results) error {
 		return fmt.Errorf("writing results: %w", err)
 	}
 	if err := reports.Write(dir, res, events); err != nil {
+		return fmt.Errorf("writing the report: %w", err)
+	}
+	return nil
+}
+
+// CheckMemoryError says what is wrong with a --check-memory of gib; nil when
+// nothing is.
+func CheckMemoryError(gib float64) error {
+	if gib < 0 {
+		return fmt.Errorf("--check-memory %g: want GiB above 0, such as 8, or 0 for half this machine's memory", gib)
+	}
+	return nil
+}
+
+// tooBig records in dir that its history was not checked, because holding
+// it alone takes held bytes, past limit. Every search would stop unknown
+// there, and reading it could take the process down first.
+func tooBig(dir string, res *rundir.Results, held, limit uint64) error {
+	gib := func(b uint64) float64 { return float64(b) / (1 << 30) }
+	res.Problems = slices.DeleteFunc(res.Problems, func(p string) bool { return strings.HasPrefix(p, unfinished) })
+	res.Problems = append(res.Problems, fmt.Sprintf("not checked: holding the history takes about %.1f GiB, past the check's memory limit of %.1f GiB "+
+		"(faultline holds a history whole while it checks it); check it where more memory is free with faultline check --check-memory GIB %s, "+
+		"or record less with --rate or a shorter --time-limit", gib(held), gib(limit), dir))
+	res.Verdict, res.Checks, res.Stats, res.Faults = checker.Unknown, nil, checker.Stats{}, nil
+	if err := rundir.Write(dir, res); err != nil {
+		return fmt.Errorf("writing results: %w", err)
+	}
+	if err := reports.Write(dir, res, nil); err != nil {
 		return fmt.Errorf("writing the report: %w", err)
 	}
 	return nil

@@ -115,3 +115,40 @@ func TestCheckStoredRun(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckTooBig: a history that alone would take more than the check's
+// memory limit to hold is not read; the run says so, unknown, and names
+// the command that checks it with more memory. Under a limit it fits in,
+// the same history is checked.
+func TestCheckTooBig(t *testing.T) {
+	for _, tc := range []struct {
+		gib  float64
+		want checker.Verdict
+	}{{1.0 / (1 << 20), checker.Unknown}, {1, checker.Valid}} {
+		dir := storedRun(t, withHashes(7, 7, 7), "")
+		res, err := rundir.Read(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Config.CheckMemory = tc.gib
+		if err := Check(context.Background(), dir, res); err != nil {
+			t.Fatal(err)
+		}
+		again, err := rundir.Read(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refused := slices.ContainsFunc(again.Problems, func(p string) bool {
+			return strings.HasPrefix(p, "not checked: holding the history takes about") && strings.Contains(p, "faultline check --check-memory GIB "+dir)
+		})
+		if again.Verdict != tc.want || refused != (tc.want == checker.Unknown) || (len(again.Checks) == 0) == !refused {
+			t.Fatalf("--check-memory %g: verdict %s, problems %q, %d checks", tc.gib, again.Verdict, again.Problems, len(again.Checks))
+		}
+		if fi, err := os.Stat(filepath.Join(dir, rundir.HistoryFile)); err != nil || fi.Size() == 0 {
+			t.Fatalf("the history is gone: %v", err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, rundir.ReportFile)); err != nil {
+			t.Fatalf("no report: %v", err)
+		}
+	}
+}

@@ -96,6 +96,9 @@ func (t *Test) Validate() error {
 	check(c.Rate < 0, "--rate %g: want 0 (no limit) or more", c.Rate)
 	check(c.OpTimeout <= 0, "--op-timeout %s: want a positive duration such as 2s", time.Duration(c.OpTimeout))
 	check(c.CheckTimeout <= 0, "--check-timeout %s: want a positive duration such as 2m", time.Duration(c.CheckTimeout))
+	if err := CheckMemoryError(c.CheckMemory); err != nil {
+		problems = append(problems, err.Error())
+	}
 	check(strings.ContainsAny(c.Name, `/\`) || c.Name == "." || c.Name == "..", "--name %q: want a plain folder name", c.Name)
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "\n  "))

@@ -39,6 +39,7 @@ func TestValidate(t *testing.T) {
 		{"bug on etcd", func(c *rundir.Config) { c.UnsafeBug = "stale-read" }, `--unsafe-bug "stale-read": etcd has no bug switches (kvnode has)`},
 		{"interval", func(c *rundir.Config) { c.NemesisInterval = 0 }, "--nemesis-interval 0s: want a positive duration such as 10s"},
 		{"check timeout", func(c *rundir.Config) { c.CheckTimeout = 0 }, "--check-timeout 0s: want a positive duration such as 2m"},
+		{"check memory", func(c *rundir.Config) { c.CheckMemory = -1 }, "--check-memory -1: want GiB above 0"},
 		{"name", func(c *rundir.Config) { c.Name = "../x" }, `--name "../x": want a plain folder name`},
 		{"runtime", func(c *rundir.Config) { c.Runtime = "vm" }, `--runtime "vm": want docker or local`},
 		{"local peer-loss", func(c *rundir.Config) { c.Runtime, c.Nemesis = compose.Local, "kill-leader+peer-loss" }, "--nemesis: peer-loss: needs --runtime docker"},

@@ -56,6 +56,7 @@ func runFlagSet(t *runner.Test, out io.Writer) *flag.FlagSet {
 	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "operations per second over all workers; 0 means as fast as they go")
 	durationVar(&cfg.OpTimeout, "op-timeout", "timeout of one operation; a timed-out operation is recorded as info (unknown)")
 	durationVar(&cfg.CheckTimeout, "check-timeout", "time the linearizability checker may take before the verdict is unknown")
+	fs.Float64Var(&cfg.CheckMemory, "check-memory", cfg.CheckMemory, checkMemoryHelp)
 	fs.BoolVar(&cfg.NoResolve, "no-resolve", cfg.NoResolve, noResolveHelp)
 	fs.StringVar(&cfg.ReadConsistency, "read-consistency", cfg.ReadConsistency, "reads of the kv workload, and read-only transactions of append and wr (then checked as serializable): linearizable, serializable (served by one member, may be stale) or mixed")
 	fs.StringVar(&cfg.ClientMode, "client-mode", cfg.ClientMode, "balanced: each worker's client may use every member; pinned: each worker talks to one member only")
@@ -242,17 +243,23 @@ func interrupted(ctx context.Context, err error, dir string) error {
 	return err
 }
 
+const checkMemoryHelp = "the check's memory limit, in GiB: a search that passes it stops, unknown, and a history that alone would is not read; 0: half this machine's memory"
+
 const noResolveHelp = "check the kv and register writes of unknown outcome as unknown, without resolving them from what the history shows was committed (to compare)"
 
 func checkCmd(ctx context.Context, args []string) (int, error) {
 	fs := flag.NewFlagSet("faultline check", flag.ContinueOnError)
 	noResolve := fs.Bool("no-resolve", false, noResolveHelp)
+	memory := fs.Float64("check-memory", 0, checkMemoryHelp)
 	if err := fs.Parse(args); err != nil {
 		return exitError, err
 	}
 	args = fs.Args()
 	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
-		return exitError, errors.New("usage: faultline check [--no-resolve] <run-dir>, e.g. faultline check results/latest")
+		return exitError, errors.New("usage: faultline check [--no-resolve] [--check-memory GIB] <run-dir>, e.g. faultline check results/latest")
+	}
+	if err := runner.CheckMemoryError(*memory); err != nil {
+		return exitError, err
 	}
 	dir := args[0]
 	res, err := rundir.Read(dir)
@@ -260,7 +267,7 @@ func checkCmd(ctx context.Context, args []string) (int, error) {
 		return exitError, fmt.Errorf("%s is not a run directory faultline can check: %w", dir, err)
 	}
 	// The setting is the check's: results.json then says how it was made.
-	res.Config.NoResolve = *noResolve
+	res.Config.NoResolve, res.Config.CheckMemory = *noResolve, *memory
 	if err := runner.Check(ctx, dir, res); err != nil {
 		return exitError, err
 	}
