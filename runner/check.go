@@ -29,6 +29,7 @@ const unfinished = "the run did not finish"
 // replaced. It is what a run does after the test, and what `faultline
 // check` does with a stored run.
 func Check(ctx context.Context, dir string, res *rundir.Results) error {
+	res.Problems = slices.DeleteFunc(res.Problems, func(p string) bool { return strings.HasPrefix(p, unfinished) })
 	path := filepath.Join(dir, rundir.HistoryFile)
 	limit := checker.DefaultMemoryLimit()
 	if gib := res.Config.CheckMemory; gib > 0 {
@@ -49,7 +50,6 @@ func Check(ctx context.Context, dir string, res *rundir.Results) error {
 	if timeout <= 0 {
 		timeout = DefaultCheckTimeout
 	}
-	res.Problems = slices.DeleteFunc(res.Problems, func(p string) bool { return strings.HasPrefix(p, unfinished) })
 	specs, err := workloads.Lookup(res.Config.Workload)
 	if err != nil {
 		return fmt.Errorf("checking %s: %w", dir, err)
@@ -117,7 +117,6 @@ func CheckMemoryError(gib float64) error {
 // there, and reading it could take the process down first.
 func tooBig(dir string, res *rundir.Results, held, limit uint64) error {
 	gib := func(b uint64) float64 { return float64(b) / (1 << 30) }
-	res.Problems = slices.DeleteFunc(res.Problems, func(p string) bool { return strings.HasPrefix(p, unfinished) })
 	res.Problems = append(res.Problems, fmt.Sprintf("not checked: holding the history takes about %.1f GiB, past the check's memory limit of %.1f GiB "+
 		"(faultline holds a history whole while it checks it); check it where more memory is free with faultline check --check-memory GIB %s, "+
 		"or record less with --rate or a shorter --time-limit", gib(held), gib(limit), dir))
