@@ -95,7 +95,7 @@ func simulateLease(seed uint64, nLeases int) []history.Op {
 			done.Type = history.OK
 		}
 		done.Process, done.F, done.Time = p, f, at+s/100
-		ops = append(ops, history.Op{Process: p, F: f, Invoke: inv, Complete: done})
+		ops = append(ops, history.Op{Process: p, F: f, Invoke: &inv, Complete: &done})
 	}
 	for i := range nLeases {
 		p := history.Process(i)

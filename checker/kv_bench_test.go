@@ -146,7 +146,7 @@ func BenchmarkReadLong(b *testing.B) {
 	}
 	w := bufio.NewWriter(f)
 	for _, op := range ops {
-		for _, e := range []history.Event{op.Invoke, op.Complete} {
+		for _, e := range []*history.Event{op.Invoke, op.Complete} {
 			if e.Time == math.MaxInt64 {
 				continue
 			}

@@ -111,17 +111,22 @@ func TestKVSegmentsUnknown(t *testing.T) {
 // commit log shows its key deleted only if it was invoked in time, and one
 // delete fills one gap.
 func TestPlaceDeletes(t *testing.T) {
-	put := history.Op{Process: 0, F: KVPut,
-		Invoke:   history.Event{Type: history.Invoke, F: KVPut, Key: "k", Value: "v1", Time: 0},
-		Complete: history.Event{Type: history.OK, F: KVPut, Key: "k", Revision: 2, Time: 10}}
+	putAt := func(v string, at, rev int64) history.Op {
+		return history.Op{Process: 0, F: KVPut,
+			Invoke:   &history.Event{Type: history.Invoke, F: KVPut, Key: "k", Value: v, Time: at},
+			Complete: &history.Event{Type: history.OK, F: KVPut, Key: "k", Revision: rev, Time: at + 10}}
+	}
+	getAt := func(at, rev int64) history.Op {
+		return history.Op{Process: 2, F: KVGet,
+			Invoke:   &history.Event{Type: history.Invoke, F: KVGet, Key: "k", Time: at},
+			Complete: &history.Event{Type: history.OK, F: KVGet, Key: "k", Revision: rev, Time: at + 10}}
+	}
+	put, get := putAt("v1", 0, 2), getAt(30, 3)
 	del := func(p history.Process, at int64) history.Op {
 		return history.Op{Process: p, F: KVDelete,
-			Invoke:   history.Event{Type: history.Invoke, F: KVDelete, Key: "k", Time: at},
-			Complete: history.Event{Type: history.Info, F: KVDelete, Time: at + 10, Error: "context deadline exceeded"}}
+			Invoke:   &history.Event{Type: history.Invoke, F: KVDelete, Key: "k", Time: at},
+			Complete: &history.Event{Type: history.Info, F: KVDelete, Time: at + 10, Error: "context deadline exceeded"}}
 	}
-	get := history.Op{Process: 2, F: KVGet,
-		Invoke:   history.Event{Type: history.Invoke, F: KVGet, Key: "k", Time: 30},
-		Complete: history.Event{Type: history.OK, F: KVGet, Key: "k", Revision: 3, Time: 40}}
 	log := &CommitLog{Commits: []Commit{{Revision: 2, Key: "k", Value: "v1"}, {Revision: 3, Key: "k", Delete: true}}, Seen: []RevSpan{{From: 2, To: 3}}}
 	for _, tc := range []struct {
 		name string
@@ -140,10 +145,7 @@ func TestPlaceDeletes(t *testing.T) {
 	}
 	// Two deletes of k in the log (k put again between) and one delete of
 	// unknown outcome: the second gap has no delete to fill it.
-	put2 := put
-	put2.Invoke.Value, put2.Invoke.Time, put2.Complete.Revision, put2.Complete.Time = "v2", 50, 4, 60
-	get2 := get
-	get2.Invoke.Time, get2.Complete.Revision, get2.Complete.Time = 70, 5, 80
+	put2, get2 := putAt("v2", 50, 4), getAt(70, 5)
 	log2 := &CommitLog{Commits: append(slices.Clone(log.Commits), Commit{Revision: 4, Key: "k", Value: "v2"}, Commit{Revision: 5, Key: "k", Delete: true}), Seen: []RevSpan{{From: 2, To: 5}}}
 	ops := []history.Op{put, del(1, 20), get, put2, get2}
 	if res := KV(t.Context(), &Input{Ops: ops, CommitLog: log2, Timeout: time.Minute}); res.Verdict != Invalid {
@@ -162,20 +164,20 @@ func TestPlaceDeletes(t *testing.T) {
 func TestPlaceDeletesTxn(t *testing.T) {
 	put := func(v string, rev, at int64) history.Op {
 		return history.Op{Process: 0, F: KVPut,
-			Invoke:   history.Event{Type: history.Invoke, F: KVPut, Key: "k", Value: v, Time: at},
-			Complete: history.Event{Type: history.OK, F: KVPut, Key: "k", Revision: rev, Time: at + 10}}
+			Invoke:   &history.Event{Type: history.Invoke, F: KVPut, Key: "k", Value: v, Time: at},
+			Complete: &history.Event{Type: history.OK, F: KVPut, Key: "k", Revision: rev, Time: at + 10}}
 	}
-	info := history.Event{Type: history.Info, Time: 30, Error: "context deadline exceeded"}
-	del := history.Op{Process: 1, F: KVDelete, Invoke: history.Event{Type: history.Invoke, F: KVDelete, Key: "k", Time: 20}, Complete: info}
-	del.Complete.F = KVDelete
-	txn := history.Op{Process: 2, F: KVTxn, Invoke: history.Event{Type: history.Invoke, F: KVTxn, Time: 20,
+	info := func(f string) *history.Event {
+		return &history.Event{Type: history.Info, F: f, Time: 30, Error: "context deadline exceeded"}
+	}
+	del := history.Op{Process: 1, F: KVDelete, Invoke: &history.Event{Type: history.Invoke, F: KVDelete, Key: "k", Time: 20}, Complete: info(KVDelete)}
+	txn := history.Op{Process: 2, F: KVTxn, Invoke: &history.Event{Type: history.Invoke, F: KVTxn, Time: 20,
 		Compares: []history.Compare{{Key: "k", Target: "value", Op: "=", Value: "v1"}},
 		Then:     []history.TxnOp{{F: "delete", Key: "k"}},
-		Else:     []history.TxnOp{{F: "get", Key: "k"}}}, Complete: info}
-	txn.Complete.F = KVTxn
+		Else:     []history.TxnOp{{F: "get", Key: "k"}}}, Complete: info(KVTxn)}
 	get := history.Op{Process: 3, F: KVGet,
-		Invoke:   history.Event{Type: history.Invoke, F: KVGet, Key: "k", Time: 70},
-		Complete: history.Event{Type: history.OK, F: KVGet, Key: "k", Revision: 5, Time: 80}}
+		Invoke:   &history.Event{Type: history.Invoke, F: KVGet, Key: "k", Time: 70},
+		Complete: &history.Event{Type: history.OK, F: KVGet, Key: "k", Revision: 5, Time: 80}}
 	log := &CommitLog{Commits: []Commit{{Revision: 2, Key: "k", Value: "v1"}, {Revision: 3, Key: "k", Delete: true},
 		{Revision: 4, Key: "k", Value: "v2"}, {Revision: 5, Key: "k", Delete: true}}, Seen: []RevSpan{{From: 2, To: 5}}}
 	ops := []history.Op{put("v1", 2, 0), del, txn, put("v2", 4, 50), get}

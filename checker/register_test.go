@@ -31,8 +31,8 @@ func hardRegisterHistory(n int) []history.Op {
 	var ops []history.Op
 	op := func(p int, f, value, result string) {
 		ops = append(ops, history.Op{Process: history.Process(p), F: f,
-			Invoke:   history.Event{Type: history.Invoke, Process: history.Process(p), F: f, Time: 1, Key: "k", Value: value},
-			Complete: history.Event{Type: history.OK, Process: history.Process(p), F: f, Time: 2, Key: "k", Value: result}})
+			Invoke:   &history.Event{Type: history.Invoke, Process: history.Process(p), F: f, Time: 1, Key: "k", Value: value},
+			Complete: &history.Event{Type: history.OK, Process: history.Process(p), F: f, Time: 2, Key: "k", Value: result}})
 	}
 	for i := range n {
 		op(i, history.Write, fmt.Sprintf("w-%d", i), "")
@@ -134,8 +134,8 @@ func simulateRegister(seed uint64, nOps, nKeys, nClients int, infoRate float64) 
 			d := int64(time.Millisecond) + rng.Int64N(int64(10*time.Millisecond))
 			s := simOp{at: t + rng.Int64N(d+1), applied: true}
 			s.op.Process = p
-			s.op.Invoke = history.Event{Type: history.Invoke, Process: p, Time: t, Key: fmt.Sprintf("k%d", rng.IntN(nKeys))}
-			s.op.Complete = history.Event{Type: history.OK, Process: p, Time: t + d}
+			s.op.Invoke = &history.Event{Type: history.Invoke, Process: p, Time: t, Key: fmt.Sprintf("k%d", rng.IntN(nKeys))}
+			s.op.Complete = &history.Event{Type: history.OK, Process: p, Time: t + d}
 			switch r := rng.Float64(); {
 			case r < 0.5:
 				s.op.F = history.Read

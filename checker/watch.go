@@ -545,7 +545,7 @@ func (st *streams) complete(key string, a, b int64) bool {
 	return false
 }
 
-func (st *streams) endOrRespond(s *session, c history.Event) {
+func (st *streams) endOrRespond(s *session, c *history.Event) {
 	switch c.Type {
 	case history.OK:
 		switch {

@@ -135,5 +135,5 @@ func (s *simOps) add(p history.Process, f string, inv, done history.Event) {
 		done.Type = history.OK
 	}
 	done.Process, done.F, done.Time = p, f, s.now
-	s.ops = append(s.ops, history.Op{Process: p, F: f, Invoke: inv, Complete: done})
+	s.ops = append(s.ops, history.Op{Process: p, F: f, Invoke: &inv, Complete: &done})
 }

@@ -7,14 +7,18 @@ import (
 )
 
 // Op is a client operation: an invocation and its completion.
+//
+// Both point into the events the op was paired from, which checkers treat
+// as read-only: a long history is held once, not once as events and again
+// as operations.
 type Op struct {
 	Process Process
 	F       string
-	Invoke  Event
+	Invoke  *Event
 	// Complete is the ok, fail or info event. An invocation the history
 	// never completed (the harness stopped first) gets an info completion
 	// at the end of time, because it may have happened.
-	Complete Event
+	Complete *Event
 }
 
 // Type is the outcome of the operation.
@@ -33,7 +37,8 @@ func (o Op) Pending() bool { return o.Complete.Time == math.MaxInt64 }
 func Ops(events []Event) ([]Op, error) {
 	var ops []Op
 	open := map[Process]int{} // process -> index into ops
-	for i, e := range events {
+	for i := range events {
+		e := &events[i]
 		if e.Process == Nemesis {
 			continue
 		}
@@ -57,7 +62,7 @@ func Ops(events []Event) ([]Op, error) {
 		delete(open, e.Process)
 	}
 	for _, j := range open {
-		ops[j].Complete = Event{Type: Info, Process: ops[j].Process, F: ops[j].F, Time: math.MaxInt64,
+		ops[j].Complete = &Event{Type: Info, Process: ops[j].Process, F: ops[j].F, Time: math.MaxInt64,
 			Error: "history ended before the operation completed"}
 	}
 	return ops, nil

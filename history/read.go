@@ -10,14 +10,23 @@ import (
 	"unsafe"
 )
 
-// ReadFile reads a history.jsonl file.
+// ReadFile reads a history.jsonl file. It counts the lines first, so that
+// a long history is decoded into one slice of the right size rather than
+// grown by doubling, which holds up to twice the events at once.
 func ReadFile(path string) ([]Event, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	events, err := Decode(f)
+	lines, _, err := count(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	events, err := decode(f, make([]Event, 0, lines))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -27,8 +36,10 @@ func ReadFile(path string) ([]Event, error) {
 // Decode decodes one event per line. Blank lines are skipped. A torn last
 // line, as a killed harness may leave, is dropped; a bad line anywhere
 // else is an error naming the line.
-func Decode(r io.Reader) ([]Event, error) {
-	var events []Event
+func Decode(r io.Reader) ([]Event, error) { return decode(r, nil) }
+
+// decode appends the events of r to events.
+func decode(r io.Reader, events []Event) ([]Event, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
 	var bad error
@@ -79,18 +90,25 @@ func Footprint(path string) (uint64, error) {
 		return 0, err
 	}
 	defer f.Close()
-	var lines, size uint64
+	lines, size, err := count(f)
+	if err != nil {
+		return 0, err
+	}
+	return lines*uint64(unsafe.Sizeof(Event{})) + lines/2*uint64(unsafe.Sizeof(Op{})) + size, nil
+}
+
+// count reads r to its end and returns its lines and bytes.
+func count(r io.Reader) (lines, size uint64, err error) {
 	buf := make([]byte, 1<<20)
 	for {
-		n, err := f.Read(buf)
+		n, err := r.Read(buf)
 		lines += uint64(bytes.Count(buf[:n], []byte{'\n'}))
 		size += uint64(n)
 		if err == io.EOF {
-			break
+			return lines, size, nil
 		}
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
-	return lines*uint64(unsafe.Sizeof(Event{})) + lines/2*uint64(unsafe.Sizeof(Op{})) + size, nil
 }

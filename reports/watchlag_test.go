@@ -16,7 +16,7 @@ func TestWatchDelivery(t *testing.T) {
 		for _, r := range evs {
 			c.WatchEvents = append(c.WatchEvents, history.WatchEvent{Type: "put", KV: history.KV{Key: "k", ModRevision: r}})
 		}
-		return history.Op{F: f, Invoke: history.Event{Type: history.Invoke, F: f, Time: done - ms}, Complete: c}
+		return history.Op{F: f, Invoke: &history.Event{Type: history.Invoke, F: f, Time: done - ms}, Complete: &c}
 	}
 	ops := []history.Op{
 		op("watch-put", 100*ms, 5),
