@@ -131,6 +131,8 @@ type batchPage struct {
 	Passed  int
 	Rows    []sweepRow
 	Plots   []titledPlot
+	// Spent says where the runs' time went, overhead against testing.
+	Spent string
 	// Nights head a gate's history columns.
 	Nights []nightHead
 }
@@ -192,6 +194,7 @@ func WriteBatch(dir string, s Batch) error {
 	}
 	pg := batchPage{Batch: s, When: when}
 	var verdicts []checker.Verdict
+	var phases []rundir.Phase
 	for _, p := range s.Runs {
 		r, err := rundir.Read(filepath.Join(dir, p))
 		if err != nil {
@@ -205,6 +208,7 @@ func WriteBatch(dir string, s Batch) error {
 		row.Ops = opLatencies(r.Stats)
 		row.Read, row.Write = firstOK(row.Ops, plotReadOps), firstOK(row.Ops, plotWriteOps)
 		pg.Rows = append(pg.Rows, row)
+		phases = append(phases, r.Phases...)
 		verdicts = append(verdicts, r.Verdict)
 		if r.Verdict == checker.Valid {
 			pg.Passed++
@@ -215,6 +219,7 @@ func WriteBatch(dir string, s Batch) error {
 		verdicts = append(verdicts, checker.Unknown)
 	}
 	pg.Verdict = verdictClass(checker.Worst(verdicts...))
+	pg.Spent = spentText(phases)
 	if s.Kind == KindNightly {
 		if err := writeGate(dir, s, &pg); err != nil {
 			return err
@@ -260,6 +265,32 @@ func WriteBatch(dir string, s Batch) error {
 		}
 	}
 	return writePage(dir, "batch.html.tmpl", pg)
+}
+
+// spentText sums phases by name, in the order they first come, and says
+// how much of it was overhead: every phase but the test itself. It is
+// empty when no run recorded its phases.
+func spentText(phases []rundir.Phase) string {
+	var names []string
+	sum := map[string]time.Duration{}
+	var total time.Duration
+	for _, p := range phases {
+		if _, ok := sum[p.Name]; !ok {
+			names = append(names, p.Name)
+		}
+		sum[p.Name] += time.Duration(p.Took)
+		total += time.Duration(p.Took)
+	}
+	if total <= 0 {
+		return ""
+	}
+	var parts []string
+	for _, n := range names {
+		parts = append(parts, fmt.Sprintf("%s %s", n, sum[n].Round(time.Second)))
+	}
+	over := total - sum[rundir.PhaseTest]
+	return fmt.Sprintf("%s; overhead (all but the test) %s, %.0f%% of %s", strings.Join(parts, ", "),
+		over.Round(time.Second), 100*over.Seconds()/total.Seconds(), total.Round(time.Second))
 }
 
 // ReadBatch reads the batch.json of the batch folder dir.

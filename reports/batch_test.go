@@ -119,7 +119,9 @@ func TestWriteBatchNightly(t *testing.T) {
 		Failed: []string{"kvnode-3n-lease-kill-leader: could not run the test: image build failed"}}
 	for i, v := range []checker.Verdict{checker.Valid, checker.Valid} {
 		name := fmt.Sprintf("etcd-%dn-register-kill-leader", 3+2*i)
-		r := &rundir.Results{Config: rundir.Config{Name: name, Target: "etcd", Nodes: 3 + 2*i, Nemesis: "kill-leader"}, Verdict: v}
+		r := &rundir.Results{Config: rundir.Config{Name: name, Target: "etcd", Nodes: 3 + 2*i, Nemesis: "kill-leader"}, Verdict: v,
+			Phases: []rundir.Phase{{Name: rundir.PhaseBoot, Took: rundir.Duration(5 * time.Second)}, {Name: rundir.PhaseTest, Took: rundir.Duration(time.Minute)},
+				{Name: rundir.PhaseCheck, Took: rundir.Duration(10 * time.Second)}}}
 		b.Runs = append(b.Runs, batchRun(t, dir, r, started.Add(time.Duration(i)*time.Minute)))
 	}
 	if err := WriteBatch(dir, b); err != nil {
@@ -133,6 +135,7 @@ func TestWriteBatchNightly(t *testing.T) {
 		`<div class="verdict unknown">`, // every run valid, but one never ran
 		"2 of 2 runs valid", "1 could not run", "image build failed",
 		`href="runs/etcd-5n-register-kill-leader/`,
+		"Time spent over the runs: boot 10s, test 2m0s, check 20s; overhead (all but the test) 30s, 20% of 2m30s.",
 		// These runs recorded no statistics: no throughput, no latency.
 		`<td class="num">—</td>
 <td class="ops">—</td>`,

@@ -56,6 +56,7 @@ func Write(dir string, r *rundir.Results, events []history.Event) error {
 		Command:  r.Config.Command,
 		Started:  "—",
 		Duration: durationText(r.Duration),
+		Phases:   PhasesText(r.Phases),
 		Ops:      r.Stats.Ops,
 		Seconds:  r.Stats.Seconds,
 	}
@@ -163,6 +164,7 @@ type page struct {
 	Command     string
 	Started     string
 	Duration    string
+	Phases      string
 	Ops         []checker.OpStats
 	Seconds     float64
 	Latency     plotted
@@ -377,6 +379,7 @@ func configRows(c rundir.Config) []row {
 		{"op timeout", durationText(c.OpTimeout)},
 	}, windows, []row{
 		{"check timeout", durationText(c.CheckTimeout)},
+		{"check memory", checkMemoryText(c.CheckMemory)},
 		{"read consistency", c.ReadConsistency},
 		{"client mode", c.ClientMode},
 		{"runtime", runtimeText(c.Runtime)},
@@ -419,6 +422,23 @@ func scheduleText(file string, s rundir.Schedule) string {
 		text = filepath.Base(file) + ": " + text
 	}
 	return text
+}
+
+// PhasesText says where a run's time went, for the report and the
+// command line; runs from before it was recorded say nothing.
+func PhasesText(ps []rundir.Phase) string {
+	var parts []string
+	for _, p := range ps {
+		parts = append(parts, fmt.Sprintf("%s %.1f s", p.Name, time.Duration(p.Took).Seconds()))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func checkMemoryText(gib float64) string {
+	if gib <= 0 {
+		return "half this machine's memory"
+	}
+	return strconv.FormatFloat(gib, 'f', -1, 64) + " GiB"
 }
 
 func durationText(d rundir.Duration) string {

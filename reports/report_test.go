@@ -150,6 +150,8 @@ func sampleResults(t *testing.T, events []history.Event, verdict checker.Verdict
 		Faults:   history.Faults(events),
 		Started:  time.Date(2026, 3, 14, 9, 26, 53, 0, time.UTC),
 		Duration: rundir.Duration(21500 * time.Millisecond),
+		Phases: []rundir.Phase{{Name: "build", Took: rundir.Duration(300 * time.Millisecond)}, {Name: "boot", Took: rundir.Duration(2100 * time.Millisecond)},
+			{Name: "test", Took: rundir.Duration(20 * time.Second)}, {Name: "check", Took: rundir.Duration(450 * time.Millisecond)}},
 	}
 	if verdict == checker.Invalid {
 		r.Checks[0].Summary = `key "k1": read of 3 after write of 4 completed`
@@ -187,6 +189,8 @@ func TestWrite(t *testing.T) {
 				`<div class="verdict ` + string(verdict) + `">` + string(verdict),
 				html.EscapeString(rerun),
 				`<tr><th>seed</th><td>1234</td></tr>`,
+				`<tr><th>check memory</th><td>half this machine&#39;s memory</td></tr>`,
+				`<tr><th>time spent</th><td>build 0.3 s, boot 2.1 s, test 20.0 s, check 0.5 s</td></tr>`,
 				`aria-label="latency of every operation over time"`,
 				`aria-label="throughput over time"`,
 				"kill-leader n2",             // fault band label

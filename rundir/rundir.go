@@ -144,6 +144,11 @@ type Results struct {
 	Faults   []history.Window `json:"faults"`
 	Started  time.Time        `json:"started"`
 	Duration Duration         `json:"duration"`
+	// Phases is where a run's time went, in order: building what the
+	// members run, booting them, the test (workload, final heal and
+	// drain), tearing them down and checking; all but the test are the
+	// overhead of one run.
+	Phases []Phase `json:"phases,omitempty"`
 	// Problems lists what went wrong around the test itself (a member that
 	// did not come back, logs that could not be saved).
 	Problems []string `json:"problems,omitempty"`
@@ -151,6 +156,22 @@ type Results struct {
 	// harness was killed or interrupted before its final phase.
 	Unfinished *Unfinished `json:"unfinished,omitempty"`
 }
+
+// Phase is one step of a run and how long it took.
+type Phase struct {
+	Name string   `json:"name"`
+	Took Duration `json:"took"`
+}
+
+// The phases of a run, in order. A check of a stored run replaces its
+// check phase.
+const (
+	PhaseBuild    = "build"
+	PhaseBoot     = "boot"
+	PhaseTest     = "test"
+	PhaseTeardown = "teardown"
+	PhaseCheck    = "check"
+)
 
 // Unfinished says how much of a run was recorded. Without the final phase
 // no final heal happened and the cluster's recovery was not checked; the

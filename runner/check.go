@@ -29,6 +29,8 @@ const unfinished = "the run did not finish"
 // replaced. It is what a run does after the test, and what `faultline
 // check` does with a stored run.
 func Check(ctx context.Context, dir string, res *rundir.Results) error {
+	began := time.Now()
+	res.Phases = slices.DeleteFunc(res.Phases, func(p rundir.Phase) bool { return p.Name == rundir.PhaseCheck })
 	res.Problems = slices.DeleteFunc(res.Problems, func(p string) bool { return strings.HasPrefix(p, unfinished) })
 	path := filepath.Join(dir, rundir.HistoryFile)
 	limit := checker.DefaultMemoryLimit()
@@ -36,7 +38,7 @@ func Check(ctx context.Context, dir string, res *rundir.Results) error {
 		limit = uint64(gib * (1 << 30))
 	}
 	if held, err := history.Footprint(path); err == nil && held > limit {
-		return tooBig(dir, res, held, limit)
+		return tooBig(dir, res, held, limit, began)
 	}
 	events, err := history.ReadFile(path)
 	if err != nil {
@@ -94,6 +96,7 @@ func Check(ctx context.Context, dir string, res *rundir.Results) error {
 	res.Stats = checker.Summarise(in)
 	res.Faults = in.Faults
 	res.Unfinished = unfinishedRun(events, time.Duration(res.Config.TimeLimit))
+	res.Phases = append(res.Phases, checkTook(began))
 	if err := rundir.Write(dir, res); err != nil {
 		return fmt.Errorf("writing results: %w", err)
 	}
@@ -101,6 +104,12 @@ func Check(ctx context.Context, dir string, res *rundir.Results) error {
 		return fmt.Errorf("writing the report: %w", err)
 	}
 	return nil
+}
+
+// checkTook is the check's phase, begun at began: reading the history and
+// running the checkers, not writing the report.
+func checkTook(began time.Time) rundir.Phase {
+	return rundir.Phase{Name: rundir.PhaseCheck, Took: rundir.Duration(time.Since(began).Round(time.Millisecond))}
 }
 
 // CheckMemoryError says what is wrong with a --check-memory of gib; nil when
@@ -115,12 +124,13 @@ func CheckMemoryError(gib float64) error {
 // tooBig records in dir that its history was not checked, because holding
 // it alone takes held bytes, past limit. Every search would stop unknown
 // there, and reading it could take the process down first.
-func tooBig(dir string, res *rundir.Results, held, limit uint64) error {
+func tooBig(dir string, res *rundir.Results, held, limit uint64, began time.Time) error {
 	gib := func(b uint64) float64 { return float64(b) / (1 << 30) }
 	res.Problems = append(res.Problems, fmt.Sprintf("not checked: holding the history takes about %.1f GiB, past the check's memory limit of %.1f GiB "+
 		"(faultline holds a history whole while it checks it); check it where more memory is free with faultline check --check-memory GIB %s, "+
 		"or record less with --rate or a shorter --time-limit", gib(held), gib(limit), dir))
 	res.Verdict, res.Checks, res.Stats, res.Faults = checker.Unknown, nil, checker.Stats{}, nil
+	res.Phases = append(res.Phases, checkTook(began))
 	if err := rundir.Write(dir, res); err != nil {
 		return fmt.Errorf("writing results: %w", err)
 	}

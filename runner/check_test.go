@@ -105,6 +105,12 @@ func TestCheckStoredRun(t *testing.T) {
 			if res.Verdict != tc.want || again.Verdict != tc.want {
 				t.Fatalf("verdict %s (stored %s), want %s: %+v", res.Verdict, again.Verdict, tc.want, res.Checks)
 			}
+			if err := Check(context.Background(), dir, again); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(again.Phases); n != 1 || again.Phases[0].Name != rundir.PhaseCheck {
+				t.Errorf("checked twice, phases %+v, want the one check", again.Phases)
+			}
 			logs := slices.IndexFunc(again.Checks, func(c checker.Result) bool { return c.Checker == checker.LogsChecker })
 			if logs < 0 || (again.Checks[logs].Verdict == checker.Invalid) != (tc.log != "") {
 				t.Fatalf("the logs check is missing or wrong: %+v", again.Checks)

@@ -82,6 +82,7 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 	if err != nil {
 		return nil, "", setup(err)
 	}
+	took := timer{last: time.Now()}
 	failpoints := nemesis.Failpoints(sched.Faults())
 	if failpoints {
 		if target, err = t.failpointBuild(ctx, target, sched); err != nil {
@@ -93,6 +94,7 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 		return nil, "", setup(err)
 	}
 	defer release()
+	took.phase(rundir.PhaseBuild)
 
 	started := time.Now()
 	dir, err := rundir.NewDir(t.Results, cfg.Name, started)
@@ -115,6 +117,7 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 	if err != nil {
 		return nil, dir, setup(err)
 	}
+	took.phase(rundir.PhaseBoot)
 	// Teardown must happen even when the user pressed Ctrl-C.
 	down := sync.OnceFunc(func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
@@ -150,7 +153,10 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 	if err := t.drive(ctx, cluster, rec, logRec, sched); err != nil {
 		return nil, dir, err
 	}
+	took.phase(rundir.PhaseTest)
 	down()
+	took.phase(rundir.PhaseTeardown)
+	res.Phases = took.phases
 	res.Duration = rundir.Duration(time.Since(started).Round(time.Millisecond))
 	if err := rec.Err(); err != nil {
 		return nil, dir, setup(err)
@@ -172,6 +178,20 @@ func Run(ctx context.Context, t Test) (*rundir.Results, string, error) {
 		t.say("warning: updating the run index: %v", err)
 	}
 	return res, dir, nil
+}
+
+// timer records a run's phases one after another.
+type timer struct {
+	last   time.Time
+	phases []rundir.Phase
+}
+
+// phase ends the phase name, begun when the one before it ended (the
+// first when the timer was made).
+func (t *timer) phase(name string) {
+	now := time.Now()
+	t.phases = append(t.phases, rundir.Phase{Name: name, Took: rundir.Duration(now.Sub(t.last).Round(time.Millisecond))})
+	t.last = now
 }
 
 // failpointBuild is target built with its failpoints, once the failpoints

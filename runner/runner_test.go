@@ -80,6 +80,19 @@ func TestKillLeaderRegister(t *testing.T) {
 	if len(res.Problems) > 0 {
 		t.Errorf("problems: %v", res.Problems)
 	}
+	var phases []string
+	for _, p := range res.Phases {
+		phases = append(phases, p.Name)
+		if p.Took <= 0 && p.Name != rundir.PhaseBuild {
+			t.Errorf("phase %s took %v", p.Name, time.Duration(p.Took))
+		}
+		if p.Name == rundir.PhaseTest && time.Duration(p.Took) < 20*time.Second {
+			t.Errorf("the test phase took %v, shorter than its time limit", time.Duration(p.Took))
+		}
+	}
+	if want := []string{rundir.PhaseBuild, rundir.PhaseBoot, rundir.PhaseTest, rundir.PhaseTeardown, rundir.PhaseCheck}; !slices.Equal(phases, want) {
+		t.Errorf("phases %v, want %v", phases, want)
+	}
 	if !slices.ContainsFunc(res.Checks, func(c checker.Result) bool {
 		return c.Checker == checker.RecoveryChecker && c.Verdict == checker.Valid
 	}) {

@@ -15,6 +15,7 @@ import (
 	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/compose"
 	"github.com/faultline/faultline/nemesis"
+	"github.com/faultline/faultline/reports"
 	"github.com/faultline/faultline/rundir"
 	"github.com/faultline/faultline/runner"
 	"github.com/faultline/faultline/workloads"
@@ -285,6 +286,9 @@ func report(res *rundir.Results, dir string) int {
 	}
 	if u := res.Unfinished; u != nil {
 		fmt.Fprintf(os.Stderr, "the run did not finish: %s\n", u.Summary)
+	}
+	if spent := reports.PhasesText(res.Phases); spent != "" {
+		fmt.Fprintf(os.Stderr, "time spent: %s\n", spent)
 	}
 	fmt.Fprintf(os.Stderr, "verdict: %s\nreport: %s\n", res.Verdict, filepath.Join(dir, rundir.ReportFile))
 	return exitCode(res.Verdict)
