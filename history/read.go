@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
+	"reflect"
 	"unsafe"
 )
 
@@ -80,21 +82,94 @@ func (e Event) validate() error {
 }
 
 // Footprint estimates the bytes that reading the history file at path and
-// taking its operations hold at once: each line becomes an Event, every
-// two lines about one Op, and the strings copy the file's bytes. It counts
-// lines without decoding them, so that a history too big to hold can be
-// told apart before the attempt takes the process down.
+// pairing its operations hold at once. It decodes about one line in
+// sampleEvery, drawn at random (a fixed stride would fall in step with
+// invocations and completions, which alternate), measures what each of those events holds (the Event
+// and all it points to), and scales the mean by the number of lines: an
+// event of a watch response holds several times what one of a read does,
+// so no one size per line fits every workload. It reads the file once and
+// decodes little of it, so that a history too big to hold can be told
+// apart before the attempt takes the process down.
 func Footprint(path string) (uint64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
-	lines, size, err := count(f)
-	if err != nil {
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
+	var lines, sampled, held uint64
+	draw := rand.New(rand.NewPCG(1, 2))
+	for sc.Scan() {
+		lines++
+		if lines > 1 && draw.IntN(sampleEvery) != 0 {
+			continue
+		}
+		var e Event
+		if json.Unmarshal(sc.Bytes(), &e) == nil {
+			sampled++
+			held += uint64(unsafe.Sizeof(e)) + pointedAt(reflect.ValueOf(e))
+		}
+	}
+	if err := sc.Err(); err != nil {
 		return 0, err
 	}
-	return lines*uint64(unsafe.Sizeof(Event{})) + lines/2*uint64(unsafe.Sizeof(Op{})) + size, nil
+	if sampled == 0 {
+		return 0, nil
+	}
+	return lines*held/sampled + lines/2*uint64(unsafe.Sizeof(Op{})), nil
+}
+
+// sampleEvery is how many lines Footprint counts for each it decodes.
+const sampleEvery = 64
+
+// pointedAt is the bytes that v's strings, slices, pointers and maps lead
+// to, each allocation rounded up about as the allocator rounds it; v's own
+// size is not counted.
+func pointedAt(v reflect.Value) uint64 {
+	switch v.Kind() {
+	case reflect.String:
+		return allocated(v.Len())
+	case reflect.Slice:
+		n := allocated(v.Cap() * int(v.Type().Elem().Size()))
+		for i := range v.Len() {
+			n += pointedAt(v.Index(i))
+		}
+		return n
+	case reflect.Pointer:
+		if v.IsNil() {
+			return 0
+		}
+		return allocated(int(v.Type().Elem().Size())) + pointedAt(v.Elem())
+	case reflect.Struct:
+		var n uint64
+		for i := range v.NumField() {
+			n += pointedAt(v.Field(i))
+		}
+		return n
+	case reflect.Map:
+		// A map's buckets hold about twice its entries.
+		n := uint64(2 * v.Len() * int(v.Type().Key().Size()+v.Type().Elem().Size()))
+		for it := v.MapRange(); it.Next(); {
+			n += pointedAt(it.Key()) + pointedAt(it.Value())
+		}
+		return n
+	}
+	return 0
+}
+
+// allocated is about what the allocator hands out for n bytes: its size
+// classes step by 8 bytes up to 32, by 16 up to 256, and by more beyond.
+func allocated(n int) uint64 {
+	switch {
+	case n <= 0:
+		return 0
+	case n <= 32:
+		return uint64((n + 7) &^ 7)
+	case n <= 256:
+		return uint64((n + 15) &^ 15)
+	}
+	return uint64((n + 63) &^ 63)
 }
 
 // count reads r to its end and returns its lines and bytes.

@@ -37,7 +37,7 @@ func Check(ctx context.Context, dir string, res *rundir.Results) error {
 	if gib := res.Config.CheckMemory; gib > 0 {
 		limit = uint64(gib * (1 << 30))
 	}
-	if held, err := history.Footprint(path); err == nil && held > limit {
+	if held := footprint(dir); held > limit {
 		return tooBig(dir, res, held, limit, began)
 	}
 	events, err := history.ReadFile(path)
@@ -126,7 +126,7 @@ func CheckMemoryError(gib float64) error {
 // there, and reading it could take the process down first.
 func tooBig(dir string, res *rundir.Results, held, limit uint64, began time.Time) error {
 	gib := func(b uint64) float64 { return float64(b) / (1 << 30) }
-	res.Problems = append(res.Problems, fmt.Sprintf("not checked: holding the history takes about %.1f GiB, past the check's memory limit of %.1f GiB "+
+	res.Problems = append(res.Problems, fmt.Sprintf("not checked: holding the history and its commit log takes about %.1f GiB, past the check's memory limit of %.1f GiB "+
 		"(faultline holds a history whole while it checks it); check it where more memory is free with faultline check --check-memory GIB %s, "+
 		"or record less with --rate or a shorter --time-limit", gib(held), gib(limit), dir))
 	res.Verdict, res.Checks, res.Stats, res.Faults = checker.Unknown, nil, checker.Stats{}, nil
@@ -138,6 +138,18 @@ func tooBig(dir string, res *rundir.Results, held, limit uint64, began time.Time
 		return fmt.Errorf("writing the report: %w", err)
 	}
 	return nil
+}
+
+// footprint estimates what holding the history and the commit log of dir
+// takes; a file it cannot read counts nothing here, and reading it says
+// what is wrong.
+func footprint(dir string) uint64 {
+	var held uint64
+	for _, f := range []string{rundir.HistoryFile, rundir.CommitLogFile} {
+		n, _ := history.Footprint(filepath.Join(dir, f))
+		held += n
+	}
+	return held
 }
 
 // readCommitLog reads the operations of the recorder of the commit log

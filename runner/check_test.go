@@ -145,7 +145,7 @@ func TestCheckTooBig(t *testing.T) {
 			t.Fatal(err)
 		}
 		refused := slices.ContainsFunc(again.Problems, func(p string) bool {
-			return strings.HasPrefix(p, "not checked: holding the history takes about") && strings.Contains(p, "faultline check --check-memory GIB "+dir)
+			return strings.HasPrefix(p, "not checked: holding the history and its commit log takes about") && strings.Contains(p, "faultline check --check-memory GIB "+dir)
 		})
 		if again.Verdict != tc.want || refused != (tc.want == checker.Unknown) || (len(again.Checks) == 0) == !refused {
 			t.Fatalf("--check-memory %g: verdict %s, problems %q, %d checks", tc.gib, again.Verdict, again.Problems, len(again.Checks))

@@ -14,6 +14,7 @@ import (
 	"github.com/faultline/faultline/checker"
 	"github.com/faultline/faultline/compose"
 	"github.com/faultline/faultline/history"
+	"github.com/faultline/faultline/reports"
 	"github.com/faultline/faultline/rundir"
 )
 
@@ -53,6 +54,8 @@ func run(t *testing.T, test Test) (*rundir.Results, string) {
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, test.Progress.(*bytes.Buffer).String())
 	}
+	// go test -v shows where the suite's time goes.
+	t.Logf("time spent: %s", reports.PhasesText(res.Phases))
 	return res, dir
 }
 
