@@ -182,7 +182,8 @@ func latencyPlot(tl timeline) (plotted, error) {
 		s.GlyphStyle = draw.GlyphStyle{Color: infoColor, Radius: 2.5, Shape: shape[f]}
 		p.Add(s)
 	}
-	p.Add(&bands{ws: tl.faults, end: tl.end, labels: true})
+	labels := &bands{ws: tl.faults, end: tl.end, labels: true}
+	p.Add(labels)
 	p.X.Min, p.X.Max = 0, tl.end
 	p.Y.Min, p.Y.Max = yMin, yMax
 
@@ -210,6 +211,7 @@ func latencyPlot(tl timeline) (plotted, error) {
 		out.Note = fmt.Sprintf("Showing every %d%s ok operation (%d of %d); every fail and info operation is shown.",
 			stride, ordinalSuffix(stride), nOK/stride, nOK)
 	}
+	out.Note = strings.TrimSpace(out.Note + " " + labels.note())
 	return out, nil
 }
 
@@ -254,7 +256,8 @@ func throughputPlot(tl timeline) (plotted, error) {
 		l.LineStyle = draw.LineStyle{Color: outcomeColor[t], Width: 1.3}
 		p.Add(l)
 	}
-	p.Add(&bands{ws: tl.faults, end: tl.end, labels: true})
+	labels := &bands{ws: tl.faults, end: tl.end, labels: true}
+	p.Add(labels)
 	p.X.Min, p.X.Max = 0, tl.end
 	p.Y.Min, p.Y.Max = 0, max(1, peak*1.3)
 
@@ -268,7 +271,7 @@ func throughputPlot(tl timeline) (plotted, error) {
 	if len(tl.faults) > 0 {
 		out.Legend = append(out.Legend, legendItem{bandIcon(), "fault window"})
 	}
-	out.Note = "Completions per 1 s bucket, by completion time; info operations that never completed are not counted."
+	out.Note = strings.TrimSpace("Completions per 1 s bucket, by completion time; info operations that never completed are not counted. " + labels.note())
 	return out, nil
 }
 
@@ -362,7 +365,13 @@ type bands struct {
 	ws     []history.Window
 	end    float64
 	labels bool
+	// unlabelled counts the windows whose label found no free row.
+	unlabelled int
 }
+
+// labelRows is how many rows of fault labels a plot gives up to its top:
+// a long run's hundred windows would otherwise stack over the data.
+const labelRows = 3
 
 func (b *bands) Plot(c draw.Canvas, p *plot.Plot) {
 	trX, _ := p.Transforms(&c)
@@ -398,6 +407,10 @@ func (b *bands) Plot(c draw.Canvas, p *plot.Plot) {
 		for row < len(rowEnd) && rowEnd[row] > x {
 			row++
 		}
+		if row == labelRows {
+			b.unlabelled++
+			continue
+		}
 		if row == len(rowEnd) {
 			rowEnd = append(rowEnd, 0)
 		}
@@ -407,6 +420,14 @@ func (b *bands) Plot(c draw.Canvas, p *plot.Plot) {
 		c.FillPolygon(labelBackground, rect(x-1, y-1, x+width+1, y+lineH-2))
 		c.FillText(sty, vg.Point{X: x, Y: y}, label)
 	}
+}
+
+// note says how many windows went unlabelled, once the plot is drawn.
+func (b *bands) note() string {
+	if b.unlabelled == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d of %d fault windows are shaded without a label, which had no room; the fault windows table lists each.", b.unlabelled, len(b.ws))
 }
 
 func rect(x0, y0, x1, y1 vg.Length) []vg.Point {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -419,5 +420,45 @@ func TestDrawingOnlyPlain(t *testing.T) {
 		if got := drawing(dir, name); got != "" {
 			t.Errorf("%s inlined: %q", name, got)
 		}
+	}
+}
+
+// TestFaultLabelsBounded: a long run's many fault windows get at most
+// labelRows rows of labels over each plot; the rest are shaded without one,
+// and the plot's note says how many.
+func TestFaultLabelsBounded(t *testing.T) {
+	const sec = int64(time.Second)
+	var ops []history.Op
+	for i := range int64(600) {
+		inv := &history.Event{Type: history.Invoke, F: history.Read, Time: i * sec / 10}
+		ok := &history.Event{Type: history.OK, F: history.Read, Time: i*sec/10 + sec/100}
+		ops = append(ops, history.Op{F: history.Read, Invoke: inv, Complete: ok})
+	}
+	var faults []history.Window
+	for i := range int64(30) {
+		faults = append(faults, history.Window{Fault: "partition-random", Nodes: []string{"n1"}, Start: 2 * i * sec, Stop: 2*i*sec + sec, Recovered: -1})
+	}
+	tl := newTimeline(ops, faults)
+	for name, draw := range map[string]func(timeline) (plotted, error){"latency": latencyPlot, "throughput": throughputPlot} {
+		p, err := draw(tl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		labels := strings.Count(string(p.SVG), "partition-random n1")
+		m := regexp.MustCompile(`(\d+) of 30 fault windows are shaded without a label`).FindStringSubmatch(p.Note)
+		if m == nil {
+			t.Fatalf("%s: %d labels and the note %q says none went unlabelled", name, labels, p.Note)
+		}
+		if unlabelled, _ := strconv.Atoi(m[1]); labels+unlabelled != 30 || labels == 0 {
+			t.Errorf("%s: %d labels drawn, the note says %s left out, of 30", name, labels, m[1])
+		}
+	}
+	// Few windows: every one labelled, no note about it.
+	p, err := latencyPlot(newTimeline(ops, faults[:3]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(p.SVG), "partition-random n1"); n != 3 || strings.Contains(p.Note, "without a label") {
+		t.Errorf("3 windows: %d labels, note %q", n, p.Note)
 	}
 }
