@@ -269,6 +269,10 @@ func checkCmd(ctx context.Context, args []string) (int, error) {
 	}
 	// The setting is the check's: results.json then says how it was made.
 	res.Config.NoResolve, res.Config.CheckMemory = *noResolve, *memory
+	// A long run's history takes minutes to check: say it is under way.
+	if fi, err := os.Stat(filepath.Join(dir, rundir.HistoryFile)); err == nil {
+		fmt.Fprintf(os.Stderr, "faultline: checking %s (%.1f MB)\n", filepath.Join(dir, rundir.HistoryFile), float64(fi.Size())/1e6)
+	}
 	if err := runner.Check(ctx, dir, res); err != nil {
 		return exitError, err
 	}
