@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -40,6 +42,11 @@ func Check(ctx context.Context, dir string, res *rundir.Results) error {
 	if held := footprint(dir); held > limit {
 		return tooBig(dir, res, held, limit, began)
 	}
+	// Hold the whole check, report included, to about the limit: by
+	// default the heap may grow to twice what was live at the last
+	// collection, and after a search that was most of the limit, writing
+	// the report would take the process far past it.
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(int64(min(limit+limit/4, math.MaxInt64/2))))
 	events, err := history.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("reading the history: %w", err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -95,8 +96,12 @@ func TestCheckStoredRun(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			soft := debug.SetMemoryLimit(-1)
 			if err := Check(context.Background(), dir, res); err != nil {
 				t.Fatal(err)
+			}
+			if now := debug.SetMemoryLimit(-1); now != soft {
+				t.Errorf("the check left the soft memory limit at %d, was %d", now, soft)
 			}
 			again, err := rundir.Read(dir)
 			if err != nil {
