@@ -21,7 +21,7 @@ func ReadFile(path string) ([]Event, error) {
 		return nil, err
 	}
 	defer f.Close()
-	lines, _, err := count(f)
+	lines, err := countLines(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -84,12 +84,13 @@ func (e Event) validate() error {
 // Footprint estimates the bytes that reading the history file at path and
 // pairing its operations hold at once. It decodes about one line in
 // sampleEvery, drawn at random (a fixed stride would fall in step with
-// invocations and completions, which alternate), measures what each of those events holds (the Event
-// and all it points to), and scales the mean by the number of lines: an
-// event of a watch response holds several times what one of a read does,
-// so no one size per line fits every workload. It reads the file once and
-// decodes little of it, so that a history too big to hold can be told
-// apart before the attempt takes the process down.
+// invocations and completions, which alternate), measures what each of
+// those events holds (the Event and all it points to), and scales the
+// mean by the number of lines: an event of a watch response holds several
+// times what one of a read does, so no one size per line fits every
+// workload. It reads the file once and decodes little of it, so that a
+// history too big to hold can be told apart before the attempt takes the
+// process down.
 func Footprint(path string) (uint64, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -172,18 +173,18 @@ func allocated(n int) uint64 {
 	return uint64((n + 63) &^ 63)
 }
 
-// count reads r to its end and returns its lines and bytes.
-func count(r io.Reader) (lines, size uint64, err error) {
+// countLines reads r to its end and returns how many lines it holds.
+func countLines(r io.Reader) (int, error) {
 	buf := make([]byte, 1<<20)
+	lines := 0
 	for {
 		n, err := r.Read(buf)
-		lines += uint64(bytes.Count(buf[:n], []byte{'\n'}))
-		size += uint64(n)
+		lines += bytes.Count(buf[:n], []byte{'\n'})
 		if err == io.EOF {
-			return lines, size, nil
+			return lines, nil
 		}
 		if err != nil {
-			return 0, 0, err
+			return 0, err
 		}
 	}
 }

@@ -103,7 +103,14 @@ func Check(ctx context.Context, dir string, res *rundir.Results) error {
 	res.Stats = checker.Summarise(in)
 	res.Faults = in.Faults
 	res.Unfinished = unfinishedRun(events, time.Duration(res.Config.TimeLimit))
-	res.Phases = append(res.Phases, checkTook(began))
+	return record(dir, res, events, began)
+}
+
+// record ends the check begun at began (reading the history and running
+// the checkers; not writing the report) and writes results.json and the
+// report of events.
+func record(dir string, res *rundir.Results, events []history.Event, began time.Time) error {
+	res.Phases = append(res.Phases, rundir.Phase{Name: rundir.PhaseCheck, Took: rundir.Duration(time.Since(began).Round(time.Millisecond))})
 	if err := rundir.Write(dir, res); err != nil {
 		return fmt.Errorf("writing results: %w", err)
 	}
@@ -111,12 +118,6 @@ func Check(ctx context.Context, dir string, res *rundir.Results) error {
 		return fmt.Errorf("writing the report: %w", err)
 	}
 	return nil
-}
-
-// checkTook is the check's phase, begun at began: reading the history and
-// running the checkers, not writing the report.
-func checkTook(began time.Time) rundir.Phase {
-	return rundir.Phase{Name: rundir.PhaseCheck, Took: rundir.Duration(time.Since(began).Round(time.Millisecond))}
 }
 
 // CheckMemoryError says what is wrong with a --check-memory of gib; nil when
@@ -137,14 +138,7 @@ func tooBig(dir string, res *rundir.Results, held, limit uint64, began time.Time
 		"(faultline holds a history whole while it checks it); check it where more memory is free with faultline check --check-memory GIB %s, "+
 		"or record less with --rate or a shorter --time-limit", gib(held), gib(limit), dir))
 	res.Verdict, res.Checks, res.Stats, res.Faults = checker.Unknown, nil, checker.Stats{}, nil
-	res.Phases = append(res.Phases, checkTook(began))
-	if err := rundir.Write(dir, res); err != nil {
-		return fmt.Errorf("writing results: %w", err)
-	}
-	if err := reports.Write(dir, res, nil); err != nil {
-		return fmt.Errorf("writing the report: %w", err)
-	}
-	return nil
+	return record(dir, res, nil, began)
 }
 
 // footprint estimates what holding the history and the commit log of dir
