@@ -49,16 +49,8 @@ func Register(ctx context.Context, in *Input) Result {
 	// is exact, lets the verdict name the failing keys, and keeps memory to
 	// one key's search per CPU; a long key's history is checked segment by
 	// segment (see registerSegments).
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	var wg sync.WaitGroup
-	for i := range checks {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			checks[i].run(ctx)
-		})
-	}
-	wg.Wait()
+	runChecks(ctx, checks)
+	checks = settlePastOpen(ctx, checks)
 
 	var failed, undecided []*keyCheck
 	for i := range checks {
@@ -121,6 +113,143 @@ func Register(ctx context.Context, in *Input) Result {
 	return res
 }
 
+// runChecks runs checks, one per CPU at a time.
+func runChecks(ctx context.Context, checks []keyCheck) {
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i := range checks {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			checks[i].run(ctx)
+		})
+	}
+	wg.Wait()
+}
+
+// settlePastOpen settles the keys whose segments were cut past open
+// operations (see registerSegments) and of which a segment is not
+// linearizable alone: an open write left out of that segment may have
+// taken effect there. It returns checks with those keys' segments
+// replaced; see settleKey.
+func settlePastOpen(ctx context.Context, checks []keyCheck) []keyCheck {
+	var out []keyCheck
+	for rest := checks; len(rest) > 0; {
+		n := 1
+		for n < len(rest) && rest[n].key == rest[0].key {
+			n++
+		}
+		segs := rest[:n]
+		rest = rest[n:]
+		if segs[0].whole == nil || !slices.ContainsFunc(segs, func(c keyCheck) bool { return c.verdict == Invalid }) {
+			out = append(out, segs...)
+			continue
+		}
+		out = append(out, settleKey(ctx, segs)...)
+	}
+	return out
+}
+
+// settleKey checks each failing segment of one key again with the open
+// operations called in an earlier segment whose value it observes and
+// their own segment does not, placed after the segment's start. Each such
+// operation the search placed before its last other operation (the others
+// come after everything and so never took effect) must be left out of its
+// own segment, which must stay linearizable without it, and used by no
+// other failing segment: then the key is linearizable, each of those
+// operations having taken effect once, late. Where that does not hold, the
+// key is checked again without the cuts past open operations, which is
+// exact but may take much longer; only that says a key is not
+// linearizable.
+func settleKey(ctx context.Context, segs []keyCheck) []keyCheck {
+	from := map[*history.Op]int{} // an open operation's own segment
+	var earlier []porcupine.Operation
+	used := map[int][]*history.Op{} // by own segment
+	by := map[*history.Op]bool{}
+	for j := range segs {
+		seen := observed(segs[j].ops)
+		if segs[j].verdict == Invalid {
+			wanted := slices.DeleteFunc(slices.Clone(earlier), func(op porcupine.Operation) bool { return !seen[op.Input.(regInput).value] })
+			c := keyCheck{key: segs[j].key, ops: withEarlier(segs[j].ops, wanted), linearization: true}
+			if c.run(ctx); c.verdict != Valid {
+				return exactSegments(ctx, segs[0].key, segs[0].whole)
+			}
+			lin := c.info.PartialLinearizations()[0][0]
+			last := len(lin) - 1
+			for last >= 0 && lin[last] >= len(segs[j].ops) {
+				last--
+			}
+			for _, i := range lin[:max(last, 0)] {
+				if i < len(segs[j].ops) {
+					continue
+				}
+				op := c.ops[i].Metadata.(*history.Op)
+				if by[op] {
+					return exactSegments(ctx, segs[0].key, segs[0].whole)
+				}
+				by[op] = true
+				used[from[op]] = append(used[from[op]], op)
+			}
+			segs[j].verdict = Valid
+		}
+		for _, op := range segs[j].ops {
+			// One its own segment observed took effect there, once.
+			if in := op.Input.(regInput); in.open && !seen[in.value] {
+				from[op.Metadata.(*history.Op)] = j
+				earlier = append(earlier, op)
+			}
+		}
+	}
+	for s, ops := range used {
+		c := keyCheck{key: segs[s].key, ops: slices.DeleteFunc(slices.Clone(segs[s].ops), func(op porcupine.Operation) bool {
+			return slices.Contains(ops, op.Metadata.(*history.Op))
+		})}
+		if c.run(ctx); c.verdict != Valid {
+			return exactSegments(ctx, segs[0].key, segs[0].whole)
+		}
+	}
+	return segs
+}
+
+// observed are the values ops read or found by a cas that succeeded.
+func observed(ops []porcupine.Operation) map[string]bool {
+	seen := map[string]bool{}
+	for _, op := range ops {
+		in, out := op.Input.(regInput), op.Output.(regOutput)
+		switch {
+		case in.info:
+		case in.f == history.Read:
+			seen[out.value] = true
+		case in.f == history.CAS && out.succeeded:
+			seen[in.expect] = true
+		}
+	}
+	return seen
+}
+
+// withEarlier is seg with copies of the open operations earlier, called
+// just after seg's first operation, which starts it from the value the cut
+// left, and after everything else in seg.
+func withEarlier(seg, earlier []porcupine.Operation) []porcupine.Operation {
+	out := slices.Clone(seg)
+	for _, op := range earlier {
+		op.Call = seg[0].Return + 1
+		out = append(out, op)
+	}
+	return compactClients(out)
+}
+
+// exactSegments checks one key's operations cut only where that is exact.
+func exactSegments(ctx context.Context, key string, ops []porcupine.Operation) []keyCheck {
+	segs, _ := registerSegments(ops, false)
+	var out []keyCheck
+	for _, seg := range segs {
+		out = append(out, keyCheck{key: key, ops: seg})
+	}
+	runChecks(ctx, out)
+	return out
+}
+
 // regInput is a porcupine operation's input: what was asked.
 type regInput struct {
 	key    string
@@ -128,6 +257,9 @@ type regInput struct {
 	value  string // written by write and cas
 	expect string // compared by cas
 	info   bool   // outcome unknown
+	// open marks an operation of unknown outcome that no commit log
+	// resolved: it may take effect at any moment after its call, or never.
+	open bool
 }
 
 // regOutput is a porcupine operation's output: what was answered.
@@ -285,8 +417,14 @@ func registerKeys(ops []history.Op, res *resolution) ([]keyCheck, registerCounts
 	}
 	var out []keyCheck
 	for key, kops := range byKey {
-		for _, seg := range registerSegments(porcupineOps(kops, end, res)) {
-			out = append(out, keyCheck{key: key, ops: seg})
+		pops := porcupineOps(kops, end, res)
+		segs, past := registerSegments(pops, true)
+		for _, seg := range segs {
+			c := keyCheck{key: key, ops: seg}
+			if past {
+				c.whole = pops
+			}
+			out = append(out, c)
 		}
 		n.checked += len(kops)
 		for _, op := range kops {
@@ -308,11 +446,12 @@ func porcupineOps(ops []*history.Op, end int64, res *resolution) []porcupine.Ope
 		in := regInput{key: op.Invoke.Key, f: op.F, value: op.Invoke.Value, expect: op.Invoke.Expect}
 		call, ret := op.Invoke.Time, op.Complete.Time
 		if op.Type() != history.OK {
-			in.info = true
+			in.info, in.open = true, true
 			ret = end
 			if r, ok := res.of(op); ok {
 				// It took effect while its revision was committed.
 				call, ret = r.call, min(r.ret, end)
+				in.open = false
 			}
 		}
 		out[i] = porcupine.Operation{
@@ -367,26 +506,40 @@ const registerSegmentOps = 1000
 // (before every other of its operations), carrying b's metadata, so that
 // an anomaly or a visualization names where the value came from.
 //
-// A write of unknown outcome that no commit log resolved stays in flight
-// forever (its return is after every other event), so nothing after its
-// invocation is cut: it may take effect anywhere after it, or never.
-func registerSegments(ops []porcupine.Operation) [][]porcupine.Operation {
+// A write of unknown outcome that no commit log resolved (open) stays in
+// flight forever: its return is after every other event, as it may take
+// effect anywhere after its call, or never. Cut exactly, nothing after its
+// call is cut. With pastOpen, cuts ignore open operations: each stays in
+// the segment of its call only, where it may also come after b, which is
+// its never taking effect. That is exact for a linearizable history, whose
+// open writes took effect where they were called or never; a segment after
+// one that is not linearizable may only need the open write that was left
+// out, and must be checked again without those cuts. past says whether a
+// cut passed an open operation.
+func registerSegments(ops []porcupine.Operation, pastOpen bool) (segs [][]porcupine.Operation, past bool) {
 	if len(ops) <= registerSegmentOps {
-		return [][]porcupine.Operation{ops}
+		return [][]porcupine.Operation{ops}, false
 	}
 	ops = slices.Clone(ops)
 	slices.SortStableFunc(ops, func(a, b porcupine.Operation) int { return cmp.Compare(a.Call, b.Call) })
 	var out [][]porcupine.Operation
 	var seg []porcupine.Operation
-	lastRet := int64(math.MinInt64) // the latest return of ops[:i]
+	lastRet := int64(math.MinInt64) // the latest return of ops[:i], open ones aside with pastOpen
+	open := false                   // an open operation is in seg
 	for i, op := range ops {
 		seg = append(seg, op)
 		isolated := lastRet < op.Call && i+1 < len(ops) && op.Return < ops[i+1].Call
-		lastRet = max(lastRet, op.Return)
+		if op.Input.(regInput).open && pastOpen {
+			open = true
+		} else {
+			lastRet = max(lastRet, op.Return)
+		}
 		v, known := valueAfter(op)
 		if !isolated || !known || len(seg) < registerSegmentOps {
 			continue
 		}
+		past = past || open
+		open = false
 		out = append(out, compactClients(seg))
 		in := op.Input.(regInput)
 		seg = []porcupine.Operation{{
@@ -397,7 +550,7 @@ func registerSegments(ops []porcupine.Operation) [][]porcupine.Operation {
 			Metadata: op.Metadata,
 		}}
 	}
-	return append(out, compactClients(seg))
+	return append(out, compactClients(seg)), past
 }
 
 // valueAfter is the register's value after op, when op alone says it.
@@ -420,6 +573,12 @@ type keyCheck struct {
 	ops     []porcupine.Operation
 	verdict Verdict
 	info    porcupine.LinearizationInfo // kept when invalid
+	// whole is all of the key's operations when its segments were cut past
+	// an open operation (see settlePastOpen).
+	whole []porcupine.Operation
+	// linearization keeps info when the check is valid too: it then holds
+	// the linearization found.
+	linearization bool
 }
 
 func (c *keyCheck) run(ctx context.Context) {
@@ -439,6 +598,9 @@ func (c *keyCheck) run(ctx context.Context) {
 		// Every step of a complete linearization succeeded, so a
 		// cancellation during the search cannot have faked it.
 		c.verdict = Valid
+		if c.linearization {
+			c.info = info
+		}
 	case res == porcupine.Illegal && ctx.Err() == nil:
 		// No step was refused because of ctx, so the search was complete.
 		c.verdict = Invalid

@@ -270,3 +270,52 @@ func TestRegisterSegments(t *testing.T) {
 		t.Errorf("summary %q", res.Summary)
 	}
 }
+
+// TestRegisterSegmentsPastUnknown: writes of unknown outcome that no commit
+// log resolved no longer stop the cuts; one that took effect only after a
+// cut, which the segments leave out, is found late in the segment that
+// observes it, and a read of a value never written is never valid.
+func TestRegisterSegmentsPastUnknown(t *testing.T) {
+	ops := simulateRegister(5, 20_000, 1, 2, 0.05)
+	checks, _ := registerKeys(ops, nil)
+	if len(checks) < 10 || checks[0].whole == nil {
+		t.Fatalf("%d checks of one key with 5%% unknown outcomes, want segments cut past them", len(checks))
+	}
+	if res := Register(t.Context(), &Input{Ops: ops, Timeout: time.Minute}); res.Verdict != Valid {
+		t.Fatalf("verdict %s: %s", res.Verdict, res.Summary)
+	}
+
+	// A write called first takes effect after everything else: the last
+	// read returns its value.
+	var last int64
+	for _, op := range ops {
+		last = max(last, op.Invoke.Time)
+		if op.Complete.Time < math.MaxInt64 {
+			last = max(last, op.Complete.Time)
+		}
+	}
+	late := func(read string) []history.Op {
+		w := history.Op{Process: 9000, F: history.Write,
+			Invoke:   &history.Event{Type: history.Invoke, Process: 9000, F: history.Write, Time: ops[0].Invoke.Time, Key: "k0", Value: "late"},
+			Complete: &history.Event{Type: history.Info, Process: 9000, F: history.Write, Time: math.MaxInt64, Key: "k0", Error: "context deadline exceeded"}}
+		r := history.Op{Process: 9001, F: history.Read,
+			Invoke:   &history.Event{Type: history.Invoke, Process: 9001, F: history.Read, Time: last + 1e6, Key: "k0"},
+			Complete: &history.Event{Type: history.OK, Process: 9001, F: history.Read, Time: last + 2e6, Key: "k0", Value: read}}
+		return append(slices.Clone(ops), w, r)
+	}
+	good := late("late")
+	checks, _ = registerKeys(good, nil)
+	runChecks(t.Context(), checks)
+	if !slices.ContainsFunc(checks, func(c keyCheck) bool { return c.verdict == Invalid }) {
+		t.Fatal("no segment needs the write left out of it: the test does not reach the check without those cuts")
+	}
+	if res := Register(t.Context(), &Input{Ops: good, Timeout: time.Minute}); res.Verdict != Valid {
+		t.Fatalf("a write of unknown outcome that took effect last: verdict %s: %s", res.Verdict, res.Summary)
+	}
+	// Where no segment settles it, the key is checked again whole, which
+	// alone may say invalid; on this history it runs out of time: unknown,
+	// never valid.
+	if res := Register(t.Context(), &Input{Ops: late("never written"), Timeout: 3 * time.Second}); res.Verdict == Valid {
+		t.Fatalf("a read of a value never written: verdict %s: %s", res.Verdict, res.Summary)
+	}
+}

@@ -167,18 +167,31 @@ func CleanCount(ctx context.Context, docker *client.Client, runID string) (Remov
 	if err != nil {
 		return n, fmt.Errorf("listing containers: %w", err)
 	}
-	for _, ctr := range ctrs.Items {
-		if ctr.Labels[LabelDisk] != "" {
-			if err := crashFirst(ctx, docker, ctr.ID); err != nil {
-				errs = append(errs, fmt.Errorf("stopping container %s: %w", ctr.ID[:12], err))
+	// All at once, as they were started: every run ends here, and the
+	// engine takes a good part of a second to remove each.
+	failed := make([][]error, len(ctrs.Items))
+	gone := make([]bool, len(ctrs.Items))
+	var wg sync.WaitGroup
+	for i, ctr := range ctrs.Items {
+		wg.Go(func() {
+			if ctr.Labels[LabelDisk] != "" {
+				if err := crashFirst(ctx, docker, ctr.ID); err != nil {
+					failed[i] = append(failed[i], fmt.Errorf("stopping container %s: %w", ctr.ID[:12], err))
+				}
 			}
+			_, err := docker.ContainerRemove(ctx, ctr.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+			if err != nil {
+				failed[i] = append(failed[i], fmt.Errorf("removing container %s: %w", ctr.ID[:12], err))
+			}
+			gone[i] = err == nil
+		})
+	}
+	wg.Wait()
+	for i := range ctrs.Items {
+		errs = append(errs, failed[i]...)
+		if gone[i] {
+			n.Containers++
 		}
-		_, err := docker.ContainerRemove(ctx, ctr.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("removing container %s: %w", ctr.ID[:12], err))
-			continue
-		}
-		n.Containers++
 	}
 
 	nets, err := docker.NetworkList(ctx, client.NetworkListOptions{Filters: filter})

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -181,14 +182,24 @@ func (c *Cluster) boot(ctx context.Context) error {
 	for _, m := range c.Members {
 		initial = append(initial, m.Name+"="+m.PeerURL)
 	}
-	for _, m := range c.Members {
-		args, err := c.args(m, strings.Join(initial, ","), "new")
-		if err == nil {
-			err = c.run.start(ctx, m, args)
-		}
-		if err != nil {
-			return fmt.Errorf("starting member %s: %w", m.Name, err)
-		}
+	// All at once: a container takes the engine most of a second to make
+	// and start, and the members wait for each other anyway.
+	errs := make([]error, len(c.Members))
+	var wg sync.WaitGroup
+	for i, m := range c.Members {
+		wg.Go(func() {
+			args, err := c.args(m, strings.Join(initial, ","), "new")
+			if err == nil {
+				err = c.run.start(ctx, m, args)
+			}
+			if err != nil {
+				errs[i] = fmt.Errorf("starting member %s: %w", m.Name, err)
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	return c.WaitReady(ctx, 60*time.Second)
 }
@@ -418,22 +429,27 @@ func (c *Cluster) WaitReady(ctx context.Context, limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	var last error
-	for {
-		last = c.ready(ctx)
+	for try := 1; ; try++ {
+		// A member not yet listening holds its status call until the call's
+		// deadline (the client retries, backing off for a second), so the
+		// first tries are short and later ones, on a machine too busy for
+		// them, longer.
+		last = c.ready(ctx, min(time.Duration(try)*250*time.Millisecond, 2*time.Second))
 		if last == nil || errors.Is(last, errWrongRelease) {
 			return last
 		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("cluster not ready after %s: %w", limit, last)
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
 
-func (c *Cluster) ready(ctx context.Context) error {
+// ready says why the cluster is not ready, giving each status call wait.
+func (c *Cluster) ready(ctx context.Context, wait time.Duration) error {
 	for _, m := range c.Members {
-		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		sctx, cancel := context.WithTimeout(ctx, wait)
 		st, err := c.Status(sctx, m)
 		cancel()
 		if err != nil {
