@@ -231,6 +231,18 @@ func BenchmarkRegisterLong(b *testing.B) {
 	}
 }
 
+// BenchmarkRegisterLongInfo is BenchmarkRegisterLong with 5% of the
+// operations of unknown outcome that no commit log resolved.
+func BenchmarkRegisterLongInfo(b *testing.B) {
+	ops := simulateRegister(1, 1_000_000, 10, 20, 0.05)
+	b.ResetTimer()
+	for b.Loop() {
+		if res := Register(b.Context(), &Input{Ops: ops, Timeout: 2 * time.Minute, MemoryLimit: 4 << 30}); res.Verdict != Valid {
+			b.Fatalf("%s: %s", res.Verdict, res.Summary)
+		}
+	}
+}
+
 // TestRegisterSegments: a long key is cut into segments and stays valid; a
 // read right after a cut that returns a value overwritten before it is
 // still caught.
