@@ -167,11 +167,18 @@ func settleKey(ctx context.Context, segs []keyCheck) []keyCheck {
 	used := map[int][]*history.Op{} // by own segment
 	by := map[*history.Op]bool{}
 	for j := range segs {
-		seen := observed(segs[j].ops)
+		seen := observed(segs[j].ops, false)
 		if segs[j].verdict == Invalid {
-			wanted := slices.DeleteFunc(slices.Clone(earlier), func(op porcupine.Operation) bool { return !seen[op.Input.(regInput).value] })
+			wants := observed(segs[j].ops, true)
+			isWanted := func(op porcupine.Operation) bool { return wants[op.Input.(regInput).value] }
+			wanted := slices.DeleteFunc(slices.Clone(earlier), func(op porcupine.Operation) bool { return !isWanted(op) })
 			c := keyCheck{key: segs[j].key, ops: withEarlier(segs[j].ops, wanted), linearization: true}
-			if c.run(ctx); c.verdict != Valid {
+			if c.run(ctx); c.verdict == Invalid {
+				if proven(ctx, c, len(earlier)-len(wanted)) {
+					return []keyCheck{c}
+				}
+			}
+			if c.verdict != Valid {
 				return exactSegments(ctx, segs[0].key, segs[0].whole)
 			}
 			lin := c.info.PartialLinearizations()[0][0]
@@ -211,13 +218,39 @@ func settleKey(ctx context.Context, segs []keyCheck) []keyCheck {
 	return segs
 }
 
-// observed are the values ops read or found by a cas that succeeded.
-func observed(ops []porcupine.Operation) map[string]bool {
+// proven says whether c, a segment with the earlier open operations it
+// may observe and not linearizable, proves its key not linearizable. The
+// others, others of them, are never read there and no cas of it that may
+// have taken effect expects their value, so all they could do is make a
+// cas that failed find another value than the one it expected: c is
+// searched again allowing that many anonymous writes, each just before a
+// failed cas, which can do whatever any of them can.
+func proven(ctx context.Context, c keyCheck, others int) bool {
+	failed := 0
+	for _, op := range c.ops {
+		if in, out := op.Input.(regInput), op.Output.(regOutput); in.f == history.CAS && !in.info && !out.succeeded {
+			failed++
+		}
+	}
+	if others = min(others, failed); others == 0 {
+		return true
+	}
+	anon := keyCheck{key: c.key, ops: c.ops, anonymous: others}
+	anon.run(ctx)
+	return anon.verdict == Invalid
+}
+
+// observed are the values ops read or found by a cas that succeeded, and
+// with open those an open cas expects.
+func observed(ops []porcupine.Operation, open bool) map[string]bool {
 	seen := map[string]bool{}
 	for _, op := range ops {
 		in, out := op.Input.(regInput), op.Output.(regOutput)
 		switch {
 		case in.info:
+			if open && in.f == history.CAS {
+				seen[in.expect] = true
+			}
 		case in.f == history.Read:
 			seen[out.value] = true
 		case in.f == history.CAS && out.succeeded:
@@ -362,6 +395,49 @@ func registerModel(ctx context.Context) porcupine.Model {
 		DescribeState:             describeValue,
 		DescribeOperationMetadata: describeOpMetadata,
 	}
+}
+
+// anonState is a register's value and how many anonymous writes are left.
+type anonState struct {
+	value string
+	left  int
+}
+
+// anonymous is the value of an anonymous write: no operation of the
+// workloads writes a NUL.
+const anonymous = "\x00anonymous"
+
+// anonymousModel is the register model with n anonymous writes to place:
+// one may take effect just before a cas that failed, which then found
+// another value than it expected.
+func anonymousModel(ctx context.Context, n int) porcupine.Model {
+	m := registerModel(ctx)
+	step := func(state, input, output any) (bool, any) {
+		st := state.(anonState)
+		if ok, next := registerStep(st.value, input, output); ok {
+			return true, anonState{next.(string), st.left}
+		}
+		in, out := input.(regInput), output.(regOutput)
+		if in.f == history.CAS && !in.info && !out.succeeded && st.left > 0 {
+			return true, anonState{anonymous, st.left - 1}
+		}
+		return false, state
+	}
+	m.Init = func() any { return anonState{left: n} }
+	m.Step = step
+	m.StepContext = func(_ context.Context, state, input, output any) (bool, any) {
+		if ctx.Err() != nil {
+			return false, state
+		}
+		return step(state, input, output)
+	}
+	m.Equal = func(a, b any) bool { return a.(anonState) == b.(anonState) }
+	m.Hash = func(s any) uint64 {
+		st := s.(anonState)
+		return maphash.String(stateSeed, st.value) ^ uint64(st.left)*0x9e3779b97f4a7c15
+	}
+	m.DescribeState = func(s any) string { return describeValue(s.(anonState).value) }
+	return m
 }
 
 type registerCounts struct{ keys, checked, info, other int }
@@ -579,6 +655,9 @@ type keyCheck struct {
 	// linearization keeps info when the check is valid too: it then holds
 	// the linearization found.
 	linearization bool
+	// anonymous is how many writes of a value nothing observes the search
+	// may place (see proven).
+	anonymous int
 }
 
 func (c *keyCheck) run(ctx context.Context) {
@@ -592,7 +671,11 @@ func (c *keyCheck) run(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
-	res, info := porcupine.CheckOperationsVerbose(registerModel(ctx), c.ops, limit)
+	model := registerModel(ctx)
+	if c.anonymous > 0 {
+		model = anonymousModel(ctx, c.anonymous)
+	}
+	res, info := porcupine.CheckOperationsVerbose(model, c.ops, limit)
 	switch {
 	case res == porcupine.Ok:
 		// Every step of a complete linearization succeeded, so a
