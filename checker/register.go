@@ -151,8 +151,8 @@ func settlePastOpen(ctx context.Context, checks []keyCheck) []keyCheck {
 }
 
 // settleKey checks each failing segment of one key again with the open
-// operations called in an earlier segment whose value it observes and
-// their own segment does not, placed after the segment's start. Each such
+// operations called in an earlier segment whose value it may observe and
+// their own segment does not (wantedBy), placed after the segment's start. Each such
 // operation the search placed before its last other operation (the others
 // come after everything and so never took effect) must be left out of its
 // own segment, which must stay linearizable without it, and used by no
@@ -169,9 +169,7 @@ func settleKey(ctx context.Context, segs []keyCheck) []keyCheck {
 	for j := range segs {
 		seen := observed(segs[j].ops, false)
 		if segs[j].verdict == Invalid {
-			wants := observed(segs[j].ops, true)
-			isWanted := func(op porcupine.Operation) bool { return wants[op.Input.(regInput).value] }
-			wanted := slices.DeleteFunc(slices.Clone(earlier), func(op porcupine.Operation) bool { return !isWanted(op) })
+			wanted := wantedBy(segs[j].ops, earlier)
 			c := keyCheck{key: segs[j].key, ops: withEarlier(segs[j].ops, wanted), linearization: true}
 			if c.run(ctx); c.verdict == Invalid {
 				if proven(ctx, c, len(earlier)-len(wanted)) {
@@ -238,6 +236,26 @@ func proven(ctx context.Context, c keyCheck, others int) bool {
 	anon := keyCheck{key: c.key, ops: c.ops, anonymous: others}
 	anon.run(ctx)
 	return anon.verdict == Invalid
+}
+
+// wantedBy are the operations of earlier whose value seg may observe,
+// directly or through a cas of earlier that expects it.
+func wantedBy(seg, earlier []porcupine.Operation) []porcupine.Operation {
+	wants := observed(seg, true)
+	var out []porcupine.Operation
+	taken := make([]bool, len(earlier))
+	for grew := true; grew; {
+		grew = false
+		for i, op := range earlier {
+			if in := op.Input.(regInput); wants[in.value] && !taken[i] {
+				out, taken[i] = append(out, op), true
+				if in.f == history.CAS {
+					wants[in.expect], grew = true, true
+				}
+			}
+		}
+	}
+	return out
 }
 
 // observed are the values ops read or found by a cas that succeeded, and

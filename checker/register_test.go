@@ -368,3 +368,17 @@ func TestProven(t *testing.T) {
 		t.Errorf("a read of a value never written: %s, not proven", staleRead.verdict)
 	}
 }
+
+// TestWantedBy: a segment that reads x wants the earlier cas that writes x
+// and the write whose value that cas expects, not a write it never sees.
+func TestWantedBy(t *testing.T) {
+	open := func(f, expect, value string) porcupine.Operation {
+		return porcupine.Operation{Input: regInput{key: "k", f: f, expect: expect, value: value, info: true, open: true}, Output: regOutput{}}
+	}
+	w, c, u := open(history.Write, "", "e"), open(history.CAS, "e", "x"), open(history.Write, "", "u")
+	read := porcupine.Operation{Input: regInput{key: "k", f: history.Read}, Output: regOutput{value: "x"}}
+	got := wantedBy([]porcupine.Operation{read}, []porcupine.Operation{u, w, c})
+	if len(got) != 2 || got[0].Input != c.Input || got[1].Input != w.Input {
+		t.Errorf("wanted %v, want the cas to x and the write of e", got)
+	}
+}
