@@ -152,15 +152,16 @@ func settlePastOpen(ctx context.Context, checks []keyCheck) []keyCheck {
 
 // settleKey checks each failing segment of one key again with the open
 // operations called in an earlier segment whose value it may observe and
-// their own segment does not (wantedBy), placed after the segment's start. Each such
-// operation the search placed before its last other operation (the others
-// come after everything and so never took effect) must be left out of its
-// own segment, which must stay linearizable without it, and used by no
-// other failing segment: then the key is linearizable, each of those
-// operations having taken effect once, late. Where that does not hold, the
-// key is checked again without the cuts past open operations, which is
-// exact but may take much longer; only that says a key is not
-// linearizable.
+// their own segment does not (wantedBy), placed after the segment's start.
+// Each such operation the search placed before its last other operation
+// (the others come after everything and so never took effect) must be
+// left out of its own segment, which must stay linearizable without it,
+// and used by no other failing segment: then the key is linearizable, each
+// of those operations having taken effect once, late. A segment still not
+// linearizable proves the key is not when the other earlier open
+// operations cannot help it either (proven). Anything else checks the key
+// again without the cuts past open operations, which is exact but may take
+// much longer.
 func settleKey(ctx context.Context, segs []keyCheck) []keyCheck {
 	from := map[*history.Op]int{} // an open operation's own segment
 	var earlier []porcupine.Operation
@@ -218,11 +219,11 @@ func settleKey(ctx context.Context, segs []keyCheck) []keyCheck {
 
 // proven says whether c, a segment with the earlier open operations it
 // may observe and not linearizable, proves its key not linearizable. The
-// others, others of them, are never read there and no cas of it that may
-// have taken effect expects their value, so all they could do is make a
-// cas that failed find another value than the one it expected: c is
-// searched again allowing that many anonymous writes, each just before a
-// failed cas, which can do whatever any of them can.
+// other earlier open operations, others of them, are never read in c and
+// no cas of c that may have taken effect expects their value, so all they
+// could do is make a cas that failed find another value than the one it
+// expected: c is searched again allowing that many anonymous writes, each
+// just before a failed cas, which can do whatever any of them can.
 func proven(ctx context.Context, c keyCheck, others int) bool {
 	failed := 0
 	for _, op := range c.ops {
@@ -605,11 +606,11 @@ const registerSegmentOps = 1000
 // effect anywhere after its call, or never. Cut exactly, nothing after its
 // call is cut. With pastOpen, cuts ignore open operations: each stays in
 // the segment of its call only, where it may also come after b, which is
-// its never taking effect. That is exact for a linearizable history, whose
-// open writes took effect where they were called or never; a segment after
-// one that is not linearizable may only need the open write that was left
-// out, and must be checked again without those cuts. past says whether a
-// cut passed an open operation.
+// its never taking effect. A linearizable history whose open writes took
+// effect in the segment of their call, or never, comes out so; a later
+// segment that is not linearizable may only need an open write that was
+// left out of it (see settlePastOpen). past says whether a cut passed an
+// open operation.
 func registerSegments(ops []porcupine.Operation, pastOpen bool) (segs [][]porcupine.Operation, past bool) {
 	if len(ops) <= registerSegmentOps {
 		return [][]porcupine.Operation{ops}, false

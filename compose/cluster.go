@@ -182,13 +182,14 @@ func (c *Cluster) boot(ctx context.Context) error {
 	for _, m := range c.Members {
 		initial = append(initial, m.Name+"="+m.PeerURL)
 	}
+	cluster := strings.Join(initial, ",")
 	// All at once: a container takes the engine most of a second to make
 	// and start, and the members wait for each other anyway.
 	errs := make([]error, len(c.Members))
 	var wg sync.WaitGroup
 	for i, m := range c.Members {
 		wg.Go(func() {
-			args, err := c.args(m, strings.Join(initial, ","), "new")
+			args, err := c.args(m, cluster, "new")
 			if err == nil {
 				err = c.run.start(ctx, m, args)
 			}
