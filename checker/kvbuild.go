@@ -44,7 +44,7 @@ type kvHistory struct {
 }
 
 // buildKV prepares the kv workload's operations for the search, with the
-// writes of the register workload, which bump the same revision.
+// writes of the register and watch workloads, which bump the same revision.
 //
 // Writes of unknown outcome that res resolved are placed at their
 // revision, or left out when they did not take effect; deletes of unknown
@@ -63,7 +63,7 @@ func buildKV(ops []history.Op, res *resolution) *kvHistory {
 		switch {
 		case isKVOp(op.F):
 			kvOps = append(kvOps, op)
-		case isRegisterOp(op.F):
+		case isRegisterOp(op.F) || isWatchWrite(op.F):
 			foreign = append(foreign, op)
 		case op.F == WatchOpen || op.F == WatchRecv || op.F == WatchRead:
 			// Watching and reading change no revision.
@@ -109,7 +109,7 @@ func buildKV(ops []history.Op, res *resolution) *kvHistory {
 		h.add(o, ret)
 	}
 	for _, op := range foreign {
-		h.addBump(op, end)
+		h.addBump(op, end, res)
 	}
 	if res != nil {
 		h.placeDeletes(res.log)
@@ -324,25 +324,44 @@ func (h *kvHistory) add(o *kvOp, ret int64) {
 	h.ops = append(h.ops, porcupine.Operation{Input: o, Output: o, Call: o.op.Invoke.Time, Return: ret, Metadata: o.op})
 }
 
-// addBump gives a register write to the search: it bumps the revision.
-func (h *kvHistory) addBump(op *history.Op, end int64) {
+// addBump gives another workload's write to the search: it bumps the
+// revision. One of unknown outcome that res resolved is placed at its
+// revision, or left out, as the kv workload's own are.
+func (h *kvHistory) addBump(op *history.Op, end int64, res *resolution) {
 	o := &kvOp{op: op, kind: kindBump, info: op.Type() != history.OK, rev: op.Complete.Revision}
 	switch {
 	case op.Type() == history.Fail, op.F == history.Read:
 		return
 	case !o.info && op.F == history.CAS && !op.Complete.Succeeded:
 		return // a read in effect
+	case !o.info && op.F == WatchDelete && op.Complete.Deleted == 0:
+		return // it deleted nothing, so took no revision
 	}
 	ret := op.Complete.Time
-	if o.info {
+	r, resolved := res.of(op)
+	switch {
+	case resolved && r.drop:
+		return // it did not take effect
+	case resolved:
+		o.pinned, o.rev = true, r.rev
+		ret = min(r.ret, end)
+		h.counts.logged++
+	case o.info:
 		ret = end
-	} else {
+	}
+	if !o.info || o.pinned {
 		h.known[o.rev] = true
 		h.maxRev = max(h.maxRev, o.rev)
 		h.initRev = min(h.initRev, o.rev-1)
 		h.mustPlace++
 	}
 	h.counts.checked++
+	if o.info {
+		h.counts.info++
+		if o.pinned {
+			h.counts.pinned++
+		}
+	}
 	h.ops = append(h.ops, porcupine.Operation{Input: o, Output: o, Call: op.Invoke.Time, Return: ret, Metadata: op})
 }
 

@@ -37,7 +37,9 @@ func (h *kvHistory) placeDeletes(log *commitIndex) {
 			if g <= h.initRev || g > h.maxRev || h.known[g] || putAt[g] || !log.seen.covers(g, g) {
 				continue
 			}
-			if _, dup := gapKey[g]; dup {
+			// The log may show one delete more than once (each recorder
+			// and watcher that saw it): only another key makes it many.
+			if k, dup := gapKey[g]; dup && k != key {
 				multi[g] = true
 			}
 			gapKey[g] = key
@@ -50,12 +52,12 @@ func (h *kvHistory) placeDeletes(log *commitIndex) {
 		return
 	}
 	deadline := h.gapDeadlines()
-	cands := map[int][]*kvOp{} // deletes of unknown outcome, by key
+	cands := map[string][]*kvOp{} // deletes of unknown outcome, by key
 	// A transaction of unknown outcome may delete a key too, but only if
 	// its compares hold where it lands; a delete put in its place could
 	// make a gap it alone could fill unfillable. Its keys are left to the
 	// search, and so is everything when a range delete's keys are unknown.
-	other := map[int]bool{}
+	other := map[string]bool{}
 	for _, op := range h.ops {
 		o := op.Input.(*kvOp)
 		switch {
@@ -63,27 +65,29 @@ func (h *kvHistory) placeDeletes(log *commitIndex) {
 		case o.kind == kindDelete && o.op.Invoke.RangeEnd != "":
 			return
 		case o.kind == kindDelete:
-			cands[o.key] = append(cands[o.key], o)
+			cands[h.keys[o.key]] = append(cands[h.keys[o.key]], o)
+		case o.kind == kindBump && o.op.F == WatchDelete:
+			// Another workload's delete of a key of its own: it only
+			// bumps the revision, which is all the gap needs.
+			cands[o.op.Invoke.Key] = append(cands[o.op.Invoke.Key], o)
 		case o.kind == kindTxn:
 			for _, t := range slices.Concat(o.then, o.els) {
 				if t.f == "delete" {
-					other[t.key] = true
+					other[h.keys[t.key]] = true
 				}
 			}
 		}
 	}
-	gaps := map[int][]int64{}
+	gaps := map[string][]int64{}
 	for g, key := range gapKey {
-		if k, ok := slices.BinarySearch(h.keys, key); ok {
-			gaps[k] = append(gaps[k], g)
-		}
+		gaps[key] = append(gaps[key], g)
 	}
-	for k, gs := range gaps {
-		if other[k] {
+	for key, gs := range gaps {
+		if other[key] {
 			continue
 		}
 		slices.Sort(gs)
-		ds := cands[k]
+		ds := cands[key]
 		slices.SortStableFunc(ds, func(a, b *kvOp) int { return cmp.Compare(a.op.Invoke.Time, b.op.Invoke.Time) })
 		next, used := 0, 0 // ds[used:next] may fill the gap at hand
 		for _, g := range gs {

@@ -23,18 +23,30 @@ func genKVHistory(n int, info float64, seed uint64) []history.Op {
 // committed, every revision of it seen, as a recorder watching the whole
 // keyspace would give it.
 func genKVHistoryLog(n int, info float64, seed uint64) ([]history.Op, *CommitLog) {
+	return genKVWatchHistoryLog(n, info, seed, 0)
+}
+
+// genKVWatchHistoryLog is genKVHistoryLog with a fraction watch of the puts
+// and deletes made by the watch workload's writers instead, on keys of
+// their own, as a run of --workload kv,watch has them.
+func genKVWatchHistoryLog(n int, info float64, seed uint64, watch float64) ([]history.Op, *CommitLog) {
 	r := rand.New(rand.NewPCG(seed, 0x6b76))
 	log := &CommitLog{}
-	const procs, nkeys = 10, 8
+	const procs, nkeys, watchKeys = 10, 8, 4
 	type key struct {
 		val              string
 		create, mod, ver int64
 	}
 	rev := int64(1)
-	state := make([]key, nkeys)
+	state := make([]key, nkeys+watchKeys)
 	// states[i] is the state at revision i+1.
 	states := [][]key{slices.Clone(state)}
-	name := func(i int) string { return fmt.Sprintf("/kv/k%03d", i) }
+	name := func(i int) string {
+		if i >= nkeys {
+			return fmt.Sprintf("%sk%d", WatchPrefix, i-nkeys)
+		}
+		return fmt.Sprintf("/kv/k%03d", i)
+	}
 	kvOf := func(s []key, i int) []history.KV {
 		if s[i].val == "" {
 			return nil
@@ -132,7 +144,11 @@ func genKVHistoryLog(n int, info float64, seed uint64) ([]history.Op, *CommitLog
 			}
 			out.More = inv.Limit > 0 && out.Count > inv.Limit
 		case x < 65:
-			inv.F, inv.Key, inv.Value = KVPut, name(k), value
+			inv.F = KVPut
+			if watch > 0 && r.Float64() < watch {
+				inv.F, k = WatchPut, nkeys+r.IntN(watchKeys)
+			}
+			inv.Key, inv.Value = name(k), value
 			inv.PrevKV = r.IntN(3) == 0
 			if applies {
 				if inv.PrevKV && state[k].val != "" {
@@ -144,7 +160,11 @@ func genKVHistoryLog(n int, info float64, seed uint64) ([]history.Op, *CommitLog
 			}
 			out.Revision = rev
 		case x < 75:
-			inv.F, inv.Key = KVDelete, name(k)
+			inv.F = KVDelete
+			if watch > 0 && r.Float64() < watch {
+				inv.F, k = WatchDelete, nkeys+r.IntN(watchKeys)
+			}
+			inv.Key = name(k)
 			if applies && state[k].val != "" {
 				out.Deleted = 1
 				rev++

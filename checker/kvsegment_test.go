@@ -187,3 +187,29 @@ func TestPlaceDeletesTxn(t *testing.T) {
 		}
 	}
 }
+
+// TestKVSegmentsWatchWrites: the watch workload's writes hold revisions of
+// their own, and with the commit log those of unknown outcome are placed
+// too, deletes included, so a kv,watch history is cut as a kv one is;
+// valid.
+func TestKVSegmentsWatchWrites(t *testing.T) {
+	ops, log := genKVWatchHistoryLog(20_000, 0.05, 4, 0.3)
+	// Two recorders: each change is in the log twice.
+	log.Commits = append(log.Commits, log.Commits...)
+	in := &Input{Ops: ops, CommitLog: log, Timeout: time.Minute}
+	h := in.kvHistory()
+	if h.permissive {
+		t.Fatal("revision gaps allowed, though every writer is known")
+	}
+	for g := h.initRev + 1; g <= h.maxRev; g++ {
+		if !h.isKnown(g) {
+			t.Fatalf("revision %d is a gap: the commit log shows who wrote it", g)
+		}
+	}
+	if segs := h.segments(); len(segs) < 2 {
+		t.Fatalf("%d segments, want several", len(segs))
+	}
+	if res := KV(t.Context(), in); res.Verdict != Valid {
+		t.Fatalf("verdict %s: %s", res.Verdict, res.Summary)
+	}
+}

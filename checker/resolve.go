@@ -150,8 +150,8 @@ func commitLog(ops []history.Op, extra *CommitLog) *commitIndex {
 	return c
 }
 
-// resolve decides what it can of the kv and register writes of unknown
-// outcome. A write whose unique value the log shows took effect at that
+// resolve decides what it can of the kv, register and watch writes of
+// unknown outcome. A write whose unique value the log shows took effect at that
 // revision. One whose values the log never shows, over revisions it saw
 // completely from the last revision acknowledged before the write was
 // invoked to the last revision anything saw, did not: it cannot hold any
@@ -171,6 +171,8 @@ func resolve(ops []history.Op, extra *CommitLog) *resolution {
 		if op.Type() != history.Info {
 			continue
 		}
+		// The watch workload's writes hold revisions of the kv search, so
+		// they are counted with the kv workload's.
 		counts := &r.kv
 		if isRegisterOp(op.F) {
 			counts = &r.register
@@ -187,6 +189,16 @@ func resolve(ops []history.Op, extra *CommitLog) *resolution {
 				continue
 			}
 			branches = [][]history.TxnOp{{{F: "delete", Key: op.Invoke.Key}}}
+		case WatchPut:
+			branches = [][]history.TxnOp{{{F: "put", Key: op.Invoke.Key, Value: op.Invoke.Value}}}
+		case WatchDelete:
+			branches = [][]history.TxnOp{{{F: "delete", Key: op.Invoke.Key}}}
+		case WatchTxn:
+			var puts []history.TxnOp
+			for _, kv := range op.Invoke.KVs {
+				puts = append(puts, history.TxnOp{F: "put", Key: kv.Key, Value: kv.Value})
+			}
+			branches = [][]history.TxnOp{puts}
 		default:
 			continue
 		}
@@ -252,7 +264,7 @@ func (c *commitIndex) mayHaveWritten(branch []history.TxnOp, lo int64) bool {
 }
 
 // revTimes ties revisions to real time through the linearizable kv and
-// register operations that completed ok: one that returned revision r had
+// register operations and the watch writes that completed ok: one that returned revision r had
 // r committed before it returned, and one invoked after revision r was
 // committed returns r or later.
 type revTimes struct {
@@ -262,24 +274,29 @@ type revTimes struct {
 	byRet   []revTime // by return time
 	maxRevs []int64   // maxRevs[i]: the highest revision of byRet[:i+1]
 	maxRev  int64
-	// allRevised: every ok kv and register operation carries a revision.
+	// allRevised: every ok kv, register and watch write carries a revision.
 	allRevised bool
 }
 
 type revTime struct{ rev, call, ret int64 }
 
+// revised reports whether the operations f names say, when ok, the
+// revision they were served at, as the linearizable operations of the kv
+// and register workloads and the watch workload's writes do.
+func revised(f string) bool { return isKVOp(f) || isRegisterOp(f) || isWatchWrite(f) }
+
 func newRevTimes(ops []history.Op) *revTimes {
 	t := &revTimes{allRevised: true}
 	for _, op := range ops {
 		c := op.Complete
-		if c.Type == history.OK && c.Revision <= 0 && (isKVOp(op.F) || isRegisterOp(op.F)) {
+		if c.Type == history.OK && c.Revision <= 0 && revised(op.F) {
 			t.allRevised = false
 		}
 		if c.Type != history.OK || c.Revision <= 0 {
 			continue
 		}
 		t.maxRev = max(t.maxRev, c.Revision)
-		if (!isKVOp(op.F) && !isRegisterOp(op.F)) || op.Invoke.Serializable || c.Serializable || op.Invoke.AtRevision > 0 {
+		if !revised(op.F) || op.Invoke.Serializable || c.Serializable || op.Invoke.AtRevision > 0 {
 			continue
 		}
 		t.byRev = append(t.byRev, revTime{c.Revision, op.Invoke.Time, c.Time})

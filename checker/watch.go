@@ -33,6 +33,9 @@ const (
 	WatchPrefix = "/watch/"
 )
 
+// isWatchWrite reports whether f names one of the watch workload's writes.
+func isWatchWrite(f string) bool { return f == WatchPut || f == WatchDelete || f == WatchTxn }
+
 // Watch checks every watch stream of the watch workload against etcd's
 // watch guarantees, using only the history:
 //
