@@ -75,6 +75,31 @@ func BenchmarkKVLong(b *testing.B) {
 	runtime.KeepAlive(in)
 }
 
+// BenchmarkKVWatchLong is BenchmarkKVLong as a run of --workload kv,watch
+// makes it: a third of the puts and deletes are the watch workload's, on
+// keys of their own, 5% of all operations of unknown outcome, and every
+// change is in the commit log twice (two recorders). Those writes hold
+// revisions the kv search must account for; its verdict is the metric
+// valid (1 or 0: unknown within the 2-minute bound or the 4 GiB limit).
+func BenchmarkKVWatchLong(b *testing.B) {
+	ops, log := genKVWatchHistoryLog(1_000_000, 0.05, 1, 0.33)
+	log.Commits = append(log.Commits, log.Commits...)
+	b.ResetTimer()
+	peak := heapPeak()
+	valid := 0.0
+	for b.Loop() {
+		res := KV(b.Context(), &Input{Ops: ops, CommitLog: log, Timeout: 2 * time.Minute, MemoryLimit: 4 << 30})
+		if res.Verdict == Invalid {
+			b.Fatalf("verdict %s: %s", res.Verdict, res.Summary)
+		}
+		if res.Verdict == Valid {
+			valid = 1
+		}
+	}
+	b.ReportMetric(peak(), "peak-heap-MiB")
+	b.ReportMetric(valid, "valid")
+}
+
 // heapInuse is the heap in use after a collection, in MiB.
 func heapInuse() float64 {
 	runtime.GC()
