@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/faultline/faultline/history"
 	"github.com/faultline/faultline/rundir"
@@ -50,6 +51,65 @@ type timelineData struct {
 	Text  []string `json:"text"`
 	// Faults are the windows shaded across every lane.
 	Faults []timelineFault `json:"faults"`
+	// Note says what of the history the page leaves out, if anything.
+	Note string `json:"-"`
+}
+
+// shown is what of ops a timeline of at most limit of them holds, and
+// says so in d.Note when that is not all. Kept are every operation that
+// did not complete ok, those within nearAnomaly of one an anomaly names
+// (by its process and invocation, as timelineHref links them), and the
+// other ok ones from the start of the run for as many as are left: the
+// page is whole up to a time and shows only what matters after it.
+func shown(r *rundir.Results, ops []history.Op, limit int) ([]history.Op, timelineData) {
+	if len(ops) <= limit {
+		return ops, timelineData{}
+	}
+	keep := make([]bool, len(ops))
+	n := 0
+	mark := func(i int) {
+		if !keep[i] {
+			keep[i] = true
+			n++
+		}
+	}
+	for i, op := range ops {
+		if op.Type() != history.OK {
+			mark(i)
+		}
+	}
+	// ops are in order of invocation, as history.Ops pairs them.
+	for _, c := range r.Checks {
+		for _, a := range c.Anomalies {
+			for _, m := range opRef.FindAllStringSubmatch(a, -1) {
+				at, err := strconv.ParseFloat(m[2], 64)
+				if err != nil {
+					continue
+				}
+				t := int64(at * 1e9)
+				i, _ := slices.BinarySearchFunc(ops, t-nearAnomaly, func(op history.Op, t int64) int { return cmp.Compare(op.Invoke.Time, t) })
+				for ; i < len(ops) && ops[i].Invoke.Time <= t+nearAnomaly && n < limit; i++ {
+					mark(i)
+				}
+			}
+		}
+	}
+	whole := int64(0) // every operation invoked before it is kept
+	for i := range ops {
+		if n >= limit {
+			whole = ops[i].Invoke.Time
+			break
+		}
+		mark(i)
+	}
+	var out []history.Op
+	for i, op := range ops {
+		if keep[i] {
+			out = append(out, op)
+		}
+	}
+	return out, timelineData{Note: fmt.Sprintf("%d of %d operations: every one invoked before %.3f s; after it, only those that failed, have an unknown outcome or are within %d s of one an anomaly names (history.jsonl holds them all)",
+		len(out), len(ops), seconds(whole), nearAnomaly/int64(time.Second))}
 }
 
 type timelineFault struct {
@@ -61,10 +121,21 @@ type timelineFault struct {
 // nemesisLane is the label of the nemesis's lane, the first.
 const nemesisLane = "nemesis"
 
-// buildTimeline lays out ops (every client operation) and the nemesis's
-// events.
-func buildTimeline(r *rundir.Results, events []history.Event, ops []history.Op) timelineData {
-	d := timelineData{Title: r.Config.Name}
+// timelineOps bounds the operations one page holds. Chromium opens two
+// million (a 5-minute full-speed kv,watch run: 243 MB) in about 12 s; at
+// about 120 bytes an operation, a page much past that nears the longest
+// string its script engine holds (2^29 characters), and would not open.
+const timelineOps = 2_000_000
+
+// nearAnomaly is how close in time to an operation an anomaly names the
+// others must be to stay in a timeline cut to timelineOps.
+const nearAnomaly = int64(time.Second)
+
+// buildTimeline lays out ops (every client operation, or at most limit of
+// them: see shown) and the nemesis's events.
+func buildTimeline(r *rundir.Results, events []history.Event, ops []history.Op, limit int) timelineData {
+	ops, d := shown(r, ops, limit)
+	d.Title = r.Config.Name
 	if d.Title == "" {
 		d.Title = "faultline run"
 	}
@@ -249,7 +320,7 @@ func nemesisText(e history.Event) string {
 
 // writeTimeline renders dir/timeline.html.
 func writeTimeline(dir string, r *rundir.Results, events []history.Event, ops []history.Op) error {
-	d := buildTimeline(r, events, ops)
+	d := buildTimeline(r, events, ops, timelineOps)
 	// json.Marshal escapes <, > and &, so the data cannot close its script
 	// element.
 	data, err := json.Marshal(d)
@@ -258,10 +329,10 @@ func writeTimeline(dir string, r *rundir.Results, events []history.Event, ops []
 	}
 	var buf bytes.Buffer
 	if err := pages.ExecuteTemplate(&buf, "timeline.html.tmpl", struct {
-		Title, Verdict string
-		Ops            int
-		Data           template.JS
-	}{d.Title, verdictClass(r.Verdict), len(ops), template.JS(data)}); err != nil {
+		Title, Verdict, Note string
+		Ops                  int
+		Data                 template.JS
+	}{d.Title, verdictClass(r.Verdict), d.Note, len(ops), template.JS(data)}); err != nil {
 		return fmt.Errorf("rendering the timeline: %w", err)
 	}
 	if err := rundir.WriteFile(filepath.Join(dir, rundir.TimelineFile), buf.Bytes()); err != nil {

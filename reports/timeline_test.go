@@ -275,7 +275,7 @@ func TestTimelinePendingOp(t *testing.T) {
 	if i < 0 {
 		t.Fatal("the sample history has no pending operation")
 	}
-	d := buildTimeline(sampleResults(t, events, checker.Valid), events, ops)
+	d := buildTimeline(sampleResults(t, events, checker.Valid), events, ops, timelineOps)
 	p := ops[i]
 	j := -1
 	for k := range d.Start {
@@ -317,4 +317,52 @@ func BenchmarkTimeline(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(float64(fi.Size())/n, "bytes/op-drawn")
+}
+
+// A history past the timeline's bound is cut to it: whole up to a time,
+// and after it every operation that did not complete ok and those around
+// one an anomaly names, which the page says.
+func TestTimelineBounded(t *testing.T) {
+	var events []history.Event
+	const n, limit = 1000, 300
+	for i := range n {
+		p := history.Process(i % 10)
+		at := int64(i) * 10e6 // 10 ms apart: 10 s in all
+		done := history.Event{Type: history.OK, Process: p, F: history.Read, Time: at + 5e6}
+		if i == 700 {
+			done.Type, done.Error = history.Fail, "refused"
+		}
+		events = append(events, history.Event{Type: history.Invoke, Process: p, F: history.Read, Time: at}, done)
+	}
+	ops, err := history.Ops(events)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rundir.Results{Config: rundir.Config{Name: "bounded"}, Verdict: checker.Invalid,
+		Checks: []checker.Result{{Checker: "linearizable-register", Verdict: checker.Invalid,
+			Anomalies: []string{"read by process 0 at 5.000s returned a value never written"}}}}
+	d := buildTimeline(r, events, ops, limit)
+	drawn := map[int64]bool{} // by invocation, in µs
+	for k, lane := range d.Lane {
+		if lane != 0 {
+			drawn[d.Start[k]] = true
+		}
+	}
+	if len(drawn) != limit {
+		t.Errorf("%d operations drawn, want the bound, %d", len(drawn), limit)
+	}
+	// 201 around the anomaly's read (4 to 6 s), the failed read at 7 s,
+	// and from the start as many as fit: 98 (to 0.97 s).
+	for at, want := range map[int64]bool{0: true, 970_000: true, 980_000: false, 4_000_000: true, 5_000_000: true,
+		6_000_000: true, 6_010_000: false, 7_000_000: true, 9_990_000: false} {
+		if drawn[at] != want {
+			t.Errorf("operation invoked at %d µs drawn %t, want %t", at, drawn[at], want)
+		}
+	}
+	if !strings.Contains(d.Note, "300 of 1000 operations: every one invoked before 0.980 s") || !strings.Contains(d.Note, "within 1 s of one an anomaly names") {
+		t.Errorf("the page does not say what it leaves out: %q", d.Note)
+	}
+	if d := buildTimeline(r, events, ops, n); d.Note != "" {
+		t.Errorf("a timeline within its bound says it leaves out: %q", d.Note)
+	}
 }
