@@ -121,11 +121,11 @@ type timelineFault struct {
 // nemesisLane is the label of the nemesis's lane, the first.
 const nemesisLane = "nemesis"
 
-// timelineOps bounds the operations one page holds. Chromium opens two
-// million (a 5-minute full-speed kv,watch run: 243 MB) in about 12 s; at
-// about 120 bytes an operation, a page much past that nears the longest
+// timelineOps bounds the operations one page holds. Chromium opens 3.86
+// million (a 30-minute kv,watch run at --rate 500: 471 MB) in about 11 s;
+// at about 120 bytes an operation, a page much past that nears the longest
 // string its script engine holds (2^29 characters), and would not open.
-const timelineOps = 2_000_000
+const timelineOps = 3_500_000
 
 // nearAnomaly is how close in time to an operation an anomaly names the
 // others must be to stay in a timeline cut to timelineOps.
