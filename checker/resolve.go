@@ -151,12 +151,12 @@ func commitLog(ops []history.Op, extra *CommitLog) *commitIndex {
 }
 
 // resolve decides what it can of the kv, register and watch writes of
-// unknown outcome. A write whose unique value the log shows took effect at that
-// revision. One whose values the log never shows, over revisions it saw
+// unknown outcome. A write whose unique value the log shows took effect at
+// that revision. One whose values the log never shows, over revisions it saw
 // completely from the last revision acknowledged before the write was
 // invoked to the last revision anything saw, did not: it cannot hold any
 // of those revisions, and after them nothing can tell, provided every ok
-// kv and register operation says its revision (one that does not could
+// kv, register and watch write says its revision (one that does not could
 // have seen the write later; then nothing is dropped). Either way the
 // search loses choices it had, never gains one, so a resolved history that
 // is linearizable was linearizable before: resolution cannot hide an
@@ -264,9 +264,9 @@ func (c *commitIndex) mayHaveWritten(branch []history.TxnOp, lo int64) bool {
 }
 
 // revTimes ties revisions to real time through the linearizable kv and
-// register operations and the watch writes that completed ok: one that returned revision r had
-// r committed before it returned, and one invoked after revision r was
-// committed returns r or later.
+// register operations and the watch writes that completed ok: one that
+// returned revision r had r committed before it returned, and one invoked
+// after revision r was committed returns r or later.
 type revTimes struct {
 	byRev   []revTime // by revision
 	minRet  []int64   // minRet[i]: the earliest return of byRev[i:]
