@@ -47,6 +47,14 @@ func Check(ctx context.Context, dir string, res *rundir.Results) error {
 	// collection, and after a search that was most of the limit, writing
 	// the report would take the process far past it.
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(int64(min(limit+limit/4, math.MaxInt64/2))))
+	// The history is most of the heap and is held to the end, so letting
+	// the heap grow to twice what is live (GOGC's default) buys little
+	// but memory. At half that, a 5-minute full-speed kv,watch check peaks
+	// at 6.8 GB resident, was 9.8, in the same time. A GOGC the user set
+	// is theirs.
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(50))
+	}
 	events, err := history.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("reading the history: %w", err)
