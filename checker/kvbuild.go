@@ -314,6 +314,11 @@ func (h *kvHistory) add(o *kvOp, ret int64) {
 		h.mustPlace++
 		h.maxRev = max(h.maxRev, o.rev)
 	}
+	h.push(o, ret)
+}
+
+// push gives o, returning at ret, to the search, counted.
+func (h *kvHistory) push(o *kvOp, ret int64) {
 	h.counts.checked++
 	if o.info {
 		h.counts.info++
@@ -355,14 +360,7 @@ func (h *kvHistory) addBump(op *history.Op, end int64, res *resolution) {
 		h.initRev = min(h.initRev, o.rev-1)
 		h.mustPlace++
 	}
-	h.counts.checked++
-	if o.info {
-		h.counts.info++
-		if o.pinned {
-			h.counts.pinned++
-		}
-	}
-	h.ops = append(h.ops, porcupine.Operation{Input: o, Output: o, Call: op.Invoke.Time, Return: ret, Metadata: op})
+	h.push(o, ret)
 }
 
 // numberClients gives the operations small client ids, one per process,

@@ -179,19 +179,15 @@ func resolve(ops []history.Op, extra *CommitLog) *resolution {
 		}
 		var branches [][]history.TxnOp
 		switch op.F {
-		case KVPut, history.Write, history.CAS:
+		case KVPut, history.Write, history.CAS, WatchPut:
 			branches = [][]history.TxnOp{{{F: "put", Key: op.Invoke.Key, Value: op.Invoke.Value}}}
 		case KVTxn:
 			branches = [][]history.TxnOp{op.Invoke.Then, op.Invoke.Else}
-		case KVDelete:
+		case KVDelete, WatchDelete:
 			if op.Invoke.RangeEnd != "" {
 				counts.Unknown++
 				continue
 			}
-			branches = [][]history.TxnOp{{{F: "delete", Key: op.Invoke.Key}}}
-		case WatchPut:
-			branches = [][]history.TxnOp{{{F: "put", Key: op.Invoke.Key, Value: op.Invoke.Value}}}
-		case WatchDelete:
 			branches = [][]history.TxnOp{{{F: "delete", Key: op.Invoke.Key}}}
 		case WatchTxn:
 			var puts []history.TxnOp

@@ -55,15 +55,15 @@ type timelineData struct {
 	Note string `json:"-"`
 }
 
-// shown is what of ops a timeline of at most limit of them holds, and
-// says so in d.Note when that is not all. Kept are every operation that
+// shown is what of ops a timeline of at most limit of them holds, with a
+// note of what it leaves out when that is not all. Kept are every operation that
 // did not complete ok, those within nearAnomaly of one an anomaly names
 // (by its process and invocation, as timelineHref links them), and the
 // other ok ones from the start of the run for as many as are left: the
 // page is whole up to a time and shows only what matters after it.
-func shown(r *rundir.Results, ops []history.Op, limit int) ([]history.Op, timelineData) {
+func shown(r *rundir.Results, ops []history.Op, limit int) ([]history.Op, string) {
 	if len(ops) <= limit {
-		return ops, timelineData{}
+		return ops, ""
 	}
 	keep := make([]bool, len(ops))
 	n := 0
@@ -108,8 +108,8 @@ func shown(r *rundir.Results, ops []history.Op, limit int) ([]history.Op, timeli
 			out = append(out, op)
 		}
 	}
-	return out, timelineData{Note: fmt.Sprintf("%d of %d operations: every one invoked before %.3f s; after it, only those that failed, have an unknown outcome or are within %d s of one an anomaly names (history.jsonl holds them all)",
-		len(out), len(ops), seconds(whole), nearAnomaly/int64(time.Second))}
+	return out, fmt.Sprintf("%d of %d operations: every one invoked before %.3f s; after it, only those that failed, have an unknown outcome or are within %d s of one an anomaly names (history.jsonl holds them all)",
+		len(out), len(ops), seconds(whole), nearAnomaly/int64(time.Second))
 }
 
 type timelineFault struct {
@@ -134,8 +134,8 @@ const nearAnomaly = int64(time.Second)
 // buildTimeline lays out ops (every client operation, or at most limit of
 // them: see shown) and the nemesis's events.
 func buildTimeline(r *rundir.Results, events []history.Event, ops []history.Op, limit int) timelineData {
-	ops, d := shown(r, ops, limit)
-	d.Title = r.Config.Name
+	ops, note := shown(r, ops, limit)
+	d := timelineData{Title: r.Config.Name, Note: note}
 	if d.Title == "" {
 		d.Title = "faultline run"
 	}
