@@ -11,7 +11,7 @@ func TestAgree(t *testing.T) {
 	members := []string{"n1", "n2", "n3"}
 	op := history.Event{Type: history.OK, Process: 1, F: history.Read}
 	hash := func(member string, rev, compacted int64, h uint32) history.Event {
-		return history.Event{Type: history.Info, Process: history.Nemesis, F: history.HashKV, Member: member, Revision: rev, CompactRevision: compacted, Hash: h}
+		return history.Event{Type: history.Info, Process: history.Nemesis, F: history.HashKV, Member: member, Revision: rev, CompactRevision: compacted, FaultInfo: &history.FaultInfo{Hash: h}}
 	}
 	failed := func(member, err string) history.Event {
 		return history.Event{Type: history.Info, Process: history.Nemesis, F: history.HashKV, Member: member, Revision: 90, Error: err}

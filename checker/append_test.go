@@ -58,8 +58,8 @@ func checkDrawing(t *testing.T, res Result, vis string) {
 // the reason.
 func TestAppendBadInput(t *testing.T) {
 	ops := []history.Op{{Process: 0, F: AppendTxn,
-		Invoke:   &history.Event{Type: history.Invoke, F: AppendTxn, Then: []history.TxnOp{{F: MopRead, Key: "x"}}},
-		Complete: &history.Event{Type: history.OK, F: AppendTxn, Responses: []history.TxnOp{{F: MopRead, Key: "x", Value: "1 two"}}}}}
+		Invoke:   &history.Event{Type: history.Invoke, F: AppendTxn, Txn: &history.Txn{Then: []history.TxnOp{{F: MopRead, Key: "x"}}}},
+		Complete: &history.Event{Type: history.OK, F: AppendTxn, Txn: &history.Txn{Responses: []history.TxnOp{{F: MopRead, Key: "x", Value: "1 two"}}}}}}
 	res := Append(t.Context(), &Input{Ops: ops})
 	if res.Verdict != Unknown || !strings.Contains(res.Summary, `read of x returned "1 two", not a list of numbers`) {
 		t.Errorf("%s: %s; want unknown naming the bad read", res.Verdict, res.Summary)

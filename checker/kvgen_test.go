@@ -188,9 +188,9 @@ func genKVWatchHistoryLog(n int, info float64, seed uint64, watch float64) ([]hi
 				c.Target, c.Number = "mod_revision", old.mod
 			}
 			k2 := (k + 1 + r.IntN(nkeys-1)) % nkeys
-			inv.Compares = []history.Compare{c}
-			inv.Then = []history.TxnOp{{F: "put", Key: name(k), Value: value}, {F: "delete", Key: name(k2)}}
-			inv.Else = []history.TxnOp{{F: "get", Key: name(k)}}
+			inv.Txn = &history.Txn{Compares: []history.Compare{c},
+				Then: []history.TxnOp{{F: "put", Key: name(k), Value: value}, {F: "delete", Key: name(k2)}},
+				Else: []history.TxnOp{{F: "get", Key: name(k)}}}
 			cur := state[k]
 			var holds bool
 			switch c.Target {
@@ -214,9 +214,9 @@ func genKVWatchHistoryLog(n int, info float64, seed uint64, watch float64) ([]hi
 					put(k, value)
 					del(k2)
 					commit()
-					out.Responses = []history.TxnOp{{F: "put", Key: name(k)}, {F: "delete", Key: name(k2), Deleted: deleted}}
+					out.Txn = &history.Txn{Responses: []history.TxnOp{{F: "put", Key: name(k)}, {F: "delete", Key: name(k2), Deleted: deleted}}}
 				} else {
-					out.Responses = []history.TxnOp{{F: "get", Key: name(k), KVs: kvOf(state, k)}}
+					out.Txn = &history.Txn{Responses: []history.TxnOp{{F: "get", Key: name(k), KVs: kvOf(state, k)}}}
 				}
 			}
 			out.Revision = rev

@@ -13,7 +13,7 @@ import (
 // exactly one segment.
 func TestKVSegments(t *testing.T) {
 	ops, log := genKVHistoryLog(20_000, 0.10, 3)
-	in := &Input{Ops: ops, CommitLog: log, Timeout: time.Minute}
+	in := &Input{Ops: shared(ops), CommitLog: log, Timeout: time.Minute}
 	h := in.kvHistory()
 	segs := h.segments()
 	if len(segs) < 2 {
@@ -37,7 +37,7 @@ func TestKVSegments(t *testing.T) {
 // puts it after that write, so the history is not linearizable.
 func TestKVStaleReadAfterCut(t *testing.T) {
 	ops, log := genKVHistoryLog(20_000, 0.0, 5)
-	h := (&Input{Ops: ops, CommitLog: log}).kvHistory()
+	h := (&Input{Ops: shared(ops), CommitLog: log}).kvHistory()
 	segs := h.segments()
 	if len(segs) < 2 {
 		t.Fatalf("%d segments, want several", len(segs))
@@ -66,7 +66,7 @@ func TestKVStaleReadAfterCut(t *testing.T) {
 		}
 		break
 	}
-	if res := KV(t.Context(), &Input{Ops: bad, CommitLog: log, Timeout: time.Minute}); res.Verdict != Invalid {
+	if res := KV(t.Context(), &Input{Ops: shared(bad), CommitLog: log, Timeout: time.Minute}); res.Verdict != Invalid {
 		t.Fatalf("stale read after a cut: verdict %s: %s", res.Verdict, res.Summary)
 	}
 }
@@ -77,7 +77,7 @@ func TestKVStaleReadAfterCut(t *testing.T) {
 // still valid.
 func TestKVSegmentsUnknown(t *testing.T) {
 	ops := genKVHistory(20_000, 0.01, 2)
-	in := &Input{Ops: ops, NoResolve: true, Timeout: time.Minute}
+	in := &Input{Ops: shared(ops), NoResolve: true, Timeout: time.Minute}
 	h := in.kvHistory()
 	segs := h.segments()
 	floating := 0
@@ -137,7 +137,7 @@ func TestPlaceDeletes(t *testing.T) {
 		{"too late", []history.Op{put, get, del(1, 50)}, Invalid},
 	} {
 		for _, noResolve := range []bool{false, true} {
-			res := KV(t.Context(), &Input{Ops: tc.ops, CommitLog: log, NoResolve: noResolve, Timeout: time.Minute})
+			res := KV(t.Context(), &Input{Ops: shared(tc.ops), CommitLog: log, NoResolve: noResolve, Timeout: time.Minute})
 			if res.Verdict != tc.want {
 				t.Errorf("%s (no-resolve %v): verdict %s, want %s: %s", tc.name, noResolve, res.Verdict, tc.want, res.Summary)
 			}
@@ -148,11 +148,11 @@ func TestPlaceDeletes(t *testing.T) {
 	put2, get2 := putAt("v2", 50, 4), getAt(70, 5)
 	log2 := &CommitLog{Commits: append(slices.Clone(log.Commits), Commit{Revision: 4, Key: "k", Value: "v2"}, Commit{Revision: 5, Key: "k", Delete: true}), Seen: []RevSpan{{From: 2, To: 5}}}
 	ops := []history.Op{put, del(1, 20), get, put2, get2}
-	if res := KV(t.Context(), &Input{Ops: ops, CommitLog: log2, Timeout: time.Minute}); res.Verdict != Invalid {
+	if res := KV(t.Context(), &Input{Ops: shared(ops), CommitLog: log2, Timeout: time.Minute}); res.Verdict != Invalid {
 		t.Errorf("two gaps, one delete: verdict %s: %s", res.Verdict, res.Summary)
 	}
 	ops = append(ops, del(3, 55))
-	if res := KV(t.Context(), &Input{Ops: ops, CommitLog: log2, Timeout: time.Minute}); res.Verdict != Valid {
+	if res := KV(t.Context(), &Input{Ops: shared(ops), CommitLog: log2, Timeout: time.Minute}); res.Verdict != Valid {
 		t.Errorf("two gaps, two deletes: verdict %s: %s", res.Verdict, res.Summary)
 	}
 }
@@ -172,9 +172,8 @@ func TestPlaceDeletesTxn(t *testing.T) {
 	}
 	del := history.Op{Process: 1, F: KVDelete, Invoke: &history.Event{Type: history.Invoke, F: KVDelete, Key: "k", Time: 20}, Complete: info(KVDelete)}
 	txn := history.Op{Process: 2, F: KVTxn, Invoke: &history.Event{Type: history.Invoke, F: KVTxn, Time: 20,
-		Compares: []history.Compare{{Key: "k", Target: "value", Op: "=", Value: "v1"}},
-		Then:     []history.TxnOp{{F: "delete", Key: "k"}},
-		Else:     []history.TxnOp{{F: "get", Key: "k"}}}, Complete: info(KVTxn)}
+		Txn: &history.Txn{Compares: []history.Compare{{Key: "k", Target: "value", Op: "=", Value: "v1"}}, Then: []history.TxnOp{{F: "delete", Key: "k"}}, Else: []history.TxnOp{{F: "get", Key: "k"}}},
+	}, Complete: info(KVTxn)}
 	get := history.Op{Process: 3, F: KVGet,
 		Invoke:   &history.Event{Type: history.Invoke, F: KVGet, Key: "k", Time: 70},
 		Complete: &history.Event{Type: history.OK, F: KVGet, Key: "k", Revision: 5, Time: 80}}
@@ -182,7 +181,7 @@ func TestPlaceDeletesTxn(t *testing.T) {
 		{Revision: 4, Key: "k", Value: "v2"}, {Revision: 5, Key: "k", Delete: true}}, Seen: []RevSpan{{From: 2, To: 5}}}
 	ops := []history.Op{put("v1", 2, 0), del, txn, put("v2", 4, 50), get}
 	for _, noResolve := range []bool{false, true} {
-		if res := KV(t.Context(), &Input{Ops: ops, CommitLog: log, NoResolve: noResolve, Timeout: time.Minute}); res.Verdict != Valid {
+		if res := KV(t.Context(), &Input{Ops: shared(ops), CommitLog: log, NoResolve: noResolve, Timeout: time.Minute}); res.Verdict != Valid {
 			t.Errorf("no-resolve %v: verdict %s: %s", noResolve, res.Verdict, res.Summary)
 		}
 	}
@@ -196,7 +195,7 @@ func TestKVSegmentsWatchWrites(t *testing.T) {
 	ops, log := genKVWatchHistoryLog(20_000, 0.05, 4, 0.3)
 	// Two recorders: each change is in the log twice.
 	log.Commits = append(log.Commits, log.Commits...)
-	in := &Input{Ops: ops, CommitLog: log, Timeout: time.Minute}
+	in := &Input{Ops: shared(ops), CommitLog: log, Timeout: time.Minute}
 	h := in.kvHistory()
 	if h.permissive {
 		t.Fatal("revision gaps allowed, though every writer is known")
@@ -212,4 +211,14 @@ func TestKVSegmentsWatchWrites(t *testing.T) {
 	if res := KV(t.Context(), in); res.Verdict != Valid {
 		t.Fatalf("verdict %s: %s", res.Verdict, res.Summary)
 	}
+}
+
+// shared does for ops made in memory what history.Ops does for those it
+// pairs: their events' missing parts read as zero (history.Event.Shared).
+func shared(ops []history.Op) []history.Op {
+	for _, op := range ops {
+		op.Invoke.Shared()
+		op.Complete.Shared()
+	}
+	return ops
 }

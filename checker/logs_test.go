@@ -179,7 +179,7 @@ func TestLogsCounts(t *testing.T) {
 // crashFault is a nemesis start event of a fault that crashes members on
 // purpose.
 func crashFault(members ...string) history.Event {
-	return history.Event{Type: history.Info, Process: history.Nemesis, F: history.Start, Fault: "failpoint", Nodes: members, Crash: members}
+	return history.Event{Type: history.Info, Process: history.Nemesis, F: history.Start, FaultInfo: &history.FaultInfo{Fault: "failpoint", Nodes: members, Crash: members}}
 }
 
 // TestLogsExpectedCrashes: a member may crash as often as faults meant to
@@ -214,7 +214,7 @@ func TestLogsExpectedCrashes(t *testing.T) {
 func TestLogsDamagedOnPurpose(t *testing.T) {
 	refusal := "kvnode: data dir damaged: /data/member/wal/wal.log, offset 1976: wal: corrupt record in the middle of the log: record checksum mismatch"
 	damage := func(m string) history.Event {
-		return history.Event{Type: history.Info, Process: history.Nemesis, F: history.Start, Fault: "disk-corrupt", Nodes: []string{m}, Damaged: []string{m}}
+		return history.Event{Type: history.Info, Process: history.Nemesis, F: history.Start, FaultInfo: &history.FaultInfo{Fault: "disk-corrupt", Nodes: []string{m}, Damaged: []string{m}}}
 	}
 	for _, tc := range []struct {
 		name   string

@@ -10,7 +10,7 @@ import (
 func TestRecovery(t *testing.T) {
 	op := history.Event{Type: history.OK, Process: 1, F: history.Read, Time: 10e9}
 	final := func(err string) history.Event {
-		return history.Event{Type: history.Info, Process: history.Nemesis, F: history.Recover, Fault: history.Final, Time: 12e9, Error: err}
+		return history.Event{Type: history.Info, Process: history.Nemesis, F: history.Recover, FaultInfo: &history.FaultInfo{Fault: history.Final}, Time: 12e9, Error: err}
 	}
 	recovery := func(events ...history.Event) Result { return Recovery(t.Context(), &Input{Events: events}) }
 	if res := recovery(op); res.Verdict != Unknown {

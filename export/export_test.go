@@ -28,11 +28,15 @@ func registerRun(t *testing.T) []history.Event {
 	}
 	end := events[len(events)-1].Time
 	odd, val := "k\"\\ é", "v\n\t\x01→"
-	return append(events,
+	events = append(events,
 		history.Event{Type: history.Invoke, Process: 98, F: history.Write, Time: end + 1, Key: odd, Value: val},
 		history.Event{Type: history.Fail, Process: 98, F: history.Write, Time: end + 2, Key: odd, Error: "etcdserver: too many requests", Member: "n3"},
 		history.Event{Type: history.Invoke, Process: 99, F: history.Read, Time: end + 3, Key: "k1.0"},
 	)
+	for i := range events {
+		events[i].Shared()
+	}
+	return events
 }
 
 // TestJepsenRoundTrip writes a register history as Jepsen EDN, reads it
@@ -70,6 +74,7 @@ func TestJepsenRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("form %d: %v: %s", i, err, strings.Split(buf.String(), "\n")[i])
 		}
+		got.Shared()
 		if !reflect.DeepEqual(got, events[i]) {
 			t.Errorf("event %d read back as\n%+v\nwant\n%+v", i, got, events[i])
 		}
@@ -97,6 +102,7 @@ func fromJepsen(m map[any]any) (history.Event, error) {
 		Time: num(":time"), Revision: num(":revision"), Member: str(":member"), Error: str(":error")}
 	if kw(":process") == keywordV(":nemesis") {
 		e.Process = history.Nemesis
+		e.FaultInfo = &history.FaultInfo{}
 		e.Fault, e.Mechanism, e.Term, e.Hash = str(":fault"), str(":mechanism"), uint64(num(":term")), uint32(num(":hash"))
 		e.Nodes, e.Crash, e.Damaged = strs(":nodes"), strs(":crash"), strs(":damaged")
 		if em, ok := kw(":effects").(map[any]any); ok {

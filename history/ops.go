@@ -34,11 +34,15 @@ func (o Op) Pending() bool { return o.Complete.Time == math.MaxInt64 }
 // Nemesis events are skipped (see Faults). A completion without an
 // invocation, or a second invocation on a busy process, is an error: the
 // history is malformed and no verdict drawn from it could be trusted.
+// Ops points every event's missing FaultInfo and Txn at shared zero values
+// (Event.Shared), so that readers of events made in memory are as safe as
+// those of events read from a file.
 func Ops(events []Event) ([]Op, error) {
 	var ops []Op
 	open := map[Process]int{} // process -> index into ops
 	for i := range events {
 		e := &events[i]
+		e.Shared()
 		if e.Process == Nemesis {
 			continue
 		}
@@ -62,8 +66,10 @@ func Ops(events []Event) ([]Op, error) {
 		delete(open, e.Process)
 	}
 	for _, j := range open {
-		ops[j].Complete = &Event{Type: Info, Process: ops[j].Process, F: ops[j].F, Time: math.MaxInt64,
+		c := &Event{Type: Info, Process: ops[j].Process, F: ops[j].F, Time: math.MaxInt64,
 			Error: "history ended before the operation completed"}
+		c.Shared()
+		ops[j].Complete = c
 	}
 	return ops, nil
 }

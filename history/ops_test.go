@@ -10,7 +10,7 @@ func TestOps(t *testing.T) {
 	events := []Event{
 		{Type: Invoke, Process: 0, F: Write, Time: 1, Key: "k", Value: "a"},
 		{Type: Invoke, Process: 1, F: Read, Time: 2, Key: "k"},
-		{Type: Info, Process: Nemesis, F: Start, Time: 3, Fault: "kill-leader"},
+		{Type: Info, Process: Nemesis, F: Start, Time: 3, FaultInfo: &FaultInfo{Fault: "kill-leader"}},
 		{Type: OK, Process: 1, F: Read, Time: 4, Value: "a"},
 		{Type: Info, Process: 0, F: Write, Time: 5, Error: "timeout"},
 		{Type: Invoke, Process: 2, F: CAS, Time: 6, Key: "k", Expect: "a", Value: "b"},
@@ -48,7 +48,7 @@ func TestOpsMalformed(t *testing.T) {
 
 func TestFaults(t *testing.T) {
 	nem := func(f string, at int64, fault, err string) Event {
-		return Event{Type: Info, Process: Nemesis, F: f, Time: at, Fault: fault, Nodes: []string{"n1"}, Error: err}
+		return Event{Type: Info, Process: Nemesis, F: f, Time: at, FaultInfo: &FaultInfo{Fault: fault, Nodes: []string{"n1"}}, Error: err}
 	}
 	partition := nem(Start, 30, "pause-leader", "")
 	partition.Mechanism = "docker pause"

@@ -45,6 +45,7 @@ func decode(r io.Reader, events []Event) ([]Event, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64*1024), 16*1024*1024)
 	var bad error
+	names := interner{}
 	for n := 1; sc.Scan(); n++ {
 		line := bytes.TrimSpace(sc.Bytes())
 		if len(line) == 0 {
@@ -61,6 +62,8 @@ func decode(r io.Reader, events []Event) ([]Event, error) {
 		if err := e.validate(); err != nil {
 			return nil, fmt.Errorf("line %d: %w", n, err)
 		}
+		e.Shared()
+		names.intern(&e)
 		events = append(events, e)
 	}
 	if err := sc.Err(); err != nil {
@@ -68,6 +71,35 @@ func decode(r io.Reader, events []Event) ([]Event, error) {
 	}
 	return events, nil
 }
+
+// interner keeps one copy of each name a long history repeats on most of
+// its lines: json.Unmarshal allocates every string anew, and a history of
+// millions of events would otherwise hold millions of copies of "ok",
+// "watch-recv" and "n1".
+type interner map[string]string
+
+func (in interner) intern(e *Event) {
+	for _, s := range []*string{(*string)(&e.Type), &e.F, &e.Member, &e.WatchID, &e.Key} {
+		if *s == "" {
+			continue
+		}
+		if held, ok := in[*s]; ok {
+			*s = held
+		} else if len(in) < maxInterned {
+			in[*s] = *s
+		}
+	}
+	for i := range e.WatchEvents {
+		w := &e.WatchEvents[i]
+		if held, ok := in[w.KV.Key]; ok {
+			w.KV.Key = held
+		}
+	}
+}
+
+// maxInterned bounds the names an interner keeps, for a history whose keys
+// are all different.
+const maxInterned = 1 << 16
 
 func (e Event) validate() error {
 	switch e.Type {

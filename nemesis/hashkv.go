@@ -46,7 +46,7 @@ func Hashes(ctx context.Context, c Cluster, rec *history.Recorder, limit time.Du
 		}
 	}
 	for _, m := range ms {
-		e := history.Event{Type: history.Info, Process: history.Nemesis, F: history.HashKV, Member: m.Name, Revision: rev}
+		e := history.Event{Type: history.Info, Process: history.Nemesis, F: history.HashKV, Member: m.Name, Revision: rev, FaultInfo: &history.FaultInfo{}}
 		err := errs[m]
 		if err == nil {
 			e.Hash, e.CompactRevision, err = hashKV(ctx, c, m, rev, time.Until(deadline))

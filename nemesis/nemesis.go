@@ -485,7 +485,7 @@ func (n *Nemesis) once(ctx context.Context, f Fault, length time.Duration) (heal
 		// whatever it did half way is undone, and the next window tries
 		// again.
 		slog.Warn("nemesis could not start", "fault", name, "err", err)
-		n.Recorder.Record(history.Event{Type: history.Info, Process: history.Nemesis, F: Skip, Fault: name, Error: err.Error()})
+		n.Recorder.Record(history.Event{Type: history.Info, Process: history.Nemesis, F: Skip, FaultInfo: &history.FaultInfo{Fault: name}, Error: err.Error()})
 		hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		if err := f.Heal(hctx, n.Cluster); err != nil {
 			slog.Error("nemesis could not undo a fault that failed to start", "fault", name, "err", err)
@@ -494,8 +494,7 @@ func (n *Nemesis) once(ctx context.Context, f Fault, length time.Duration) (heal
 		return false, ctx.Err() == nil
 	}
 	nodes := compose.Names(hit)
-	e := history.Event{Type: history.Info, Process: history.Nemesis, F: history.Start, Fault: name, Nodes: nodes,
-		Effects: effects(f), Crash: gather(f, crasher.Crashes), Damaged: gather(f, damager.Damages)}
+	e := history.Event{Type: history.Info, Process: history.Nemesis, F: history.Start, FaultInfo: &history.FaultInfo{Fault: name, Nodes: nodes, Effects: effects(f), Crash: gather(f, crasher.Crashes), Damaged: gather(f, damager.Damages)}}
 	if m, ok := f.(mechanism); ok {
 		e.Mechanism = m.Mechanism()
 	}
@@ -516,7 +515,7 @@ func (n *Nemesis) heal(ctx context.Context, f Fault, nodes []string) {
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), healLimit)
 	defer cancel()
 	name := f.Name()
-	e := history.Event{Type: history.Info, Process: history.Nemesis, F: history.Stop, Fault: name, Nodes: nodes}
+	e := history.Event{Type: history.Info, Process: history.Nemesis, F: history.Stop, FaultInfo: &history.FaultInfo{Fault: name, Nodes: nodes}}
 	if err := f.Heal(hctx, n.Cluster); err != nil {
 		slog.Error("nemesis could not heal", "fault", name, "err", err)
 		e.Error = err.Error()
@@ -536,7 +535,7 @@ func (n *Nemesis) awaitRecovery(ctx context.Context, name string, limit time.Dur
 	if ctx.Err() != nil {
 		return
 	}
-	e := history.Event{Type: history.Info, Process: history.Nemesis, F: Recover, Fault: name}
+	e := history.Event{Type: history.Info, Process: history.Nemesis, F: Recover, FaultInfo: &history.FaultInfo{Fault: name}}
 	if err != nil {
 		e.Error = fmt.Sprintf("not recovered %.1fs after the heal: %v", time.Since(start).Seconds(), err)
 	} else {

@@ -163,7 +163,7 @@ func Settle(ctx context.Context, c Cluster, rec *history.Recorder, limit time.Du
 		})
 	}
 	took := time.Since(start)
-	e := history.Event{Type: history.Info, Process: history.Nemesis, F: Recover, Fault: Final}
+	e := history.Event{Type: history.Info, Process: history.Nemesis, F: Recover, FaultInfo: &history.FaultInfo{Fault: Final}}
 	if err != nil {
 		err = fmt.Errorf("the cluster did not settle after the final heal: %w", err)
 		e.Error = err.Error()

@@ -74,14 +74,14 @@ func partitionHistories() (lin, ser []history.Event) {
 	for _, h := range []*[]history.Event{&lin, &ser} {
 		*h = append(*h, put(0, 0, "v1", 2)...)
 		*h = append(*h, put(0, s, "v2", 3)...)
-		*h = append(*h, history.Event{Type: history.Info, Process: history.Nemesis, F: history.Start, Time: 2 * s, Fault: "partition-random", Nodes: []string{"n2"}})
+		*h = append(*h, history.Event{Type: history.Info, Process: history.Nemesis, F: history.Start, Time: 2 * s, FaultInfo: &history.FaultInfo{Fault: "partition-random", Nodes: []string{"n2"}}})
 	}
 	lin = append(lin, get(1, 5*s/2, false, timeout)...)
 	lin = append(lin, get(2, 3*s, false, fresh)...)
 	ser = append(ser, get(1, 5*s/2, true, stale)...)
 	ser = append(ser, get(2, 3*s, true, fresh)...)
 	for _, h := range []*[]history.Event{&lin, &ser} {
-		*h = append(*h, history.Event{Type: history.Info, Process: history.Nemesis, F: history.Stop, Time: 4 * s, Fault: "partition-random"})
+		*h = append(*h, history.Event{Type: history.Info, Process: history.Nemesis, F: history.Stop, Time: 4 * s, FaultInfo: &history.FaultInfo{Fault: "partition-random"}})
 		*h = append(*h, get(3, 5*s, false, fresh)...)
 	}
 	return lin, ser

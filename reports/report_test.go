@@ -59,13 +59,13 @@ func sampleHistory() []history.Event {
 	var events []history.Event
 	for _, w := range windows {
 		events = append(events,
-			history.Event{Type: history.Info, Process: history.Nemesis, F: history.Start, Time: w[0], Fault: "kill-leader", Nodes: []string{"n2"}},
-			history.Event{Type: history.Info, Process: history.Nemesis, F: history.Stop, Time: w[1], Fault: "kill-leader", Nodes: []string{"n2"}},
+			history.Event{Type: history.Info, Process: history.Nemesis, F: history.Start, Time: w[0], FaultInfo: &history.FaultInfo{Fault: "kill-leader", Nodes: []string{"n2"}}},
+			history.Event{Type: history.Info, Process: history.Nemesis, F: history.Stop, Time: w[1], FaultInfo: &history.FaultInfo{Fault: "kill-leader", Nodes: []string{"n2"}}},
 			// The cluster is whole again 1.5 s after each heal.
-			history.Event{Type: history.Info, Process: history.Nemesis, F: history.Recover, Time: w[1] + 3*sec/2, Fault: "kill-leader"},
+			history.Event{Type: history.Info, Process: history.Nemesis, F: history.Recover, Time: w[1] + 3*sec/2, FaultInfo: &history.FaultInfo{Fault: "kill-leader"}},
 			// No leader for 1 s after each kill, then n3 leads.
 			history.Event{Type: history.Info, Process: history.Nemesis, F: history.Leader, Time: w[0] + sec/10},
-			history.Event{Type: history.Info, Process: history.Nemesis, F: history.Leader, Time: w[0] + sec, Term: 7, Nodes: []string{"n3"}})
+			history.Event{Type: history.Info, Process: history.Nemesis, F: history.Leader, Time: w[0] + sec, FaultInfo: &history.FaultInfo{Term: 7, Nodes: []string{"n3"}}})
 	}
 	fs := []string{history.Read, history.Write, history.CAS}
 	const workers = 5
@@ -114,8 +114,8 @@ func sampleHistory() []history.Event {
 	}
 	// The final heal at the end, and the leader the cluster settled on.
 	events = append(events,
-		history.Event{Type: history.Info, Process: history.Nemesis, F: history.Recover, Time: 20 * sec, Fault: history.Final},
-		history.Event{Type: history.Info, Process: history.Nemesis, F: history.Leader, Time: 20*sec + sec/10, Term: 7, Nodes: []string{"n3"}})
+		history.Event{Type: history.Info, Process: history.Nemesis, F: history.Recover, Time: 20 * sec, FaultInfo: &history.FaultInfo{Fault: history.Final}},
+		history.Event{Type: history.Info, Process: history.Nemesis, F: history.Leader, Time: 20*sec + sec/10, FaultInfo: &history.FaultInfo{Term: 7, Nodes: []string{"n3"}}})
 	// The history file is ordered by time.
 	slices.SortStableFunc(events, func(a, b history.Event) int { return cmp.Compare(a.Time, b.Time) })
 	return events

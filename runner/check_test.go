@@ -52,7 +52,7 @@ func withHashes(hashes ...uint32) func(string) string {
 	return func(s string) string {
 		for i, h := range hashes {
 			b, _ := json.Marshal(history.Event{Type: history.Info, Process: history.Nemesis, F: history.HashKV, Time: 87e8,
-				Member: fmt.Sprintf("n%d", i+1), Revision: 300, Hash: h})
+				Member: fmt.Sprintf("n%d", i+1), Revision: 300, FaultInfo: &history.FaultInfo{Hash: h}})
 			s += string(b) + "\n"
 		}
 		return s

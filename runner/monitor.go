@@ -32,7 +32,7 @@ func watchLeader(ctx context.Context, stop <-chan struct{}, c *compose.Cluster, 
 		if !always && leader == last && term <= lastTerm {
 			return
 		}
-		e := history.Event{Type: history.Info, Process: history.Nemesis, F: history.Leader, Term: term}
+		e := history.Event{Type: history.Info, Process: history.Nemesis, F: history.Leader, FaultInfo: &history.FaultInfo{Term: term}}
 		if leader != 0 {
 			e.Nodes = []string{ids[leader]}
 		}

@@ -122,7 +122,7 @@ func (w *txnWorker) txn() (ops []history.TxnOp, readOnly bool) {
 // next invokes one transaction and records its outcome.
 func (w *txnWorker) next(ctx context.Context) {
 	ops, readOnly := w.txn()
-	inv := history.Event{Type: history.Invoke, Process: w.process, F: w.t.kind, Then: ops}
+	inv := history.Event{Type: history.Invoke, Process: w.process, F: w.t.kind, Txn: &history.Txn{Then: ops}}
 	if readOnly {
 		switch w.t.ReadConsistency {
 		case Serializable:
@@ -201,7 +201,7 @@ func (w *txnWorker) do(ctx context.Context, inv history.Event, readOnly bool) hi
 	if !res.Succeeded {
 		return history.Event{Type: history.Fail, Error: "a list changed between its read and the append: the guard failed, nothing was written"}
 	}
-	e := history.Event{Type: history.OK, Member: w.t.Members[res.Header.MemberId], Revision: res.Header.Revision}
+	e := history.Event{Type: history.OK, Member: w.t.Members[res.Header.MemberId], Revision: res.Header.Revision, Txn: &history.Txn{}}
 	for i, op := range inv.Then {
 		if i >= len(res.Responses) {
 			break // the checker says what is missing

@@ -235,6 +235,7 @@ func (w *kvWorker) generate(inv *history.Event) {
 // last saw of it; then a put of that key and perhaps a put or delete of a
 // second; else a get of both.
 func (w *kvWorker) txn(inv *history.Event) {
+	inv.Txn = &history.Txn{}
 	i, a := w.key()
 	seen := w.seen[i]
 	c := history.Compare{Key: a, Op: "="}
@@ -382,6 +383,7 @@ func (w *kvWorker) do(ctx context.Context, inv history.Event) history.Event {
 		}
 		e := w.ok(res.Header)
 		e.Succeeded = res.Succeeded
+		e.Txn = &history.Txn{}
 		branch := inv.Else
 		if res.Succeeded {
 			branch = inv.Then
