@@ -80,20 +80,23 @@ type interner map[string]string
 
 func (in interner) intern(e *Event) {
 	for _, s := range []*string{(*string)(&e.Type), &e.F, &e.Member, &e.WatchID, &e.Key} {
-		if *s == "" {
-			continue
-		}
-		if held, ok := in[*s]; ok {
-			*s = held
-		} else if len(in) < maxInterned {
-			in[*s] = *s
-		}
+		in.keep(s)
 	}
 	for i := range e.WatchEvents {
-		w := &e.WatchEvents[i]
-		if held, ok := in[w.KV.Key]; ok {
-			w.KV.Key = held
-		}
+		in.keep(&e.WatchEvents[i].Type)
+		in.keep(&e.WatchEvents[i].KV.Key)
+	}
+}
+
+// keep points *s at the interner's copy of it.
+func (in interner) keep(s *string) {
+	if *s == "" {
+		return
+	}
+	if held, ok := in[*s]; ok {
+		*s = held
+	} else if len(in) < maxInterned {
+		in[*s] = *s
 	}
 }
 
