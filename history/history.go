@@ -97,8 +97,6 @@ type Event struct {
 	Value string `json:"value,omitempty"`
 	// Expect is the value a cas compares against.
 	Expect string `json:"expect,omitempty"`
-	// Succeeded reports whether a completed cas found Expect and wrote.
-	Succeeded bool `json:"succeeded,omitempty"`
 	// Revision is the store revision in the response header.
 	Revision int64  `json:"revision,omitempty"`
 	Error    string `json:"error,omitempty"`
@@ -127,26 +125,17 @@ type Event struct {
 	// StartRevision is the revision a watch session was opened at; 0 means
 	// "from now" (the created notification's header revision + 1).
 	StartRevision int64 `json:"start_revision,omitempty"`
-	// PrevKV and ProgressNotify are the options a watch was opened with.
-	PrevKV         bool `json:"prev_kv,omitempty"`
-	ProgressNotify bool `json:"progress_notify,omitempty"`
 	// WatchEvents are the events of one watch response, in the order
 	// delivered.
 	WatchEvents []WatchEvent `json:"watch_events,omitempty"`
-	// Progress marks a watch response that is a progress notification;
-	// Created one that is the created notification. Revision is then the
-	// response's header revision.
-	Progress bool `json:"progress,omitempty"`
-	Created  bool `json:"created,omitempty"`
 	// CompactRevision is set when a watch was cancelled because its
 	// revision was compacted, and on a hashkv event to the member's
 	// compaction revision.
 	CompactRevision int64 `json:"compact_revision,omitempty"`
 	// KVs are the key-values a range read returned, in key order.
 	KVs []KV `json:"kvs,omitempty"`
-	// Limit and More describe a paginated range read.
+	// Limit is the page size of a paginated range read.
 	Limit int64 `json:"limit,omitempty"`
-	More  bool  `json:"more,omitempty"`
 	// ExpectRevision is the mod_revision a conditional write compares
 	// against (0: the key must not exist).
 	ExpectRevision int64 `json:"expect_revision,omitempty"`
@@ -159,15 +148,10 @@ type Event struct {
 	TTL   int64 `json:"ttl,omitempty"`
 
 	// The kv workload's operations (kv-get, kv-range, kv-put, kv-delete,
-	// kv-txn, kv-compact); KVs, Limit, More, RangeEnd, Deleted, PrevKV,
-	// Succeeded and CompactRevision (the compaction's argument) are shared
-	// with the fields above.
+	// kv-txn, kv-compact); KVs, Limit, RangeEnd, Deleted and
+	// CompactRevision (the compaction's argument) are shared with the
+	// fields above, and so are the flags below.
 
-	// Serializable marks a read served from the member's local state
-	// without a quorum round (clientv3.WithSerializable).
-	Serializable bool `json:"serializable,omitempty"`
-	// KeysOnly marks a range read that asked for keys without values.
-	KeysOnly bool `json:"keys_only,omitempty"`
 	// Count is the number of keys in the range, whatever the limit.
 	Count int64 `json:"count,omitempty"`
 	// Prev is the key-value a put or delete replaced, when it asked for
@@ -176,6 +160,28 @@ type Event struct {
 	// AtRevision asks a read for the store as it was at that revision
 	// (clientv3.WithRev); 0 means the current state.
 	AtRevision int64 `json:"at_revision,omitempty"`
+
+	// The flags, of any of the operations above, are together here: each
+	// alone between wider fields took a word of every held event.
+
+	// Succeeded reports whether a completed cas or txn found its compares
+	// true and wrote.
+	Succeeded bool `json:"succeeded,omitempty"`
+	// PrevKV and ProgressNotify are the options a watch was opened with.
+	PrevKV         bool `json:"prev_kv,omitempty"`
+	ProgressNotify bool `json:"progress_notify,omitempty"`
+	// Progress marks a watch response that is a progress notification;
+	// Created one that is the created notification. Revision is then the
+	// response's header revision.
+	Progress bool `json:"progress,omitempty"`
+	Created  bool `json:"created,omitempty"`
+	// More says a paginated range read left keys past its Limit.
+	More bool `json:"more,omitempty"`
+	// Serializable marks a read served from the member's local state
+	// without a quorum round (clientv3.WithSerializable).
+	Serializable bool `json:"serializable,omitempty"`
+	// KeysOnly marks a range read that asked for keys without values.
+	KeysOnly bool `json:"keys_only,omitempty"`
 }
 
 // FaultInfo is what the nemesis's events carry besides the fields every
