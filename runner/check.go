@@ -22,8 +22,12 @@ import (
 )
 
 // unfinished opens the problem that results.json states while a run is
-// under way; a check of the recorded history settles it.
-const unfinished = "the run did not finish"
+// under way, and notChecked the one tooBig states; a check of the recorded
+// history settles both.
+const (
+	unfinished = "the run did not finish"
+	notChecked = "not checked: "
+)
 
 // Check reads the history stored in dir, checks it, and writes
 // results.json and index.html next to it. res carries what is known of the
@@ -33,7 +37,9 @@ const unfinished = "the run did not finish"
 func Check(ctx context.Context, dir string, res *rundir.Results) error {
 	began := time.Now()
 	res.Phases = slices.DeleteFunc(res.Phases, func(p rundir.Phase) bool { return p.Name == rundir.PhaseCheck })
-	res.Problems = slices.DeleteFunc(res.Problems, func(p string) bool { return strings.HasPrefix(p, unfinished) })
+	res.Problems = slices.DeleteFunc(res.Problems, func(p string) bool {
+		return strings.HasPrefix(p, unfinished) || strings.HasPrefix(p, notChecked)
+	})
 	path := filepath.Join(dir, rundir.HistoryFile)
 	limit := checker.DefaultMemoryLimit()
 	if gib := res.Config.CheckMemory; gib > 0 {
@@ -142,7 +148,7 @@ func CheckMemoryError(gib float64) error {
 // there, and reading it could take the process down first.
 func tooBig(dir string, res *rundir.Results, held, limit uint64, began time.Time) error {
 	gib := func(b uint64) float64 { return float64(b) / (1 << 30) }
-	res.Problems = append(res.Problems, fmt.Sprintf("not checked: holding the history and its commit log takes about %.1f GiB, past the check's memory limit of %.1f GiB "+
+	res.Problems = append(res.Problems, fmt.Sprintf(notChecked+"holding the history and its commit log takes about %.1f GiB, past the check's memory limit of %.1f GiB "+
 		"(faultline holds a history whole while it checks it); check it where more memory is free with faultline check --check-memory GIB %s, "+
 		"or record less with --rate or a shorter --time-limit", gib(held), gib(limit), dir))
 	res.Verdict, res.Checks, res.Stats, res.Faults = checker.Unknown, nil, checker.Stats{}, nil

@@ -130,13 +130,15 @@ func TestCheckStoredRun(t *testing.T) {
 // TestCheckTooBig: a history that alone would take more than the check's
 // memory limit to hold is not read; the run says so, unknown, and names
 // the command that checks it with more memory. Under a limit it fits in,
-// the same history is checked.
+// the same history is checked, and the refusal is gone.
 func TestCheckTooBig(t *testing.T) {
+	dir := storedRun(t, withHashes(7, 7, 7), "")
 	for _, tc := range []struct {
 		gib  float64
 		want checker.Verdict
 	}{{1.0 / (1 << 20), checker.Unknown}, {1, checker.Valid}} {
-		dir := storedRun(t, withHashes(7, 7, 7), "")
+		// The second check is of the run the first refused, as a user
+		// checks it again with more memory: the refusal must not stay.
 		res, err := rundir.Read(dir)
 		if err != nil {
 			t.Fatal(err)
